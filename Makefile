@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 3000
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: venv test models serve bench lint build clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest -q
+
+# Train the reference models only when the store has none of a family.
+models: venv
+	$(PY) -m model_registry ensure
+
+serve: models
+	PORT=$(PORT) $(PY) -m runners.serve
+
+bench: venv
+	$(PY) -m features.bench
+	$(PY) -m model_registry.bench
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+build: models
+	$(VENV)/bin/bentoml build
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,197 @@
+"""In-process TTL + LRU cache bounded by entry count and by memory.
+
+Values are stored as ``bytes`` (the caller serialises, e.g. with orjson), so the
+memory an entry costs can be counted exactly instead of guessed with
+``sys.getsizeof`` on nested objects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Fixed cost charged per entry on top of len(key) + len(value). It stands for the
+# OrderedDict node, the entry record and the expiry float, so that many tiny
+# entries still count against the memory cap. It is a bookkeeping constant, not a
+# measurement of CPython's real footprint.
+ENTRY_OVERHEAD_BYTES = 64
+
+# Memory is reported in MB = 10**6 bytes (SI), everywhere in this package.
+BYTES_PER_MB = 1_000_000
+
+
+def entry_size_bytes(key: str, value: bytes) -> int:
+    """Bytes one entry counts against the memory cap (key measured as UTF-8)."""
+    return len(key.encode("utf-8")) + len(value) + ENTRY_OVERHEAD_BYTES
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """A consistent snapshot of a cache's counters, taken under its lock."""
+
+    cache_size: int
+    hits: int
+    misses: int
+    hit_rate_percent: float
+    evictions: int
+    expirations: int
+    rejected: int
+    memory_usage_mb: float
+    max_entries: int
+    max_memory_mb: float
+    ttl_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON status endpoints."""
+        return asdict(self)
+
+
+_NEVER = float("inf")
+
+
+@dataclass
+class _Entry:
+    value: bytes
+    expires_at: float  # clock time; _NEVER when the entry has no TTL
+    size_bytes: int
+
+
+class TTLLRUCache:
+    """Thread-safe cache with per-entry TTL and least-recently-used eviction.
+
+    Bounded twice: by ``max_entries`` and by ``max_memory_bytes`` (see
+    :func:`entry_size_bytes`). Every operation holds a ``threading.Lock`` for a
+    short, non-awaiting critical section, so the cache is safe both from worker
+    threads and from coroutines on one event loop. ``clock`` is injectable so
+    tests move time forward instead of sleeping.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 1024,
+        max_memory_bytes: int = 64 * BYTES_PER_MB,
+        ttl_seconds: float | None = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or max_memory_bytes < 1:
+            raise ValueError("max_entries and max_memory_bytes must be positive")
+        self._max_entries = max_entries
+        self._max_memory_bytes = max_memory_bytes
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._memory_bytes = 0
+        self._hits = 0
+        self._misses = 0
+        self._evictions = 0
+        self._expirations = 0
+        self._rejected = 0
+
+    def get(self, key: str) -> bytes | None:
+        """Return the live value and mark it most recently used, else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires_at <= self._clock():
+                self._remove(key)
+                self._expirations += 1
+                entry = None
+            if entry is None:
+                self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry.value
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        """Store ``value``; ``ttl`` overrides the default. False if rejected.
+
+        A value larger than the whole memory cap is refused rather than
+        evicting everything for it; any older value under ``key`` is dropped
+        so a refused write never leaves stale data readable.
+        """
+        size = entry_size_bytes(key, value)
+        with self._lock:
+            if key in self._entries:
+                self._remove(key)
+            if size > self._max_memory_bytes:
+                self._rejected += 1
+                return False
+            expires_at = self._expiry_time(ttl)
+            self._entries[key] = _Entry(value, expires_at, size)
+            self._memory_bytes += size
+            self._evict_over_limits()
+            return True
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was present."""
+        with self._lock:
+            if key not in self._entries:
+                return False
+            self._remove(key)
+            return True
+
+    def clear(self) -> None:
+        """Drop every entry; counters are kept so stats stay cumulative."""
+        with self._lock:
+            self._entries.clear()
+            self._memory_bytes = 0
+
+    def sweep_expired(self) -> int:
+        """Remove expired entries now so they stop holding memory; return count."""
+        with self._lock:
+            now = self._clock()
+            expired = [k for k, e in self._entries.items() if e.expires_at <= now]
+            for key in expired:
+                self._remove(key)
+            self._expirations += len(expired)
+            return len(expired)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def stats(self) -> CacheStats:
+        """Snapshot of size, counters and limits."""
+        with self._lock:
+            lookups = self._hits + self._misses
+            return CacheStats(
+                cache_size=len(self._entries),
+                hits=self._hits,
+                misses=self._misses,
+                hit_rate_percent=100.0 * self._hits / lookups if lookups else 0.0,
+                evictions=self._evictions,
+                expirations=self._expirations,
+                rejected=self._rejected,
+                memory_usage_mb=self._memory_bytes / BYTES_PER_MB,
+                max_entries=self._max_entries,
+                max_memory_mb=self._max_memory_bytes / BYTES_PER_MB,
+                ttl_seconds=self._ttl_seconds,
+            )
+
+    @property
+    def memory_usage_bytes(self) -> int:
+        """Bytes currently counted against the cap (see entry_size_bytes)."""
+        with self._lock:
+            return self._memory_bytes
+
+    def _expiry_time(self, ttl: float | None) -> float:
+        effective = self._ttl_seconds if ttl is None else ttl
+        return _NEVER if effective is None else self._clock() + effective
+
+    def _remove(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        self._memory_bytes -= entry.size_bytes
+
+    def _evict_over_limits(self) -> None:
+        while (
+            len(self._entries) > self._max_entries
+            or self._memory_bytes > self._max_memory_bytes
+        ):
+            oldest_key = next(iter(self._entries))
+            self._remove(oldest_key)
+            self._evictions += 1

@@ -1,0 +1,1 @@
+"""Material descriptions to model features: phase table, schema, vectorised featurizer."""

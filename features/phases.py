@@ -1,0 +1,84 @@
+"""The phase-property table (``data/phases.json``) and the armor tables (``data/armor.json``).
+
+Every value in those files carries its source; this module only turns them into NumPy arrays
+ordered by ``PHASES`` so the featurizer and the data generator can work column-wise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).parent / "data"
+
+PHASES: tuple[str, ...] = ("SiC", "B4C", "Al2O3", "WC", "TiC", "TiB2", "ZrO2", "AlN", "Si3N4", "other")
+OXIDE_PHASES = frozenset({"Al2O3", "ZrO2"})
+PROPERTIES: tuple[str, ...] = (
+    "density_g_cm3",
+    "hardness_gpa",
+    "toughness_mpa_m05",
+    "elastic_modulus_gpa",
+    "poisson_ratio",
+    "flexural_strength_mpa",
+    "compressive_strength_mpa",
+    "melting_c",
+    "densification_c",
+)
+
+
+@dataclass(frozen=True)
+class PhaseTable:
+    """Phase properties as arrays of shape (n_phases,), in the order of ``PHASES``."""
+
+    density: np.ndarray
+    hardness: np.ndarray
+    toughness: np.ndarray
+    elastic_modulus: np.ndarray
+    poisson: np.ndarray
+    flexural_strength: np.ndarray
+    compressive_strength: np.ndarray
+    melting_c: np.ndarray
+    densification_c: np.ndarray
+    non_oxide: np.ndarray
+
+    @property
+    def bulk_modulus(self) -> np.ndarray:
+        """K = E / (3 (1 - 2 nu)), GPa."""
+        return self.elastic_modulus / (3.0 * (1.0 - 2.0 * self.poisson))
+
+    @property
+    def shear_modulus(self) -> np.ndarray:
+        """G = E / (2 (1 + nu)), GPa."""
+        return self.elastic_modulus / (2.0 * (1.0 + self.poisson))
+
+
+def _values(raw: dict, prop: str) -> np.ndarray:
+    return np.array([raw["phases"][p][prop]["value"] for p in PHASES], dtype=np.float64)
+
+
+@cache
+def load_phase_table() -> PhaseTable:
+    """Read ``phases.json`` once per process (the file is part of the package, never changes)."""
+    raw = json.loads((DATA_DIR / "phases.json").read_text())
+    missing = [p for p in PHASES if p not in raw["phases"]]
+    if missing:
+        raise ValueError(f"phases.json lacks phases {missing}")
+    columns = [_values(raw, prop) for prop in PROPERTIES]
+    non_oxide = np.array([p not in OXIDE_PHASES and p != "other" for p in PHASES], dtype=np.float64)
+    return PhaseTable(*columns, non_oxide=non_oxide)
+
+
+@cache
+def load_armor_tables() -> dict:
+    """Threats, backings and the documented defaults of a ballistic configuration."""
+    return json.loads((DATA_DIR / "armor.json").read_text())
+
+
+def weight_to_volume(weight_fractions: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """Convert rows of weight fractions to volume fractions: V_i = (w_i/rho_i) / sum_j (w_j/rho_j)."""
+    specific_volume = weight_fractions / density
+    return specific_volume / specific_volume.sum(axis=1, keepdims=True)

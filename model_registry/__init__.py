@@ -1,0 +1,1 @@
+"""Training, evaluation, versioning and loading of the models (BentoML model store)."""

@@ -1,0 +1,122 @@
+"""python -m model_registry train|list|show|generate
+
+  train [--data CSV] [--family mechanical|ballistic] [--trees N] [--seed N]
+  ensure                      (train only the families the store has no model of)
+  list [--family F]
+  show TAG
+  generate [--rows N] [--out CSV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from features.featurizer import FAMILIES
+from model_registry import store
+from model_registry.datagen import generate
+from model_registry.dataset import DatasetError, file_sha256, read_csv, write_csv
+from model_registry.train import TrainingConfig, train_family
+
+REFERENCE_CSV = Path(__file__).resolve().parent.parent / "data" / "reference_materials.csv"
+REFERENCE_ROWS = 16000
+
+
+def ensure_reference_data(path: Path = REFERENCE_CSV, rows: int = REFERENCE_ROWS) -> Path:
+    """Write the seeded reference table if it is not there yet."""
+    if not path.exists():
+        print(f"generating {rows} reference rows into {path}", flush=True)
+        write_csv(path, *generate(rows))
+    return path
+
+
+def cmd_generate(args) -> int:
+    write_csv(Path(args.out), *generate(args.rows, seed=args.seed))
+    print(f"wrote {args.rows} rows to {args.out} (sha256 {file_sha256(Path(args.out))})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    data = Path(args.data) if args.data else ensure_reference_data()
+    batch, targets = read_csv(data)
+    digest = file_sha256(data)
+    config = TrainingConfig(n_estimators=args.trees, seed=args.seed)
+    for family in [args.family] if args.family else FAMILIES:
+        trained = train_family(batch, targets, family, config, progress=lambda m: print(m, flush=True))
+        tag = store.save(trained, digest)
+        print(f"saved {tag}")
+        _print_metrics(trained.metrics)
+    return 0
+
+
+def cmd_ensure(args) -> int:
+    """Train the reference models of the families the store has none of (used by `make serve`)."""
+    missing = [f for f in FAMILIES if not store.list_models(f)]
+    for family in missing:
+        print(f"no {family} model in the store: training the reference model", flush=True)
+        cmd_train(argparse.Namespace(data=None, family=family, trees=args.trees, seed=args.seed))
+    for family in FAMILIES:
+        print(f"{family}: serving {store.list_models(family)[0].tag} unless a tag is pinned")
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(f"  {'target':24s} {'R2':>7s} {'MAE':>10s} {'cov95':>7s} {'width':>10s} {'n_test':>6s}")
+    for target, m in metrics.items():
+        print(f"  {target:24s} {m['r2']:7.3f} {m['mae']:10.4g} {m['coverage_95']:7.3f} "
+              f"{m['mean_interval_width']:10.4g} {m['test_samples']:6d}")
+
+
+def cmd_list(args) -> int:
+    models = store.list_models(args.family)
+    if not models:
+        print("the model store holds no armor models; run: python -m model_registry train")
+    for m in models:
+        meta = m.info.metadata
+        print(f"{str(m.tag):40s} {meta.get('created_at', '?'):26s} samples={meta.get('samples', {}).get('total')}")
+        _print_metrics(meta.get("metrics", {}))
+    return 0
+
+
+def cmd_show(args) -> int:
+    family = args.tag.split(":")[0].removeprefix("armor_")
+    stored = store.resolve(family, args.tag)
+    print(json.dumps({"tag": str(stored.tag), "path": stored.path, **stored.info.metadata}, indent=2, default=str))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model_registry", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train, evaluate and save models")
+    train.add_argument("--data", help="CSV with the columns of data/reference_materials.csv (targets may be empty)")
+    train.add_argument("--family", choices=FAMILIES)
+    train.add_argument("--trees", type=int, default=TrainingConfig.n_estimators)
+    train.add_argument("--seed", type=int, default=TrainingConfig.seed)
+    ensure = sub.add_parser("ensure", help="train reference models for families with none stored")
+    ensure.add_argument("--trees", type=int, default=TrainingConfig.n_estimators)
+    ensure.add_argument("--seed", type=int, default=TrainingConfig.seed)
+    sub.add_parser("list", help="list stored models with their metrics").add_argument("--family", choices=FAMILIES)
+    sub.add_parser("show", help="print a model's stored metadata").add_argument("tag")
+    gen = sub.add_parser("generate", help="write a synthetic reference table")
+    gen.add_argument("--rows", type=int, default=REFERENCE_ROWS)
+    gen.add_argument("--seed", type=int, default=20261126)
+    gen.add_argument("--out", default=str(REFERENCE_CSV))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    commands = {"train": cmd_train, "ensure": cmd_ensure, "list": cmd_list, "show": cmd_show, "generate": cmd_generate}
+    try:
+        return commands[args.command](args)
+    except (DatasetError, store.RegistryError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

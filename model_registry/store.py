@@ -1,0 +1,155 @@
+"""Save, list and load models through the BentoML model store.
+
+A model's directory holds ``forest.npz`` (arrays only, read with ``allow_pickle=False``) and
+``model.json`` (calibration, schema, ranges, metrics). The sha256 of both is written into the
+store's metadata at save time and verified at every load: a corrupt or altered file is refused
+with an error that names it. The feature schema stored with the model must equal the
+featurizer's, or the model is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from http import HTTPStatus
+from importlib.metadata import version
+from pathlib import Path
+
+import bentoml
+import numpy as np
+
+from features.featurizer import FAMILIES, Featurizer
+from model_registry.datagen import UNITS
+from model_registry.dataset import file_sha256
+from model_registry.forest import ARRAY_NAMES, CompiledForest
+from model_registry.model import ArmorModel
+from model_registry.train import TrainedModel
+
+FILES = ("forest.npz", "model.json")
+LIBRARIES = ("numpy", "scikit-learn", "crepes", "bentoml", "pydantic")
+
+
+class RegistryError(Exception):
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class ModelNotFound(RegistryError):
+    status = HTTPStatus.NOT_FOUND
+
+    def __init__(self, message: str, available: list[str]):
+        super().__init__(message)
+        self.available = available
+
+
+class ModelIntegrityError(RegistryError):
+    """A stored file does not match its recorded checksum, or the schema differs."""
+
+
+def model_name(family: str) -> str:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {list(FAMILIES)}")
+    return f"armor_{family}"
+
+
+def _write_files(directory: Path, trained: TrainedModel) -> None:
+    model = trained.model
+    np.savez(directory / "forest.npz", **model.forest.arrays())
+    payload = {
+        "targets": list(model.targets), "y_mean": model.y_mean.tolist(), "y_scale": model.y_scale.tolist(),
+        "interval_quantile": model.interval_quantile.tolist(), "spread_floor": model.spread_floor.tolist(),
+        "feature_schema": Featurizer(model.family).schema.to_dict(), "feature_ranges": trained.feature_ranges,
+        "feature_importance": trained.importance, "metrics": trained.metrics,
+    }
+    (directory / "model.json").write_text(json.dumps(payload, indent=1))
+
+
+def _metadata(trained: TrainedModel, dataset_sha256: str, files: dict[str, str]) -> dict:
+    schema = Featurizer(trained.model.family).schema
+    return {
+        "family": trained.model.family, "targets": list(trained.model.targets),
+        "units": {t: UNITS[t] for t in trained.model.targets}, "metrics": trained.metrics,
+        "samples": trained.samples, "dataset_sha256": dataset_sha256,
+        "feature_schema_fingerprint": schema.fingerprint, "feature_count": len(schema.names),
+        "training_config": asdict(trained.config), "files": files,
+        "library_versions": {lib: version(lib) for lib in LIBRARIES} | {"python": platform.python_version()},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def save(trained: TrainedModel, dataset_sha256: str) -> str:
+    """Write the model into the store; returns its tag (``armor_<family>:<version>``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp)
+        _write_files(staging, trained)
+        files = {name: file_sha256(staging / name) for name in FILES}
+        metadata = _metadata(trained, dataset_sha256, files)
+        with bentoml.models.create(model_name(trained.model.family), labels={"family": trained.model.family},
+                                   metadata=metadata, module="model_registry") as ref:
+            for name in FILES:
+                shutil.copyfile(staging / name, Path(ref.path) / name)
+        return str(ref.tag)
+
+
+def list_models(family: str | None = None) -> list[bentoml.Model]:
+    """Stored models of one or all families, newest first."""
+    families = [family] if family else list(FAMILIES)
+    names = {model_name(f) for f in families}
+    models = [m for m in bentoml.models.list() if m.tag.name in names]
+    return sorted(models, key=lambda m: m.info.creation_time, reverse=True)
+
+
+def available_tags(family: str) -> list[str]:
+    return [str(m.tag) for m in list_models(family)]
+
+
+def resolve(family: str, tag: str | None = None) -> bentoml.Model:
+    """The pinned ``tag`` (a full tag or just the version) or the newest model of the family."""
+    if tag is None:
+        models = list_models(family)
+        if not models:
+            raise ModelNotFound(f"no {family} model in the store; run: python -m model_registry train", [])
+        return models[0]
+    full = tag if ":" in tag else f"{model_name(family)}:{tag}"
+    if not full.startswith(model_name(family) + ":"):
+        raise ModelNotFound(f"{tag!r} is not a {family} model", available_tags(family))
+    try:
+        return bentoml.models.get(full)
+    except bentoml.exceptions.NotFound:
+        raise ModelNotFound(f"model version {tag!r} not found", available_tags(family)) from None
+
+
+def _verify(stored: bentoml.Model) -> Path:
+    directory = Path(stored.path)
+    expected = stored.info.metadata.get("files", {})
+    for name in FILES:
+        path = directory / name
+        if name not in expected:
+            raise ModelIntegrityError(f"{path}: no checksum recorded for this file; refusing to load")
+        if not path.is_file() or file_sha256(path) != expected[name]:
+            raise ModelIntegrityError(f"{path}: checksum mismatch (file corrupt or altered); refusing to load")
+    return directory
+
+
+def load(family: str, tag: str | None = None) -> ArmorModel:
+    """Verify checksums and schema, then build the runtime model. Never unpickles."""
+    stored = resolve(family, tag)
+    directory = _verify(stored)
+    payload = json.loads((directory / "model.json").read_text())
+    expected = Featurizer(family).schema
+    if payload["feature_schema"]["names"] != list(expected.names):
+        raise ModelIntegrityError(f"{directory / 'model.json'}: feature schema differs from the featurizer's "
+                                  f"({len(payload['feature_schema']['names'])} vs {len(expected.names)} features)")
+    with np.load(directory / "forest.npz", allow_pickle=False) as arrays:
+        forest = CompiledForest(**{name: arrays[name] for name in ARRAY_NAMES})
+    metadata = dict(stored.info.metadata) | {"feature_ranges": payload["feature_ranges"],
+                                             "feature_importance": payload["feature_importance"],
+                                             "feature_names": payload["feature_schema"]["names"],
+                                             "feature_categories": payload["feature_schema"]["categories"]}
+    return ArmorModel(tag=str(stored.tag), family=family, targets=tuple(payload["targets"]), forest=forest,
+                      y_mean=np.array(payload["y_mean"]), y_scale=np.array(payload["y_scale"]),
+                      interval_quantile=np.array(payload["interval_quantile"]),
+                      spread_floor=np.array(payload["spread_floor"]), metadata=metadata)

@@ -1,0 +1,170 @@
+"""Train, calibrate and evaluate one model family.
+
+Split (seeded): 60 % training, 20 % calibration, 20 % held-out test. The test rows are never
+seen by the forest or by the conformal calibration; every metric stored with the model is
+measured on them. Intervals: split conformal regression normalised by the spread across trees
+(crepes' ``ConformalRegressor``), so harder inputs get wider intervals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from crepes import ConformalRegressor
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.metrics import mean_absolute_error, r2_score
+
+from features.batch import MaterialBatch
+from features.featurizer import Featurizer
+from model_registry.datagen import TARGETS
+from model_registry.forest import CompiledForest
+from model_registry.model import ArmorModel
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    n_estimators: int = 25  # per target
+    max_depth: int = 18
+    min_samples_leaf: int = 3
+    max_features: float = 0.7
+    seed: int = 0
+    calibration_fraction: float = 0.2
+    test_fraction: float = 0.2
+    importance_repeats: int = 3
+
+
+@dataclass
+class TrainedModel:
+    model: ArmorModel
+    metrics: dict
+    samples: dict
+    importance: dict
+    feature_ranges: dict
+    config: TrainingConfig
+
+
+def split_indices(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.random.default_rng(config.seed).permutation(n)
+    n_test, n_cal = int(n * config.test_fraction), int(n * config.calibration_fraction)
+    return order[n_test + n_cal:], order[n_test:n_test + n_cal], order[:n_test]
+
+
+# Mechanical properties never rise with porosity (every relation in the reference file falls
+# with P): each mechanical forest is constrained accordingly on the porosity columns.
+POROSITY_MONOTONICITY = {"porosity": -1, "porosity_modulus_factor": 1, "porosity_strength_factor": 1}
+
+
+def monotonic_constraints(family: str, feature_names) -> np.ndarray:
+    constraints = np.zeros(len(feature_names), dtype=np.int64)
+    if family == "mechanical":
+        for name, sign in POROSITY_MONOTONICITY.items():
+            constraints[list(feature_names).index(name)] = sign
+    return constraints
+
+
+def _fit_forest(X: np.ndarray, Z: np.ndarray, targets, constraints, config: TrainingConfig,
+                progress: Callable[[str], None]) -> CompiledForest:
+    """One forest per target, each on the rows where that target is present."""
+    groups = []
+    for o, target in enumerate(targets):
+        rows = ~np.isnan(Z[:, o])
+        if rows.sum() < 10:
+            raise ValueError(f"target {target!r} has {rows.sum()} training rows; at least 10 are needed")
+        forest = ExtraTreesRegressor(n_estimators=config.n_estimators, max_depth=config.max_depth, n_jobs=-1,
+                                     min_samples_leaf=config.min_samples_leaf, max_features=config.max_features,
+                                     monotonic_cst=constraints, random_state=config.seed).fit(X[rows], Z[rows, o])
+        groups.append([e.tree_ for e in forest.estimators_])
+        progress(f"  {target}: {config.n_estimators} trees on {rows.sum()} rows")
+    return CompiledForest.from_trees(groups)
+
+
+def _calibrate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> None:
+    """Set each target's conformal quantile from the calibration rows (missing targets skipped)."""
+    raw = model.forest.predict(X)
+    pred = model.y_mean + model.y_scale * raw.mean
+    spread = model.y_scale * raw.spread
+    model.spread_floor = 0.25 * np.nanmedian(spread, axis=0) + 1e-12
+    quantiles = []
+    for o in range(Y.shape[1]):
+        rows = ~np.isnan(Y[:, o])
+        conformal = ConformalRegressor().fit(residuals=Y[rows, o] - pred[rows, o],
+                                             sigmas=spread[rows, o] + model.spread_floor[o])
+        quantiles.append(conformal.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=CONFIDENCE)[0, 1])
+    model.interval_quantile = np.array(quantiles)
+
+
+def evaluate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> dict:
+    """Per-target R2, MAE, 95 % interval coverage and mean width on rows not used to fit or calibrate."""
+    pred = model.predict(X)
+    metrics = {}
+    for o, target in enumerate(model.targets):
+        rows = ~np.isnan(Y[:, o])
+        y, p = Y[rows, o], pred.values[rows, o]
+        inside = (pred.lower[rows, o] <= y) & (y <= pred.upper[rows, o])
+        metrics[target] = {"r2": float(r2_score(y, p)), "mae": float(mean_absolute_error(y, p)),
+                           "coverage_95": float(inside.mean()),
+                           "mean_interval_width": float((pred.upper[rows, o] - pred.lower[rows, o]).mean()),
+                           "test_samples": int(rows.sum())}
+    return metrics
+
+
+def permutation_importance(model: ArmorModel, X: np.ndarray, Y: np.ndarray, names, repeats: int, seed: int) -> dict:
+    """Mean drop of the targets' average R2 (on standardised targets) when one feature is shuffled,
+    normalised to sum to 1 over features (negative drops count as 0)."""
+    rows = ~np.isnan(Y).any(axis=1)
+    X, Y = X[rows], Y[rows]
+    if len(X) < 20:
+        return {}
+    rng = np.random.default_rng(seed)
+    baseline = _mean_r2(model, X, Y)
+    drops = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):
+        for _ in range(repeats):
+            shuffled = X.copy()
+            shuffled[:, j] = rng.permutation(shuffled[:, j])
+            drops[j] += (baseline - _mean_r2(model, shuffled, Y)) / repeats
+    drops = np.clip(drops, 0.0, None)
+    total = drops.sum() or 1.0
+    return {name: float(d / total) for name, d in zip(names, drops, strict=False)}
+
+
+def _mean_r2(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> float:
+    pred = model.predict(X).values
+    return float(np.mean([r2_score(Y[:, o], pred[:, o]) for o in range(Y.shape[1])]))
+
+
+def _feature_ranges(X: np.ndarray, names) -> dict:
+    return {n: [float(lo), float(hi)] for n, lo, hi in zip(names, X.min(axis=0), X.max(axis=0), strict=False)}
+
+
+def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: str,
+                 config: TrainingConfig = TrainingConfig(), progress: Callable[[str], None] = print) -> TrainedModel:
+    featurizer = Featurizer(family)
+    names = TARGETS[family]
+    missing = [t for t in names if t not in targets]
+    if missing:
+        raise ValueError(f"the data have no column for {family} target(s) {missing}")
+    X = featurizer.transform(batch)
+    Y = np.column_stack([targets[t] for t in names])
+    train, cal, test = split_indices(len(X), config)
+    y_mean, y_scale = np.nanmean(Y[train], axis=0), np.nanstd(Y[train], axis=0) + 1e-12
+    started = time.perf_counter()
+    progress(f"[{family}] fitting on {len(train)} rows x {X.shape[1]} features")
+    constraints = monotonic_constraints(family, featurizer.schema.names)
+    forest = _fit_forest(X[train], (Y[train] - y_mean) / y_scale, names, constraints, config, progress)
+    progress(f"[{family}] fitted in {time.perf_counter() - started:.1f} s; calibrating on {len(cal)} rows")
+    model = ArmorModel(tag="", family=family, targets=names, forest=forest, y_mean=y_mean, y_scale=y_scale,
+                       interval_quantile=np.ones(len(names)), spread_floor=np.zeros(len(names)))
+    _calibrate(model, X[cal], Y[cal])
+    progress(f"[{family}] evaluating on {len(test)} held-out rows")
+    metrics = evaluate(model, X[test], Y[test])
+    importance = permutation_importance(model, X[test], Y[test], featurizer.schema.names,
+                                        config.importance_repeats, config.seed)
+    samples = {"total": len(X), "training": len(train), "calibration": len(cal), "test": len(test)}
+    return TrainedModel(model=model, metrics=metrics, samples=samples, importance=importance,
+                        feature_ranges=_feature_ranges(X[train], featurizer.schema.names), config=config)

@@ -1,0 +1,56 @@
+"""Every environment variable the service reads, with its default and unit, in one object.
+
+Built once at start-up (``Settings()``) and passed down; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use (affinity-aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Service configuration; each field maps to the upper-case environment variable of its name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # serving
+    port: int = Field(3000, description="HTTP port of `make serve`")
+    prediction_workers: int = Field(default_factory=cpu_cores, ge=1,
+                                    description="worker processes per runner (default: CPU cores)")
+    api_workers: int = Field(1, ge=1, description="worker processes of the API service")
+    mechanical_model_tag: str | None = Field(None, description="pin the mechanical model (tag or version)")
+    ballistic_model_tag: str | None = Field(None, description="pin the ballistic model (tag or version)")
+    model_cache_max_mb: float = Field(256.0, gt=0, description="memory budget of lazily loaded model versions, MB")
+    max_request_bytes: int = Field(65536, gt=0, description="largest accepted request body, bytes")
+    max_batch_size: int = Field(64, ge=1, description="runner adaptive-batching max batch size, rows")
+    max_latency_ms: int = Field(200, ge=1, description="runner adaptive-batching latency budget, ms")
+    access_log: bool = Field(False, description="per-request access log (costs throughput)")
+    # caching
+    enable_response_caching: bool = Field(True, description="response cache in the API service")
+    response_cache_size: int = Field(1000, ge=1, description="response cache entries")
+    response_cache_ttl: float = Field(3600.0, gt=0, description="response cache TTL, s")
+    response_cache_max_mb: float = Field(64.0, gt=0, description="response cache memory cap, MB")
+    enable_prediction_caching: bool = Field(True, description="prediction cache in the runners")
+    prediction_cache_size: int = Field(10000, ge=1, description="prediction cache entries")
+    prediction_cache_ttl: float = Field(1800.0, gt=0, description="prediction cache TTL, s")
+    prediction_cache_max_mb: float = Field(64.0, gt=0, description="prediction cache memory cap, MB")
+    enable_feature_caching: bool = Field(True, description="feature cache keyed by the normalised material")
+    feature_cache_size: int = Field(10000, ge=1, description="feature cache entries")
+    feature_cache_ttl: float = Field(3600.0, gt=0, description="feature cache TTL, s")
+    feature_cache_max_mb: float = Field(32.0, gt=0, description="feature cache memory cap, MB")
+    feature_extraction_workers: int = Field(default_factory=cpu_cores, ge=1,
+                                            description="threads for featurising large inputs")
+    cache_backend: str = Field("memory", pattern="^(memory|redis)$", description="memory or redis")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL when CACHE_BACKEND=redis")
+    redis_timeout_ms: float = Field(50.0, gt=0, le=1000, description="cap on each Redis call, ms")

@@ -1,0 +1,459 @@
+"""Tests for caching.lru, caching.singleflight, caching.layered (local only), caching.sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from caching import (
+    BYTES_PER_MB,
+    ENTRY_OVERHEAD_BYTES,
+    CacheStats,
+    ExpirySweeper,
+    LayeredCache,
+    SingleFlight,
+    TTLLRUCache,
+)
+from caching.lru import entry_size_bytes
+
+
+class FakeClock:
+    """Monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_cache(clock: FakeClock, **overrides: object) -> TTLLRUCache:
+    options: dict = {"max_entries": 100, "max_memory_bytes": 10**6, "ttl_seconds": 10.0}
+    options.update(overrides)
+    return TTLLRUCache(clock=clock, **options)
+
+
+def value_of_size(key: str, total_bytes: int) -> bytes:
+    """A value making the entry for ``key`` cost exactly ``total_bytes``."""
+    return b"x" * (total_bytes - len(key) - ENTRY_OVERHEAD_BYTES)
+
+
+# --- TTL ------------------------------------------------------------------
+
+
+def test_entry_is_served_until_ttl_then_expires() -> None:
+    clock = FakeClock()
+    cache = make_cache(clock)
+    cache.set("a", b"1")
+    clock.advance(9.999)
+    assert cache.get("a") == b"1"
+    clock.advance(0.001)
+    assert cache.get("a") is None
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.expirations, stats.cache_size) == (
+        1,
+        1,
+        1,
+        0,
+    )
+    assert cache.memory_usage_bytes == 0
+
+
+def test_per_call_ttl_overrides_default() -> None:
+    clock = FakeClock()
+    cache = make_cache(clock)
+    cache.set("short", b"1", ttl=1.0)
+    cache.set("long", b"2", ttl=100.0)
+    clock.advance(50.0)
+    assert cache.get("short") is None
+    assert cache.get("long") == b"2"
+
+
+def test_no_default_ttl_means_entries_never_expire() -> None:
+    clock = FakeClock()
+    cache = make_cache(clock, ttl_seconds=None)
+    cache.set("a", b"1")
+    clock.advance(1e9)
+    assert cache.get("a") == b"1"
+
+
+# --- LRU and entry bound ----------------------------------------------------
+
+
+def test_access_refreshes_recency_and_least_recent_is_evicted() -> None:
+    cache = make_cache(FakeClock(), max_entries=3)
+    for key in ("a", "b", "c"):
+        cache.set(key, key.encode())
+    assert cache.get("a") == b"a"
+    cache.set("d", b"d")
+    assert cache.get("b") is None
+    assert [cache.get(k) for k in ("a", "c", "d")] == [b"a", b"c", b"d"]
+    assert cache.stats().evictions == 1
+
+
+def test_overwriting_a_key_refreshes_recency() -> None:
+    cache = make_cache(FakeClock(), max_entries=2)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    cache.set("a", b"3")
+    cache.set("c", b"4")
+    assert cache.get("b") is None
+    assert cache.get("a") == b"3"
+
+
+def test_max_entries_keeps_the_newest() -> None:
+    cache = make_cache(FakeClock(), max_entries=4)
+    for i in range(10):
+        cache.set(f"k{i}", b"v")
+    stats = cache.stats()
+    assert (stats.cache_size, stats.evictions) == (4, 6)
+    assert [cache.get(f"k{i}") for i in range(6, 10)] == [b"v"] * 4
+    assert cache.get("k5") is None
+
+
+# --- memory bound -------------------------------------------------------------
+
+
+def test_entry_size_counts_key_value_and_overhead() -> None:
+    assert entry_size_bytes("ab", b"xyz") == 2 + 3 + ENTRY_OVERHEAD_BYTES
+    assert entry_size_bytes("é", b"") == 2 + ENTRY_OVERHEAD_BYTES  # UTF-8 bytes
+
+
+def test_memory_cap_evicts_oldest_until_under_cap() -> None:
+    cache = make_cache(FakeClock(), max_memory_bytes=350)
+    for i in range(5):
+        cache.set(f"k{i}", value_of_size(f"k{i}", 100))
+    stats = cache.stats()
+    assert (stats.cache_size, stats.evictions) == (3, 2)
+    assert cache.memory_usage_bytes == 300
+    assert stats.memory_usage_mb == 300 / BYTES_PER_MB
+    assert stats.max_memory_mb == 350 / BYTES_PER_MB
+    assert cache.get("k1") is None
+    assert cache.get("k2") is not None
+
+
+def test_large_value_evicts_several_small_ones() -> None:
+    cache = make_cache(FakeClock(), max_memory_bytes=400)
+    for i in range(4):
+        cache.set(f"k{i}", value_of_size(f"k{i}", 100))
+    cache.set("big", value_of_size("big", 250))
+    assert cache.memory_usage_bytes == 350
+    assert cache.stats().evictions == 3
+    assert cache.get("k3") is not None
+
+
+def test_overwrite_replaces_memory_instead_of_adding() -> None:
+    cache = make_cache(FakeClock())
+    cache.set("a", b"x" * 10)
+    cache.set("a", b"x" * 30)
+    assert cache.memory_usage_bytes == entry_size_bytes("a", b"x" * 30)
+
+
+def test_value_larger_than_cap_is_rejected_and_old_value_dropped() -> None:
+    cache = make_cache(FakeClock(), max_memory_bytes=200)
+    cache.set("a", b"old")
+    cache.set("b", b"keep")
+    assert cache.set("a", b"x" * 200) is False
+    assert cache.get("a") is None
+    assert cache.get("b") == b"keep"
+    stats = cache.stats()
+    assert (stats.rejected, stats.evictions, stats.cache_size) == (1, 0, 1)
+
+
+# --- stats, sweep, delete, clear ---------------------------------------------------
+
+
+def test_stats_count_exactly() -> None:
+    clock = FakeClock()
+    cache = make_cache(clock, max_entries=2, max_memory_bytes=1000, ttl_seconds=5.0)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    cache.get("a")  # hit
+    cache.get("zz")  # miss
+    cache.set("c", b"3")  # evicts b
+    cache.get("b")  # miss
+    clock.advance(5.0)
+    cache.get("a")  # expired: miss + expiration
+    expected = CacheStats(
+        cache_size=1,
+        hits=1,
+        misses=3,
+        hit_rate_percent=25.0,
+        evictions=1,
+        expirations=1,
+        rejected=0,
+        memory_usage_mb=entry_size_bytes("c", b"3") / BYTES_PER_MB,
+        max_entries=2,
+        max_memory_mb=1000 / BYTES_PER_MB,
+        ttl_seconds=5.0,
+    )
+    assert cache.stats() == expected
+
+
+def test_hit_rate_is_zero_before_any_lookup() -> None:
+    assert make_cache(FakeClock()).stats().hit_rate_percent == 0.0
+
+
+def test_sweep_removes_only_expired_and_counts_expirations() -> None:
+    clock = FakeClock()
+    cache = make_cache(clock, ttl_seconds=5.0)
+    for key in ("a", "b", "c"):
+        cache.set(key, b"v")
+    cache.set("keep", b"v", ttl=100.0)
+    clock.advance(6.0)
+    assert cache.sweep_expired() == 3
+    assert cache.sweep_expired() == 0
+    stats = cache.stats()
+    assert (stats.expirations, stats.cache_size, stats.misses) == (3, 1, 0)
+    assert cache.memory_usage_bytes == entry_size_bytes("keep", b"v")
+
+
+def test_delete_and_clear_release_memory() -> None:
+    cache = make_cache(FakeClock())
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    assert cache.delete("a") is True
+    assert cache.delete("a") is False
+    assert cache.memory_usage_bytes == entry_size_bytes("b", b"2")
+    cache.clear()
+    assert (len(cache), cache.memory_usage_bytes) == (0, 0)
+
+
+def test_non_positive_limits_are_refused() -> None:
+    with pytest.raises(ValueError):
+        TTLLRUCache(max_entries=0)
+    with pytest.raises(ValueError):
+        TTLLRUCache(max_memory_bytes=0)
+
+
+# --- thread safety ----------------------------------------------------------------------
+
+
+def hammer(cache: TTLLRUCache, seed: int, ops: int, violations: list[str]) -> int:
+    """Random set/get traffic; returns the number of gets, records broken invariants."""
+    rng = random.Random(seed)
+    gets = 0
+    for _ in range(ops):
+        key = f"k{rng.randrange(50)}"
+        if rng.random() < 0.5:
+            cache.set(key, key.encode() + b"=" * rng.randrange(1, 120))
+            continue
+        gets += 1
+        value = cache.get(key)
+        if value is not None and not value.startswith(key.encode() + b"="):
+            violations.append(f"{key} returned {value[:10]!r}")
+        stats = cache.stats()
+        if stats.cache_size > 20 or stats.memory_usage_mb * BYTES_PER_MB > 2000:
+            violations.append(f"limits exceeded: {stats}")
+    return gets
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Switch threads far more often than the 5 ms default so races show up."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+def run_hammer(
+    cache: TTLLRUCache, seed: int, violations: list[str], gets: list[int]
+) -> None:
+    """Thread body: an exception becomes a recorded violation, not a lost thread."""
+    try:
+        gets.append(hammer(cache, seed, 3000, violations))
+    except Exception as exc:  # noqa: BLE001 - report any failure, do not lose it
+        violations.append(f"thread {seed} raised {exc!r}")
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_concurrent_threads_keep_invariants() -> None:
+    cache = TTLLRUCache(max_entries=20, max_memory_bytes=2000, ttl_seconds=None)
+    violations: list[str] = []
+    gets: list[int] = []
+    threads = [
+        threading.Thread(target=run_hammer, args=(cache, seed, violations, gets))
+        for seed in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = cache.stats()
+    assert violations == []
+    assert stats.hits + stats.misses == sum(gets)
+    live = {f"k{i}": cache.get(f"k{i}") for i in range(50)}
+    counted = sum(entry_size_bytes(k, v) for k, v in live.items() if v is not None)
+    assert cache.memory_usage_bytes == counted
+    assert len(cache) == sum(v is not None for v in live.values()) <= 20
+
+
+# --- SingleFlight ------------------------------------------------------------------------------
+
+
+async def let_tasks_run(rounds: int = 5) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_singleflight_runs_factory_once_for_concurrent_callers() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+    release = asyncio.Event()
+    calls = 0
+
+    async def compute() -> str:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return "result"
+
+    tasks = [asyncio.create_task(flight.do("k", compute)) for _ in range(50)]
+    await let_tasks_run()
+    assert flight.in_flight() == 1
+    release.set()
+    results = await asyncio.gather(*tasks)
+    assert results == ["result"] * 50
+    assert (calls, flight.calls, flight.shared, flight.in_flight()) == (1, 1, 49, 0)
+
+
+@pytest.mark.asyncio
+async def test_singleflight_shares_exception_and_releases_key() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+    release = asyncio.Event()
+    error = ValueError("model failed")
+
+    async def failing() -> str:
+        await release.wait()
+        raise error
+
+    tasks = [asyncio.create_task(flight.do("k", failing)) for _ in range(50)]
+    await let_tasks_run()
+    release.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(outcome is error for outcome in outcomes)
+    assert flight.in_flight() == 0
+
+    async def succeeding() -> str:
+        return "second"
+
+    assert await flight.do("k", succeeding) == "second"
+    assert flight.calls == 2
+
+
+@pytest.mark.asyncio
+async def test_singleflight_cancelled_caller_does_not_cancel_shared_work() -> None:
+    flight: SingleFlight[int] = SingleFlight()
+    release = asyncio.Event()
+
+    async def compute() -> int:
+        await release.wait()
+        return 7
+
+    leader = asyncio.create_task(flight.do("k", compute))
+    follower = asyncio.create_task(flight.do("k", compute))
+    await let_tasks_run()
+    leader.cancel()
+    await let_tasks_run()
+    release.set()
+    assert await follower == 7
+    assert leader.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_singleflight_different_keys_run_separately() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+
+    async def echo(text: str) -> str:
+        await asyncio.sleep(0)
+        return text
+
+    results = await asyncio.gather(
+        flight.do("a", lambda: echo("a")), flight.do("b", lambda: echo("b"))
+    )
+    assert results == ["a", "b"]
+    assert (flight.calls, flight.shared) == (2, 0)
+
+
+# --- LayeredCache without Redis ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_layered_cache_local_only() -> None:
+    clock = FakeClock()
+    layered = LayeredCache(make_cache(clock))
+    assert await layered.get("k") is None
+    await layered.set("k", b"v")
+    assert await layered.get("k") == b"v"
+    clock.advance(11.0)
+    assert layered.sweep_expired() == 1
+    stats = layered.stats()
+    assert stats["backend"] == "memory"
+    assert "shared" not in stats
+    assert (stats["hits"], stats["misses"], stats["expirations"]) == (1, 1, 1)
+    await layered.close()
+
+
+# --- ExpirySweeper -------------------------------------------------------------------------------
+
+
+class ManualSleep:
+    """Stands in for asyncio.sleep: each call blocks until the test calls tick()."""
+
+    def __init__(self) -> None:
+        self.requested: list[float] = []
+        self._gate = asyncio.Semaphore(0)
+
+    async def __call__(self, seconds: float) -> None:
+        self.requested.append(seconds)
+        await self._gate.acquire()
+
+    def tick(self) -> None:
+        self._gate.release()
+
+
+@pytest.mark.asyncio
+async def test_sweeper_sweeps_every_cache_each_interval_and_stops() -> None:
+    clock = FakeClock()
+    caches = [make_cache(clock, ttl_seconds=1.0), make_cache(clock, ttl_seconds=1.0)]
+    caches[0].set("a", b"1")
+    caches[1].set("b", b"2")
+    clock.advance(2.0)
+    sleep = ManualSleep()
+    sweeper = ExpirySweeper(caches, interval_s=30.0, sleep=sleep)
+    sweeper.start()
+    sweeper.start()  # second start is a no-op, not a second loop
+    await let_tasks_run()
+    assert (sweeper.sweeps, sleep.requested) == (0, [30.0])
+    sleep.tick()
+    await let_tasks_run()
+    assert (sweeper.sweeps, sweeper.removed) == (1, 2)
+    assert [c.stats().expirations for c in caches] == [1, 1]
+    await sweeper.stop()
+    assert not sweeper.running
+    await sweeper.stop()  # stopping twice is harmless
+
+
+@pytest.mark.asyncio
+async def test_sweeper_survives_a_failing_cache() -> None:
+    class Broken:
+        def sweep_expired(self) -> int:
+            raise RuntimeError("boom")
+
+    sleep = ManualSleep()
+    sweeper = ExpirySweeper([Broken()], interval_s=1.0, sleep=sleep)
+    sweeper.start()
+    sleep.tick()
+    await let_tasks_run()
+    assert sweeper.running
+    assert len(sleep.requested) == 2
+    await sweeper.stop()

@@ -1,0 +1,87 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.batch import MaterialBatch
+from features.featurizer import Featurizer
+from model_registry import store
+
+
+def test_round_trip_gives_identical_predictions(trained, stored_tags, small_data):
+    batch, _ = small_data
+    for family, tag in stored_tags.items():
+        loaded = store.load(family, tag)
+        X = Featurizer(family).transform(batch.take(np.arange(50)))
+        np.testing.assert_allclose(loaded.predict(X).values, trained[family].model.predict(X).values)
+        assert loaded.tag == tag
+
+
+def test_metadata_holds_metrics_samples_schema_versions(stored_tags):
+    for family, tag in stored_tags.items():
+        meta = store.resolve(family, tag).info.metadata
+        assert set(meta["metrics"]) == set(meta["targets"])
+        for m in meta["metrics"].values():
+            assert {"r2", "mae", "coverage_95", "mean_interval_width", "test_samples"} <= set(m)
+        assert meta["samples"]["total"] == 8000
+        assert meta["samples"]["test"] + meta["samples"]["calibration"] + meta["samples"]["training"] == 8000
+        assert meta["feature_schema_fingerprint"] == Featurizer(family).schema.fingerprint
+        assert {"numpy", "scikit-learn", "bentoml", "python"} <= set(meta["library_versions"])
+        assert meta["created_at"] and len(meta["dataset_sha256"]) == 64
+
+
+def test_held_out_coverage_inside_band(trained):
+    for family, model in trained.items():
+        for target, m in model.metrics.items():
+            assert 0.93 <= m["coverage_95"] <= 0.97, (family, target, m["coverage_95"])
+
+
+def test_newest_model_is_default(stored_tags):
+    for family, _tag in stored_tags.items():
+        assert str(store.resolve(family).tag) == str(store.list_models(family)[0].tag)
+
+
+def test_unknown_version_lists_available(stored_tags):
+    with pytest.raises(store.ModelNotFound) as info:
+        store.load("mechanical", "doesnotexist")
+    assert stored_tags["mechanical"] in info.value.available
+    assert info.value.status == 404
+
+
+def _copy_model(tag: str, tmp_path: Path) -> Path:
+    stored = store.resolve(tag.split(":")[0].removeprefix("armor_"), tag)
+    backup = tmp_path / "backup"
+    shutil.copytree(stored.path, backup)
+    return Path(stored.path), backup
+
+
+@pytest.mark.parametrize("filename", ["forest.npz", "model.json"])
+def test_tampered_file_is_refused_naming_the_file(stored_tags, tmp_path, filename):
+    path, backup = _copy_model(stored_tags["mechanical"], tmp_path)
+    try:
+        with open(path / filename, "r+b") as handle:
+            handle.seek(100)
+            byte = handle.read(1)
+            handle.seek(100)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(store.ModelIntegrityError, match=filename):
+            store.load("mechanical", stored_tags["mechanical"])
+    finally:
+        shutil.rmtree(path)
+        shutil.copytree(backup, path)
+    store.load("mechanical", stored_tags["mechanical"])  # restored file loads again
+
+
+def test_model_files_hold_no_pickle(stored_tags):
+    stored = store.resolve("ballistic", stored_tags["ballistic"])
+    with np.load(Path(stored.path) / "forest.npz", allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+
+
+def test_one_call_gives_every_target_and_interval(trained, small_data):
+    batch, _ = small_data
+    model = trained["ballistic"].model
+    pred = model.predict(Featurizer("ballistic").transform(MaterialBatch.take(batch, np.arange(5))))
+    assert pred.values.shape == pred.lower.shape == pred.upper.shape == (5, 4)
+    assert np.all(pred.lower <= pred.values) and np.all(pred.values <= pred.upper)

@@ -1,0 +1,250 @@
+"""Tests for caching.redis_layer and caching.layered against a real redis-server.
+
+Each test gets its own redis-server on a free port (no persistence). Back-off
+waits are driven by an injected clock; only Redis start-up is waited for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
+
+import pytest
+import redis
+
+from caching import LayeredCache, RedisCache, TTLLRUCache
+
+T = TypeVar("T")
+
+REDIS_SERVER = shutil.which("redis-server")
+# Generous bound for "returns promptly" (target ~2 x 50 ms) so a busy CI machine
+# does not flake; measured values are printed.
+PROMPT_S = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server subprocess the test can stop, restart, freeze and thaw."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self.binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self._wait_until_ready()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGCONT)  # a frozen server cannot exit
+        self.process.terminate()
+        self.process.wait(timeout=5)
+        self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def raw_client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+
+    def _wait_until_ready(self, limit_s: float = 5.0) -> None:
+        deadline = time.monotonic() + limit_s
+        client = self.raw_client()
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    if REDIS_SERVER is None:
+        pytest.skip(
+            "redis-server binary not found on PATH (apt-get install redis-server)"
+        )
+    server = RedisServer(REDIS_SERVER, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def timed(call: Awaitable[T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = await call
+    return result, time.perf_counter() - start
+
+
+def layered(server: RedisServer, clock: FakeClock) -> LayeredCache:
+    return LayeredCache(
+        TTLLRUCache(), RedisCache(server.url, key_prefix="t:", clock=clock)
+    )
+
+
+@pytest.mark.asyncio
+async def test_round_trip_hits_misses_and_ttl(redis_server: RedisServer) -> None:
+    cache = RedisCache(redis_server.url, key_prefix="t:", ttl_seconds=30.0)
+    assert await cache.set("k", b"\x00payload") is True
+    assert await cache.get("k") == b"\x00payload"
+    assert await cache.get("absent") is None
+    assert await cache.ping() is True
+    raw = redis_server.raw_client()
+    assert 0 < raw.pttl("t:k") <= 30_000
+    raw.close()
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"], stats["errors"], stats["available"]) == (
+        1,
+        1,
+        0,
+        True,
+    )
+    await cache.close()
+
+
+@pytest.mark.asyncio
+async def test_two_layered_caches_share_through_redis(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    writer, reader = layered(redis_server, clock), layered(redis_server, clock)
+    await writer.set("k", b"v")
+    assert await reader.get("k") == b"v"  # local miss, Redis hit
+    assert await reader.get("k") == b"v"  # now filled locally
+    stats = reader.stats()
+    assert stats["backend"] == "redis"
+    assert (stats["hits"], stats["misses"], stats["cache_size"]) == (1, 1, 1)
+    assert stats["shared"]["hits"] == 1
+    await writer.close()
+    await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_redis_down_degrades_fast_and_backs_off(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    cache = RedisCache(redis_server.url, clock=clock)
+    assert await cache.set("k", b"v") is True
+    redis_server.stop()
+    durations = []
+    for _ in range(3):
+        value, get_s = await timed(cache.get("k"))
+        stored, set_s = await timed(cache.set("k", b"v"))
+        assert (value, stored) == (None, False)
+        durations += [get_s, set_s]
+    print(f"redis down: call durations ms = {[round(d * 1000, 1) for d in durations]}")
+    assert max(durations) < PROMPT_S
+    stats = cache.stats()
+    assert (stats["errors"], stats["skipped"], stats["available"]) == (1, 5, False)
+    assert stats["last_error"] == "ConnectionError"
+    clock.advance(1.0)  # first back-off (1 s) over: one real attempt, then 2 s
+    assert await cache.get("k") is None
+    clock.advance(1.0)
+    assert await cache.get("k") is None
+    assert (cache.errors, cache.skipped) == (2, 6)
+    await cache.close()
+
+
+@pytest.mark.asyncio
+async def test_unresponsive_redis_times_out_within_cap(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisCache(redis_server.url, clock=FakeClock())
+    assert await cache.set("k", b"v") is True
+    redis_server.freeze()
+    try:
+        value, get_s = await timed(cache.get("k"))
+        pong, ping_s = await timed(cache.ping())
+    finally:
+        redis_server.thaw()
+    print(f"redis frozen: get {get_s * 1000:.1f} ms, ping {ping_s * 1000:.1f} ms")
+    assert (value, pong) == (None, False)
+    assert max(get_s, ping_s) < PROMPT_S
+    assert (cache.timeouts, cache.errors, cache.last_error) == (2, 0, "TimeoutError")
+    assert await cache.ping() is True  # ping ignores back-off; thawed server answers
+    await cache.close()
+
+
+@pytest.mark.asyncio
+async def test_pooled_connection_survives_silent_restart(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisCache(redis_server.url, clock=FakeClock())
+    assert await cache.set("k", b"v") is True  # leaves a pooled socket
+    redis_server.stop()
+    redis_server.start()
+    assert await cache.set("k", b"v2") is True  # dead socket replaced, not reported
+    assert await cache.get("k") == b"v2"
+    assert (cache.errors, cache.timeouts) == (0, 0)
+    await cache.close()
+
+
+@pytest.mark.asyncio
+async def test_reconnects_after_restart_and_shared_hits_resume(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    writer, reader = layered(redis_server, clock), layered(redis_server, clock)
+    await writer.set("before", b"1")
+    assert await reader.get("before") == b"1"
+    redis_server.stop()
+    await writer.set("during", b"2")
+    assert await reader.get("during") is None
+    redis_server.start()
+    assert await reader.get("during") is None  # still inside the back-off: skipped
+    assert reader.stats()["shared"]["skipped"] == 1
+    clock.advance(1.0)
+    await writer.set("after", b"3")
+    assert await reader.get("after") == b"3"
+    shared = reader.stats()["shared"]
+    assert (shared["hits"], shared["errors"], shared["available"]) == (2, 1, True)
+    assert writer.stats()["shared"]["available"] is True
+    await writer.close()
+    await reader.close()
