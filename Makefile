@@ -24,7 +24,7 @@ models: venv
 	$(PY) -m model_registry ensure
 
 serve: models
-	PORT=$(PORT) $(PY) -m runners.serve
+	$(VENV)/bin/bentoml serve service:ArmorService --host 0.0.0.0 --port $(PORT)
 
 bench: venv
 	$(PY) -m features.bench

@@ -134,22 +134,35 @@ def _verify(stored: bentoml.Model) -> Path:
     return directory
 
 
-def load(family: str, tag: str | None = None) -> ArmorModel:
-    """Verify checksums and schema, then build the runtime model. Never unpickles."""
-    stored = resolve(family, tag)
+def _payload(stored: bentoml.Model, family: str) -> dict:
     directory = _verify(stored)
     payload = json.loads((directory / "model.json").read_text())
     expected = Featurizer(family).schema
     if payload["feature_schema"]["names"] != list(expected.names):
         raise ModelIntegrityError(f"{directory / 'model.json'}: feature schema differs from the featurizer's "
                                   f"({len(payload['feature_schema']['names'])} vs {len(expected.names)} features)")
-    with np.load(directory / "forest.npz", allow_pickle=False) as arrays:
+    return payload
+
+
+def card(family: str, tag: str | None = None) -> dict:
+    """What the API reports about a model, read from the store: the metadata written at training
+    time plus the feature ranges, names, categories and global importance from model.json."""
+    stored = resolve(family, tag)
+    payload = _payload(stored, family)
+    return dict(stored.info.metadata) | {
+        "tag": str(stored.tag), "name": stored.tag.name, "version": stored.tag.version,
+        "feature_ranges": payload["feature_ranges"], "feature_importance": payload["feature_importance"],
+        "feature_names": payload["feature_schema"]["names"], "feature_categories": payload["feature_schema"]["categories"],
+    }
+
+
+def load(family: str, tag: str | None = None) -> ArmorModel:
+    """Verify checksums and schema, then build the runtime model. Never unpickles."""
+    stored = resolve(family, tag)
+    payload = _payload(stored, family)
+    with np.load(Path(stored.path) / "forest.npz", allow_pickle=False) as arrays:
         forest = CompiledForest(**{name: arrays[name] for name in ARRAY_NAMES})
-    metadata = dict(stored.info.metadata) | {"feature_ranges": payload["feature_ranges"],
-                                             "feature_importance": payload["feature_importance"],
-                                             "feature_names": payload["feature_schema"]["names"],
-                                             "feature_categories": payload["feature_schema"]["categories"]}
     return ArmorModel(tag=str(stored.tag), family=family, targets=tuple(payload["targets"]), forest=forest,
                       y_mean=np.array(payload["y_mean"]), y_scale=np.array(payload["y_scale"]),
                       interval_quantile=np.array(payload["interval_quantile"]),
-                      spread_floor=np.array(payload["spread_floor"]), metadata=metadata)
+                      spread_floor=np.array(payload["spread_floor"]), metadata=dict(stored.info.metadata))

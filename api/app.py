@@ -1,0 +1,121 @@
+"""The HTTP routes /api/v1/* and /health: a FastAPI app mounted on the BentoML service (BentoML's
+passive mount only claims the paths this app has, and merges its OpenAPI paths into BentoML's
+document at /docs.json and the Swagger UI at /).
+
+Errors: every ApiError becomes its status with the JSON body of api.errors; pydantic's
+validation errors become 422 naming each field path; malformed or empty JSON is a 400; a body
+over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from bentoml.exceptions import BentoMLException
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
+from api.schemas import EXAMPLE_REQUEST, PredictionRequest, PredictionResponse
+
+logger = logging.getLogger("armor.api")
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON rendered by orjson (numpy-aware, several times faster than the standard library)."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+SERVICE_VERSION = "0.1.0"
+_EXAMPLES = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    errors = exc.errors()
+    if any(e["type"] == "json_invalid" for e in errors):
+        return MalformedBody("request body is not valid JSON; expected a JSON object like the documented example")
+    if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
+        return MalformedBody("request body must be a non-empty JSON object like the documented example")
+    stripped = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
+    return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), PredictionRequest)
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send)
+        return await self.app(scope, receive, send)
+
+    async def _refuse(self, send):
+        error = BodyTooLarge(f"request body over the limit of {self.max_bytes} bytes")
+        await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, None, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return ORJSONResponse(exc.body(), status_code=int(exc.status))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        error = _validation_error(exc)
+        return ORJSONResponse(error.body(), status_code=int(error.status))
+
+
+
+async def answer(coro) -> ORJSONResponse:
+    """Await the flow; map every failure to its status here, so no exception escapes to the server
+    (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
+    try:
+        return ORJSONResponse(await coro)
+    except ApiError as exc:
+        return ORJSONResponse(exc.body(), status_code=int(exc.status))
+    except BentoMLException as exc:
+        logger.warning("runner call failed: %s (%s)", type(exc).__name__, exc.error_code)
+        error = ServiceUnavailable("the prediction runner is unavailable or overloaded; retry shortly")
+        return ORJSONResponse(error.body(), status_code=int(error.status), headers={"Retry-After": "1"})
+    except Exception:
+        logger.exception("unhandled error")
+        return ORJSONResponse(internal_error_body(), status_code=500)
+
+
+def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAPI:
+    """Routes /api/v1/* and /health; ``get_service`` returns the object holding ``flow`` (the BentoML
+    service instance when served, a test double in tests)."""
+    app = FastAPI(title="Ceramic armor ML API", version=SERVICE_VERSION, default_response_class=ORJSONResponse,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    body = Body(openapi_examples=_EXAMPLES)
+
+    # response_model documents the body; handlers return a ready ORJSONResponse so the dict the
+    # flow built is not validated a second time on the way out.
+    @app.post("/api/v1/predict/mechanical", response_model=PredictionResponse,
+              summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals")
+    async def predict_mechanical(request: PredictionRequest = body):
+        return await answer(get_service().flow.predict("mechanical", request))
+
+    @app.post("/api/v1/predict/ballistic", response_model=PredictionResponse,
+              summary="V50, penetration resistance, back-face deformation and multi-hit capability")
+    async def predict_ballistic(request: PredictionRequest = body):
+        return await answer(get_service().flow.predict("ballistic", request))
+
+    @app.get("/health", summary="cheap liveness: status and version")
+    @app.get("/api/v1/health", summary="cheap liveness: status and version")
+    async def health():
+        return get_service().health()
+
+    return app

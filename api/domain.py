@@ -1,0 +1,72 @@
+"""The domain check: inputs outside the training data's range and unusual combinations are
+named in ``warnings`` (flagged, never refused). Ranges come from the model's metadata (the
+training split's min and max of each feature), so they follow whatever data a model saw."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from features.phases import PHASES
+from features.schema import Material
+
+CHECKED_INPUTS = ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate",
+                  "porosity", "pore_size", "connectivity", "tile_thickness", "backing_thickness")
+UNITS = {"sintering_temperature": "degC", "pressure": "MPa", "grain_size": "um", "holding_time": "min",
+         "heating_rate": "degC/min", "porosity": "", "pore_size": "um", "connectivity": "",
+         "tile_thickness": "mm", "backing_thickness": "mm"}
+
+
+@dataclass(frozen=True)
+class UnusualCombination:
+    description: str
+    applies: Callable[[Material], bool]
+
+
+def _frac(m: Material, phase: str) -> float:
+    return getattr(m.composition, phase)
+
+
+UNUSUAL = (
+    UnusualCombination("more than 80 % SiC with more than 15 % B4C",
+                       lambda m: _frac(m, "SiC") > 0.8 and _frac(m, "B4C") > 0.15),
+    UnusualCombination("non-oxide phases above 50 % sintered in air (oxidation)",
+                       lambda m: m.processing.atmosphere == "air"
+                       and sum(_frac(m, p) for p in PHASES if p not in ("Al2O3", "ZrO2", "other")) > 0.5),
+    UnusualCombination("ZrO2 above 30 % sintered above 1900 degC (grain growth, loss of transformation toughening)",
+                       lambda m: _frac(m, "ZrO2") > 0.3 and m.processing.sintering_temperature > 1900),
+    UnusualCombination("porosity above 15 % under more than 100 MPa pressure",
+                       lambda m: m.microstructure.porosity > 0.15 and m.processing.pressure > 100),
+    UnusualCombination("unknown filler ('other') above 20 %", lambda m: _frac(m, "other") > 0.2),
+)
+
+
+def _input_value(material: Material, name: str) -> float | None:
+    for block in (material.processing, material.microstructure, material.armor):
+        if name in type(block).model_fields:
+            return getattr(block, name)
+    return None
+
+
+def check(material: Material, feature_ranges: dict[str, list[float]], family: str) -> tuple[list[str], bool]:
+    """Warnings for one material and whether any input lies outside the training range."""
+    warnings, outside = [], False
+    names = [n for n in CHECKED_INPUTS if family == "ballistic" or n not in ("tile_thickness", "backing_thickness")]
+    for name in names:
+        value, bounds = _input_value(material, name), feature_ranges.get(name)
+        if value is None or bounds is None:
+            continue
+        low, high = bounds
+        if not low <= value <= high:
+            outside = True
+            unit = f" {UNITS[name]}" if UNITS[name] else ""
+            warnings.append(f"{name} = {value:g}{unit} is outside the training data's range "
+                            f"{low:.4g}-{high:.4g}{unit}: the prediction extrapolates")
+    for phase in PHASES:
+        bounds = feature_ranges.get(f"frac_{phase}")
+        if bounds and _frac(material, phase) > bounds[1] + 1e-9:
+            outside = True
+            warnings.append(f"composition.{phase} = {_frac(material, phase):g} is above the training data's "
+                            f"maximum {bounds[1]:.3g}")
+    warnings += [f"unusual combination: {u.description}" for u in UNUSUAL if u.applies(material)]
+    return warnings, outside

@@ -1,0 +1,84 @@
+"""Errors that carry their HTTP status, and the JSON body every 4xx/5xx uses.
+
+Body: {"error": {"status": 422, "type": "validation_error", "message": "...",
+                 "details": [{"field": "composition.SiC", "message": "..."}]}}
+A 5xx never carries a traceback or the exception text.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from pydantic import BaseModel, ValidationError
+
+
+class ApiError(Exception):
+    status = HTTPStatus.BAD_REQUEST
+    kind = "bad_request"
+
+    def __init__(self, message: str, details: list[dict] | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message, self.details, self.extra = message, details or [], extra or {}
+
+    def body(self) -> dict:
+        error = {"status": int(self.status), "type": self.kind, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error | self.extra}
+
+
+class MalformedBody(ApiError):
+    kind = "malformed_body"
+
+
+class BodyTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    kind = "body_too_large"
+
+
+class InvalidInput(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    kind = "validation_error"
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, model: type[BaseModel]) -> InvalidInput:
+        details = [{"field": _path(e["loc"]), "message": _message(e, model)} for e in exc.errors()]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        return cls(f"invalid request: {summary}", details)
+
+
+class UnknownModelVersion(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    kind = "unknown_model_version"
+
+
+class ServiceUnavailable(ApiError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    kind = "unavailable"
+
+
+def _path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(body)"
+
+
+def known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model that holds the field at ``loc``."""
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _message(error: dict, model: type[BaseModel]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown field; known fields: {known_fields(model, error['loc'])}"
+    if error["type"] == "missing":
+        return "field required"
+    return message
+
+
+def internal_error_body() -> dict:
+    return {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}}

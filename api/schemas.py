@@ -1,0 +1,66 @@
+"""Request and response bodies of /api/v1/predict/{mechanical,ballistic}."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.schema import Material
+
+EXAMPLE_REQUEST = {
+    "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1, "WC": 0.0, "TiC": 0.0},
+    "processing": {"sintering_temperature": 1800, "pressure": 50, "grain_size": 10, "holding_time": 120,
+                   "heating_rate": 15, "atmosphere": "argon"},
+    "microstructure": {"porosity": 0.02, "phase_distribution": "uniform", "interface_quality": "good",
+                       "pore_size": 1.0, "connectivity": 0.1},
+    "include_uncertainty": True,
+    "include_feature_importance": True,
+}
+
+
+class PredictionRequest(Material):
+    """A material plus what to return. ``armor`` is used by the ballistic family only."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+    include_uncertainty: bool = True
+    include_feature_importance: bool = False
+    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+
+
+Quality = Literal["excellent", "good", "fair", "poor"]
+
+
+class PropertyPrediction(BaseModel):
+    value: float
+    unit: str
+    confidence_interval: list[float] | None = Field(None, description="95 % prediction interval [low, high]")
+    uncertainty: float | None = Field(None, description="relative half-width of the 95 % interval")
+    prediction_quality: Quality | None = None
+
+
+class FeatureImportance(BaseModel):
+    name: str
+    importance: float = Field(description="global permutation importance on held-out data, 0-1")
+    category: str
+    contribution: dict[str, float] = Field(description="per-target contribution to this prediction, target units")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    trained_at: str
+    training_samples: int
+    metrics: dict[str, dict[str, float]]
+
+
+class PredictionResponse(BaseModel):
+    predictions: dict[str, PropertyPrediction]
+    feature_importance: list[FeatureImportance] | None = None
+    contribution_base: dict[str, float] | None = Field(
+        None, description="base value per target; base + sum of contributions = predicted value")
+    model_info: ModelInfo
+    warnings: list[str]
+    request_id: str
+    processing_time_ms: float
+    cached: bool

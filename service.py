@@ -1,0 +1,69 @@
+"""The HTTP face: a BentoML service that validates, featurises and calls the two runners.
+
+Routes live in api/app.py (mounted FastAPI apps under /api/v1 and /health); the work lives in
+api/flow.py, features/, runners/. BentoML's /livez, /readyz, /metrics and the Swagger UI at /
+stay as BentoML serves them.
+
+    bentoml serve service:ArmorService --port 3000
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import time  # noqa: E402
+
+import bentoml  # noqa: E402
+import numpy as np  # noqa: E402
+
+from api.app import SERVICE_VERSION, create_app  # noqa: E402
+from api.flow import PredictionFlow  # noqa: E402
+from runners.services import BallisticRunner, MechanicalRunner  # noqa: E402
+from settings import Settings  # noqa: E402
+
+SETTINGS = Settings()
+
+
+class DependencyClient:
+    """Adapts a BentoML dependency (runner service) to api.flow.RunnerClient."""
+
+    def __init__(self, dependency):
+        self._dep = dependency.to_async
+
+    async def predict(self, features: np.ndarray) -> np.ndarray:
+        return await self._dep.predict(features)
+
+    async def explain(self, features: np.ndarray) -> np.ndarray:
+        return await self._dep.explain(features)
+
+    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
+        return await self._dep.predict_version(features, version=version, explain=explain)
+
+    async def describe(self) -> dict:
+        return await self._dep.describe()
+
+
+def _current():
+    return bentoml.get_current_service()
+
+
+@bentoml.service(name="ceramic_armor", workers=SETTINGS.api_workers, traffic={"timeout": 30},
+                 logging={"access": {"enabled": SETTINGS.access_log}}, tracing={"excluded_urls": [".*"]})
+@bentoml.asgi_app(create_app(_current, SETTINGS.max_request_bytes), path="")
+class ArmorService:
+    """Ceramic armor property prediction: mechanical and ballistic, with calibrated 95 % intervals."""
+
+    mechanical = bentoml.depends(MechanicalRunner)
+    ballistic = bentoml.depends(BallisticRunner)
+
+    def __init__(self) -> None:
+        self.settings = SETTINGS
+        self.started = time.time()
+        self.flow = PredictionFlow({"mechanical": DependencyClient(self.mechanical),
+                                    "ballistic": DependencyClient(self.ballistic)})
+
+    def health(self) -> dict:
+        return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(time.time() - self.started, 3)}
