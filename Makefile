@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 3000
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench lint build clean
+.PHONY: venv test models serve bench lint build clean loadtest container
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,11 @@ build: models
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+
+# Load tests: builds the Bento and serves it on a free port unless HOST is given.
+loadtest: models
+	$(PY) -m loadtests.run $(if $(HOST),--host $(HOST))
+
+# Container image (Podman or Docker, whichever runs); see deploy/README.md.
+container: models
+	bash deploy/container.sh

@@ -28,13 +28,15 @@ class Settings(BaseSettings):
     port: int = Field(3000, description="HTTP port of `make serve`")
     prediction_workers: int = Field(default_factory=cpu_cores, ge=1,
                                     description="worker processes per runner (default: CPU cores)")
-    api_workers: int = Field(default_factory=cpu_cores, ge=1, description="worker processes of the API service (default: CPU cores)")
+    api_workers: int = Field(default_factory=cpu_cores, ge=1,
+                             description="worker processes of the API service (default: CPU cores)")
     mechanical_model_tag: str | None = Field(None, description="pin the mechanical model (tag or version)")
     ballistic_model_tag: str | None = Field(None, description="pin the ballistic model (tag or version)")
     model_cache_max_mb: float = Field(256.0, gt=0, description="memory budget of lazily loaded model versions, MB")
     max_request_bytes: int = Field(65536, gt=0, description="largest accepted request body, bytes")
     max_batch_size: int = Field(64, ge=1, description="runner adaptive-batching max batch size, rows")
-    max_latency_ms: int = Field(1000, ge=1, description="runner adaptive-batching latency budget, ms (the dispatcher sheds load with 503 when its estimate exceeds it)")
+    max_latency_ms: int = Field(1000, ge=1, description="runner adaptive-batching latency budget, ms "
+                                "(the dispatcher sheds load with 503 when its estimate exceeds it)")
     access_log: bool = Field(False, description="per-request access log (costs throughput)")
     # caching
     enable_response_caching: bool = Field(True, description="response cache in the API service")

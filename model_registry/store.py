@@ -152,7 +152,8 @@ def card(family: str, tag: str | None = None) -> dict:
     return dict(stored.info.metadata) | {
         "tag": str(stored.tag), "name": stored.tag.name, "version": stored.tag.version,
         "feature_ranges": payload["feature_ranges"], "feature_importance": payload["feature_importance"],
-        "feature_names": payload["feature_schema"]["names"], "feature_categories": payload["feature_schema"]["categories"],
+        "feature_names": payload["feature_schema"]["names"],
+        "feature_categories": payload["feature_schema"]["categories"],
     }
 
 
