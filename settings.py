@@ -55,4 +55,8 @@ class Settings(BaseSettings):
                                             description="threads for featurising large inputs")
     cache_backend: str = Field("memory", pattern="^(memory|redis)$", description="memory or redis")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL when CACHE_BACKEND=redis")
+    prometheus_multiproc_dir: str | None = Field(
+        None, description="set by bentoml serve: the directory all workers share for metrics and windows")
+    sweep_interval_s: float = Field(30.0, gt=0, description="how often expired cache entries are swept, s")
+    performance_window_s: float = Field(300.0, gt=0, description="sliding window of /api/v1/performance, s")
     redis_timeout_ms: float = Field(50.0, gt=0, le=1000, description="cap on each Redis call, ms")

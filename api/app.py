@@ -64,21 +64,22 @@ class BodySizeLimit:
         await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, None, send)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return ORJSONResponse(exc.body(), status_code=int(exc.status))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
         error = _validation_error(exc)
+        family = request.url.path.rsplit("/", 1)[-1]
+        if family in ("mechanical", "ballistic"):
+            get_service().metrics.requests.labels(family, f"{int(error.status) // 100}xx").inc()
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
 
 
-async def answer(coro) -> ORJSONResponse:
-    """Await the flow; map every failure to its status here, so no exception escapes to the server
-    (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
+async def _guarded(coro) -> ORJSONResponse:
     try:
         return ORJSONResponse(await coro)
     except ApiError as exc:
@@ -92,12 +93,20 @@ async def answer(coro) -> ORJSONResponse:
         return ORJSONResponse(internal_error_body(), status_code=500)
 
 
+async def answer(core, family: str, request: PredictionRequest) -> ORJSONResponse:
+    """Run the flow; map every failure to its status here, so no exception escapes to the server
+    (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
+    response = await _guarded(core.flow.predict(family, request))
+    core.metrics.requests.labels(family, f"{response.status_code // 100}xx").inc()
+    return response
+
+
 def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAPI:
-    """Routes /api/v1/* and /health; ``get_service`` returns the object holding ``flow`` (the BentoML
-    service instance when served, a test double in tests)."""
+    """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
+    instance when served; built directly in tests)."""
     app = FastAPI(title="Ceramic armor ML API", version=SERVICE_VERSION, default_response_class=ORJSONResponse,
                   docs_url=None, redoc_url=None, openapi_url=None)
-    install_error_handlers(app)
+    install_error_handlers(app, get_service)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     body = Body(openapi_examples=_EXAMPLES)
 
@@ -106,16 +115,30 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     @app.post("/api/v1/predict/mechanical", response_model=PredictionResponse,
               summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals")
     async def predict_mechanical(request: PredictionRequest = body):
-        return await answer(get_service().flow.predict("mechanical", request))
+        return await answer(get_service(), "mechanical", request)
 
     @app.post("/api/v1/predict/ballistic", response_model=PredictionResponse,
               summary="V50, penetration resistance, back-face deformation and multi-hit capability")
     async def predict_ballistic(request: PredictionRequest = body):
-        return await answer(get_service().flow.predict("ballistic", request))
+        return await answer(get_service(), "ballistic", request)
 
     @app.get("/health", summary="cheap liveness: status and version")
     @app.get("/api/v1/health", summary="cheap liveness: status and version")
     async def health():
         return get_service().health()
+
+    @app.get("/api/v1/performance", summary="cache, latency, throughput, batching and model-cache figures, "
+             "aggregated over all worker processes")
+    async def performance():
+        return get_service().performance()
+
+    @app.get("/api/v1/status", summary="uptime, CPU and memory of the service's processes and the machine, "
+             "versions, loaded models, cache backend reachability")
+    async def status():
+        return await get_service().status()
+
+    @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving")
+    async def models():
+        return await get_service().models()
 
     return app

@@ -1,31 +1,29 @@
-"""One code path for both families: validated request -> features -> runner -> response.
+"""One code path for both families: validated request -> cache -> features -> runner -> response.
 
-The runner is reached through ``RunnerClient``, a small protocol with three async calls, so
-the flow is tested in-process with the runner core and served with BentoML's dependency.
+    key      = canonical request + model tag (api.keys)
+    cached?  -> the stored body, ``cached: true``
+    else     -> single flight on the key: features (feature cache), one runner call, response;
+                stored in the response cache (local, and Redis when CACHE_BACKEND=redis)
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Protocol
 
-import numpy as np
+import orjson
 
-from api import domain, responses
+from api import domain, keys, responses
 from api.errors import UnknownModelVersion
+from api.feature_extractor import AsyncFeatureExtractor
+from api.predictor import AsyncPredictor
 from api.schemas import PredictionRequest
-from features.batch import MaterialBatch
-from features.featurizer import FAMILIES, Featurizer
+from caching import SingleFlight
 from model_registry import store
+from monitoring.instrumented import InstrumentedLayeredCache
+from monitoring.metrics import Metrics
+from monitoring.window import Ring
 from runners.core import unpack
-
-
-class RunnerClient(Protocol):
-    async def predict(self, features: np.ndarray) -> np.ndarray: ...
-    async def explain(self, features: np.ndarray) -> np.ndarray: ...
-    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray: ...
-    async def describe(self) -> dict: ...
 
 
 class ModelCards:
@@ -33,14 +31,14 @@ class ModelCards:
 
     def __init__(self):
         self._cards: dict[str, dict] = {}
-        self.default_tags: dict[str, str] = {}
 
     def get(self, family: str, tag: str) -> dict:
         if tag not in self._cards:
             self._cards[tag] = store.card(family, tag)
         return self._cards[tag]
 
-    def resolve_version(self, family: str, version: str) -> str:
+    @staticmethod
+    def resolve_version(family: str, version: str) -> str:
         try:
             return str(store.resolve(family, version).tag)
         except store.ModelNotFound as exc:
@@ -49,42 +47,56 @@ class ModelCards:
 
 
 class PredictionFlow:
-    def __init__(self, runners: dict[str, RunnerClient]):
-        self.runners = runners
-        self.featurizers = {f: Featurizer(f) for f in FAMILIES}
+    def __init__(self, predictor: AsyncPredictor, extractor: AsyncFeatureExtractor, metrics: Metrics,
+                 response_cache: InstrumentedLayeredCache | None, rings: dict[str, Ring]):
+        self.predictor, self.extractor, self.metrics = predictor, extractor, metrics
+        self.response_cache, self.rings = response_cache, rings
         self.cards = ModelCards()
+        self.flight: SingleFlight[dict] = SingleFlight()
 
-    async def default_tag(self, family: str) -> str:
-        """The runner's default model, asked once (the runner owns the pinning decision)."""
-        if family not in self.cards.default_tags:
-            description = await self.runners[family].describe()
-            self.cards.default_tags[family] = description["model_cache"]["default"]
-        return self.cards.default_tags[family]
+    async def _tag(self, family: str, version: str | None) -> str:
+        default = await self.predictor.default_tag(family)
+        return default if version is None else self.cards.resolve_version(family, version)
 
-    def features(self, family: str, request: PredictionRequest) -> np.ndarray:
-        return self.featurizers[family].transform(MaterialBatch.from_materials([request]))
+    async def _compute(self, family: str, request: PredictionRequest, material: dict, tag: str, key: str) -> dict:
+        features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
+        packed = await self.predictor.predict(family, features, tag, request.include_feature_importance)
+        body = self._respond(family, request, tag, packed, features.shape[1])
+        if self.response_cache is not None:
+            await self.response_cache.set(key, orjson.dumps(body))
+        return body
 
-    async def _run(self, family: str, features: np.ndarray, request: PredictionRequest) -> tuple[np.ndarray, str]:
-        default = await self.default_tag(family)
-        version = request.model_version
-        tag = default if version is None else self.cards.resolve_version(family, version)
-        runner, explain = self.runners[family], request.include_feature_importance
-        if tag != default:
-            return await runner.predict_version(features, tag, explain), tag
-        return await (runner.explain(features) if explain else runner.predict(features)), tag
-
-    async def predict(self, family: str, request: PredictionRequest) -> dict:
-        started = time.perf_counter()
-        features = self.features(family, request)
-        packed, tag = await self._run(family, features, request)
+    def _respond(self, family: str, request: PredictionRequest, tag: str, packed, n_features: int) -> dict:
         card = self.cards.get(family, tag)
-        out = unpack(np.asarray(packed), len(card["targets"]), features.shape[1])
+        out = unpack(packed, len(card["targets"]), n_features)
         warnings, outside = domain.check(request, card["feature_ranges"], family)
         body = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
-                                                     request.include_uncertainty, outside)}
+                                                     request.include_uncertainty, outside),
+                "feature_importance": None, "contribution_base": None}
         if request.include_feature_importance and out.contributions is not None:
             body["feature_importance"] = responses.feature_importance(card, out.contributions[0])
             body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card["targets"])}
-        body.update(model_info=responses.model_info(card), warnings=warnings, request_id=uuid.uuid4().hex,
-                    processing_time_ms=(time.perf_counter() - started) * 1e3, cached=False)
-        return body
+        return body | {"model_info": responses.model_info(card), "warnings": warnings}
+
+    async def _cached(self, key: str) -> dict | None:
+        if self.response_cache is None:
+            return None
+        stored = await self.response_cache.get(key)
+        return None if stored is None else orjson.loads(stored)
+
+    async def predict(self, family: str, request: PredictionRequest) -> dict:
+        started = time.perf_counter()
+        material = keys.canonical_material(request, family)
+        tag = await self._tag(family, request.model_version)
+        key = keys.response_key(family, material, tag, request)
+        body = await self._cached(key)
+        cached = body is not None
+        if not cached:
+            body = dict(await self.flight.do(key, lambda: self._compute(family, request, material, tag, key)))
+        elapsed = time.perf_counter() - started
+        self._observe(family, elapsed)
+        return body | {"request_id": uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
+
+    def _observe(self, family: str, seconds: float) -> None:
+        self.metrics.request_seconds.labels(family).observe(seconds)
+        self.rings[family].append(seconds)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bentoml
 import numpy as np
@@ -27,7 +28,9 @@ from model_registry.datagen import UNITS
 from model_registry.dataset import file_sha256
 from model_registry.forest import ARRAY_NAMES, CompiledForest
 from model_registry.model import ArmorModel
-from model_registry.train import TrainedModel
+
+if TYPE_CHECKING:  # training (scikit-learn, crepes) stays out of serving processes
+    from model_registry.train import TrainedModel
 
 FILES = ("forest.npz", "model.json")
 LIBRARIES = ("numpy", "scikit-learn", "crepes", "bentoml", "pydantic")

@@ -7,13 +7,17 @@ Packed row layout (``pack``/``unpack``), O targets and F features:
 
 from __future__ import annotations
 
-from collections import deque
+import hashlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from features.featurizer import Featurizer
 from model_registry.model import ArmorModel, Prediction
+from monitoring.instrumented import InstrumentedLocalCache
+from monitoring.metrics import Metrics
+from monitoring.window import Ring
 from runners.model_cache import ModelCache
 
 
@@ -42,28 +46,58 @@ def unpack(packed: np.ndarray, n_targets: int, n_features: int) -> Unpacked:
 
 
 class RunnerCore:
-    """One family's models inside one worker process."""
+    """One family's models inside one worker process, with the prediction cache (keyed by model
+    tag, explain flag and the feature row's bytes) in front of the model."""
 
-    def __init__(self, family: str, default_tag: str | None, model_cache_max_mb: float):
-        self.family = family
+    def __init__(self, family: str, default_tag: str | None, model_cache_max_mb: float, metrics: Metrics,
+                 prediction_cache: InstrumentedLocalCache | None = None, batch_ring: Ring | None = None):
+        self.family, self.metrics, self.cache = family, metrics, prediction_cache
         self.models = ModelCache(family, default_tag, model_cache_max_mb * 1e6)
         self.n_features = len(Featurizer(family).schema.names)
-        self.batch_sizes: deque[int] = deque(maxlen=2048)  # sizes of the batches formed, newest last
+        self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
+        self.model_calls = 0
         self.ready = False
 
     def warm_up(self) -> None:
-        """One prediction through every code path before /readyz says ready."""
+        """One prediction through every code path before /readyz says ready (not cached, not counted)."""
         rows = np.zeros((2, self.n_features))
-        self.predict(rows)
-        self.predict(rows, explain=True)
-        self.batch_sizes.clear()
+        self.models.default.predict(rows)
+        self.models.default.predict(rows, contributions=True)
+        self._publish_models()
         self.ready = True
 
-    def _model(self, version: str | None) -> ArmorModel:
-        return self.models.get(version)
+    def _publish_models(self) -> None:
+        for model in self.models.loaded():
+            self.metrics.model_bytes.labels(self.family, model.tag).set(model.memory_bytes)
 
     def predict(self, features: np.ndarray, explain: bool = False, version: str | None = None) -> np.ndarray:
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
-        self.batch_sizes.append(features.shape[0])
-        return pack(self._model(version).predict(features, contributions=explain))
+        self.batch_ring.append(features.shape[0])
+        self.metrics.batch_size.labels(self.family).observe(features.shape[0])
+        model = self.models.get(version)
+        if version is not None:
+            self._publish_models()
+        if self.cache is None:
+            return self._run(model, features, explain)
+        return self._through_cache(model, features, explain)
+
+    def _run(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
+        started = time.perf_counter()
+        self.model_calls += 1
+        packed = pack(model.predict(features, contributions=explain))
+        self.metrics.prediction_seconds.labels(self.family).observe(time.perf_counter() - started)
+        return packed
+
+    def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
+        prefix = f"{model.tag}|{int(explain)}|".encode()
+        keys = [hashlib.blake2b(prefix + row.tobytes(), digest_size=20).hexdigest() for row in features]
+        found = [self.cache.get(k) for k in keys]
+        missing = [i for i, row in enumerate(found) if row is None]
+        if not missing:
+            return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found])
+        computed = self._run(model, features[missing], explain)
+        for j, i in enumerate(missing):
+            found[i] = computed[j].tobytes()
+            self.cache.set(keys[i], found[i])
+        return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found])

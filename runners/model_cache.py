@@ -45,6 +45,10 @@ class ModelCache:
             self._others.popitem(last=False)
             self.evictions += 1
 
+    def loaded(self) -> list[ArmorModel]:
+        with self._lock:
+            return [self.default, *self._others.values()]
+
     def memory_bytes(self) -> int:
         return self.default.memory_bytes + sum(m.memory_bytes for m in self._others.values())
 
