@@ -112,17 +112,28 @@ def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = READY_T
     raise RuntimeError(f"{url}/readyz not 200 within {timeout:.0f} s")
 
 
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the service's process group (arbiter, API and runner workers), SIGKILL if it lingers."""
+def stop_service(proc: subprocess.Popen) -> None:
+    """SIGTERM the arbiter's group, then SIGTERM/SIGKILL any worker still alive.
+
+    BentoML (circus) starts each worker in its own session, so the arbiter's process group does
+    not contain them: the workers are snapshotted first and cleaned up by pid if the arbiter's
+    graceful shutdown leaves any behind.
+    """
+    workers: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        workers = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        # workers may outlive the arbiter; the group still names them
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        workers = [w for w in workers if w.is_running()]
+        for worker in workers:
+            with contextlib.suppress(psutil.Error):
+                worker.send_signal(sig)
+        psutil.wait_procs(workers, timeout=5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -135,13 +146,13 @@ def served_bento(tag: str, out_dir: Path):
     with open(out_dir / "service.log", "w") as service_log:
         proc = subprocess.Popen([str(BENTOML), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
                                 cwd=ROOT, env=quiet_env(), stdout=service_log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group, so stop_group gets every worker
+                                start_new_session=True)  # own process group, signalled as one
         try:
             wait_ready(url, proc)
             yield url, proc.pid
         finally:
             log("stopping the service")
-            stop_group(proc)
+            stop_service(proc)
 
 
 def external_service_pid(url: str) -> int | None:
@@ -346,6 +357,13 @@ def ramp_table(ramp: dict) -> list[str]:
     return lines
 
 
+def held_text(ramp: dict) -> str:
+    if ramp["max_held_rate"]:
+        return f"{ramp['max_held_rate']} req/s"
+    first = ramp["steps"][0]["target_rate"] if ramp["steps"] else None
+    return f"none (below {first:g} req/s)" if first else "not run"
+
+
 def summary_markdown(summary: dict, results: list[Result]) -> str:
     ramp, mem = summary["saturation"], summary["memory_mb"]
     notes = [f"- {r.name}: {r.error}" for r in results if r.error]
@@ -355,11 +373,18 @@ def summary_markdown(summary: dict, results: list[Result]) -> str:
              f"Service: {summary['service']} at {summary['host']}; {summary['duration_s']} s per scenario.", "",
              *scenario_table(results), "",
              f"**Fixed-rate targets: {'PASS' if summary['passed'] else 'FAIL'}**", "",
-             f"## Saturation (mixed): max held {ramp['max_held_rate'] or 'none'} req/s", "",
+             f"## Saturation (mixed): max held {held_text(ramp)}", "",
              f"Criteria: {ramp['criteria']}; {ramp['step_s']} s per step.", "", *ramp_table(ramp), "",
              "## Memory (service process tree)", "",
-             f"- at rest: {mem['at_rest']}", f"- after run: {mem['after']}"]
+             f"- at rest (ready, before load): {memory_text(mem['at_rest'])}",
+             f"- after the run: {memory_text(mem['after'])}"]
     return "\n".join(lines + (["", "## Notes", "", *notes] if notes else [])) + "\n"
+
+
+def memory_text(mem: dict | None) -> str:
+    if not mem:
+        return "n/a (service process not found)"
+    return f"RSS {mem['rss_mb']:.0f} MB, PSS {mem['pss_mb']:.0f} MB over {mem['processes']} processes"
 
 
 def write_reports(out_dir: Path, summary: dict, results: list[Result]) -> str:
@@ -395,13 +420,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_all(args: argparse.Namespace, url: str, pid: int | None, out_dir: Path) -> tuple[list[Result], dict, dict]:
     warm_up(url)
     at_rest = memory_mb(pid)
-    log(f"service memory at rest: {at_rest}")
+    log(f"service memory at rest: {memory_text(at_rest)}")
     results = run_scenarios(url, args.rate, args.duration, out_dir, args.seed)
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
     ramp = saturation_ramp(url, steps, args.step_duration, out_dir, args.seed) if not args.no_ramp else \
         {"criteria": "skipped (--no-ramp)", "step_s": 0, "max_held_rate": None, "steps": []}
     memory = {"at_rest": at_rest, "after": memory_mb(pid)}
-    log(f"service memory after the run: {memory['after']}")
+    log(f"service memory after the run: {memory_text(memory['after'])}")
     return results, ramp, memory
 
 

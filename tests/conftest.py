@@ -44,3 +44,48 @@ def stored_tags(trained, bentoml_home):
     from model_registry import store
 
     return {family: store.save(model, dataset_sha256="0" * 64) for family, model in trained.items()}
+
+
+@pytest.fixture(scope="session")
+def runner_cores(stored_tags):
+    """One in-process runner core per family, serving the small stored models."""
+    from monitoring.metrics import Metrics
+    from runners.core import RunnerCore
+
+    cores = {f: RunnerCore(f, tag, model_cache_max_mb=256, metrics=Metrics()) for f, tag in stored_tags.items()}
+    for core in cores.values():
+        core.warm_up()
+    return cores
+
+
+@pytest.fixture
+def make_core(runner_cores):
+    """Build a ServiceCore with in-process runners and settings overrides."""
+    from api.core import ServiceCore
+    from runners.local import LocalRunnerClient
+    from settings import Settings
+
+    built = []
+
+    def build(**overrides):
+        settings = Settings(prometheus_multiproc_dir=None, **overrides)
+        core = ServiceCore(settings, {f: LocalRunnerClient(c) for f, c in runner_cores.items()}, root_pid=os.getpid())
+        built.append(core)
+        return core
+
+    yield build
+    for core in built:
+        core.extractor.close()
+
+
+@pytest.fixture
+def client(make_core):
+    """An in-process HTTP client of the API routes (FastAPI TestClient) over a fresh ServiceCore."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core()
+    with TestClient(create_app(lambda: core, max_request_bytes=65536)) as test_client:
+        test_client.core = core
+        yield test_client

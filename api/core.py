@@ -1,0 +1,86 @@
+"""Everything the routes need, built from one Settings object and the runner clients, so tests
+build it in-process with runner cores instead of BentoML dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+
+from api.app import SERVICE_VERSION
+from api.feature_extractor import AsyncFeatureExtractor
+from api.flow import PredictionFlow
+from api.predictor import AsyncPredictor
+from caching import ExpirySweeper, LayeredCache, RedisCache, TTLLRUCache
+from features.featurizer import FAMILIES
+from monitoring import report
+from monitoring.instrumented import InstrumentedLayeredCache, InstrumentedLocalCache
+from monitoring.metrics import Metrics
+from monitoring.window import Ring
+from settings import Settings
+
+
+def response_cache(settings: Settings, metrics: Metrics) -> InstrumentedLayeredCache | None:
+    if not settings.enable_response_caching:
+        return None
+    local = TTLLRUCache(max_entries=settings.response_cache_size, ttl_seconds=settings.response_cache_ttl,
+                        max_memory_bytes=int(settings.response_cache_max_mb * 1e6))
+    shared = None
+    if settings.cache_backend == "redis":
+        shared = RedisCache(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1e3,
+                            ttl_seconds=settings.response_cache_ttl)
+    return InstrumentedLayeredCache(LayeredCache(local, shared), "response", metrics)
+
+
+def feature_cache(settings: Settings, metrics: Metrics) -> InstrumentedLocalCache | None:
+    if not settings.enable_feature_caching:
+        return None
+    local = TTLLRUCache(max_entries=settings.feature_cache_size, ttl_seconds=settings.feature_cache_ttl,
+                        max_memory_bytes=int(settings.feature_cache_max_mb * 1e6))
+    return InstrumentedLocalCache(local, "feature", metrics)
+
+
+class ServiceCore:
+    """Caches, feature extractor, predictor, flow and the monitoring views of one API worker."""
+
+    def __init__(self, settings: Settings, runners: dict, root_pid: int | None = None):
+        self.settings, self.metrics = settings, Metrics()
+        shared = settings.prometheus_multiproc_dir
+        self.rings = {f: Ring(shared, f) for f in FAMILIES}
+        self.batch_rings: dict[str, Ring] = {}
+        self.response_cache = response_cache(settings, self.metrics)
+        self.feature_cache = feature_cache(settings, self.metrics)
+        self.predictor = AsyncPredictor(runners)
+        self.extractor = AsyncFeatureExtractor(self.metrics, self.feature_cache, settings.feature_extraction_workers)
+        self.flow = PredictionFlow(self.predictor, self.extractor, self.metrics, self.response_cache, self.rings)
+        self.sweeper = ExpirySweeper([c for c in (self.response_cache, self.feature_cache) if c],
+                                     settings.sweep_interval_s)
+        self.processes = report.ProcessMonitor(root_pid)
+
+    def health(self) -> dict:
+        return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
+
+    def _backend(self) -> dict:
+        if self.response_cache is None:
+            return {"backend": "disabled"}
+        stats = self.response_cache.stats()
+        return {"backend": stats["backend"], **({"shared": stats["shared"]} if "shared" in stats else {})}
+
+    def performance(self) -> dict:
+        return report.performance(self.metrics, self.settings.prometheus_multiproc_dir,
+                                  self.settings.performance_window_s, self.rings, self.batch_rings, self._backend())
+
+    async def _cache_reachable(self) -> dict:
+        shared = self.response_cache.cache.shared if self.response_cache else None
+        if shared is None:
+            return {"backend": "memory" if self.response_cache else "disabled", "reachable": True}
+        return {"backend": "redis", "reachable": await shared.ping(), **shared.stats()}
+
+    async def status(self) -> dict:
+        snapshot = await asyncio.to_thread(self.processes.snapshot)
+        samples = report.read_samples(self.metrics, self.settings.prometheus_multiproc_dir)
+        return {"status": "ok", "uptime_s": report.uptime_s(self.processes), "resources": snapshot,
+                "versions": report.versions(SERVICE_VERSION), "models_loaded": report.model_cache(samples),
+                "cache": await self._cache_reachable()}
+
+    async def models(self) -> dict:
+        serving = {f: await self.predictor.default_tag(f) for f in FAMILIES}
+        return await asyncio.to_thread(report.models, serving)

@@ -1,0 +1,28 @@
+"""A runner client that calls a RunnerCore in the same process (no HTTP hop, no batching).
+
+Used by the in-process tests and by the plain single-process baseline server of the load tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runners.core import RunnerCore
+
+
+class LocalRunnerClient:
+    def __init__(self, core: RunnerCore):
+        self.core = core
+
+    async def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.core.predict(features)
+
+    async def explain(self, features: np.ndarray) -> np.ndarray:
+        return self.core.predict(features, explain=True)
+
+    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
+        return self.core.predict(features, explain=explain, version=version)
+
+    async def describe(self) -> dict:
+        return {"family": self.core.family, "model_cache": self.core.models.describe(),
+                "model_calls": self.core.model_calls}

@@ -1,0 +1,123 @@
+"""The prediction routes in-process (FastAPI TestClient over a ServiceCore with in-process runners)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_registry import store
+
+EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())
+MECHANICAL = {"density", "vickers_hardness", "fracture_toughness", "elastic_modulus", "flexural_strength",
+              "compressive_strength", "poisson_ratio"}
+BALLISTIC = {"v50_velocity", "penetration_resistance", "back_face_deformation", "multi_hit_capability"}
+
+
+@pytest.mark.parametrize("family, targets", [("mechanical", MECHANICAL), ("ballistic", BALLISTIC)])
+def test_example_returns_every_property_with_interval(client, family, targets):
+    response = client.post(f"/api/v1/predict/{family}", json=EXAMPLE)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["predictions"]) == targets
+    for entry in body["predictions"].values():
+        low, high = entry["confidence_interval"]
+        assert low <= entry["value"] <= high
+        assert entry["uncertainty"] == pytest.approx((high - low) / 2 / abs(entry["value"]))
+        assert entry["prediction_quality"] in ("excellent", "good", "fair", "poor")
+        assert entry["unit"]
+    assert body["cached"] is False and len(body["request_id"]) == 32 and body["processing_time_ms"] > 0
+
+
+def test_contributions_sum_with_base_to_each_value(client):
+    body = client.post("/api/v1/predict/mechanical", json=EXAMPLE).json()
+    for target, entry in body["predictions"].items():
+        total = body["contribution_base"][target] + sum(f["contribution"][target] for f in body["feature_importance"])
+        assert total == pytest.approx(entry["value"], rel=1e-9, abs=1e-9)
+    importance = [f["importance"] for f in body["feature_importance"]]
+    assert importance == sorted(importance, reverse=True) and all(0 <= i <= 1 for i in importance)
+    assert {f["category"] for f in body["feature_importance"]} <= {"composition", "processing", "microstructure",
+                                                                     "derived"}
+
+
+def test_without_uncertainty_interval_fields_are_null(client):
+    body = client.post("/api/v1/predict/ballistic", json={**EXAMPLE, "include_uncertainty": False}).json()
+    for entry in body["predictions"].values():
+        assert entry["confidence_interval"] is None and entry["uncertainty"] is None
+        assert entry["prediction_quality"] is None
+    assert body["feature_importance"] is not None
+
+
+def test_model_info_comes_from_the_registry(client, stored_tags):
+    body = client.post("/api/v1/predict/mechanical", json=EXAMPLE).json()
+    meta = store.resolve("mechanical", stored_tags["mechanical"]).info.metadata
+    info = body["model_info"]
+    assert f"{info['name']}:{info['version']}" == stored_tags["mechanical"]
+    assert info["training_samples"] == meta["samples"]["training"]
+    assert info["metrics"] == meta["metrics"] and info["trained_at"] == meta["created_at"]
+
+
+def test_out_of_range_and_unusual_inputs_are_flagged_not_refused(client):
+    body = {"composition": {"SiC": 0.82, "B4C": 0.18}, "processing": {"sintering_temperature": 2490},
+            "armor": {"tile_thickness": 45}}
+    response = client.post("/api/v1/predict/ballistic", json=body)
+    assert response.status_code == 200
+    warnings = response.json()["warnings"]
+    assert any(w.startswith("sintering_temperature = 2490 degC is outside the training data's range") for w in warnings)
+    assert any(w.startswith("tile_thickness = 45 mm is outside") for w in warnings)
+    assert "unusual combination: more than 80 % SiC with more than 15 % B4C" in warnings
+
+
+def test_weight_basis_changes_the_prediction(client):
+    volume = {**EXAMPLE, "composition": {"WC": 0.5, "SiC": 0.5}}
+    weight = {**EXAMPLE, "composition": {"WC": 0.5, "SiC": 0.5, "basis": "weight"}}
+    dv = client.post("/api/v1/predict/mechanical", json=volume).json()["predictions"]["density"]["value"]
+    dw = client.post("/api/v1/predict/mechanical", json=weight).json()["predictions"]["density"]["value"]
+    assert dw < dv  # half the mass as WC is far less than half the volume
+
+
+def test_pinned_older_version_answers_with_that_version(client, trained, stored_tags):
+    newer = store.save(trained["mechanical"], dataset_sha256="1" * 64)
+    try:
+        pinned = client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": stored_tags["mechanical"]})
+        by_version = client.post("/api/v1/predict/mechanical",
+                                 json={**EXAMPLE, "model_version": newer.split(":")[1]})
+        assert pinned.status_code == by_version.status_code == 200
+        assert pinned.json()["model_info"]["version"] == stored_tags["mechanical"].split(":")[1]
+        assert by_version.json()["model_info"]["version"] == newer.split(":")[1]
+    finally:
+        import bentoml
+
+        bentoml.models.delete(newer)
+
+
+def test_model_cache_stays_under_budget_and_keeps_default(runner_cores, trained, stored_tags):
+    from runners.model_cache import ModelCache
+
+    default_bytes = runner_cores["mechanical"].models.default.memory_bytes
+    cache = ModelCache("mechanical", stored_tags["mechanical"], max_bytes=default_bytes * 2.5)
+    extra = [store.save(trained["mechanical"], dataset_sha256=str(i) * 64) for i in range(3)]
+    try:
+        for tag in extra:
+            assert cache.get(tag).tag == tag
+            assert cache.memory_bytes() <= default_bytes * 2.5
+        assert cache.default.tag == stored_tags["mechanical"] and cache.evictions >= 1
+    finally:
+        import bentoml
+
+        for tag in extra:
+            bentoml.models.delete(tag)
+
+
+def test_health_routes(client):
+    for path in ("/health", "/api/v1/health"):
+        body = client.get(path).json()
+        assert body["status"] == "ok" and body["version"]
+
+
+def test_batch_features_equal_single(runner_cores):
+    core = runner_cores["mechanical"]
+    rows = np.random.default_rng(0).random((5, core.n_features))
+    together = core.predict(rows)
+    apart = np.vstack([core.predict(rows[i:i + 1]) for i in range(5)])
+    np.testing.assert_allclose(together, apart)

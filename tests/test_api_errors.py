@@ -1,0 +1,43 @@
+"""Every bad input in tests/testdata/bad_requests.json gets its 4xx and the exact message."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+CASES = json.loads((Path(__file__).parent / "testdata" / "bad_requests.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize("family", ["mechanical", "ballistic"])
+def test_bad_input_gets_4xx_naming_the_problem(client, case, family):
+    url = f"/api/v1/predict/{family}"
+    headers = {"content-type": "application/json"}
+    if "raw" in case:
+        response = client.post(url, content=case["raw"], headers=headers)
+    else:
+        response = client.post(url, json=case["body"])
+    assert response.status_code == case["status"], response.text
+    error = response.json()["error"]
+    assert error["status"] == case["status"]
+    if "field" in case:
+        assert {"field": case["field"], "message": case["message"]} in error["details"]
+        assert case["field"] in error["message"]
+    else:
+        assert error == {"status": case["status"], "type": case["type"], "message": case["message"]}
+
+
+def test_body_over_limit_is_413(client):
+    response = client.post("/api/v1/predict/mechanical", content=b"{" + b" " * 70000 + b"}",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == "request body over the limit of 65536 bytes"
+
+
+def test_unknown_model_version_is_404_listing_available(client, stored_tags):
+    body = {"composition": {"SiC": 1.0}, "processing": {"sintering_temperature": 1800}, "model_version": "nope"}
+    response = client.post("/api/v1/predict/mechanical", json=body)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert stored_tags["mechanical"] in error["available"]
+    assert stored_tags["mechanical"] in error["message"]
