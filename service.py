@@ -68,3 +68,4 @@ class ArmorService:
     @bentoml.on_startup
     async def _start_background(self) -> None:
         self.core.sweeper.start()
+        await self.core.warm_up()

@@ -55,6 +55,13 @@ class ServiceCore:
                                      settings.sweep_interval_s)
         self.processes = report.ProcessMonitor(root_pid)
 
+    async def warm_up(self) -> None:
+        """Open the Redis connection before the first request needs it (a cold connect under load
+        can exceed the per-call cap and start a back-off)."""
+        shared = self.response_cache.cache.shared if self.response_cache else None
+        if shared is not None:
+            await shared.ping()
+
     def health(self) -> dict:
         return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
 

@@ -9,6 +9,7 @@ growing back-off so a dead server is not hammered on every request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -20,6 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 # Marks a call that did not reach Redis or failed; distinct from a None reply.
+logger = logging.getLogger("armor.cache")
 _FAILED: Any = object()
 
 # Both mean "Redis did not answer in time": ours from asyncio.wait_for, redis-py's
@@ -157,11 +159,16 @@ class RedisCache:
         return reply
 
     def _on_success(self) -> None:
+        if not self.available and self.last_error is not None:
+            logger.warning("Redis reachable again")
         self.available = True
         self._backoff_s = self._backoff_initial_s
         self._skip_until = float("-inf")
 
     async def _on_failure(self, exc: Exception) -> None:
+        if self.available or self.last_error is None:  # log the transition, not every failure
+            logger.warning("Redis unavailable (%s); serving from the local cache, retrying in %.1f s",
+                           type(exc).__name__, self._backoff_s)
         self.available = False
         self.last_error = type(exc).__name__
         self._skip_until = self._clock() + self._backoff_s

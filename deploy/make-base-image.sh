@@ -26,7 +26,7 @@ PYTHON_IMAGE="localhost/debian-python:3.11-${SUITE}"
 # Debian 12's crun refuses this host's hybrid cgroup v1/v2 layout ("cgroups in hybrid mode not
 # supported"); runc copes, for RUN steps as well as for `podman run`.
 BUILD_FLAGS=()
-[[ "$ENGINE" == podman ]] && BUILD_FLAGS=(--runtime runc)
+if [[ "$ENGINE" == podman ]] && command -v runc >/dev/null; then BUILD_FLAGS=(--runtime runc); fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -41,5 +41,15 @@ class Metrics:
                                             ["family"], buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("armor_runner_batch_size", "Rows per batch the runner formed", ["family"],
                                     buckets=BATCH_BUCKETS, registry=r)
+        self._initialise_series()
         self.model_bytes = Gauge("armor_model_memory_bytes", "Bytes of loaded model arrays", ["family", "tag"],
                                  multiprocess_mode="liveall", registry=r)
+
+    def _initialise_series(self) -> None:
+        """Create each labelled series at 0 so /metrics shows it before the first event."""
+        for layer in ("response", "prediction", "feature"):
+            for metric in (self.cache_hits, self.cache_misses, self.cache_evictions, self.cache_expirations):
+                metric.labels(layer)
+        for family in ("mechanical", "ballistic"):
+            for status in ("2xx", "4xx", "5xx"):
+                self.requests.labels(family, status)

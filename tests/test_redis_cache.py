@@ -6,100 +6,20 @@ waits are driven by an injected clock; only Redis start-up is waited for.
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 import pytest
-import redis
 
 from caching import LayeredCache, RedisCache, TTLLRUCache
+from tests.support import PROMPT_S, RedisServer, free_port, require_redis_server  # noqa: F401
 
 T = TypeVar("T")
 
-REDIS_SERVER = shutil.which("redis-server")
-# Generous bound for "returns promptly" (target ~2 x 50 ms) so a busy CI machine
-# does not flake; measured values are printed.
-PROMPT_S = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server subprocess the test can stop, restart, freeze and thaw."""
-
-    def __init__(self, binary: str, port: int) -> None:
-        self.binary = binary
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        self._wait_until_ready()
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGCONT)  # a frozen server cannot exit
-        self.process.terminate()
-        self.process.wait(timeout=5)
-        self.process = None
-
-    def freeze(self) -> None:
-        """SIGSTOP: the port still accepts connections but nothing answers."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def raw_client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
-
-    def _wait_until_ready(self, limit_s: float = 5.0) -> None:
-        deadline = time.monotonic() + limit_s
-        client = self.raw_client()
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
-        finally:
-            client.close()
-
-
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip(
-            "redis-server binary not found on PATH (apt-get install redis-server)"
-        )
-    server = RedisServer(REDIS_SERVER, free_port())
+    server = RedisServer(require_redis_server(), free_port())
     server.start()
     yield server
     server.stop()

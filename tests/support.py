@@ -1,0 +1,148 @@
+"""Helpers shared by the tests: free ports, a real redis-server, a real `bentoml serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+REDIS_SERVER = shutil.which("redis-server")
+# Generous bound for "returns promptly" (target ~2 x 50 ms) so a busy CI machine
+# does not flake; measured values are printed.
+PROMPT_S = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server subprocess the test can stop, restart, freeze and thaw."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self.binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self._wait_until_ready()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGCONT)  # a frozen server cannot exit
+        self.process.terminate()
+        self.process.wait(timeout=5)
+        self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def raw_client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+
+    def _wait_until_ready(self, limit_s: float = 5.0) -> None:
+        deadline = time.monotonic() + limit_s
+        client = self.raw_client()
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+        finally:
+            client.close()
+
+
+def require_redis_server() -> str:
+    """The redis-server binary; in CI (CI=true) its absence fails the run instead of skipping."""
+    if REDIS_SERVER is None:
+        message = "redis-server binary not found on PATH (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_SERVER
+
+
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class BentoServer:
+    """`bentoml serve` of this repository's service (or of a built Bento tag) on a free port."""
+
+    def __init__(self, env: dict[str, str], target: str = "service:ArmorService"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "PYTHONPATH": REPO}
+        self.target = target
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        binary = os.path.join(os.path.dirname(sys.executable), "bentoml")
+        binary = binary if os.path.exists(binary) else shutil.which("bentoml")
+        self.log = open(os.path.join(self.env["BENTOML_HOME"], f"serve-{self.port}.log"), "w")  # noqa: SIM115
+        self.process = subprocess.Popen([binary, "serve", self.target, "--port", str(self.port)], cwd=REPO,
+                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"bentoml serve not ready after {timeout_s} s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(timeout=wait)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+        self.process = None
+        self.log.close()

@@ -1,0 +1,135 @@
+"""End-to-end: a real `bentoml serve` (2 API workers, 1 worker per runner) on a free port, with the
+response cache shared through a real redis-server, talked to over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.support import BentoServer, RedisServer, free_port, require_redis_server
+
+pytestmark = pytest.mark.e2e
+TESTDATA = Path(__file__).parent / "testdata"
+EXAMPLE = json.loads((TESTDATA / "example_request.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = RedisServer(require_redis_server(), free_port())
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def served(stored_tags, bentoml_home, redis_url):
+    server = BentoServer({"BENTOML_HOME": bentoml_home, "API_WORKERS": "2", "PREDICTION_WORKERS": "1",
+                          "CACHE_BACKEND": "redis", "REDIS_URL": redis_url,
+                          # exact hit counts need every Redis call to succeed on a busy CI machine;
+                          # the 50 ms default and its fallback are tested in test_redis_*.
+                          "REDIS_TIMEOUT_MS": "1000"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def material(i: int) -> dict:
+    """A distinct, valid request per ``i`` (i < 199,000)."""
+    processing = {**EXAMPLE["processing"], "sintering_temperature": 1300 + i % 1000, "pressure": 1 + i // 1000}
+    return {**EXAMPLE, "processing": processing, "include_feature_importance": i % 2 == 0}
+
+
+def test_example_matches_in_process_answer_and_golden_shape(served, client):
+    golden = json.loads((TESTDATA / "example_response_shape.json").read_text())
+    for family in ("mechanical", "ballistic"):
+        remote = httpx.post(f"{served.url}/api/v1/predict/{family}", json=EXAMPLE, timeout=30)
+        assert remote.status_code == 200, remote.text
+        body = remote.json()
+        local = client.post(f"/api/v1/predict/{family}", json=EXAMPLE).json()
+        for target, entry in body["predictions"].items():
+            assert entry["value"] == pytest.approx(local["predictions"][target]["value"], rel=1e-12)
+            assert entry["confidence_interval"] == pytest.approx(local["predictions"][target]["confidence_interval"])
+        assert {k: v["unit"] for k, v in body["predictions"].items()} == golden[family]["units"]
+        assert sorted(body) == golden["top_level_keys"]
+        assert sorted(body["model_info"]) == golden["model_info_keys"]
+
+
+def test_200_requests_64_in_flight_all_succeed(served):
+    async def run() -> list[int]:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=served.url, timeout=60, limits=limits) as http:
+            gate = asyncio.Semaphore(64)
+
+            async def one(i: int) -> int:
+                family = "mechanical" if i % 3 else "ballistic"
+                async with gate:
+                    return (await http.post(f"/api/v1/predict/{family}", json=material(10_000 + i))).status_code
+
+            return await asyncio.gather(*[one(i) for i in range(200)])
+
+    codes = asyncio.run(run())
+    assert codes.count(200) == 200, {c: codes.count(c) for c in set(codes)}
+    batching = httpx.get(f"{served.url}/api/v1/performance").json()["batching"]
+    print("batch sizes formed:", batching)
+    assert batching["mechanical"]["batches"] >= 1
+
+
+def test_performance_counts_requests_and_hits_exactly_across_two_workers(served):
+    before = httpx.get(f"{served.url}/api/v1/performance").json()
+    n_new, repeats = 20, [0, 3, 5, 7, 11, 13, 17, 19, 2, 4]
+    bodies = [material(20_000 + i) for i in range(n_new)] + [material(20_000 + i) for i in repeats]
+    with httpx.Client(base_url=served.url, timeout=30) as http:
+        for body in bodies:  # a new connection each time: requests spread over both workers
+            assert httpx.post(f"{served.url}/api/v1/predict/mechanical", json=body, timeout=30).status_code == 200
+        after = http.get("/api/v1/performance").json()
+    delta_requests = after["predictions"]["mechanical"]["requests"] - before["predictions"]["mechanical"]["requests"]
+    delta_hits = after["response_cache"]["hits"] - before["response_cache"]["hits"]
+    assert (delta_requests, delta_hits) == (len(bodies), len(repeats))
+
+
+def test_status_memory_matches_psutil(served):
+    status = httpx.get(f"{served.url}/api/v1/status", timeout=30).json()
+    root = psutil.Process(served.process.pid)
+    expected = {p.pid for p in [root, *root.children(recursive=True)]}
+    reported = {p["pid"]: p["rss_mb"] for p in status["resources"]["processes"]}
+    assert set(reported) == expected
+    for pid, rss_mb in reported.items():
+        assert rss_mb == pytest.approx(psutil.Process(pid).memory_info().rss / 1e6, rel=0.1)
+    assert status["cache"]["backend"] == "redis" and status["cache"]["reachable"] is True
+    assert {m["family"] for m in status["models_loaded"]} == {"mechanical", "ballistic"}
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{name}" + (rf"\{{{re.escape(selector)}\}}" if labels else "") + r" ([0-9.e+-]+)$"
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_metrics_expose_custom_series_that_move(served):
+    before = httpx.get(f"{served.url}/metrics").text
+    for name in ("armor_requests_total", "armor_cache_hits_total", "armor_cache_misses_total",
+                 "armor_feature_extraction_seconds_count", "armor_prediction_seconds_count",
+                 "armor_runner_batch_size_count", "armor_request_duration_seconds_count"):
+        assert name in before, name
+    httpx.post(f"{served.url}/api/v1/predict/ballistic", json=material(30_000), timeout=30)
+    after = httpx.get(f"{served.url}/metrics").text
+    assert _metric(after, "armor_requests_total", endpoint="ballistic", status="2xx") == _metric(
+        before, "armor_requests_total", endpoint="ballistic", status="2xx") + 1
+    assert _metric(after, "armor_cache_misses_total", layer="response") > _metric(
+        before, "armor_cache_misses_total", layer="response")
+
+
+def test_bentoml_endpoints_and_openapi_example(served):
+    assert httpx.get(f"{served.url}/readyz").status_code == 200
+    assert httpx.get(f"{served.url}/livez").status_code == 200
+    assert "<html" in httpx.get(f"{served.url}/").text.lower()
+    spec = httpx.get(f"{served.url}/docs.json").json()
+    assert {"/api/v1/predict/mechanical", "/api/v1/predict/ballistic", "/api/v1/performance"} <= set(spec["paths"])
+    assert '"sintering_temperature": 1800' in json.dumps(spec)
