@@ -27,7 +27,7 @@ HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 ENGINE="${ENGINE:-}"
 RUNTIME_FLAGS=()   # extra `podman run/build` flags, filled in by detect_engine
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%3ds] %s\n' "$SECONDS" "$*"; }
 is_root() { [[ $(id -u) -eq 0 ]]; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -120,13 +120,20 @@ containerize() {
         [[ -r $HOST_CA_BUNDLE ]] && opts+=(--opt "volume=$HOST_CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro")
     fi
     step "bentoml containerize $bento_tag --backend $ENGINE -t $IMAGE_TAG"
-    local started=$SECONDS
+    local started=$SECONDS previous new
+    previous="$("$ENGINE" image inspect "$IMAGE_TAG" --format '{{.Id}}' 2>/dev/null || true)"
     # PYTHONWARNINGS: silence click's harmless "--quiet is used more than once" noise.
     (cd "$ROOT" && PYTHONWARNINGS=ignore::UserWarning:click.core \
         "$BENTOML" containerize "$bento_tag" --backend "$ENGINE" -t "$IMAGE_TAG" "${opts[@]}")
     # containerize has been known to log a failed build and still exit 0; trust the image store.
     "$ENGINE" image inspect "$IMAGE_TAG" >/dev/null ||
         { echo "containerize finished but $IMAGE_TAG is not in the $ENGINE image store" >&2; exit 1; }
+    # The image this build replaced keeps its layers alive untagged; drop it (only it, by id,
+    # and only if nothing else tags or runs it -- rmi refuses then, which is fine).
+    new="$("$ENGINE" image inspect "$IMAGE_TAG" --format '{{.Id}}')"
+    if [[ -n $previous && $previous != "$new" ]]; then
+        "$ENGINE" rmi "$previous" >/dev/null 2>&1 && echo "removed the previous $IMAGE_TAG (${previous:0:12})" || true
+    fi
     echo "built $IMAGE_TAG in $((SECONDS - started)) s," \
         "size $("$ENGINE" image inspect "$IMAGE_TAG" --format '{{.Size}}' | numfmt --to=si)B"
 }

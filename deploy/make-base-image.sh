@@ -82,8 +82,11 @@ build_python_layer() {
         return
     fi
     step "building $PYTHON_IMAGE from deploy/base.Containerfile"
-    # --pull=never: the FROM image is the local import above; there is no registry to ask.
-    "$ENGINE" build "${BUILD_FLAGS[@]}" --pull=never --build-arg "FROM_IMAGE=$MINBASE_IMAGE" \
+    # Never pull: the FROM image is the local import above; there is no registry to ask.
+    # (podman spells it --pull=never; docker's --pull is a boolean whose false means "use local".)
+    local no_pull=--pull=never
+    [[ "$ENGINE" == docker ]] && no_pull=--pull=false
+    "$ENGINE" build "${BUILD_FLAGS[@]}" "$no_pull" --build-arg "FROM_IMAGE=$MINBASE_IMAGE" \
         -f "$HERE/base.Containerfile" -t "$PYTHON_IMAGE" "$HERE"
 }
 
