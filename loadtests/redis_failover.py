@@ -69,7 +69,8 @@ def _summary(rows: list) -> dict:
         return {}
     latencies = sorted(r[0] for r in rows)
     return {"requests": len(rows), "cached_percent": round(100 * sum(r[1] for r in rows) / len(rows), 1),
-            "p50_ms": round(latencies[len(rows) // 2] * 1e3, 2), "p99_ms": round(latencies[int(len(rows) * .99)] * 1e3, 2)}
+            "p50_ms": round(latencies[len(rows) // 2] * 1e3, 2),
+            "p99_ms": round(latencies[int(len(rows) * .99)] * 1e3, 2)}
 
 
 def main() -> None:

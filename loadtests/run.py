@@ -457,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                 results, ramp, memory = run_all(args, url, pid, out_dir)
     except RuntimeError as exc:
         log(f"ERROR: {exc}")
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()  # only succeeds when empty; a service.log is kept for diagnosis
         return 2
     finally:
         if tag and not args.keep_bento:

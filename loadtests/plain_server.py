@@ -1,0 +1,44 @@
+"""The baseline for the load tests: the same models and routes in one plain process (uvicorn,
+one worker), with no runner hop, no adaptive batching and no caches — the design the service
+started from. Used for the side-by-side ratio in docs/performance.md.
+
+    python -m loadtests.plain_server --port 3500
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from api.app import create_app
+from api.core import ServiceCore
+from features.featurizer import FAMILIES
+from monitoring.metrics import Metrics
+from runners.core import RunnerCore
+from runners.local import LocalRunnerClient
+from settings import Settings
+
+
+def build_app():
+    settings = Settings(enable_response_caching=False, enable_feature_caching=False,
+                        enable_prediction_caching=False, prometheus_multiproc_dir=None)
+    runners = {}
+    for family in FAMILIES:
+        core = RunnerCore(family, None, settings.model_cache_max_mb, Metrics())
+        core.warm_up()
+        runners[family] = LocalRunnerClient(core)
+    service = ServiceCore(settings, runners, root_pid=os.getpid())
+    return create_app(lambda: service, settings.max_request_bytes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=3500)
+    args = parser.parse_args()
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, workers=1, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
