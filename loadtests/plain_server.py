@@ -30,7 +30,9 @@ def build_app():
         core.warm_up()
         runners[family] = LocalRunnerClient(core)
     service = ServiceCore(settings, runners, root_pid=os.getpid())
-    return create_app(lambda: service, settings.max_request_bytes)
+    app = create_app(lambda: service, settings.max_request_bytes)
+    app.get("/readyz")(lambda: {"ready": True})  # models are loaded and warmed up above
+    return app
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ SCENARIOS = {
     "cold": ("ColdUser", 100.0),
 }
 MIN_RATE_SHARE = 0.9  # achieved/target rate below this means the test did not apply the load
-RAMP_STEPS = (100, 200, 300, 400, 500, 600, 800, 1000, 1200)
+RAMP_STEPS = (100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000)
 RAMP_P99_MS = 200.0
 TEMP_BENTOFILE = """\
 # Written by loadtests/run.py because /work/main has no bentofile.yaml; removed after the build.
@@ -153,6 +153,32 @@ def served_bento(tag: str, out_dir: Path):
         finally:
             log("stopping the service")
             stop_service(proc)
+
+
+@contextlib.contextmanager
+def served_plain(out_dir: Path):
+    """The plain single-process baseline (loadtests/plain_server.py) on a free port; yields (url, pid)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log(f"serving the plain baseline on {url}")
+    with open(out_dir / "baseline.log", "w") as service_log:
+        proc = subprocess.Popen([sys.executable, "-m", "loadtests.plain_server", "--port", str(port)], cwd=ROOT,
+                                env=quiet_env(), stdout=service_log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_ready(url, proc)
+            yield url, proc.pid
+        finally:
+            stop_service(proc)
+
+
+def baseline_ramp(args: argparse.Namespace, out_dir: Path) -> dict:
+    """The same saturation ramp against the plain baseline, for the side-by-side ratio."""
+    steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    directory = out_dir / "baseline"
+    directory.mkdir(exist_ok=True)
+    with served_plain(out_dir) as (url, _pid):
+        warm_up(url)
+        return saturation_ramp(url, steps, args.step_duration, directory, args.seed)
 
 
 def external_service_pid(url: str) -> int | None:
@@ -377,8 +403,24 @@ def summary_markdown(summary: dict, results: list[Result]) -> str:
              f"Criteria: {ramp['criteria']}; {ramp['step_s']} s per step.", "", *ramp_table(ramp), "",
              "## Memory (service process tree)", "",
              f"- at rest (ready, before load): {memory_text(mem['at_rest'])}",
-             f"- after the run: {memory_text(mem['after'])}"]
+             f"- after the run: {memory_text(mem['after'])}", *baseline_lines(summary)]
     return "\n".join(lines + (["", "## Notes", "", *notes] if notes else [])) + "\n"
+
+
+def _ratio(ramp: dict, baseline: dict | None) -> float | None:
+    if not baseline or not baseline["max_held_rate"] or not ramp["max_held_rate"]:
+        return None
+    return ramp["max_held_rate"] / baseline["max_held_rate"]
+
+
+def baseline_lines(summary: dict) -> list[str]:
+    baseline = summary.get("baseline")
+    if not baseline:
+        return []
+    ratio = summary["ratio_to_baseline"]
+    return ["", "## Baseline: plain single-process server (no hop, no batching, no cache)", "",
+            f"Max held (same ramp, same criteria): {held_text(baseline)}; service / baseline = "
+            f"{f'{ratio:.2f}' if ratio else 'n/a'}", "", *ramp_table(baseline)]
 
 
 def memory_text(mem: dict | None) -> str:
@@ -411,6 +453,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ramp", action="store_true", help="skip the saturation ramp")
     parser.add_argument("--keep-bento", action="store_true", help="keep the Bento built for the run in the store")
     parser.add_argument("--seed", type=int, default=42, help="seed of the generated request bodies")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also ramp the plain single-process server (no hop, batching or cache) for a ratio")
     args = parser.parse_args(argv)
     args.duration = args.duration or (15 if args.quick else 60)
     args.step_duration = args.step_duration or (10 if args.quick else 30)
@@ -463,10 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tag and not args.keep_bento:
             delete_bento(tag)
+    baseline = baseline_ramp(args, out_dir) if args.baseline and not args.no_ramp else None
     summary = {"started": started, "host": url, "service": f"bento {tag}" if tag else "external (--host)",
                "rate": args.rate, "duration_s": args.duration, "quick": args.quick, "seed": args.seed,
                "passed": all(r.passed for r in results),
-               "scenarios": {r.name: asdict(r) for r in results}, "saturation": ramp, "memory_mb": memory}
+               "scenarios": {r.name: asdict(r) for r in results}, "saturation": ramp, "memory_mb": memory,
+               "baseline": baseline, "ratio_to_baseline": _ratio(ramp, baseline)}
     print("\n" + write_reports(out_dir, summary, results), flush=True)
     log(f"reports written to {out_dir.relative_to(ROOT)} (summary also in loadtests/reports/latest/)")
     return 0 if summary["passed"] else 1
