@@ -31,8 +31,8 @@ def main() -> None:
     url = f"{host}/api/v1/predict/{family}"
     body = {**EXAMPLE, "include_feature_importance": False}
     stamp = int(time.time()) % 500  # fresh materials on every run
-    cold = [{**body, "processing": {**body["processing"], "sintering_temperature": 1300 + i, "pressure": 1 + stamp % 199}}
-            for i in range(100)]
+    processing = {**body["processing"], "pressure": 1 + stamp % 199}
+    cold = [{**body, "processing": {**processing, "sintering_temperature": 1300 + i}} for i in range(100)]
     with httpx.Client(timeout=30) as client:
         for label, bodies in (("cold, 100 distinct", cold), ("repeated, same body", [body] * 100)):
             latencies, last = measure(client, url, bodies)
