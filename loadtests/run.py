@@ -307,25 +307,25 @@ def run_locust(name: str, user_class: str, url: str, rate: float, duration: int,
 
 # --------------------------------------------------------------------------- scenarios and ramp
 
-def judge_scenario(result: Result, p95_target: float) -> None:
-    """At the fixed rate: no failures, p95 within target, and the load actually applied."""
-    p95 = result.p95_ms if result.p95_ms is not None else math.inf
+def _judge(result: Result, percentile: str, target_ms: float) -> None:
+    """No failures, the percentile within its target, and the load actually applied."""
+    measured = getattr(result, f"{percentile}_ms")
     result.checks = {
         "zero_failures": result.requests > 0 and result.failures == 0 and result.error is None,
-        f"p95<={p95_target:g}ms": p95 <= p95_target,
+        f"{percentile}<={target_ms:g}ms": (measured if measured is not None else math.inf) <= target_ms,
         f"rate>={MIN_RATE_SHARE:.0%}": result.rps >= MIN_RATE_SHARE * result.target_rate,
     }
     result.passed = all(result.checks.values())
+
+
+def judge_scenario(result: Result, p95_target: float) -> None:
+    """A fixed-rate scenario: judged on p95."""
+    _judge(result, "p95", p95_target)
 
 
 def judge_step(result: Result) -> None:
-    p99 = result.p99_ms if result.p99_ms is not None else math.inf
-    result.checks = {
-        "zero_failures": result.requests > 0 and result.failures == 0 and result.error is None,
-        f"p99<={RAMP_P99_MS:g}ms": p99 <= RAMP_P99_MS,
-        f"rate>={MIN_RATE_SHARE:.0%}": result.rps >= MIN_RATE_SHARE * result.target_rate,
-    }
-    result.passed = all(result.checks.values())
+    """A saturation step: judged on p99."""
+    _judge(result, "p99", RAMP_P99_MS)
 
 
 def brief(r: Result) -> str:
