@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.core import ServiceCore  # noqa: E402
+from monitoring.logs import configure as configure_logging  # noqa: E402
 from runners.services import BallisticRunner, MechanicalRunner  # noqa: E402
 from settings import Settings  # noqa: E402
 
@@ -52,8 +53,10 @@ def _current():
     return bentoml.get_current_service().core
 
 
+# BentoML's own access log stays off: ACCESS_LOG switches our JSON access line (monitoring/logs.py),
+# which carries the request id.
 @bentoml.service(name="ceramic_armor", workers=SETTINGS.api_workers, traffic={"timeout": 30},
-                 logging={"access": {"enabled": SETTINGS.access_log}}, tracing={"excluded_urls": [".*"]})
+                 logging={"access": {"enabled": False}}, tracing={"excluded_urls": [".*"]})
 @bentoml.asgi_app(create_app(_current, SETTINGS.max_request_bytes), path="")
 class ArmorService:
     """Ceramic armor property prediction: mechanical and ballistic, with calibrated 95 % intervals."""
@@ -62,6 +65,7 @@ class ArmorService:
     ballistic = bentoml.depends(BallisticRunner)
 
     def __init__(self) -> None:
+        configure_logging()
         self.core = ServiceCore(SETTINGS, {"mechanical": DependencyClient(self.mechanical),
                                            "ballistic": DependencyClient(self.ballistic)})
 

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(64, ge=1, description="runner adaptive-batching max batch size, rows")
     max_latency_ms: int = Field(1000, ge=1, description="runner adaptive-batching latency budget, ms "
                                 "(the dispatcher sheds load with 503 when its estimate exceeds it)")
-    access_log: bool = Field(False, description="per-request access log (costs throughput)")
+    access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     # caching
     enable_response_caching: bool = Field(True, description="response cache in the API service")
     response_cache_size: int = Field(1000, ge=1, description="response cache entries")

@@ -10,6 +10,8 @@ over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +24,10 @@ from pydantic import ValidationError
 
 from api.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
 from api.schemas import EXAMPLE_REQUEST, PredictionRequest, PredictionResponse
+from monitoring.logs import REQUEST_ID
 
 logger = logging.getLogger("armor.api")
+access_log = logging.getLogger("armor.access")
 
 
 class ORJSONResponse(JSONResponse):
@@ -96,9 +100,18 @@ async def _guarded(coro) -> ORJSONResponse:
 async def answer(core, family: str, request: PredictionRequest) -> ORJSONResponse:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
-    response = await _guarded(core.flow.predict(family, request))
-    core.metrics.requests.labels(family, f"{response.status_code // 100}xx").inc()
-    return response
+    request_id = uuid.uuid4().hex
+    token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = await _guarded(core.flow.predict(family, request, request_id))
+        core.metrics.requests.labels(family, f"{response.status_code // 100}xx").inc()
+        if core.settings.access_log:
+            access_log.info("request", extra={"endpoint": family, "status": response.status_code,
+                                              "duration_ms": round((time.perf_counter() - started) * 1e3, 3)})
+        return response
+    finally:
+        REQUEST_ID.reset(token)
 
 
 def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAPI:

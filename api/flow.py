@@ -84,7 +84,7 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         return None if stored is None else orjson.loads(stored)
 
-    async def predict(self, family: str, request: PredictionRequest) -> dict:
+    async def predict(self, family: str, request: PredictionRequest, request_id: str | None = None) -> dict:
         started = time.perf_counter()
         material = keys.canonical_material(request, family)
         tag = await self._tag(family, request.model_version)
@@ -95,7 +95,8 @@ class PredictionFlow:
             body = dict(await self.flight.do(key, lambda: self._compute(family, request, material, tag, key)))
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
-        return body | {"request_id": uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
+        return body | {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3,
+                       "cached": cached}
 
     def _observe(self, family: str, seconds: float) -> None:
         self.metrics.request_seconds.labels(family).observe(seconds)

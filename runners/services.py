@@ -31,7 +31,7 @@ gc.set_threshold(50_000, 50, 100)
 _SERVICE_CONFIG = {
     "workers": SETTINGS.prediction_workers,
     "traffic": {"timeout": 30},
-    "logging": {"access": {"enabled": SETTINGS.access_log}},
+    "logging": {"access": {"enabled": False}},  # the API's JSON access line covers each request
     # The API's client for a dependency rebuilds its aiohttp session every `max_requests`
     # (default 100) requests and closes the old one while requests are still in flight on it:
     # that was the source of the 500 ServerDisconnectedError under concurrency

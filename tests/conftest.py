@@ -89,3 +89,23 @@ def client(make_core):
     with TestClient(create_app(lambda: core, max_request_bytes=65536)) as test_client:
         test_client.core = core
         yield test_client
+
+
+@pytest.fixture
+def caplog_json():
+    """Capture the service's JSON log lines (monitoring.logs) into a StringIO."""
+    import io
+    import logging
+
+    from monitoring.logs import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("armor")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(previous)

@@ -121,3 +121,17 @@ def test_batch_features_equal_single(runner_cores):
     together = core.predict(rows)
     apart = np.vstack([core.predict(rows[i:i + 1]) for i in range(5)])
     np.testing.assert_allclose(together, apart)
+
+
+def test_logs_are_json_lines_carrying_the_request_id(make_core, caplog_json):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core(access_log=True)
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        body = http.post("/api/v1/predict/mechanical", json=EXAMPLE).json()
+    lines = [json.loads(line) for line in caplog_json.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "armor.access"]
+    assert access and access[-1]["request_id"] == body["request_id"]
+    assert access[-1]["status"] == 200 and access[-1]["endpoint"] == "mechanical"
