@@ -41,11 +41,14 @@ def feature_cache(settings: Settings, metrics: Metrics) -> InstrumentedLocalCach
 class ServiceCore:
     """Caches, feature extractor, predictor, flow and the monitoring views of one API worker."""
 
-    def __init__(self, settings: Settings, runners: dict, root_pid: int | None = None):
+    def __init__(self, settings: Settings, runners: dict, root_pid: int | None = None,
+                 batch_rings: dict[str, Ring] | None = None):
+        """``batch_rings``: the runners' rings when they run in this process (tests, the plain
+        baseline); under bentoml serve the rings are read from the shared directory instead."""
         self.settings, self.metrics = settings, Metrics()
         shared = settings.prometheus_multiproc_dir
         self.rings = {f: Ring(shared, f) for f in FAMILIES}
-        self.batch_rings: dict[str, Ring] = {}
+        self.batch_rings = batch_rings or {}
         self.response_cache = response_cache(settings, self.metrics)
         self.feature_cache = feature_cache(settings, self.metrics)
         self.predictor = AsyncPredictor(runners)
@@ -78,7 +81,8 @@ class ServiceCore:
     async def _cache_reachable(self) -> dict:
         shared = self.response_cache.cache.shared if self.response_cache else None
         if shared is None:
-            return {"backend": "memory" if self.response_cache else "disabled", "reachable": True}
+            # nothing outside this process to reach: reachability does not apply
+            return {"backend": "memory" if self.response_cache else "disabled", "reachable": None}
         return {"backend": "redis", "reachable": await shared.ping(), **shared.stats()}
 
     async def status(self) -> dict:

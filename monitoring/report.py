@@ -9,6 +9,7 @@ service's own registry and rings are read instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -125,12 +126,36 @@ class ProcessMonitor:
     def __init__(self, root_pid: int | None = None):
         self.root = psutil.Process(root_pid or os.getppid())
         self._procs: dict[int, psutil.Process] = {}
-        psutil.cpu_percent(None)
+        self._machine_times = psutil.cpu_times()
+        self.processes()
 
     def processes(self) -> list[psutil.Process]:
+        """The current process tree; a process seen for the first time gets its CPU baseline now."""
         current = [self.root, *self.root.children(recursive=True)]
-        self._procs = {p.pid: self._procs.get(p.pid, p) for p in current}
-        return list(self._procs.values())
+        known = {}
+        for proc in current:
+            if proc.pid not in self._procs:
+                with contextlib.suppress(psutil.Error):
+                    proc.cpu_percent(None)
+            known[proc.pid] = self._procs.get(proc.pid, proc)
+        new = set(known) - set(self._procs)
+        self._procs = known
+        self._new = new
+        return list(known.values())
+
+    def _cpu(self, proc: psutil.Process) -> float | None:
+        """Percent of one core since the previous snapshot; None for a process first seen now."""
+        return None if proc.pid in self._new else proc.cpu_percent(None)
+
+    def _machine_cpu(self) -> float:
+        """Machine CPU percent since the previous snapshot, from cpu_times deltas (psutil's module-level
+        cpu_percent(None) baseline is shared with every other caller in the process)."""
+        now = psutil.cpu_times()
+        busy = lambda t: sum(t) - t.idle - getattr(t, "iowait", 0.0)  # noqa: E731
+        total = sum(now) - sum(self._machine_times)
+        percent = 100.0 * (busy(now) - busy(self._machine_times)) / total if total > 0 else 0.0
+        self._machine_times = now
+        return percent
 
     def snapshot(self) -> dict:
         rows = []
@@ -138,13 +163,14 @@ class ProcessMonitor:
             try:
                 with proc.oneshot():
                     rows.append({"pid": proc.pid, "name": _process_name(proc.cmdline()),
-                                 "rss_mb": proc.memory_info().rss / 1e6, "cpu_percent": proc.cpu_percent(None)})
+                                 "rss_mb": proc.memory_info().rss / 1e6, "cpu_percent": self._cpu(proc)})
             except psutil.NoSuchProcess:
                 continue
         memory = psutil.virtual_memory()
         return {"processes": rows, "total_rss_mb": sum(r["rss_mb"] for r in rows),
-                "total_cpu_percent": sum(r["cpu_percent"] for r in rows),
-                "machine": {"cpu_percent": psutil.cpu_percent(None), "cpu_count": psutil.cpu_count(),
+                "total_cpu_percent": sum(r["cpu_percent"] or 0.0 for r in rows),
+                "cpu_percent_since": "the previous /api/v1/status call of this worker (null: first sight)",
+                "machine": {"cpu_percent": self._machine_cpu(), "cpu_count": psutil.cpu_count(),
                             "memory_total_mb": memory.total / 1e6, "memory_available_mb": memory.available / 1e6,
                             "memory_percent": memory.percent}}
 
