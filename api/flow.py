@@ -31,19 +31,22 @@ class ModelCards:
 
     def __init__(self):
         self._cards: dict[str, dict] = {}
+        self._resolved: dict[tuple[str, str], str] = {}  # (family, version as asked) -> tag
 
     def get(self, family: str, tag: str) -> dict:
         if tag not in self._cards:
             self._cards[tag] = store.card(family, tag)
         return self._cards[tag]
 
-    @staticmethod
-    def resolve_version(family: str, version: str) -> str:
-        try:
-            return str(store.resolve(family, version).tag)
-        except store.ModelNotFound as exc:
-            raise UnknownModelVersion(f"{exc}; available {family} versions: {exc.available}",
-                                      extra={"available": exc.available}) from None
+    def resolve_version(self, family: str, version: str) -> str:
+        """The full tag of a version; resolved once (a stored tag never changes), unknown ones every time."""
+        if (family, version) not in self._resolved:
+            try:
+                self._resolved[family, version] = str(store.resolve(family, version).tag)
+            except store.ModelNotFound as exc:
+                raise UnknownModelVersion(f"{exc}; available {family} versions: {exc.available}",
+                                          extra={"available": exc.available}) from None
+        return self._resolved[family, version]
 
 
 class PredictionFlow:

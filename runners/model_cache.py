@@ -17,10 +17,14 @@ class ModelCache:
         self.default = store.load(family, default_tag)
         self._others: OrderedDict[str, ArmorModel] = OrderedDict()
         self._lock = threading.Lock()
+        self._tags: dict[str, str] = {}
         self.loads, self.evictions = 1, 0
 
     def _key(self, version: str) -> str:
-        return str(store.resolve(self.family, version).tag)
+        """Full tag of a version, resolved through the store once per version string."""
+        if version not in self._tags:
+            self._tags[version] = str(store.resolve(self.family, version).tag)
+        return self._tags[version]
 
     def get(self, version: str | None) -> ArmorModel:
         """The default model, or the named version (raises store.ModelNotFound listing the available)."""

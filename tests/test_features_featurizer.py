@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -7,13 +10,8 @@ from features.featurizer import Featurizer
 from features.phases import PHASES, load_phase_table
 from features.schema import Material
 
-EXAMPLE = {
-    "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1, "WC": 0.0, "TiC": 0.0},
-    "processing": {"sintering_temperature": 1800, "pressure": 50, "grain_size": 10, "holding_time": 120,
-                   "heating_rate": 15, "atmosphere": "argon"},
-    "microstructure": {"porosity": 0.02, "phase_distribution": "uniform", "interface_quality": "good",
-                       "pore_size": 1.0, "connectivity": 0.1},
-}
+_REQUEST = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())
+EXAMPLE = {k: _REQUEST[k] for k in ("composition", "processing", "microstructure")}
 
 
 def material(**composition) -> Material:
