@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import orjson
 from bentoml.exceptions import BentoMLException
 from fastapi import Body, FastAPI, Request
@@ -88,8 +89,8 @@ async def _guarded(coro) -> ORJSONResponse:
         return ORJSONResponse(await coro)
     except ApiError as exc:
         return ORJSONResponse(exc.body(), status_code=int(exc.status))
-    except BentoMLException as exc:
-        logger.warning("runner call failed: %s (%s)", type(exc).__name__, exc.error_code)
+    except (TimeoutError, BentoMLException, aiohttp.ClientError) as exc:
+        logger.warning("runner call failed: %s", type(exc).__name__)
         error = ServiceUnavailable("the prediction runner is unavailable or overloaded; retry shortly")
         return ORJSONResponse(error.body(), status_code=int(error.status), headers={"Retry-After": "1"})
     except Exception:

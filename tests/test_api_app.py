@@ -135,3 +135,27 @@ def test_logs_are_json_lines_carrying_the_request_id(make_core, caplog_json):
     access = [line for line in lines if line["logger"] == "armor.access"]
     assert access and access[-1]["request_id"] == body["request_id"]
     assert access[-1]["status"] == 200 and access[-1]["endpoint"] == "mechanical"
+
+
+def test_runner_unavailable_is_503_with_retry_after(make_core):
+    import aiohttp
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core()
+
+    class Down:
+        async def predict(self, features):
+            raise aiohttp.ClientConnectionError("connection refused")
+
+        explain = predict
+
+        async def describe(self):
+            return {"model_cache": {"default": core.predictor._default_tags.get("mechanical", "x")}}
+
+    core.predictor.runners["mechanical"] = Down()
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        response = http.post("/api/v1/predict/mechanical", json=EXAMPLE)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["type"] == "unavailable"
