@@ -19,25 +19,23 @@ UNITS = {"sintering_temperature": "degC", "pressure": "MPa", "grain_size": "um",
 
 @dataclass(frozen=True)
 class UnusualCombination:
+    """A rule on the material and its volume fractions ``v`` (phase -> fraction, absent = 0)."""
+
     description: str
-    applies: Callable[[Material], bool]
-
-
-def _frac(m: Material, phase: str) -> float:
-    return getattr(m.composition, phase)
+    applies: Callable[[Material, dict[str, float]], bool]
 
 
 UNUSUAL = (
     UnusualCombination("more than 80 % SiC with more than 15 % B4C",
-                       lambda m: _frac(m, "SiC") > 0.8 and _frac(m, "B4C") > 0.15),
+                       lambda m, v: v.get("SiC", 0) > 0.8 and v.get("B4C", 0) > 0.15),
     UnusualCombination("non-oxide phases above 50 % sintered in air (oxidation)",
-                       lambda m: m.processing.atmosphere == "air"
-                       and sum(_frac(m, p) for p in PHASES if p not in ("Al2O3", "ZrO2", "other")) > 0.5),
+                       lambda m, v: m.processing.atmosphere == "air"
+                       and sum(f for p, f in v.items() if p not in ("Al2O3", "ZrO2", "other")) > 0.5),
     UnusualCombination("ZrO2 above 30 % sintered above 1900 degC (grain growth, loss of transformation toughening)",
-                       lambda m: _frac(m, "ZrO2") > 0.3 and m.processing.sintering_temperature > 1900),
+                       lambda m, v: v.get("ZrO2", 0) > 0.3 and m.processing.sintering_temperature > 1900),
     UnusualCombination("porosity above 15 % under more than 100 MPa pressure",
-                       lambda m: m.microstructure.porosity > 0.15 and m.processing.pressure > 100),
-    UnusualCombination("unknown filler ('other') above 20 %", lambda m: _frac(m, "other") > 0.2),
+                       lambda m, v: m.microstructure.porosity > 0.15 and m.processing.pressure > 100),
+    UnusualCombination("unknown filler ('other') above 20 %", lambda m, v: v.get("other", 0) > 0.2),
 )
 
 
@@ -48,8 +46,10 @@ def _input_value(material: Material, name: str) -> float | None:
     return None
 
 
-def check(material: Material, feature_ranges: dict[str, list[float]], family: str) -> tuple[list[str], bool]:
-    """Warnings for one material and whether any input lies outside the training range."""
+def check(material: Material, volume_fractions: dict[str, float], feature_ranges: dict[str, list[float]],
+          family: str) -> tuple[list[str], bool]:
+    """Warnings for one material and whether any input lies outside the training range.
+    ``volume_fractions``: the composition as the model sees it (weight fractions converted)."""
     warnings, outside = [], False
     names = [n for n in CHECKED_INPUTS if family == "ballistic" or n not in ("tile_thickness", "backing_thickness")]
     for name in names:
@@ -63,10 +63,10 @@ def check(material: Material, feature_ranges: dict[str, list[float]], family: st
             warnings.append(f"{name} = {value:g}{unit} is outside the training data's range "
                             f"{low:.4g}-{high:.4g}{unit}: the prediction extrapolates")
     for phase in PHASES:
-        bounds = feature_ranges.get(f"frac_{phase}")
-        if bounds and _frac(material, phase) > bounds[1] + 1e-9:
+        bounds, fraction = feature_ranges.get(f"frac_{phase}"), volume_fractions.get(phase, 0.0)
+        if bounds and fraction > bounds[1] + 1e-9:
             outside = True
-            warnings.append(f"composition.{phase} = {_frac(material, phase):g} is above the training data's "
-                            f"maximum {bounds[1]:.3g}")
-    warnings += [f"unusual combination: {u.description}" for u in UNUSUAL if u.applies(material)]
+            warnings.append(f"composition.{phase} = {fraction:.4g} (volume fraction) is above the training "
+                            f"data's maximum {bounds[1]:.3g}")
+    warnings += [f"unusual combination: {u.description}" for u in UNUSUAL if u.applies(material, volume_fractions)]
     return warnings, outside

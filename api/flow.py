@@ -64,15 +64,16 @@ class PredictionFlow:
     async def _compute(self, family: str, request: PredictionRequest, material: dict, tag: str, key: str) -> dict:
         features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
         packed = await self.predictor.predict(family, features, tag, request.include_feature_importance)
-        body = self._respond(family, request, tag, packed, features.shape[1])
+        body = self._respond(family, request, material["composition"], tag, packed, features.shape[1])
         if self.response_cache is not None:
             await self.response_cache.set(key, orjson.dumps(body))
         return body
 
-    def _respond(self, family: str, request: PredictionRequest, tag: str, packed, n_features: int) -> dict:
+    def _respond(self, family: str, request: PredictionRequest, volume_fractions: dict, tag: str, packed,
+                 n_features: int) -> dict:
         card = self.cards.get(family, tag)
         out = unpack(packed, len(card["targets"]), n_features)
-        warnings, outside = domain.check(request, card["feature_ranges"], family)
+        warnings, outside = domain.check(request, volume_fractions, card["feature_ranges"], family)
         body = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
                                                      request.include_uncertainty, outside),
                 "feature_importance": None, "contribution_base": None}

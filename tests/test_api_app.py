@@ -159,3 +159,10 @@ def test_runner_unavailable_is_503_with_retry_after(make_core):
         response = http.post("/api/v1/predict/mechanical", json=EXAMPLE)
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["error"]["type"] == "unavailable"
+
+
+def test_domain_check_uses_volume_fractions_for_weight_requests(client):
+    # 85 wt% SiC + 15 wt% B4C is about 82 vol% SiC + 18 vol% B4C: flagged
+    body = {"composition": {"SiC": 0.85, "B4C": 0.15, "basis": "weight"}, "processing": {"sintering_temperature": 2100}}
+    warnings = client.post("/api/v1/predict/mechanical", json=body).json()["warnings"]
+    assert "unusual combination: more than 80 % SiC with more than 15 % B4C" in warnings
