@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     feature_cache_max_mb: float = Field(32.0, gt=0, description="feature cache memory cap, MB")
     feature_extraction_workers: int = Field(default_factory=cpu_cores, ge=1,
                                             description="threads for featurising large inputs")
+    machine_shared_cache: bool = Field(
+        True, description="with CACHE_BACKEND=memory, share the response layer between the API workers of one "
+        "machine (SQLite file in the workers' shared directory)")
     cache_backend: str = Field("memory", pattern="^(memory|redis)$", description="memory or redis")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL when CACHE_BACKEND=redis")
     prometheus_multiproc_dir: str | None = Field(

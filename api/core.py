@@ -4,12 +4,13 @@ build it in-process with runner cores instead of BentoML dependencies."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from api.app import SERVICE_VERSION
 from api.feature_extractor import AsyncFeatureExtractor
 from api.flow import PredictionFlow
 from api.predictor import AsyncPredictor
-from caching import ExpirySweeper, LayeredCache, RedisCache, TTLLRUCache
+from caching import ExpirySweeper, LayeredCache, MachineCache, RedisCache, TTLLRUCache
 from features.featurizer import FAMILIES
 from monitoring import report
 from monitoring.instrumented import InstrumentedLayeredCache, InstrumentedLocalCache
@@ -23,11 +24,19 @@ def response_cache(settings: Settings, metrics: Metrics) -> InstrumentedLayeredC
         return None
     local = TTLLRUCache(max_entries=settings.response_cache_size, ttl_seconds=settings.response_cache_ttl,
                         max_memory_bytes=int(settings.response_cache_max_mb * 1e6))
-    shared = None
+    return InstrumentedLayeredCache(LayeredCache(local, _shared_response_layer(settings)), "response", metrics)
+
+
+def _shared_response_layer(settings: Settings) -> RedisCache | MachineCache | None:
+    """Redis across instances; else, under bentoml serve, a SQLite file shared by this machine's workers."""
     if settings.cache_backend == "redis":
-        shared = RedisCache(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1e3,
-                            ttl_seconds=settings.response_cache_ttl)
-    return InstrumentedLayeredCache(LayeredCache(local, shared), "response", metrics)
+        return RedisCache(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1e3,
+                          ttl_seconds=settings.response_cache_ttl)
+    if settings.machine_shared_cache and settings.prometheus_multiproc_dir:
+        return MachineCache(Path(settings.prometheus_multiproc_dir) / "armor_response_cache.sqlite",
+                            max_entries=settings.response_cache_size * 10, ttl_seconds=settings.response_cache_ttl,
+                            max_bytes=int(settings.response_cache_max_mb * 1e6) * 4)
+    return None
 
 
 def feature_cache(settings: Settings, metrics: Metrics) -> InstrumentedLocalCache | None:
@@ -83,7 +92,7 @@ class ServiceCore:
         if shared is None:
             # nothing outside this process to reach: reachability does not apply
             return {"backend": "memory" if self.response_cache else "disabled", "reachable": None}
-        return {"backend": "redis", "reachable": await shared.ping(), **shared.stats()}
+        return {**shared.stats(), "reachable": await shared.ping()}
 
     async def status(self) -> dict:
         snapshot = await asyncio.to_thread(self.processes.snapshot)

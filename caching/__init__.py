@@ -2,6 +2,7 @@
 
 from caching.layered import LayeredCache
 from caching.lru import BYTES_PER_MB, ENTRY_OVERHEAD_BYTES, CacheStats, TTLLRUCache
+from caching.machine_layer import MachineCache
 from caching.redis_layer import RedisCache
 from caching.singleflight import SingleFlight
 from caching.sweeper import ExpirySweeper
@@ -12,6 +13,7 @@ __all__ = [
     "CacheStats",
     "ExpirySweeper",
     "LayeredCache",
+    "MachineCache",
     "RedisCache",
     "SingleFlight",
     "TTLLRUCache",

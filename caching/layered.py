@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from caching.lru import TTLLRUCache
+from caching.machine_layer import MachineCache
 from caching.redis_layer import RedisCache
 
 
@@ -17,7 +18,7 @@ class LayeredCache:
     the remaining TTL would cost a second round trip).
     """
 
-    def __init__(self, local: TTLLRUCache, shared: RedisCache | None = None) -> None:
+    def __init__(self, local: TTLLRUCache, shared: RedisCache | MachineCache | None = None) -> None:
         self.local = local
         self.shared = shared
 
@@ -40,14 +41,17 @@ class LayeredCache:
     def stats(self) -> dict[str, Any]:
         """Local stats, the backend name, and Redis stats under ``shared``."""
         merged = self.local.stats().as_dict()
-        merged["backend"] = "memory" if self.shared is None else "redis"
+        merged["backend"] = "memory" if self.shared is None else self.shared.stats()["backend"]
         if self.shared is not None:
             merged["shared"] = self.shared.stats()
         return merged
 
     def sweep_expired(self) -> int:
-        """Sweep the local layer (Redis expires its own keys)."""
-        return self.local.sweep_expired()
+        """Sweep the local layer, and the machine-shared one (Redis expires its own keys)."""
+        swept = self.local.sweep_expired()
+        if isinstance(self.shared, MachineCache):
+            swept += self.shared.sweep_expired()
+        return swept
 
     async def close(self) -> None:
         """Release the Redis connection pool, if any."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 from pathlib import Path
 
 import httpx
@@ -133,3 +134,27 @@ def test_bentoml_endpoints_and_openapi_example(served):
     spec = httpx.get(f"{served.url}/docs.json").json()
     assert {"/api/v1/predict/mechanical", "/api/v1/predict/ballistic", "/api/v1/performance"} <= set(spec["paths"])
     assert '"sintering_temperature": 1800' in json.dumps(spec)
+
+
+@pytest.fixture(scope="module")
+def served_memory(stored_tags, bentoml_home, tmp_path_factory):
+    """A second instance with the default memory backend, in its own BENTOML_HOME (bentoml serve
+    empties the home's metrics directory at start) holding a copy of the model store."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    shutil.copytree(Path(bentoml_home) / "models", home / "models")
+    server = BentoServer({"BENTOML_HOME": str(home), "API_WORKERS": "2", "PREDICTION_WORKERS": "1",
+                          "CACHE_BACKEND": "memory"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_memory_backend_repeats_are_hits_whichever_worker_answers(served_memory):
+    before = httpx.get(f"{served_memory.url}/api/v1/performance").json()
+    bodies = [material(40_000 + i) for i in range(10)]
+    first = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
+    again = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
+    assert [r["cached"] for r in first] == [False] * 10 and [r["cached"] for r in again] == [True] * 10
+    after = httpx.get(f"{served_memory.url}/api/v1/performance").json()
+    assert after["response_cache"]["hits"] - before["response_cache"]["hits"] == 10
+    assert after["response_cache"]["shared"]["backend"] == "machine"

@@ -1,0 +1,85 @@
+"""caching.machine_layer: the SQLite layer shared by the worker processes of one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from pathlib import Path
+
+from caching import LayeredCache, MachineCache, TTLLRUCache
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cache(path: Path, clock=None, **limits) -> MachineCache:
+    options = {"max_entries": 100, "max_bytes": 1_000_000, "ttl_seconds": 60} | limits
+    return MachineCache(path, clock=clock or Clock(), **options)
+
+
+def _writer(path: str) -> None:
+    asyncio.run(cache(Path(path)).set("from-child", b"hello"))
+
+
+def test_a_value_written_by_another_process_is_read(tmp_path):
+    db = tmp_path / "c.sqlite"
+    reader = cache(db)
+    child = multiprocessing.get_context("fork").Process(target=_writer, args=(str(db),))
+    child.start()
+    child.join(10)
+    assert asyncio.run(reader.get("from-child")) == b"hello"
+    assert (reader.hits, reader.misses) == (1, 0)
+
+
+def test_ttl_expiry_with_injected_clock(tmp_path):
+    clock = Clock()
+    layer = cache(tmp_path / "c.sqlite", clock)
+    asyncio.run(layer.set("k", b"v", ttl=10))
+    clock.now += 9.9
+    assert asyncio.run(layer.get("k")) == b"v"
+    clock.now += 0.2
+    assert asyncio.run(layer.get("k")) is None and layer.expirations == 1
+
+
+def test_entry_cap_drops_least_recently_read(tmp_path):
+    clock = Clock()
+    layer = cache(tmp_path / "c.sqlite", clock, max_entries=80, ttl_seconds=10_000)
+    for i in range(64):
+        clock.now += 1
+        asyncio.run(layer.set(f"k{i}", b"x"))
+    clock.now += 1
+    asyncio.run(layer.get("k0"))  # k0 is now the most recently read
+    for i in range(64, 128):  # the 128th set triggers the limit check
+        clock.now += 1
+        asyncio.run(layer.set(f"k{i}", b"x"))
+    entries, _ = layer.size()
+    assert entries == 80 and layer.evictions == 48  # k1..k48, the least recently read
+    assert asyncio.run(layer.get("k0")) == b"x" and asyncio.run(layer.get("k1")) is None
+
+
+def test_byte_cap(tmp_path):
+    layer = cache(tmp_path / "c.sqlite", max_bytes=10_000)
+    for i in range(128):
+        asyncio.run(layer.set(f"k{i:03d}", b"x" * 200))
+    assert layer.size()[1] <= 10_000 and layer.evictions > 0
+    assert asyncio.run(layer.set("huge", b"x" * 20_000)) is False
+
+
+def test_broken_database_is_a_counted_miss_never_an_error(tmp_path):
+    layer = cache(tmp_path / "c.sqlite")
+    asyncio.run(layer.close())
+    assert asyncio.run(layer.get("k")) is None and asyncio.run(layer.set("k", b"v")) is False
+    assert layer.errors == 2 and layer.available is False
+
+
+def test_two_workers_local_layers_share_through_it(tmp_path):
+    db = tmp_path / "c.sqlite"
+    first, second = (LayeredCache(TTLLRUCache(), cache(db)) for _ in range(2))
+    asyncio.run(first.set("answer", b"42"))
+    assert asyncio.run(second.get("answer")) == b"42"
+    assert second.stats()["backend"] == "machine" and second.stats()["shared"]["hits"] == 1
