@@ -77,11 +77,16 @@ class ServiceCore:
     def health(self) -> dict:
         return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
 
+    # Figures of the shared layer that hold for the whole service; its hit and miss counters are
+    # per process and already summed (over all workers) in the layer's own hits/misses.
+    _SHARED_FIGURES = ("backend", "available", "last_error", "timeout_ms", "entries", "memory_usage_mb")
+
     def _backend(self) -> dict:
         if self.response_cache is None:
             return {"backend": "disabled"}
         stats = self.response_cache.stats()
-        return {"backend": stats["backend"], **({"shared": stats["shared"]} if "shared" in stats else {})}
+        shared = {k: v for k, v in stats.get("shared", {}).items() if k in self._SHARED_FIGURES}
+        return {"backend": stats["backend"], **({"shared": shared} if shared else {})}
 
     def performance(self) -> dict:
         return report.performance(self.metrics, self.settings.prometheus_multiproc_dir,

@@ -105,6 +105,9 @@ def performance(metrics: Metrics, shared_dir: str | None, window_s: float, rings
     samples = read_samples(metrics, shared_dir)
     layers = {f"{layer}_cache": cache_layer(samples, layer) for layer in CACHE_LAYERS}
     layers["response_cache"] |= response_backend
+    if "shared" in response_backend:
+        layers["response_cache"]["shared"] = response_backend["shared"] | {
+            "errors_total": int(_value(samples, "armor_shared_cache_errors_total"))}
     fe_count, fe_sum = _histogram(samples, "armor_feature_extraction_seconds")
     return {
         **layers,
