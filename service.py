@@ -9,12 +9,9 @@ Swagger UI at / stay as BentoML serves them.
 
 from __future__ import annotations
 
-import os
+from settings import worker_settings
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import gc  # noqa: E402
+SETTINGS = worker_settings()  # before NumPy-backed imports: it sets the thread variables
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,11 +20,6 @@ from api.app import create_app  # noqa: E402
 from api.core import ServiceCore  # noqa: E402
 from monitoring.logs import configure as configure_logging  # noqa: E402
 from runners.services import BallisticRunner, MechanicalRunner  # noqa: E402
-from settings import Settings  # noqa: E402
-
-SETTINGS = Settings()
-# Fewer, larger collections: the default thresholds made the p99 tail 3-4x the median.
-gc.set_threshold(50_000, 50, 100)
 
 
 class DependencyClient:

@@ -5,7 +5,9 @@ Built once at start-up (``Settings()``) and passed down; nothing else reads ``os
 
 from __future__ import annotations
 
+import gc
 import os
+from functools import cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,3 +65,20 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(30.0, gt=0, description="how often expired cache entries are swept, s")
     performance_window_s: float = Field(300.0, gt=0, description="sliding window of /api/v1/performance, s")
     redis_timeout_ms: float = Field(50.0, gt=0, le=1000, description="cap on each Redis call, ms")
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@cache
+def worker_settings() -> Settings:
+    """Set up a serving process once and return its settings (the one object it uses).
+
+    Numeric libraries run single-threaded, so the workers (one per core) do not oversubscribe the
+    cores; call this before importing NumPy-backed libraries so OpenMP/BLAS see it. The GC runs
+    fewer, larger collections: the default thresholds made the p99 tail 3-4x the median.
+    """
+    for variable in _THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    gc.set_threshold(50_000, 50, 100)
+    return Settings()

@@ -56,6 +56,7 @@ class RunnerCore:
         self.n_features = len(Featurizer(family).schema.names)
         self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
         self.model_calls = 0
+        self._published: set[str] = set()
         self.ready = False
 
     def warm_up(self) -> None:
@@ -67,16 +68,22 @@ class RunnerCore:
         self.ready = True
 
     def _publish_models(self) -> None:
-        for model in self.models.loaded():
-            self.metrics.model_bytes.labels(self.family, model.tag).set(model.memory_bytes)
+        """Memory gauge per loaded model; evicted models' series are removed, not left stale."""
+        loaded = {m.tag: m.memory_bytes for m in self.models.loaded()}
+        for tag in self._published - loaded.keys():
+            self.metrics.model_bytes.remove(self.family, tag)
+        for tag, size in loaded.items():
+            self.metrics.model_bytes.labels(self.family, tag).set(size)
+        self._published = set(loaded)
 
     def predict(self, features: np.ndarray, explain: bool = False, version: str | None = None) -> np.ndarray:
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
         self.batch_ring.append(features.shape[0])
         self.metrics.batch_size.labels(self.family).observe(features.shape[0])
+        loads = self.models.loads
         model = self.models.get(version)
-        if version is not None:
+        if self.models.loads != loads:  # a version was loaded (and perhaps one evicted)
             self._publish_models()
         if self.cache is None:
             return self._run(model, features, explain)
@@ -94,10 +101,9 @@ class RunnerCore:
         keys = [hashlib.blake2b(prefix + row.tobytes(), digest_size=20).hexdigest() for row in features]
         found = [self.cache.get(k) for k in keys]
         missing = [i for i, row in enumerate(found) if row is None]
-        if not missing:
-            return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found])
-        computed = self._run(model, features[missing], explain)
-        for j, i in enumerate(missing):
-            found[i] = computed[j].tobytes()
-            self.cache.set(keys[i], found[i])
+        if missing:
+            computed = self._run(model, features[missing], explain)
+            for j, i in enumerate(missing):
+                found[i] = computed[j].tobytes()
+                self.cache.set(keys[i], found[i])
         return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found])

@@ -3,17 +3,17 @@
 Adaptive batching: ``max_batch_size`` and ``max_latency_ms`` come from the settings
 (MAX_BATCH_SIZE, MAX_LATENCY_MS); the defaults were chosen by measurement, see
 docs/performance.md. Workers: PREDICTION_WORKERS (default: the CPU cores). Each worker runs
-single-threaded NumPy (OMP/BLAS threads = 1) so workers do not oversubscribe the cores.
+single-threaded NumPy (OMP/BLAS threads = 1, settings.worker_settings) so workers do not
+oversubscribe the cores.
 """
 
 from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from settings import worker_settings
 
-import gc  # noqa: E402
+SETTINGS = worker_settings()  # before NumPy-backed imports: it sets the thread variables
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,11 +23,7 @@ from monitoring.instrumented import InstrumentedLocalCache  # noqa: E402
 from monitoring.metrics import Metrics  # noqa: E402
 from monitoring.window import Ring  # noqa: E402
 from runners.core import RunnerCore  # noqa: E402
-from settings import Settings  # noqa: E402
 
-SETTINGS = Settings()
-# Fewer, larger collections: the default thresholds made the p99 tail 3-4x the median.
-gc.set_threshold(50_000, 50, 100)
 _SERVICE_CONFIG = {
     "workers": SETTINGS.prediction_workers,
     "traffic": {"timeout": 30},
