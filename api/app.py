@@ -36,6 +36,8 @@ class ORJSONResponse(JSONResponse):
 
     def render(self, content) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 SERVICE_VERSION = "0.1.0"
 _EXAMPLES = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
@@ -51,7 +53,9 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
 
 
 class BodySizeLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed."""
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed. A declared
+    size (Content-Length) is checked at once; a body without one (chunked transfer) is read here,
+    at most ``max_bytes`` + 1 bytes, and handed on only if it fits."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -60,26 +64,49 @@ class BodySizeLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        messages = await self._read_within_limit(receive)
+        if messages is None:
             return await self._refuse(send)
-        return await self.app(scope, receive, send)
+        replay = iter(messages)
+        return await self.app(scope, lambda: self._next(replay, receive), send)
+
+    async def _read_within_limit(self, receive) -> list[dict] | None:
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return messages
+
+    @staticmethod
+    async def _next(replay, receive) -> dict:
+        return next(replay, None) or await receive()
 
     async def _refuse(self, send):
         error = BodyTooLarge(f"request body over the limit of {self.max_bytes} bytes")
         await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, None, send)
 
 
+def _count(core, family: str, status: int) -> None:
+    core.metrics.requests.labels(family, f"{status // 100}xx").inc()
+
+
 def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError):
-        return ORJSONResponse(exc.body(), status_code=int(exc.status))
+    """Validation errors only: the prediction routes map every other failure in ``answer``."""
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         error = _validation_error(exc)
         family = request.url.path.rsplit("/", 1)[-1]
         if family in ("mechanical", "ballistic"):
-            get_service().metrics.requests.labels(family, f"{int(error.status) // 100}xx").inc()
+            _count(get_service(), family, int(error.status))
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
 
@@ -106,7 +133,7 @@ async def answer(core, family: str, request: PredictionRequest) -> ORJSONRespons
     started = time.perf_counter()
     try:
         response = await _guarded(core.flow.predict(family, request, request_id))
-        core.metrics.requests.labels(family, f"{response.status_code // 100}xx").inc()
+        _count(core, family, response.status_code)
         if core.settings.access_log:
             access_log.info("request", extra={"endpoint": family, "status": response.status_code,
                                               "duration_ms": round((time.perf_counter() - started) * 1e3, 3)})

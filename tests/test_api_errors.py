@@ -41,3 +41,15 @@ def test_unknown_model_version_is_404_listing_available(client, stored_tags):
     error = response.json()["error"]
     assert stored_tags["mechanical"] in error["available"]
     assert stored_tags["mechanical"] in error["message"]
+
+
+def test_chunked_body_over_limit_is_413(client):
+    def chunks():
+        yield b'{"composition": {"SiC": 1.0}, "pad": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/api/v1/predict/mechanical", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "body_too_large"
