@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_registry.datagen import UNITS
+from features.targets import UNITS
 
 # Quality from the interval's relative half-width; one level worse when the domain check
 # found an input outside the training range.

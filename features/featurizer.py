@@ -19,12 +19,27 @@ from functools import cache
 
 import numpy as np
 
-from features import physics
+from features import ballistics, physics
 from features.batch import MaterialBatch, categorical_levels
 from features.phases import PHASES, load_armor_tables, load_phase_table
 
 FAMILIES = ("mechanical", "ballistic")
 CATEGORIES = ("composition", "processing", "microstructure", "derived", "armor")
+
+# Inputs with a physical trend (features.targets) -> every column computed from them, with the
+# sign of the column's change when the input rises. Training constrains the correction trees
+# monotone in all of an input's columns together, so no column can carry a reversed trend.
+MONOTONE_DEPENDENCIES: dict[str, dict[str, int]] = {
+    "porosity": {"porosity": +1, "porosity_modulus_factor": -1, "porosity_strength_factor": -1,
+                 "connected_porosity": +1, "bulk_density": -1, "areal_density": -1, "florence_v50": -1,
+                 "v50_physics": -1, "velocity_margin": -1},
+    "grain_size": {"grain_size": +1, "hall_petch_term": -1},
+    "pore_size": {"pore_size": +1},
+    "connectivity": {"connectivity": +1, "connected_porosity": +1},
+    "tile_thickness": {"tile_thickness": +1, "areal_density": +1, "florence_v50": +1, "v50_physics": +1,
+                       "velocity_margin": +1},
+    "backing_thickness": {"backing_thickness": +1, "florence_v50": +1, "v50_physics": +1, "velocity_margin": +1},
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,7 @@ def mixture_properties(batch: MaterialBatch) -> dict[str, np.ndarray]:
         "modulus_reuss": physics.reuss_average(v, table.elastic_modulus),
         "modulus_hs_upper": e_upper,
         "modulus_hs_lower": e_lower,
+        "modulus_hs_mean": 0.5 * (e_upper + e_lower),
         "poisson_hs": 0.5 * (nu_upper + nu_lower),
         "hardness_mix": physics.rule_of_mixtures(v, table.hardness),
         "toughness_mix": physics.rule_of_mixtures(v, table.toughness),
@@ -92,6 +108,7 @@ def _derived_features(batch: MaterialBatch, mix: dict[str, np.ndarray]) -> dict[
         hall_petch_term=physics.hall_petch_term(batch.grain_size),
         porosity_modulus_factor=physics.pabst_gregorova_factor(batch.porosity),
         porosity_strength_factor=physics.spriggs_factor(batch.porosity, b=6.0),
+        connected_porosity=batch.porosity * batch.connectivity,
         air_exposed_non_oxide=mix["non_oxide_fraction"] * (batch.atmosphere == air),
         phase_count=(batch.volume_fractions > 0.01).sum(axis=1).astype(np.float64),
     )
@@ -117,14 +134,14 @@ def armor_arrays(batch: MaterialBatch) -> dict[str, np.ndarray]:
 
 def _armor_features(batch: MaterialBatch, bulk_density: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
     arm = armor_arrays(batch)
-    v50 = physics.florence_v50(
-        batch.tile_thickness, bulk_density, batch.backing_thickness, arm["backing_density_g_cm3"],
-        arm["backing_strength_mpa"], arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"],
-    )
+    args = (batch.tile_thickness, bulk_density, batch.backing_thickness, arm["backing_density_g_cm3"],
+            arm["backing_strength_mpa"], arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"])
+    florence, v50 = physics.florence_v50(*args), ballistics.bounded_v50(*args)
     out = {"tile_thickness": ("armor", batch.tile_thickness), "backing_thickness": ("armor", batch.backing_thickness)}
     out.update({n: ("armor", a) for n, a in arm.items()})
     out["areal_density"] = ("derived", bulk_density * batch.tile_thickness)  # kg/m2 (g/cm3 x mm)
-    out["florence_v50"] = ("derived", v50)
+    out["florence_v50"] = ("derived", florence)
+    out["v50_physics"] = ("derived", v50)
     out["velocity_margin"] = ("derived", v50 / arm["threat_velocity_m_s"])
     return out
 

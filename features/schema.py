@@ -119,3 +119,20 @@ class Material(BaseModel):
     processing: Processing
     microstructure: Microstructure = Microstructure()
     armor: ArmorConfig = ArmorConfig()
+
+
+# Inputs whose accepted range spans decades: swept and sampled on a log scale.
+LOG_SCALED_INPUTS = ("pressure", "grain_size", "holding_time", "heating_rate", "pore_size", "tile_thickness",
+                     "backing_thickness")
+NUMERIC_BLOCKS = {"processing": Processing, "microstructure": Microstructure, "armor": ArmorConfig}
+
+
+def input_bounds() -> dict[str, tuple[float, float, str]]:
+    """Accepted range and unit of every numeric input, read from the field definitions above."""
+    out = {}
+    for block in NUMERIC_BLOCKS.values():
+        for name, info in block.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and "minimum" in extra:
+                out[name] = (float(extra["minimum"]), float(extra["maximum"]), str(extra["unit"]))
+    return out

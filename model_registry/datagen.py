@@ -24,12 +24,14 @@ Relations (d grain size in um, P porosity, dense-mix values from features.physic
  densification temperature, and "oxidation" penalises non-oxide phases fired in air.
 
 Ballistic targets for a configuration (tile thickness, backing, backing thickness, threat):
-  v50_velocity           = Florence V50 (bulk density) x (HV/25)^0.15 x (K_IC/4)^0.08 x core^-0.25
+  v50_velocity           = bounded V50 (features.ballistics: Florence up to one calibre of tile,
+                           sqrt growth beyond) x (HV/25)^0.15 x (K_IC/4)^0.08 x core^-0.25
   penetration_resistance = DOP mass efficiency eta_m = 2 (HV/20)^0.7 (sigma_c/3000 MPa)^0.3
                            x core^-0.3 x (1-P)^4   (ranking after Rosenberg & Yeshurun 1988 and
                            Krell & Strassburger 2014: hardness and compressive strength)
   back_face_deformation  = 25 mm x (v_threat/V50)^2 x (30 kg/m2 / areal density)^0.3
-                           x backing compliance x (6 mm / backing thickness)^0.5, clipped to 1-100 mm
+                           x backing compliance x (6 mm / backing thickness)^0.5, only where the
+                           threat is stopped (v_threat < V50); empty where it perforates
   multi_hit_capability   = probability that the tile stops a second hit of the same threat three
                            calibres from the first: sigmoid((r V50 / v_threat - 1) / 0.15), with the
                            damaged tile's retained fraction r = 0.7 + 0.3 (1 - exp(-K_IC/4)) x interface
@@ -40,19 +42,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from features import physics
+from features import ballistics, physics
 from features.batch import MaterialBatch, categorical_levels
 from features.featurizer import armor_arrays, mixture_properties
 from features.phases import PHASES
+from features.schema import LOG_SCALED_INPUTS, input_bounds
+from features.targets import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS
 
-MECHANICAL_TARGETS = ("density", "vickers_hardness", "fracture_toughness", "elastic_modulus",
-                      "flexural_strength", "compressive_strength", "poisson_ratio")
-BALLISTIC_TARGETS = ("v50_velocity", "penetration_resistance", "back_face_deformation", "multi_hit_capability")
-TARGETS = {"mechanical": MECHANICAL_TARGETS, "ballistic": BALLISTIC_TARGETS}
-UNITS = {"density": "g/cm3", "vickers_hardness": "GPa", "fracture_toughness": "MPa*m^0.5",
-         "elastic_modulus": "GPa", "flexural_strength": "MPa", "compressive_strength": "MPa",
-         "poisson_ratio": "dimensionless", "v50_velocity": "m/s", "penetration_resistance": "dimensionless",
-         "back_face_deformation": "mm", "multi_hit_capability": "probability (0-1)"}
+__all__ = ["BALLISTIC_TARGETS", "MECHANICAL_TARGETS", "TARGETS", "UNITS", "generate", "sample_inputs"]
+COVERAGE_FRACTION = 0.3  # rows drawn over the whole accepted domain, corners included
 
 _PHASE_WEIGHTS = np.array([0.22, 0.18, 0.20, 0.07, 0.07, 0.08, 0.08, 0.05, 0.05])  # the 9 named phases
 INTERFACE = {"modulus": [0.97, 0.99, 1.0, 1.005], "toughness": [0.85, 0.93, 1.0, 1.04],
@@ -79,7 +77,10 @@ def _log_uniform(rng, low, high, n):
 
 
 def sample_inputs(rng: np.random.Generator, n: int) -> MaterialBatch:
-    """Random but plausible materials and armor configurations, within the API's ranges."""
+    """Plausible materials and armor configurations (porosity correlated with the sintering
+    temperature and pressure), and a share ``COVERAGE_FRACTION`` drawn independently over the
+    whole range the API accepts (log-uniform for scale inputs), so that every accepted input has
+    data, corners included."""
     fractions = _compositions(rng, n)
     probe = MaterialBatch.from_columns(_columns(fractions, rng, n, np.full(n, 1800.0), np.zeros(n)))
     densify = mixture_properties(probe)["densification_mix"]
@@ -87,7 +88,12 @@ def sample_inputs(rng: np.random.Generator, n: int) -> MaterialBatch:
     pressure = _log_uniform(rng, 1, 200, n)
     deficit = 1.0 / (1.0 + np.exp((temperature - densify) / 80.0))
     porosity = 0.08 * deficit + 0.02 * np.exp(-pressure / 20.0) + np.abs(rng.normal(0, 0.01, n))
-    return MaterialBatch.from_columns(_columns(fractions, rng, n, temperature, np.clip(porosity, 0, 0.3), pressure))
+    columns = _columns(fractions, rng, n, temperature, np.clip(porosity, 0, 0.3), pressure)
+    coverage = rng.random(n) < COVERAGE_FRACTION
+    for name, (low, high, _) in input_bounds().items():
+        draw = _log_uniform(rng, low, high, n) if name in LOG_SCALED_INPUTS else rng.uniform(low, high, n)
+        columns[name] = np.where(coverage, draw, columns[name])
+    return MaterialBatch.from_columns(columns)
 
 
 def _columns(fractions, rng, n, temperature, porosity, pressure=None) -> dict:
@@ -102,8 +108,8 @@ def _columns(fractions, rng, n, temperature, porosity, pressure=None) -> dict:
         "porosity": porosity,
         "pore_size": _log_uniform(rng, 0.1, 20, n),
         "connectivity": rng.uniform(0, 1, n),
-        "tile_thickness": rng.uniform(5, 15, n),
-        "backing_thickness": rng.uniform(3, 10, n),
+        "tile_thickness": rng.uniform(5, 25, n),
+        "backing_thickness": rng.uniform(3, 25, n),
         "atmosphere": rng.choice(len(levels["atmosphere"]), n, p=[0.15, 0.35, 0.15, 0.25, 0.10]),
         "phase_distribution": rng.choice(3, n, p=[0.6, 0.25, 0.15]),
         "interface_quality": rng.choice(4, n, p=[0.1, 0.25, 0.4, 0.25]),
@@ -144,11 +150,11 @@ def mechanical_targets(batch: MaterialBatch, rng: np.random.Generator) -> dict[s
 def ballistic_targets(batch: MaterialBatch, mech: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
     n, arm = len(batch), armor_arrays(batch)
     core, v_threat = arm["threat_core_hardness_factor"], arm["threat_velocity_m_s"]
-    florence = physics.florence_v50(batch.tile_thickness, mech["density"], batch.backing_thickness,
-                                    arm["backing_density_g_cm3"], arm["backing_strength_mpa"],
-                                    arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"])
+    nominal = ballistics.bounded_v50(batch.tile_thickness, mech["density"], batch.backing_thickness,
+                                     arm["backing_density_g_cm3"], arm["backing_strength_mpa"],
+                                     arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"])
     hv, kic = mech["vickers_hardness"], mech["fracture_toughness"]
-    v50 = florence * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core ** -0.25 * _noise(rng, n, 0.03)
+    v50 = nominal * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core ** -0.25 * _noise(rng, n, 0.03)
     compliance = np.take(list(BACKING_COMPLIANCE.values()), batch.backing)
     areal = mech["density"] * batch.tile_thickness
     retained = 0.7 + 0.3 * (1 - np.exp(-kic / 4)) * np.take(INTERFACE["strength"], batch.interface_quality)
@@ -157,8 +163,9 @@ def ballistic_targets(batch: MaterialBatch, mech: dict[str, np.ndarray], rng) ->
         "v50_velocity": v50,
         "penetration_resistance": 2.0 * (hv / 20) ** 0.7 * (mech["compressive_strength"] / 3000) ** 0.3
         * core ** -0.3 * (1 - batch.porosity) ** 4 * _noise(rng, n, 0.06),
-        "back_face_deformation": np.clip(25 * (v_threat / v50) ** 2 * (30 / areal) ** 0.3 * compliance
-                                         * (6 / batch.backing_thickness) ** 0.5 * _noise(rng, n, 0.08), 1.0, 100.0),
+        "back_face_deformation": np.where(v_threat < v50, 25 * (v_threat / v50) ** 2 * (30 / areal) ** 0.3
+                                          * compliance * (6 / batch.backing_thickness) ** 0.5
+                                          * _noise(rng, n, 0.08), np.nan),
         "multi_hit_capability": 1.0 / (1.0 + np.exp(-logit)),
     }
 

@@ -60,11 +60,15 @@ class CompiledForest:
             depth, frontier = depth + 1, children
 
     @classmethod
-    def from_trees(cls, trees_by_output: list[list]) -> CompiledForest:
-        """``trees_by_output[o]``: the fitted single-output sklearn ``tree_`` objects of output o."""
-        trees = [t for group in trees_by_output for t in group]
+    def from_trees(cls, trees_by_output: list[list], columns_by_output: list[np.ndarray] | None = None
+                   ) -> CompiledForest:
+        """``trees_by_output[o]``: the fitted single-output sklearn ``tree_`` objects of output o;
+        ``columns_by_output[o]``: the full-matrix column of each feature those trees were fitted on
+        (when fitted on a subset of the columns)."""
+        columns = columns_by_output or [None] * len(trees_by_output)
+        trees = [(t, columns[o]) for o, group in enumerate(trees_by_output) for t in group]
         outputs = np.repeat(np.arange(len(trees_by_output)), [len(g) for g in trees_by_output])
-        parts = [_tree_arrays(t) for t in trees]
+        parts = [_tree_arrays(t, c) for t, c in trees]
         offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]]).astype(np.int64)
         return cls(left=np.concatenate([p[0] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
                    right=np.concatenate([p[1] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
@@ -107,9 +111,12 @@ class CompiledForest:
         return np.add.reduceat(per_tree, self.block_starts, axis=1) / self.trees_per_output
 
 
-def _tree_arrays(tree):
+def _tree_arrays(tree, columns: np.ndarray | None = None):
     is_leaf = tree.children_left < 0
     own = np.arange(tree.node_count)
+    feature = np.where(is_leaf, 0, tree.feature)
+    if columns is not None:
+        feature = np.where(is_leaf, 0, np.asarray(columns)[feature])
     return (np.where(is_leaf, own, tree.children_left), np.where(is_leaf, own, tree.children_right),
-            np.where(is_leaf, 0, tree.feature), np.where(is_leaf, np.inf, tree.threshold).astype(np.float64),
+            feature, np.where(is_leaf, np.inf, tree.threshold).astype(np.float64),
             tree.value[:, 0, 0].astype(np.float64))

@@ -24,7 +24,8 @@ import bentoml
 import numpy as np
 
 from features.featurizer import FAMILIES, Featurizer
-from model_registry.datagen import UNITS
+from features.targets import UNITS
+from model_registry.baseline import LinearBaseline
 from model_registry.dataset import file_sha256
 from model_registry.forest import ARRAY_NAMES, CompiledForest
 from model_registry.model import ArmorModel
@@ -60,9 +61,11 @@ def model_name(family: str) -> str:
 
 def _write_files(directory: Path, trained: TrainedModel) -> None:
     model = trained.model
-    np.savez(directory / "forest.npz", **model.forest.arrays())
+    np.savez(directory / "forest.npz", **model.forest.arrays(), range_low=model.range_low,
+             range_high=model.range_high, sensitivity=model.sensitivity)
     payload = {
-        "targets": list(model.targets), "y_mean": model.y_mean.tolist(), "y_scale": model.y_scale.tolist(),
+        "targets": list(model.targets), "baseline": model.baseline.to_dict(),
+        "residual_mean": model.residual_mean.tolist(), "residual_scale": model.residual_scale.tolist(),
         "interval_quantile": model.interval_quantile.tolist(), "spread_floor": model.spread_floor.tolist(),
         "feature_schema": Featurizer(model.family).schema.to_dict(), "feature_ranges": trained.feature_ranges,
         "feature_importance": trained.importance, "metrics": trained.metrics,
@@ -166,7 +169,10 @@ def load(family: str, tag: str | None = None) -> ArmorModel:
     payload = _payload(stored, family)
     with np.load(Path(stored.path) / "forest.npz", allow_pickle=False) as arrays:
         forest = CompiledForest(**{name: arrays[name] for name in ARRAY_NAMES})
+        ranges = {name: arrays[name] for name in ("range_low", "range_high", "sensitivity")}
     return ArmorModel(tag=str(stored.tag), family=family, targets=tuple(payload["targets"]), forest=forest,
-                      y_mean=np.array(payload["y_mean"]), y_scale=np.array(payload["y_scale"]),
+                      baseline=LinearBaseline(**payload["baseline"]),
+                      residual_mean=np.array(payload["residual_mean"]),
+                      residual_scale=np.array(payload["residual_scale"]),
                       interval_quantile=np.array(payload["interval_quantile"]),
-                      spread_floor=np.array(payload["spread_floor"]), metadata=dict(stored.info.metadata))
+                      spread_floor=np.array(payload["spread_floor"]), **ranges, metadata=dict(stored.info.metadata))

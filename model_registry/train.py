@@ -1,9 +1,12 @@
 """Train, calibrate and evaluate one model family.
 
 Split (seeded): 60 % training, 20 % calibration, 20 % held-out test. The test rows are never
-seen by the forest or by the conformal calibration; every metric stored with the model is
-measured on them. Intervals: split conformal regression normalised by the spread across trees
-(crepes' ``ConformalRegressor``), so harder inputs get wider intervals.
+seen by the baseline fit, the forest or the conformal calibration; every metric stored with the
+model is measured on them. Model: physics baseline (``features.targets``, fitted by
+``model_registry.baseline``) plus monotone correction trees on the link-space residual
+(``model_registry.model``). Intervals: split conformal regression in link space normalised by
+the spread across trees plus the distance outside the training range (crepes'
+``ConformalRegressor``), so harder inputs and extrapolation get wider intervals.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from features.batch import MaterialBatch
-from features.featurizer import Featurizer
-from model_registry.datagen import TARGETS
+from features.featurizer import MONOTONE_DEPENDENCIES, Featurizer
+from features.targets import TARGETS
+from model_registry import baseline
 from model_registry.forest import CompiledForest
 from model_registry.model import ArmorModel
 
@@ -54,57 +58,64 @@ def split_indices(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarra
     return order[n_test + n_cal:], order[n_test:n_test + n_cal], order[:n_test]
 
 
-# Mechanical properties never rise with porosity (every relation in the reference file falls
-# with P): each mechanical forest is constrained accordingly on the porosity columns.
-POROSITY_MONOTONICITY = {"porosity": -1, "porosity_modulus_factor": 1, "porosity_strength_factor": 1}
-
-
-def monotonic_constraints(family: str, feature_names) -> np.ndarray:
-    constraints = np.zeros(len(feature_names), dtype=np.int64)
-    if family == "mechanical":
-        for name, sign in POROSITY_MONOTONICITY.items():
-            constraints[list(feature_names).index(name)] = sign
-    return constraints
-
-
-def _fit_forest(X: np.ndarray, Z: np.ndarray, targets, constraints, config: TrainingConfig,
+def _fit_forest(X: np.ndarray, R: np.ndarray, targets, names, config: TrainingConfig,
                 progress: Callable[[str], None]) -> CompiledForest:
-    """One forest per target, each on the rows where that target is present."""
-    groups = []
+    """One correction forest per target on its standardised link-space residual, on the rows where
+    the target is present, monotone in every column that carries one of the target's trends."""
+    groups, columns = [], []
     for o, target in enumerate(targets):
-        rows = ~np.isnan(Z[:, o])
+        rows = ~np.isnan(R[:, o])
         if rows.sum() < 10:
             raise ValueError(f"target {target!r} has {rows.sum()} training rows; at least 10 are needed")
+        constraints, usable = baseline.monotone_constraints(target, names, MONOTONE_DEPENDENCIES)
+        used = np.flatnonzero(usable)
         forest = ExtraTreesRegressor(n_estimators=config.n_estimators, max_depth=config.max_depth, n_jobs=-1,
                                      min_samples_leaf=config.min_samples_leaf, max_features=config.max_features,
-                                     monotonic_cst=constraints, random_state=config.seed).fit(X[rows], Z[rows, o])
+                                     monotonic_cst=constraints[used], random_state=config.seed
+                                     ).fit(X[np.ix_(rows, used)], R[rows, o])
         groups.append([e.tree_ for e in forest.estimators_])
-        progress(f"  {target}: {config.n_estimators} trees on {rows.sum()} rows")
-    return CompiledForest.from_trees(groups)
+        columns.append(used)
+        progress(f"  {target}: {config.n_estimators} trees on {rows.sum()} rows, "
+                 f"{int((constraints != 0).sum())} monotone columns")
+    return CompiledForest.from_trees(groups, columns)
+
+
+def _link_targets(model: ArmorModel, Y: np.ndarray) -> np.ndarray:
+    return np.column_stack([baseline.link(name, Y[:, o]) for o, name in enumerate(model.baseline.links)])
+
+
+def _sensitivity(model: ArmorModel, X: np.ndarray) -> np.ndarray:
+    """(F, O) 2.5-97.5 % range of each feature's path contributions to the correction (link units)."""
+    raw = model.forest.predict(X, contributions=True)
+    spread = np.percentile(raw.contributions, 97.5, axis=0) - np.percentile(raw.contributions, 2.5, axis=0)
+    return spread * model.residual_scale
 
 
 def _calibrate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> None:
     """Set each target's conformal quantile from the calibration rows (missing targets skipped)."""
-    raw = model.forest.predict(X)
-    pred = model.y_mean + model.y_scale * raw.mean
-    spread = model.y_scale * raw.spread
+    z, spread, _ = model.link_prediction(X)
+    Z = _link_targets(model, Y)
     model.spread_floor = 0.25 * np.nanmedian(spread, axis=0) + 1e-12
     quantiles = []
     for o in range(Y.shape[1]):
         rows = ~np.isnan(Y[:, o])
-        conformal = ConformalRegressor().fit(residuals=Y[rows, o] - pred[rows, o],
+        conformal = ConformalRegressor().fit(residuals=Z[rows, o] - z[rows, o],
                                              sigmas=spread[rows, o] + model.spread_floor[o])
         quantiles.append(conformal.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=CONFIDENCE)[0, 1])
     model.interval_quantile = np.array(quantiles)
 
 
 def evaluate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> dict:
-    """Per-target R2, MAE, 95 % interval coverage and mean width on rows not used to fit or calibrate."""
+    """Per-target R2, MAE, 95 % interval coverage and mean width on rows not used to fit or calibrate.
+    A probability is compared at the resolution the model is trained on: clipped to
+    [LOGIT_EPS, 1 - LOGIT_EPS] (a true 1e-7 and 1e-4 are the same answer to an engineer)."""
     pred = model.predict(X)
     metrics = {}
     for o, target in enumerate(model.targets):
         rows = ~np.isnan(Y[:, o])
         y, p = Y[rows, o], pred.values[rows, o]
+        if model.baseline.links[o] == "logit":
+            y = np.clip(y, baseline.LOGIT_EPS, 1 - baseline.LOGIT_EPS)
         inside = (pred.lower[rows, o] <= y) & (y <= pred.upper[rows, o])
         metrics[target] = {"r2": float(r2_score(y, p)), "mae": float(mean_absolute_error(y, p)),
                            "coverage_95": float(inside.mean()),
@@ -143,7 +154,10 @@ def _feature_ranges(X: np.ndarray, names) -> dict:
 
 
 def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: str,
-                 config: TrainingConfig = TrainingConfig(), progress: Callable[[str], None] = print) -> TrainedModel:
+                 config: TrainingConfig = TrainingConfig(), progress: Callable[[str], None] = print,
+                 split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> TrainedModel:
+    """Fit the physics baseline, then the correction trees, calibrate and evaluate. ``split``
+    (training, calibration, test row indices) replaces the seeded random split when given."""
     featurizer = Featurizer(family)
     names = TARGETS[family]
     missing = [t for t in names if t not in targets]
@@ -151,15 +165,11 @@ def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: s
         raise ValueError(f"the data have no column for {family} target(s) {missing}")
     X = featurizer.transform(batch)
     Y = np.column_stack([targets[t] for t in names])
-    train, cal, test = split_indices(len(X), config)
-    y_mean, y_scale = np.nanmean(Y[train], axis=0), np.nanstd(Y[train], axis=0) + 1e-12
+    train, cal, test = split if split is not None else split_indices(len(X), config)
     started = time.perf_counter()
-    progress(f"[{family}] fitting on {len(train)} rows x {X.shape[1]} features")
-    constraints = monotonic_constraints(family, featurizer.schema.names)
-    forest = _fit_forest(X[train], (Y[train] - y_mean) / y_scale, names, constraints, config, progress)
+    progress(f"[{family}] fitting the physics baseline and the correction on {len(train)} rows x {X.shape[1]} features")
+    model = _fit_model(family, names, featurizer.schema.names, X[train], Y[train], config, progress)
     progress(f"[{family}] fitted in {time.perf_counter() - started:.1f} s; calibrating on {len(cal)} rows")
-    model = ArmorModel(tag="", family=family, targets=names, forest=forest, y_mean=y_mean, y_scale=y_scale,
-                       interval_quantile=np.ones(len(names)), spread_floor=np.zeros(len(names)))
     _calibrate(model, X[cal], Y[cal])
     progress(f"[{family}] evaluating on {len(test)} held-out rows")
     metrics = evaluate(model, X[test], Y[test])
@@ -168,3 +178,18 @@ def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: s
     samples = {"total": len(X), "training": len(train), "calibration": len(cal), "test": len(test)}
     return TrainedModel(model=model, metrics=metrics, samples=samples, importance=importance,
                         feature_ranges=_feature_ranges(X[train], featurizer.schema.names), config=config)
+
+
+def _fit_model(family, names, feature_names, X, Y, config, progress) -> ArmorModel:
+    fitted = baseline.fit(names, X, Y, feature_names)
+    Z = np.column_stack([baseline.link(name, Y[:, o]) for o, name in enumerate(fitted.links)])
+    residual = Z - fitted.predict(X)
+    r_mean, r_scale = np.nanmean(residual, axis=0), np.nanstd(residual, axis=0) + 1e-12
+    forest = _fit_forest(X, (residual - r_mean) / r_scale, names, feature_names, config, progress)
+    n_features = X.shape[1]
+    model = ArmorModel(tag="", family=family, targets=names, forest=forest, baseline=fitted, residual_mean=r_mean,
+                       residual_scale=r_scale, interval_quantile=np.ones(len(names)),
+                       spread_floor=np.zeros(len(names)), range_low=X.min(axis=0), range_high=X.max(axis=0),
+                       sensitivity=np.zeros((n_features, len(names))))
+    model.sensitivity = _sensitivity(model, X)
+    return model

@@ -18,7 +18,7 @@ def material(**composition) -> Material:
     return Material.model_validate({**EXAMPLE, "composition": composition})
 
 
-@pytest.mark.parametrize("family, extra", [("mechanical", 0), ("ballistic", 13)])
+@pytest.mark.parametrize("family, extra", [("mechanical", 0), ("ballistic", 14)])
 def test_shape_and_schema(family, extra):
     featurizer = Featurizer(family)
     X = featurizer.transform(MaterialBatch.from_materials([material(SiC=1.0)] * 3))

@@ -32,9 +32,12 @@ def test_metadata_holds_metrics_samples_schema_versions(stored_tags):
 
 
 def test_held_out_coverage_inside_band(trained):
+    """93-97 %, widened to three binomial standard deviations where a target has few test rows
+    (back-face deformation exists only where the threat is stopped)."""
     for family, model in trained.items():
         for target, m in model.metrics.items():
-            assert 0.93 <= m["coverage_95"] <= 0.97, (family, target, m["coverage_95"])
+            slack = max(0.02, 3 * (0.95 * 0.05 / m["test_samples"]) ** 0.5)
+            assert 0.95 - slack <= m["coverage_95"] <= 0.95 + slack, (family, target, m["coverage_95"])
 
 
 def test_newest_model_is_default(stored_tags):
