@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 3000
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench lint build clean loadtest container
+.PHONY: venv test models serve bench lint build clean loadtest container science
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ models: venv
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ArmorService --host 0.0.0.0 --port $(PORT)
+
+# Physics checks of the served models (every input swept over its accepted range) and the
+# out-of-distribution interval coverage (train on a restricted region, test outside it).
+science: models
+	$(PY) -m model_registry.sweep --json docs/science-sweep.json
+	$(PY) -m model_registry.ood --json docs/science-ood.json
 
 bench: venv
 	$(PY) -m features.bench

@@ -62,6 +62,12 @@ class Baseline:
     trends: dict[str, int] = field(default_factory=dict)  # input -> +1 rises, -1 falls with it (physics)
 
 
+# Processing conditions that change properties and correlate with the trend inputs (porosity
+# falls as the sintering temperature rises): partialled out before a trend coefficient is fitted.
+NUISANCE_COLUMNS = ("sintering_temperature", "pressure", "holding_time", "heating_rate", "atmosphere",
+                    "sintering_excess", "homologous_temperature", "air_exposed_non_oxide", "phase_distribution",
+                    "interface_quality")
+
 _FIXED = 1.0
 BASELINES: dict[str, Baseline] = {
     "density": Baseline("log", (Term("theoretical_density", "log", fixed=_FIXED),

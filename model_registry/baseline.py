@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.targets import BASELINES, Baseline
+from features.targets import BASELINES, NUISANCE_COLUMNS, Baseline
 
 TRANSFORMS = {
     "identity": lambda x: x,
@@ -74,7 +74,8 @@ class LinearBaseline:
                     coefficients=self.coefficients, intercepts=self.intercepts, term_means=self.term_means)
 
 
-def _fit_one(spec: Baseline, X: np.ndarray, z: np.ndarray, names: list[str]) -> tuple[list[float], float, list]:
+def _fit_one(spec: Baseline, X: np.ndarray, z: np.ndarray, names: list[str],
+             nuisance: np.ndarray) -> tuple[list[float], float, list]:
     from scipy.optimize import lsq_linear  # training only: serving processes never import scipy.optimize
 
     columns = [names.index(t.column) for t in spec.terms]
@@ -82,22 +83,41 @@ def _fit_one(spec: Baseline, X: np.ndarray, z: np.ndarray, names: list[str]) -> 
     fixed = np.array([t.fixed if t.fixed is not None else 0.0 for t in spec.terms])
     free = np.array([t.fixed is None for t in spec.terms])
     residual = z - terms @ fixed
-    design = np.column_stack([np.ones(len(z)), terms[:, free]])
-    low = [-np.inf] + [0.0 if t.sign > 0 else -np.inf for t in spec.terms if t.fixed is None]
-    high = [np.inf] + [0.0 if t.sign < 0 else np.inf for t in spec.terms if t.fixed is None]
-    solution = lsq_linear(design, residual, bounds=(low, high)).x
     beta = fixed.copy()
-    beta[free] = solution[1:]
-    return beta.tolist(), float(solution[0]), terms.mean(axis=0).tolist()
+    if free.any():
+        low = [0.0 if t.sign > 0 else -np.inf for t in spec.terms if t.fixed is None]
+        high = [0.0 if t.sign < 0 else np.inf for t in spec.terms if t.fixed is None]
+        r, T = _partial_out(X[:, nuisance], residual, terms[:, free])
+        beta[free] = lsq_linear(T, r, bounds=(low, high)).x
+    intercept = float(np.mean(residual - terms[:, free] @ beta[free]))
+    return beta.tolist(), intercept, terms.mean(axis=0).tolist()
+
+
+def _partial_out(nuisance: np.ndarray, residual: np.ndarray, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robinson's partially linear estimator: remove from the target and from every term what
+    the processing conditions predict (out-of-fold, so the nuisance model cannot overfit), so
+    that a trend coefficient is not biased by a processing effect correlated with its input (in
+    the reference data porosity falls as the sintering temperature rises)."""
+    from sklearn.ensemble import ExtraTreesRegressor
+    from sklearn.model_selection import cross_val_predict
+
+    both = np.column_stack([residual, terms])
+    if nuisance.shape[1] == 0:
+        return residual - residual.mean(), terms - terms.mean(axis=0)
+    forest = ExtraTreesRegressor(n_estimators=20, max_depth=8, min_samples_leaf=20, random_state=0, n_jobs=-1)
+    fitted = cross_val_predict(forest, nuisance, both, cv=3)
+    out = both - fitted
+    return out[:, 0], out[:, 1:]
 
 
 def fit(targets: tuple[str, ...], X: np.ndarray, Y: np.ndarray, names: tuple[str, ...]) -> LinearBaseline:
     """Fit every target's baseline on the rows where the target is present."""
     names_list = list(names)
+    nuisance = np.array([names_list.index(c) for c in NUISANCE_COLUMNS if c in names_list], dtype=int)
     fitted = LinearBaseline([], [], [], [], [], [])
     for o, target in enumerate(targets):
         spec, rows = BASELINES[target], ~np.isnan(Y[:, o])
-        beta, intercept, means = _fit_one(spec, X[rows], link(spec.link, Y[rows, o]), names_list)
+        beta, intercept, means = _fit_one(spec, X[rows], link(spec.link, Y[rows, o]), names_list, nuisance)
         fitted.links.append(spec.link)
         fitted.columns.append([names_list.index(t.column) for t in spec.terms])
         fitted.transforms.append([t.transform for t in spec.terms])
