@@ -36,7 +36,9 @@ def inverse_link(name: str, z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LinearBaseline:
-    """Per target: the link, the term columns, transforms and fitted coefficients, the intercept."""
+    """Per target: the link, the term columns, transforms and fitted coefficients, the intercept.
+    The per-target lists (what is stored) are compiled at construction into one gather, one
+    transform pass and one matrix product for all targets, so a single-row call stays cheap."""
 
     links: list[str]
     columns: list[list[int]]
@@ -45,29 +47,45 @@ class LinearBaseline:
     intercepts: list[float]
     term_means: list[list[float]]  # mean of each transformed term on the training rows (contribution origin)
 
-    def terms(self, X: np.ndarray, o: int) -> np.ndarray:
-        """(n, K) transformed terms of target o."""
-        if not self.columns[o]:
-            return np.zeros((len(X), 0))
-        return np.column_stack([TRANSFORMS[t](X[:, j]) for j, t in zip(self.columns[o], self.transforms[o],
-                                                                            strict=True)])
+    def __post_init__(self) -> None:
+        self.compile()
+
+    def compile(self) -> None:
+        outputs = [o for o, cols in enumerate(self.columns) for _ in cols]
+        self._cols = np.array([j for cols in self.columns for j in cols], dtype=np.int64)
+        self._outputs = np.array(outputs, dtype=np.int64)
+        kinds = [t for ts in self.transforms for t in ts]
+        self._log = np.array([k == "log" for k in kinds], dtype=bool)
+        self._log1m = np.array([k == "log1m" for k in kinds], dtype=bool)
+        self._beta = np.array([b for bs in self.coefficients for b in bs], dtype=np.float64)
+        self._means = np.array([m for ms in self.term_means for m in ms], dtype=np.float64)
+        self._matrix = np.zeros((len(self._cols), len(self.links)))
+        self._matrix[np.arange(len(self._cols)), self._outputs] = self._beta
+        self._intercepts = np.asarray(self.intercepts, dtype=np.float64)
+        self._base = self._intercepts + self._means @ self._matrix
+
+    def all_terms(self, X: np.ndarray) -> np.ndarray:
+        """(n, K) every target's transformed terms, side by side."""
+        T = X[:, self._cols].astype(np.float64, copy=True)
+        T[:, self._log] = np.log(np.maximum(T[:, self._log], 1e-12))
+        T[:, self._log1m] = np.log(np.maximum(1.0 - T[:, self._log1m], 1e-12))
+        return T
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, O) baseline in link space."""
-        return np.column_stack([self.intercepts[o] + self.terms(X, o) @ np.asarray(self.coefficients[o])
-                                for o in range(len(self.links))])
+        return self._intercepts + self.all_terms(X) @ self._matrix
 
-    def contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, F, O) per-column contributions in link space about the training mean, and (O,) their base."""
-        n, o_count = len(X), len(self.links)
-        out, base = np.zeros((n, X.shape[1], o_count)), np.zeros(o_count)
-        for o in range(o_count):
-            beta, means = np.asarray(self.coefficients[o]), np.asarray(self.term_means[o])
-            terms = self.terms(X, o)
-            for k, j in enumerate(self.columns[o]):
-                out[:, j, o] += beta[k] * (terms[:, k] - means[k])
-            base[o] = self.intercepts[o] + float(beta @ means) if len(beta) else self.intercepts[o]
-        return out, base
+    @property
+    def base(self) -> np.ndarray:
+        """(O,) the baseline at the training mean of every term: where contributions start."""
+        return self._base
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n, F, O) per-column contributions in link space about the training mean of the terms."""
+        centred = (self.all_terms(X) - self._means) * self._beta  # (n, K)
+        out = np.zeros((len(X), X.shape[1], len(self.links)))
+        np.add.at(out, (slice(None), self._cols, self._outputs), centred)
+        return out
 
     def to_dict(self) -> dict:
         return dict(links=self.links, columns=self.columns, transforms=self.transforms,
@@ -114,7 +132,7 @@ def fit(targets: tuple[str, ...], X: np.ndarray, Y: np.ndarray, names: tuple[str
     """Fit every target's baseline on the rows where the target is present."""
     names_list = list(names)
     nuisance = np.array([names_list.index(c) for c in NUISANCE_COLUMNS if c in names_list], dtype=int)
-    fitted = LinearBaseline([], [], [], [], [], [])
+    fitted = LinearBaseline([], [], [], [], [], [])  # compiled again below, once filled
     for o, target in enumerate(targets):
         spec, rows = BASELINES[target], ~np.isnan(Y[:, o])
         beta, intercept, means = _fit_one(spec, X[rows], link(spec.link, Y[rows, o]), names_list, nuisance)
@@ -124,6 +142,7 @@ def fit(targets: tuple[str, ...], X: np.ndarray, Y: np.ndarray, names: tuple[str
         fitted.coefficients.append(beta)
         fitted.intercepts.append(intercept)
         fitted.term_means.append(means)
+    fitted.compile()
     return fitted
 
 

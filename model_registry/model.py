@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model_registry.baseline import LinearBaseline, inverse_link
+from model_registry.baseline import LinearBaseline
 from model_registry.forest import CompiledForest
 
 # Physical bounds an interval is clipped to (a 95 % interval never needs to leave them).
@@ -55,6 +55,12 @@ class ArmorModel:
     sensitivity: np.ndarray  # (F, O) link-space change of the correction across each feature's range
     metadata: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        bounds = [TARGET_BOUNDS.get(t, (0.0, np.inf)) for t in self.targets]
+        self._low, self._high = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+        self._logit = np.flatnonzero([name == "logit" for name in self.baseline.links])
+        self._span = np.maximum(self.range_high - self.range_low, 1e-12)
+
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the model's arrays (what the model cache budgets)."""
@@ -62,8 +68,7 @@ class ArmorModel:
 
     def excess(self, X: np.ndarray) -> np.ndarray:
         """(n, F) distance outside the training range, in units of the range (0 inside)."""
-        span = np.maximum(self.range_high - self.range_low, 1e-12)
-        return np.maximum(np.maximum(self.range_low - X, X - self.range_high), 0.0) / span
+        return np.maximum(np.maximum(self.range_low - X, X - self.range_high), 0.0) / self._span
 
     def link_prediction(self, X: np.ndarray, contributions: bool = False):
         """Link-space mean, tree spread (link units) and the raw tree output."""
@@ -76,35 +81,30 @@ class ArmorModel:
         z, spread, raw = self.link_prediction(X, contributions)
         extrapolation = self.excess(X) @ self.sensitivity
         half = self.interval_quantile * (spread + self.spread_floor + extrapolation)
-        values, lower, upper = self._to_units(z), self._to_units(z - half), self._to_units(z + half)
-        low, high = self._bounds()
-        contrib, base = None, self._base_units(raw.base)
+        n = len(z)
+        units = self._to_units(np.vstack([z, z - half, z + half, self._link_base(raw.base)[None, :]]))
+        values, lower, upper, base = units[:n], units[n:2 * n], units[2 * n:3 * n], units[3 * n]
+        contrib = None
         if raw.contributions is not None:
-            contrib = self._contributions_units(X, z, values, raw, base)
-        return Prediction(values=values, lower=np.maximum(lower, low), upper=np.minimum(upper, high),
+            contrib = self._contributions_units(X, values, raw, base)
+        return Prediction(values=values, lower=np.maximum(lower, self._low), upper=np.minimum(upper, self._high),
                           contributions=contrib, base=base, extrapolation=self.interval_quantile * extrapolation)
 
     def _to_units(self, z: np.ndarray) -> np.ndarray:
-        return np.column_stack([inverse_link(name, z[:, o]) for o, name in enumerate(self.baseline.links)])
+        """Inverse link of every column (exp; the logistic function for logit targets)."""
+        out = np.exp(z)
+        if self._logit.size:
+            out[:, self._logit] = 1.0 / (1.0 + np.exp(-z[:, self._logit]))
+        return out
 
     def _link_base(self, tree_base: np.ndarray) -> np.ndarray:
-        _, linear_base = self.baseline.contributions(np.zeros((1, len(self.range_low))))
-        return linear_base + self.residual_mean + self.residual_scale * tree_base
+        return self.baseline.base + self.residual_mean + self.residual_scale * tree_base
 
-    def _base_units(self, tree_base: np.ndarray) -> np.ndarray:
-        return self._to_units(self._link_base(tree_base)[None, :])[0]
-
-    def _contributions_units(self, X, z, values, raw, base) -> np.ndarray:
+    def _contributions_units(self, X, values, raw, base) -> np.ndarray:
         """Link-space contributions (baseline terms + Saabas paths of the trees), rescaled so that
         per row and target they sum, with ``base``, exactly to the prediction in target units."""
-        linear, _ = self.baseline.contributions(X)
-        link_contrib = linear + raw.contributions * self.residual_scale
+        link_contrib = self.baseline.contributions(X) + raw.contributions * self.residual_scale
         total = link_contrib.sum(axis=1)  # (n, O) = z - link base
         delta_units = values - base
         ratio = np.divide(delta_units, total, out=np.zeros_like(total), where=np.abs(total) > 1e-12)
         return link_contrib * ratio[:, None, :]
-
-    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low = np.array([TARGET_BOUNDS.get(t, (0.0, np.inf))[0] for t in self.targets])
-        high = np.array([TARGET_BOUNDS.get(t, (0.0, np.inf))[1] for t in self.targets])
-        return low, high
