@@ -7,8 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from features.phases import PHASES
+from features.phases import PHASES, load_armor_tables
 from features.schema import Material
+
+# A V50 this many times the threat's reference velocity is reported as an overmatch: the round
+# never reaches such speeds, so the figure only says "defeats this threat" (a reporting threshold
+# of this project, not a physical constant).
+OVERMATCH_FACTOR = 1.5
 
 CHECKED_INPUTS = ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate",
                   "porosity", "pore_size", "connectivity", "tile_thickness", "backing_thickness")
@@ -70,3 +75,19 @@ def check(material: Material, volume_fractions: dict[str, float], feature_ranges
                             f"data's maximum {bounds[1]:.3g}")
     warnings += [f"unusual combination: {u.description}" for u in UNUSUAL if u.applies(material, volume_fractions)]
     return warnings, outside
+
+
+def ballistic_warnings(material: Material, values: dict[str, float]) -> list[str]:
+    """What the V50 means against the requested threat: perforation expected, or an overmatch."""
+    threat = material.armor.threat
+    reference = float(load_armor_tables()["threats"][threat]["velocity_m_s"])
+    v50 = values["v50_velocity"]
+    if v50 < reference:
+        return [f"v50_velocity = {v50:.0f} m/s is below the {threat} reference velocity {reference:g} m/s: "
+                f"perforation expected at that velocity; back_face_deformation describes a stopped round and "
+                f"is extrapolated here"]
+    if v50 > OVERMATCH_FACTOR * reference:
+        return [f"v50_velocity = {v50:.0f} m/s is more than {OVERMATCH_FACTOR:g}x the {threat} reference velocity "
+                f"{reference:g} m/s: the configuration overmatches this threat; the figure extrapolates the V50 "
+                f"relation to speeds this round does not reach (read it as 'defeats this threat')"]
+    return []

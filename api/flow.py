@@ -74,6 +74,8 @@ class PredictionFlow:
         card = self.cards.get(family, tag)
         out = unpack(packed, len(card["targets"]), n_features)
         warnings, outside = domain.check(request, volume_fractions, card["feature_ranges"], family)
+        if family == "ballistic":
+            warnings += domain.ballistic_warnings(request, dict(zip(card["targets"], out.values[0], strict=True)))
         body = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
                                                      request.include_uncertainty, outside),
                 "feature_importance": None, "contribution_base": None}

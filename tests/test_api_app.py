@@ -171,3 +171,23 @@ def test_domain_check_uses_volume_fractions_for_weight_requests(client):
     body = {"composition": {"SiC": 0.85, "B4C": 0.15, "basis": "weight"}, "processing": {"sintering_temperature": 2100}}
     warnings = client.post("/api/v1/predict/mechanical", json=body).json()["warnings"]
     assert "unusual combination: more than 80 % SiC with more than 15 % B4C" in warnings
+
+
+def test_porous_alumina_density_follows_rule_of_mixtures_with_the_physical_value_inside(client):
+    body = {"composition": {"Al2O3": 1.0}, "processing": {"sintering_temperature": 1600},
+            "microstructure": {"porosity": 0.3}}
+    entry = client.post("/api/v1/predict/mechanical", json=body).json()["predictions"]["density"]
+    physical = 3.90 * (1 - 0.3)  # features/data/phases.json Al2O3 density
+    assert entry["value"] == pytest.approx(physical, rel=0.01)
+    low, high = entry["confidence_interval"]
+    assert low <= physical <= high
+
+
+@pytest.mark.parametrize("armor, expected", [
+    ({"tile_thickness": 3, "backing_thickness": 2}, "perforation expected"),
+    ({"tile_thickness": 50, "backing": "aluminum_7075_t6", "backing_thickness": 50}, "overmatches this threat"),
+])
+def test_v50_says_what_it_means_against_the_threat(client, armor, expected):
+    body = {"composition": {"B4C": 1.0}, "processing": {"sintering_temperature": 2100}, "armor": armor}
+    warnings = client.post("/api/v1/predict/ballistic", json=body).json()["warnings"]
+    assert any(expected in w for w in warnings), warnings

@@ -57,3 +57,58 @@ def test_thicker_tile_raises_predicted_v50(trained):
                    for t in (6.0, 14.0))
     pred = predict(model, [thin, thick]).values[:, model.targets.index("v50_velocity")]
     assert pred[1] > pred[0]
+
+
+# Property-based: random materials anywhere in the accepted domain, one input moved up; every
+# target with a physical trend in that input must move with the trend (or stay, never reverse).
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from features.phases import PHASES  # noqa: E402
+from features.schema import LOG_SCALED_INPUTS, input_bounds  # noqa: E402
+from features.targets import BASELINES  # noqa: E402
+
+BOUNDS = input_bounds()
+TREND_INPUTS = sorted({i for b in BASELINES.values() for i in b.trends})
+
+
+@st.composite
+def material_pair(draw):
+    weights = [draw(st.floats(0.0, 1.0)) for _ in PHASES[:-1]]
+    if sum(weights) < 1e-3:
+        weights[0] = 1.0
+    composition = {p: w / sum(weights) for p, w in zip(PHASES[:-1], weights, strict=True)}
+    values = {}
+    for name, (low, high, _) in BOUNDS.items():
+        fraction = draw(st.floats(0.0, 1.0))
+        scaled = low * (high / low) ** fraction if name in LOG_SCALED_INPUTS else low + (high - low) * fraction
+        values[name] = float(scaled)
+    moved = draw(st.sampled_from(TREND_INPUTS))
+    low, high, _ = BOUNDS[moved]
+    higher = dict(values, **{moved: min(high, values[moved] + draw(st.floats(0.01, 1.0)) * (high - low))})
+    return composition, values, higher, moved
+
+
+def _material(composition, values):
+    blocks = {"processing": ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate"),
+              "microstructure": ("porosity", "pore_size", "connectivity"),
+              "armor": ("tile_thickness", "backing_thickness")}
+    body = {"composition": composition}
+    for block, names in blocks.items():
+        body[block] = {n: values[n] for n in names}
+    return Material.model_validate(body)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(material_pair())
+def test_every_trend_holds_anywhere_in_the_accepted_domain(trained, pair):
+    composition, low_values, high_values, moved = pair
+    for family, t in trained.items():
+        model = t.model
+        pred = predict(model, [_material(composition, low_values), _material(composition, high_values)]).values
+        for o, target in enumerate(model.targets):
+            trend = BASELINES[target].trends.get(moved, 0)
+            if trend:
+                step = trend * (pred[1, o] - pred[0, o])
+                assert step >= -1e-9 * abs(pred[0, o]), (family, target, moved, low_values[moved],
+                                                         high_values[moved], pred[:, o])
