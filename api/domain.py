@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from features.phases import PHASES, load_armor_tables
+from api.errors import InvalidInput
+from features.phases import PHASES, load_armor_tables, validated_backings
 from features.schema import Material
 
 # A V50 this many times the threat's reference velocity is reported as an overmatch: the round
@@ -91,3 +92,14 @@ def ballistic_warnings(material: Material, values: dict[str, float]) -> list[str
                 f"{reference:g} m/s: the configuration overmatches this threat; the figure extrapolates the V50 "
                 f"relation to speeds this round does not reach (read it as 'defeats this threat')"]
     return []
+
+
+def refuse_unvalidated(material: Material) -> None:
+    """A ballistic request on a backing the V50 relation does not hold for is refused (422)."""
+    backing, valid = material.armor.backing, validated_backings()
+    if backing not in valid:
+        message = (f"the ballistic models are validated for the backings {list(valid)} only: their V50 relation "
+                   f"(Florence 1969) is derived for ductile metal backings and does not model {backing!r} "
+                   f"(docs/science.md)")
+        raise InvalidInput(f"invalid request: armor.backing: {message}",
+                           [{"field": "armor.backing", "message": message}])

@@ -92,6 +92,8 @@ class PredictionFlow:
 
     async def predict(self, family: str, request: PredictionRequest, request_id: str | None = None) -> dict:
         started = time.perf_counter()
+        if family == "ballistic":
+            domain.refuse_unvalidated(request)
         material = keys.canonical_material(request, family)
         tag = await self._tag(family, request.model_version)
         key = keys.response_key(family, material, tag, request)

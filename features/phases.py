@@ -78,6 +78,11 @@ def load_armor_tables() -> dict:
     return json.loads((DATA_DIR / "armor.json").read_text())
 
 
+def validated_backings() -> tuple[str, ...]:
+    """Backings the V50 relation holds for (``v50_relation_valid`` in armor.json)."""
+    return tuple(name for name, b in load_armor_tables()["backings"].items() if b["v50_relation_valid"])
+
+
 def weight_to_volume(weight_fractions: np.ndarray, density: np.ndarray) -> np.ndarray:
     """Convert rows of weight fractions to volume fractions: V_i = (w_i/rho_i) / sum_j (w_j/rho_j)."""
     specific_volume = weight_fractions / density

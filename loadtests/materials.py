@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import random
 
+from features.phases import validated_backings
+
 # Plausible sintering windows (degC) per phase: carbides/borides need far more heat than oxides.
 SINTER_WINDOW = {
     "SiC": (1900, 2200), "B4C": (1950, 2250), "Al2O3": (1450, 1700), "WC": (1700, 2000),
@@ -23,7 +25,7 @@ PHASE_WEIGHT = {
 }
 OXIDES = {"Al2O3", "ZrO2"}
 NITRIDES = {"AlN", "Si3N4"}
-BACKINGS = ("aluminum_6061_t6", "aluminum_7075_t6", "aramid_laminate", "uhmwpe_laminate")
+BACKINGS = validated_backings()  # the ballistic route refuses the others (422)
 THREATS = ("7.62x51_m80", "30-06_m2ap", "7.62x39_ps", "5.56x45_m855", "7.62x54r_b32")
 MIN_PHASE_MILLI = 20  # a second phase below 2 vol % is not a composite anyone would submit
 

@@ -45,7 +45,7 @@ import numpy as np
 from features import ballistics, physics
 from features.batch import MaterialBatch, categorical_levels
 from features.featurizer import armor_arrays, mixture_properties
-from features.phases import PHASES
+from features.phases import PHASES, validated_backings
 from features.schema import LOG_SCALED_INPUTS, input_bounds
 from features.targets import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS
 
@@ -113,7 +113,7 @@ def _columns(fractions, rng, n, temperature, porosity, pressure=None) -> dict:
         "atmosphere": rng.choice(len(levels["atmosphere"]), n, p=[0.15, 0.35, 0.15, 0.25, 0.10]),
         "phase_distribution": rng.choice(3, n, p=[0.6, 0.25, 0.15]),
         "interface_quality": rng.choice(4, n, p=[0.1, 0.25, 0.4, 0.25]),
-        "backing": rng.choice(len(levels["backing"]), n),
+        "backing": rng.choice([levels["backing"].index(b) for b in validated_backings()], n),
         "threat": rng.choice(len(levels["threat"]), n),
     }
 

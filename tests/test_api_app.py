@@ -191,3 +191,14 @@ def test_v50_says_what_it_means_against_the_threat(client, armor, expected):
     body = {"composition": {"B4C": 1.0}, "processing": {"sintering_temperature": 2100}, "armor": armor}
     warnings = client.post("/api/v1/predict/ballistic", json=body).json()["warnings"]
     assert any(expected in w for w in warnings), warnings
+
+
+def test_ballistic_on_a_backing_outside_the_v50_relation_is_refused_naming_the_field(client):
+    body = {"composition": {"B4C": 1.0}, "processing": {"sintering_temperature": 2100},
+            "armor": {"tile_thickness": 9, "backing": "uhmwpe_laminate", "backing_thickness": 12,
+                      "threat": "30-06_m2ap"}}
+    response = client.post("/api/v1/predict/ballistic", json=body)
+    assert response.status_code == 422
+    detail = response.json()["error"]["details"][0]
+    assert detail["field"] == "armor.backing" and "aluminum_6061_t6" in detail["message"]
+    assert client.post("/api/v1/predict/mechanical", json=body).status_code == 200  # armor unused there
