@@ -11,6 +11,11 @@ from api.errors import InvalidInput
 from features.phases import PHASES, load_armor_tables, validated_backings
 from features.schema import Material
 
+# The training data approach the accepted bounds without reaching them exactly (0.2999 for a
+# bound of 0.3): a value within this share of the training range beyond its edge is not an
+# extrapolation worth a warning (the interval still widens with the exact distance).
+RANGE_SLACK = 0.005
+
 # A V50 this many times the threat's reference velocity is reported as an overmatch: the round
 # never reaches such speeds, so the figure only says "defeats this threat" (a reporting threshold
 # of this project, not a physical constant).
@@ -63,7 +68,8 @@ def check(material: Material, volume_fractions: dict[str, float], feature_ranges
         if value is None or bounds is None:
             continue
         low, high = bounds
-        if not low <= value <= high:
+        slack = RANGE_SLACK * (high - low)
+        if not low - slack <= value <= high + slack:
             outside = True
             unit = f" {UNITS[name]}" if UNITS[name] else ""
             warnings.append(f"{name} = {value:g}{unit} is outside the training data's range "

@@ -21,6 +21,7 @@ TRANSFORMS = {
     "log1m": lambda x: np.log(np.maximum(1.0 - x, 1e-12)),  # log(1 - x)
 }
 LOGIT_EPS = 1e-4  # probabilities are clipped to [eps, 1 - eps] before the logit
+LOGIT_EDGE = float(np.log((1 - LOGIT_EPS) / LOGIT_EPS))
 
 
 def link(name: str, y: np.ndarray) -> np.ndarray:

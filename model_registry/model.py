@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model_registry.baseline import LinearBaseline
+from model_registry.baseline import LOGIT_EDGE, LinearBaseline
 from model_registry.forest import CompiledForest
 
 # Physical bounds an interval is clipped to (a 95 % interval never needs to leave them).
@@ -81,8 +81,13 @@ class ArmorModel:
         z, spread, raw = self.link_prediction(X, contributions)
         extrapolation = self.excess(X) @ self.sensitivity
         half = self.interval_quantile * (spread + self.spread_floor + extrapolation)
-        n = len(z)
-        units = self._to_units(np.vstack([z, z - half, z + half, self._link_base(raw.base)[None, :]]))
+        n, low_centre, high_centre = len(z), z, z
+        if self._logit.size:  # trained on p clipped to [eps, 1 - eps]: beyond the clip the interval starts at it
+            low_centre, high_centre = z.copy(), z.copy()
+            low_centre[:, self._logit] = np.minimum(z[:, self._logit], LOGIT_EDGE)
+            high_centre[:, self._logit] = np.maximum(z[:, self._logit], -LOGIT_EDGE)
+        units = self._to_units(np.vstack([z, low_centre - half, high_centre + half,
+                                          self._link_base(raw.base)[None, :]]))
         values, lower, upper, base = units[:n], units[n:2 * n], units[2 * n:3 * n], units[3 * n]
         contrib = None
         if raw.contributions is not None:

@@ -91,9 +91,17 @@ def _sensitivity(model: ArmorModel, X: np.ndarray) -> np.ndarray:
     return spread * model.residual_scale
 
 
+def _clip_logits(model: ArmorModel, z: np.ndarray) -> np.ndarray:
+    """A probability target is trained on values clipped to [LOGIT_EPS, 1 - LOGIT_EPS]: a predicted
+    logit beyond that clip is the same answer (p ~ 0 or 1), so it is not a residual to calibrate on."""
+    logit = np.array([name == "logit" for name in model.baseline.links])
+    return np.where(logit, np.clip(z, -baseline.LOGIT_EDGE, baseline.LOGIT_EDGE), z)
+
+
 def _calibrate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> None:
     """Set each target's conformal quantile from the calibration rows (missing targets skipped)."""
     z, spread, _ = model.link_prediction(X)
+    z = _clip_logits(model, z)
     Z = _link_targets(model, Y)
     model.spread_floor = 0.25 * np.nanmedian(spread, axis=0) + 1e-12
     quantiles = []
