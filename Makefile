@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 3000
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench lint build clean loadtest container science
+.PHONY: venv test models serve bench lint typecheck build clean loadtest container science
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# mypy over the packages listed in pyproject.toml ([tool.mypy], with the pydantic plugin).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 build: models
 	$(VENV)/bin/bentoml build

@@ -39,7 +39,7 @@ class ORJSONResponse(JSONResponse):
 
 
 SERVICE_VERSION = "0.1.0"
-_EXAMPLES = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
+_EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
 
 def _validation_error(exc: RequestValidationError) -> ApiError:
@@ -48,7 +48,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
         return MalformedBody("request body is not valid JSON; expected a JSON object like the documented example")
     if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
         return MalformedBody("request body must be a non-empty JSON object like the documented example")
-    stripped = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
+    stripped: list[Any] = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
     return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), PredictionRequest)
 
 

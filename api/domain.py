@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.errors import InvalidInput
+from features.batch import field_value
+from features.catalogue import family_numeric_inputs
 from features.phases import PHASES, load_armor_tables, validated_backings
 from features.schema import Material
 
@@ -20,13 +22,6 @@ RANGE_SLACK = 0.005
 # never reaches such speeds, so the figure only says "defeats this threat" (a reporting threshold
 # of this project, not a physical constant).
 OVERMATCH_FACTOR = 1.5
-
-CHECKED_INPUTS = ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate",
-                  "porosity", "pore_size", "connectivity", "tile_thickness", "backing_thickness")
-UNITS = {"sintering_temperature": "degC", "pressure": "MPa", "grain_size": "um", "holding_time": "min",
-         "heating_rate": "degC/min", "porosity": "", "pore_size": "um", "connectivity": "",
-         "tile_thickness": "mm", "backing_thickness": "mm"}
-
 
 @dataclass(frozen=True)
 class UnusualCombination:
@@ -50,28 +45,21 @@ UNUSUAL = (
 )
 
 
-def _input_value(material: Material, name: str) -> float | None:
-    for block in (material.processing, material.microstructure, material.armor):
-        if name in type(block).model_fields:
-            return getattr(block, name)
-    return None
-
-
 def check(material: Material, volume_fractions: dict[str, float], feature_ranges: dict[str, list[float]],
           family: str) -> tuple[list[str], bool]:
     """Warnings for one material and whether any input lies outside the training range.
     ``volume_fractions``: the composition as the model sees it (weight fractions converted)."""
     warnings, outside = [], False
-    names = [n for n in CHECKED_INPUTS if family == "ballistic" or n not in ("tile_thickness", "backing_thickness")]
-    for name in names:
-        value, bounds = _input_value(material, name), feature_ranges.get(name)
-        if value is None or bounds is None:
+    for spec in family_numeric_inputs(family):
+        name = spec.name
+        value, bounds = field_value(material, name), feature_ranges.get(name)
+        if bounds is None:
             continue
         low, high = bounds
         slack = RANGE_SLACK * (high - low)
         if not low - slack <= value <= high + slack:
             outside = True
-            unit = f" {UNITS[name]}" if UNITS[name] else ""
+            unit = "" if spec.unit.startswith("(") else f" {spec.unit}"
             warnings.append(f"{name} = {value:g}{unit} is outside the training data's range "
                             f"{low:.4g}-{high:.4g}{unit}: the prediction extrapolates")
     for phase in PHASES:

@@ -7,7 +7,9 @@ A 5xx never carries a traceback or the exception text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -71,7 +73,7 @@ def known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _message(error: dict, model: type[BaseModel]) -> str:
+def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"unknown field; known fields: {known_fields(model, error['loc'])}"

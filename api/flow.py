@@ -76,7 +76,7 @@ class PredictionFlow:
         warnings, outside = domain.check(request, volume_fractions, card["feature_ranges"], family)
         if family == "ballistic":
             warnings += domain.ballistic_warnings(request, dict(zip(card["targets"], out.values[0], strict=True)))
-        body = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
+        body: dict = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
                                                      request.include_uncertainty, outside),
                 "feature_importance": None, "contribution_base": None}
         if request.include_feature_importance and out.contributions is not None:
@@ -97,10 +97,10 @@ class PredictionFlow:
         material = keys.canonical_material(request, family)
         tag = await self._tag(family, request.model_version)
         key = keys.response_key(family, material, tag, request)
-        body = await self._cached(key)
-        cached = body is not None
-        if not cached:
-            body = dict(await self.flight.do(key, lambda: self._compute(family, request, material, tag, key)))
+        stored = await self._cached(key)
+        cached = stored is not None
+        body = stored if stored is not None else dict(
+            await self.flight.do(key, lambda: self._compute(family, request, material, tag, key)))
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
         return body | {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.targets import UNITS
+from features.catalogue import UNITS
 
 # Quality from the interval's relative half-width; one level worse when the domain check
 # found an input outside the training range.

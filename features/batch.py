@@ -8,33 +8,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from features.phases import PHASES, load_armor_tables, load_phase_table, weight_to_volume
-from features.schema import ATMOSPHERES, INTERFACE_QUALITIES, PHASE_DISTRIBUTIONS, Material
+from features.catalogue import categorical_levels, numeric_names
+from features.phases import PHASES, load_phase_table, weight_to_volume
+from features.schema import Material
 
-NUMERIC_INPUTS = (
-    "sintering_temperature",
-    "pressure",
-    "grain_size",
-    "holding_time",
-    "heating_rate",
-    "porosity",
-    "pore_size",
-    "connectivity",
-    "tile_thickness",
-    "backing_thickness",
-)
+__all__ = ["NUMERIC_INPUTS", "MaterialBatch", "categorical_levels", "encode", "field_value", "normalise_fractions"]
 
-
-def categorical_levels() -> dict[str, tuple[str, ...]]:
-    """Levels of each categorical input, in code order."""
-    tables = load_armor_tables()
-    return {
-        "atmosphere": ATMOSPHERES,
-        "phase_distribution": PHASE_DISTRIBUTIONS,
-        "interface_quality": INTERFACE_QUALITIES,
-        "backing": tuple(tables["backings"]),
-        "threat": tuple(tables["threats"]),
-    }
+NUMERIC_INPUTS = numeric_names()
 
 
 @dataclass
@@ -72,8 +52,8 @@ class MaterialBatch:
         columns = {
             "fractions": fractions,
             "weight_basis": weight,
-            **{name: [_field(m, name) for m in materials] for name in NUMERIC_INPUTS},
-            **{name: [_field(m, name) for m in materials] for name in categorical_levels()},
+            **{name: [field_value(m, name) for m in materials] for name in NUMERIC_INPUTS},
+            **{name: [field_value(m, name) for m in materials] for name in categorical_levels()},
         }
         return cls.from_columns(columns)
 
@@ -119,7 +99,8 @@ def encode(name: str, values) -> np.ndarray:
     return codes
 
 
-def _field(material: Material, name: str):
+def field_value(material: Material, name: str):
+    """The value of an input of any block of a validated material."""
     for block in (material.processing, material.microstructure, material.armor):
         if name in type(block).model_fields:
             return getattr(block, name)

@@ -20,10 +20,12 @@ from functools import cache
 import numpy as np
 
 from features import ballistics, physics
-from features.batch import MaterialBatch, categorical_levels
+from features.batch import MaterialBatch
+from features.catalogue import FAMILIES, block_inputs, categorical_levels, numeric_names
 from features.phases import PHASES, load_armor_tables, load_phase_table
 
-FAMILIES = ("mechanical", "ballistic")
+__all__ = ["FAMILIES", "MONOTONE_DEPENDENCIES", "FeatureSchema", "Featurizer", "armor_arrays", "mixture_properties"]
+
 CATEGORIES = ("composition", "processing", "microstructure", "derived", "armor")
 
 # Inputs with a physical trend (features.targets) -> every column computed from them, with the
@@ -65,14 +67,9 @@ def _composition_features(batch: MaterialBatch) -> dict[str, tuple[str, np.ndarr
     return {f"frac_{p}": ("composition", batch.volume_fractions[:, i]) for i, p in enumerate(PHASES)}
 
 
-def _processing_features(batch: MaterialBatch) -> dict[str, tuple[str, np.ndarray]]:
-    names = ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate", "atmosphere")
-    return {n: ("processing", getattr(batch, n).astype(np.float64)) for n in names}
-
-
-def _microstructure_features(batch: MaterialBatch) -> dict[str, tuple[str, np.ndarray]]:
-    names = ("porosity", "pore_size", "connectivity", "phase_distribution", "interface_quality")
-    return {n: ("microstructure", getattr(batch, n).astype(np.float64)) for n in names}
+def _block_features(batch: MaterialBatch, block: str) -> dict[str, tuple[str, np.ndarray]]:
+    """The raw inputs of one request block, numeric values and categorical codes alike."""
+    return {i.name: (block, getattr(batch, i.name).astype(np.float64)) for i in block_inputs(block)}
 
 
 def mixture_properties(batch: MaterialBatch) -> dict[str, np.ndarray]:
@@ -158,8 +155,8 @@ class Featurizer:
     def _columns(self, batch: MaterialBatch) -> dict[str, tuple[str, np.ndarray]]:
         derived = _derived_features(batch, mixture_properties(batch))
         bulk_density = derived.pop("bulk_density")
-        columns = {**_composition_features(batch), **_processing_features(batch),
-                   **_microstructure_features(batch), **derived}
+        columns = {**_composition_features(batch), **_block_features(batch, "processing"),
+                   **_block_features(batch, "microstructure"), **derived}
         if self.family == "ballistic":
             columns["bulk_density"] = bulk_density
             columns.update(_armor_features(batch, bulk_density[1]))
@@ -179,8 +176,5 @@ class Featurizer:
 def _probe_columns() -> dict:
     fractions = np.zeros((1, len(PHASES)))
     fractions[0, 0] = 1.0
-    one = [1.0]
-    return {"fractions": fractions, "porosity": [0.0], **{n: one for n in (
-        "sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate",
-        "pore_size", "connectivity", "tile_thickness", "backing_thickness")},
-        **{n: [0] for n in categorical_levels()}}
+    return {"fractions": fractions, **{n: [1.0] for n in numeric_names()}, "porosity": [0.0],
+            **{n: [0] for n in categorical_levels()}}

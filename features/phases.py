@@ -7,7 +7,7 @@ ordered by ``PHASES`` so the featurizer and the data generator can work column-w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -67,9 +67,10 @@ def load_phase_table() -> PhaseTable:
     missing = [p for p in PHASES if p not in raw["phases"]]
     if missing:
         raise ValueError(f"phases.json lacks phases {missing}")
-    columns = [_values(raw, prop) for prop in PROPERTIES]
+    names = [f.name for f in fields(PhaseTable)][: len(PROPERTIES)]
+    columns = {name: _values(raw, prop) for name, prop in zip(names, PROPERTIES, strict=True)}
     non_oxide = np.array([p not in OXIDE_PHASES and p != "other" for p in PHASES], dtype=np.float64)
-    return PhaseTable(*columns, non_oxide=non_oxide)
+    return PhaseTable(**columns, non_oxide=non_oxide)
 
 
 @cache

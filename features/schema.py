@@ -1,23 +1,21 @@
 """The material description a client sends, validated with pydantic.
 
-Ranges and units here are the API contract: a value outside them is refused with a message
-that names the range and the unit. Fractions that sum to 1 +- 0.01 are accepted and
+Ranges and units (``features.catalogue``) are the API contract: a value outside them is refused
+with a message that names the range and the unit. Fractions that sum to 1 +- 0.01 are accepted and
 renormalised to exactly 1 by the featurizer.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
-from features.phases import PHASES, load_armor_tables
+from features.catalogue import Input, NumericInput, block_inputs
+from features.phases import PHASES
 
 SUM_TOLERANCE = 0.01
-ATMOSPHERES = ("air", "argon", "nitrogen", "vacuum", "hydrogen")
-PHASE_DISTRIBUTIONS = ("uniform", "gradient", "layered")
-INTERFACE_QUALITIES = ("poor", "fair", "good", "excellent")
 
 
 def bounded(low: float, high: float, unit: str, default: float | None = None, doc: str = ""):
@@ -38,7 +36,10 @@ def bounded(low: float, high: float, unit: str, default: float | None = None, do
     return Annotated[float, Field(allow_inf_nan=True), AfterValidator(check), field]
 
 
-Fraction = bounded(0.0, 1.0, "(fraction)", default=0.0)
+if TYPE_CHECKING:  # the fields below are built at run time; to a type checker they are floats
+    Fraction = float
+else:
+    Fraction = bounded(0.0, 1.0, "(fraction)", default=0.0)
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -78,37 +79,33 @@ class Composition(BaseModel):
         return [getattr(self, p) for p in PHASES]
 
 
-class Processing(BaseModel):
-    model_config = _STRICT
-    sintering_temperature: bounded(1200, 2500, "degC", doc="sintering temperature")
-    pressure: bounded(1, 200, "MPa", default=50.0, doc="applied pressure")
-    grain_size: bounded(0.1, 100, "um", default=10.0, doc="mean grain size")
-    holding_time: bounded(1, 1440, "min", default=120.0, doc="holding time at temperature")
-    heating_rate: bounded(1, 100, "degC/min", default=15.0, doc="heating rate")
-    atmosphere: Literal[ATMOSPHERES] = "argon"
+def _field(spec: Input):
+    """The pydantic field of one catalogue input."""
+    if isinstance(spec, NumericInput):
+        return (bounded(spec.low, spec.high, spec.unit, default=spec.default, doc=spec.doc),
+                ... if spec.default is None else spec.default)
+    return Literal[spec.levels], Field(spec.default, description=spec.doc)
 
 
-class Microstructure(BaseModel):
-    model_config = _STRICT
-    porosity: bounded(0, 0.3, "(volume fraction)", default=0.02, doc="porosity")
-    pore_size: bounded(0.01, 100, "um", default=1.0, doc="mean pore size")
-    connectivity: bounded(0, 1, "(0-1)", default=0.1, doc="pore connectivity")
-    phase_distribution: Literal[PHASE_DISTRIBUTIONS] = "uniform"
-    interface_quality: Literal[INTERFACE_QUALITIES] = "good"
+def _block_model(block: str, doc: str) -> type[BaseModel]:
+    fields = {spec.name: _field(spec) for spec in block_inputs(block)}
+    return create_model(block.capitalize() if block != "armor" else "ArmorConfig", __config__=_STRICT,
+                        __doc__=doc, **fields)
 
 
-def _armor_default(key: str):
-    return load_armor_tables()["defaults"][key]
+if TYPE_CHECKING:  # built from the catalogue at run time: to a type checker, models of any field
 
+    class _Block(BaseModel):
+        def __getattr__(self, name: str) -> Any: ...
 
-class ArmorConfig(BaseModel):
-    """Tile, backing and threat for the ballistic family (defaults in features/data/armor.json)."""
-
-    model_config = _STRICT
-    tile_thickness: bounded(2, 50, "mm", default=_armor_default("tile_thickness_mm"), doc="ceramic tile thickness")
-    backing: Literal[tuple(load_armor_tables()["backings"])] = _armor_default("backing")
-    backing_thickness: bounded(1, 50, "mm", default=_armor_default("backing_thickness_mm"), doc="backing thickness")
-    threat: Literal[tuple(load_armor_tables()["threats"])] = _armor_default("threat")
+    Processing = _Block
+    Microstructure = _Block
+    ArmorConfig = _Block
+else:
+    Processing = _block_model("processing", "How the ceramic was made.")
+    Microstructure = _block_model("microstructure", "Pores, phase distribution and interfaces.")
+    ArmorConfig = _block_model("armor", "Tile, backing and threat for the ballistic family "
+                                        "(defaults in features/data/armor.json).")
 
 
 class Material(BaseModel):
@@ -119,20 +116,3 @@ class Material(BaseModel):
     processing: Processing
     microstructure: Microstructure = Microstructure()
     armor: ArmorConfig = ArmorConfig()
-
-
-# Inputs whose accepted range spans decades: swept and sampled on a log scale.
-LOG_SCALED_INPUTS = ("pressure", "grain_size", "holding_time", "heating_rate", "pore_size", "tile_thickness",
-                     "backing_thickness")
-NUMERIC_BLOCKS = {"processing": Processing, "microstructure": Microstructure, "armor": ArmorConfig}
-
-
-def input_bounds() -> dict[str, tuple[float, float, str]]:
-    """Accepted range and unit of every numeric input, read from the field definitions above."""
-    out = {}
-    for block in NUMERIC_BLOCKS.values():
-        for name, info in block.model_fields.items():
-            extra = info.json_schema_extra
-            if isinstance(extra, dict) and "minimum" in extra:
-                out[name] = (float(extra["minimum"]), float(extra["maximum"]), str(extra["unit"]))
-    return out

@@ -1,6 +1,4 @@
-"""The targets of each family, their units, and the physics baseline every model is built on.
-
-One owner for targets: the data generator, training, the store and the API read them here.
+"""The physics baseline every model is built on (targets and units: ``features.catalogue``).
 
 Each target is predicted as
 
@@ -35,14 +33,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MECHANICAL_TARGETS = ("density", "vickers_hardness", "fracture_toughness", "elastic_modulus",
-                      "flexural_strength", "compressive_strength", "poisson_ratio")
-BALLISTIC_TARGETS = ("v50_velocity", "penetration_resistance", "back_face_deformation", "multi_hit_capability")
-TARGETS: dict[str, tuple[str, ...]] = {"mechanical": MECHANICAL_TARGETS, "ballistic": BALLISTIC_TARGETS}
-UNITS = {"density": "g/cm3", "vickers_hardness": "GPa", "fracture_toughness": "MPa*m^0.5",
-         "elastic_modulus": "GPa", "flexural_strength": "MPa", "compressive_strength": "MPa",
-         "poisson_ratio": "dimensionless", "v50_velocity": "m/s", "penetration_resistance": "dimensionless",
-         "back_face_deformation": "mm", "multi_hit_capability": "probability (0-1)"}
+from features.catalogue import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS
+
+__all__ = ["BALLISTIC_TARGETS", "BASELINES", "MECHANICAL_TARGETS", "NUISANCE_COLUMNS", "TARGETS", "UNITS",
+           "Baseline", "Term"]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from features.featurizer import FAMILIES
 from model_registry import store
@@ -74,7 +75,7 @@ def cmd_list(args) -> int:
     if not models:
         print("the model store holds no armor models; run: python -m model_registry train")
     for m in models:
-        meta = m.info.metadata
+        meta: dict[str, Any] = dict(m.info.metadata)
         print(f"{str(m.tag):40s} {meta.get('created_at', '?'):26s} samples={meta.get('samples', {}).get('total')}")
         _print_metrics(meta.get("metrics", {}))
     return 0

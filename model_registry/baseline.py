@@ -85,7 +85,8 @@ class LinearBaseline:
         """(n, F, O) per-column contributions in link space about the training mean of the terms."""
         centred = (self.all_terms(X) - self._means) * self._beta  # (n, K)
         out = np.zeros((len(X), X.shape[1], len(self.links)))
-        np.add.at(out, (slice(None), self._cols, self._outputs), centred)
+        for k, (j, o) in enumerate(zip(self._cols, self._outputs, strict=True)):  # K is a handful of terms
+            out[:, j, o] += centred[:, k]
         return out
 
     def to_dict(self) -> dict:

@@ -43,11 +43,10 @@ from __future__ import annotations
 import numpy as np
 
 from features import ballistics, physics
-from features.batch import MaterialBatch, categorical_levels
+from features.batch import MaterialBatch
+from features.catalogue import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS, categorical_levels, numeric_inputs
 from features.featurizer import armor_arrays, mixture_properties
 from features.phases import PHASES, validated_backings
-from features.schema import LOG_SCALED_INPUTS, input_bounds
-from features.targets import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS
 
 __all__ = ["BALLISTIC_TARGETS", "MECHANICAL_TARGETS", "TARGETS", "UNITS", "generate", "sample_inputs"]
 COVERAGE_FRACTION = 0.3  # rows drawn over the whole accepted domain, corners included
@@ -90,9 +89,10 @@ def sample_inputs(rng: np.random.Generator, n: int) -> MaterialBatch:
     porosity = 0.08 * deficit + 0.02 * np.exp(-pressure / 20.0) + np.abs(rng.normal(0, 0.01, n))
     columns = _columns(fractions, rng, n, temperature, np.clip(porosity, 0, 0.3), pressure)
     coverage = rng.random(n) < COVERAGE_FRACTION
-    for name, (low, high, _) in input_bounds().items():
-        draw = _log_uniform(rng, low, high, n) if name in LOG_SCALED_INPUTS else rng.uniform(low, high, n)
-        columns[name] = np.where(coverage, draw, columns[name])
+    for spec in numeric_inputs():
+        low, high = spec.low, spec.high
+        draw = _log_uniform(rng, low, high, n) if spec.log_scaled else rng.uniform(low, high, n)
+        columns[spec.name] = np.where(coverage, draw, columns[spec.name])
     return MaterialBatch.from_columns(columns)
 
 

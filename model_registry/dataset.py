@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from features.batch import NUMERIC_INPUTS, MaterialBatch, categorical_levels
+from features.catalogue import TARGETS, UNITS
 from features.phases import PHASES, load_armor_tables
-from features.targets import TARGETS, UNITS
 
 ALL_TARGETS = tuple(t for family in TARGETS.values() for t in family)
 _ARMOR_DEFAULTS = {"tile_thickness": "tile_thickness_mm", "backing_thickness": "backing_thickness_mm",

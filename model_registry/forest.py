@@ -65,7 +65,8 @@ class CompiledForest:
         """``trees_by_output[o]``: the fitted single-output sklearn ``tree_`` objects of output o;
         ``columns_by_output[o]``: the full-matrix column of each feature those trees were fitted on
         (when fitted on a subset of the columns)."""
-        columns = columns_by_output or [None] * len(trees_by_output)
+        columns: list[np.ndarray | None] = (list(columns_by_output) if columns_by_output
+                                            else [None for _ in trees_by_output])
         trees = [(t, columns[o]) for o, group in enumerate(trees_by_output) for t in group]
         outputs = np.repeat(np.arange(len(trees_by_output)), [len(g) for g in trees_by_output])
         parts = [_tree_arrays(t, c) for t, c in trees]

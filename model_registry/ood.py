@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
+from features.catalogue import TARGETS
 from features.featurizer import FAMILIES, Featurizer
-from features.targets import TARGETS
 from model_registry import baseline
 from model_registry.datagen import generate
 from model_registry.train import TrainingConfig, train_family

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import bentoml
 import numpy as np
 
+from features.catalogue import UNITS
 from features.featurizer import FAMILIES, Featurizer
-from features.targets import UNITS
 from model_registry.baseline import LinearBaseline
 from model_registry.dataset import file_sha256
 from model_registry.forest import ARRAY_NAMES, CompiledForest
@@ -61,8 +61,9 @@ def model_name(family: str) -> str:
 
 def _write_files(directory: Path, trained: TrainedModel) -> None:
     model = trained.model
-    np.savez(directory / "forest.npz", **model.forest.arrays(), range_low=model.range_low,
-             range_high=model.range_high, sensitivity=model.sensitivity)
+    arrays = model.forest.arrays() | {"range_low": model.range_low, "range_high": model.range_high,
+                                      "sensitivity": model.sensitivity}
+    np.savez(directory / "forest.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     payload = {
         "targets": list(model.targets), "baseline": model.baseline.to_dict(),
         "residual_mean": model.residual_mean.tolist(), "residual_scale": model.residual_scale.tolist(),
@@ -131,6 +132,8 @@ def resolve(family: str, tag: str | None = None) -> bentoml.Model:
 def _verify(stored: bentoml.Model) -> Path:
     directory = Path(stored.path)
     expected = stored.info.metadata.get("files", {})
+    if not isinstance(expected, dict):
+        raise ModelIntegrityError(f"{directory}: the recorded checksums are not a mapping; refusing to load")
     for name in FILES:
         path = directory / name
         if name not in expected:

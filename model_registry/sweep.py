@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.batch import MaterialBatch
+from features.catalogue import family_numeric_inputs, numeric_input, numeric_inputs
 from features.featurizer import FAMILIES, Featurizer, mixture_properties
 from features.phases import PHASES
-from features.schema import LOG_SCALED_INPUTS, Material, input_bounds
+from features.schema import Material
 from features.targets import BASELINES
 
 REFERENCE_MATERIALS = {
@@ -39,7 +40,6 @@ REFERENCE_MATERIALS = {
     "SiC-B4C 50/50": ({"SiC": 0.5, "B4C": 0.5}, 2100.0),
     "alumina-zirconia 80/20": ({"Al2O3": 0.8, "ZrO2": 0.2}, 1550.0),
 }
-ARMOR_INPUTS = ("tile_thickness", "backing_thickness")
 POINTS = 41
 RELATIVE_TOLERANCE = 1e-9
 
@@ -55,16 +55,14 @@ class Finding:
 
 
 def grid(name: str, points: int = POINTS) -> np.ndarray:
-    low, high, _ = input_bounds()[name]
-    return np.geomspace(low, high, points) if name in LOG_SCALED_INPUTS else np.linspace(low, high, points)
+    spec = numeric_input(name)
+    space = np.geomspace if spec.log_scaled else np.linspace
+    return space(spec.low, spec.high, points)
 
 
 def materials_along(composition: dict, temperature: float, name: str, values: np.ndarray) -> list[Material]:
     base = {"composition": composition, "processing": {"sintering_temperature": temperature}}
-    block = next(b for b, fields in (("processing", ("sintering_temperature", "pressure", "grain_size",
-                                                      "holding_time", "heating_rate")),
-                                     ("microstructure", ("porosity", "pore_size", "connectivity")),
-                                     ("armor", ARMOR_INPUTS)) if name in fields)
+    block = numeric_input(name).block
     out = []
     for value in values:
         body = json.loads(json.dumps(base))
@@ -91,7 +89,7 @@ def check_curve(values: np.ndarray, trend: int) -> tuple[int, int]:
 
 def sweep_family(model, family: str) -> tuple[list[Finding], int]:
     featurizer, findings, checked = Featurizer(family), [], 0
-    inputs = [n for n in input_bounds() if family == "ballistic" or n not in ARMOR_INPUTS]
+    inputs = [i.name for i in family_numeric_inputs(family)]
     for label, (composition, temperature) in REFERENCE_MATERIALS.items():
         for name in inputs:
             values = grid(name)
@@ -128,7 +126,7 @@ def density_check(model, rng: np.random.Generator) -> dict:
     n = len(fractions) * len(porosity)
     columns = {"fractions": np.repeat(fractions, len(porosity), axis=0),
                "weight_basis": np.repeat(weight, len(porosity)), "porosity": np.tile(porosity, len(fractions)),
-               **{name: np.full(n, _default(name)) for name in input_bounds() if name != "porosity"},
+               **{i.name: np.full(n, _default(i)) for i in numeric_inputs() if i.name != "porosity"},
                **{name: np.zeros(n, int) for name in ("atmosphere", "phase_distribution", "interface_quality",
                                                       "backing", "threat")}}
     batch = MaterialBatch.from_columns(columns)
@@ -141,24 +139,21 @@ def density_check(model, rng: np.random.Generator) -> dict:
             "inside_interval": float(inside.mean())}
 
 
-def _default(name: str) -> float:
-    field = next(block.model_fields[name] for block in (Material.model_fields["processing"].annotation,
-                                                        Material.model_fields["microstructure"].annotation,
-                                                        Material.model_fields["armor"].annotation)
-                 if name in block.model_fields)
-    return 1800.0 if name == "sintering_temperature" else float(field.default)
+def _default(spec) -> float:
+    """The documented default; sintering temperature has none (required), 1800 degC is used."""
+    return 1800.0 if spec.default is None else float(spec.default)
 
 
 def run(models: dict) -> dict:
-    report = {"families": {}, "findings": []}
+    families: dict[str, dict] = {}
+    all_findings: list[dict] = []
     for family in FAMILIES:
         findings, checked = sweep_family(models[family], family)
-        report["families"][family] = {"curves_checked": checked,
-                                      "sign_violations": sum(f.kind == "sign" for f in findings),
-                                      "flat_segments": sum(f.kind == "flat" for f in findings)}
-        report["findings"] += [f.__dict__ for f in findings]
-    report["density"] = density_check(models["mechanical"], np.random.default_rng(0))
-    return report
+        families[family] = {"curves_checked": checked, "sign_violations": sum(f.kind == "sign" for f in findings),
+                            "flat_segments": sum(f.kind == "flat" for f in findings)}
+        all_findings += [f.__dict__ for f in findings]
+    return {"families": families, "findings": all_findings,
+            "density": density_check(models["mechanical"], np.random.default_rng(0))}
 
 
 def failed(report: dict) -> bool:

@@ -21,8 +21,8 @@ from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from features.batch import MaterialBatch
+from features.catalogue import TARGETS
 from features.featurizer import MONOTONE_DEPENDENCIES, Featurizer
-from features.targets import TARGETS
 from model_registry import baseline
 from model_registry.forest import CompiledForest
 from model_registry.model import ArmorModel
@@ -86,8 +86,9 @@ def _link_targets(model: ArmorModel, Y: np.ndarray) -> np.ndarray:
 
 def _sensitivity(model: ArmorModel, X: np.ndarray) -> np.ndarray:
     """(F, O) 2.5-97.5 % range of each feature's path contributions to the correction (link units)."""
-    raw = model.forest.predict(X, contributions=True)
-    spread = np.percentile(raw.contributions, 97.5, axis=0) - np.percentile(raw.contributions, 2.5, axis=0)
+    contributions = model.forest.predict(X, contributions=True).contributions
+    assert contributions is not None  # asked for
+    spread = np.percentile(contributions, 97.5, axis=0) - np.percentile(contributions, 2.5, axis=0)
     return spread * model.residual_scale
 
 

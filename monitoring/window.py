@@ -21,7 +21,7 @@ CAPACITY = 16384  # entries per process and series: > 60 s at 250 req/s per work
 class Ring:
     """One process's ring for one series (e.g. latency of /predict/mechanical)."""
 
-    def __init__(self, directory: Path | None, series: str, capacity: int = CAPACITY):
+    def __init__(self, directory: Path | str | None, series: str, capacity: int = CAPACITY):
         self.capacity = capacity
         if directory is None:  # not under bentoml serve: a private in-memory ring
             self._data = np.zeros((capacity + 1, 2))
@@ -56,10 +56,10 @@ def read_series(directory: Path | None, series: str, window_s: float, local: Rin
     parts = []
     for path in Path(directory).glob(f"armor_ring_{series}_*.bin"):
         try:
-            data = np.memmap(path, dtype=np.float64, mode="r")
+            mapped = np.memmap(path, dtype=np.float64, mode="r")
         except (OSError, ValueError):  # a ring being created right now
             continue
-        data = data.reshape(-1, 2)
+        data = np.asarray(mapped).reshape(-1, 2)
         parts.append(_recent(data, data.shape[0] - 1, since))
     return np.concatenate(parts) if parts else np.zeros((0, 2))
 

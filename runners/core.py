@@ -97,13 +97,16 @@ class RunnerCore:
         return packed
 
     def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
+        cache = self.cache
+        assert cache is not None  # only called with a cache
         prefix = f"{model.tag}|{int(explain)}|".encode()
         keys = [hashlib.blake2b(prefix + row.tobytes(), digest_size=20).hexdigest() for row in features]
-        found = [self.cache.get(k) for k in keys]
+        found: list[bytes | None] = [cache.get(k) for k in keys]
         missing = [i for i, row in enumerate(found) if row is None]
         if missing:
             computed = self._run(model, features[missing], explain)
             for j, i in enumerate(missing):
-                found[i] = computed[j].tobytes()
-                self.cache.set(keys[i], found[i])
-        return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found])
+                row_bytes = computed[j].tobytes()
+                found[i] = row_bytes
+                cache.set(keys[i], row_bytes)
+        return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found if row is not None])

@@ -64,11 +64,11 @@ def test_thicker_tile_raises_predicted_v50(trained):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from features.catalogue import numeric_inputs  # noqa: E402
 from features.phases import PHASES  # noqa: E402
-from features.schema import LOG_SCALED_INPUTS, input_bounds  # noqa: E402
 from features.targets import BASELINES  # noqa: E402
 
-BOUNDS = input_bounds()
+SPECS = {i.name: i for i in numeric_inputs()}
 TREND_INPUTS = sorted({i for b in BASELINES.values() for i in b.trends})
 
 
@@ -79,23 +79,20 @@ def material_pair(draw):
         weights[0] = 1.0
     composition = {p: w / sum(weights) for p, w in zip(PHASES[:-1], weights, strict=True)}
     values = {}
-    for name, (low, high, _) in BOUNDS.items():
-        fraction = draw(st.floats(0.0, 1.0))
-        scaled = low * (high / low) ** fraction if name in LOG_SCALED_INPUTS else low + (high - low) * fraction
+    for name, spec in SPECS.items():
+        fraction, low, high = draw(st.floats(0.0, 1.0)), spec.low, spec.high
+        scaled = low * (high / low) ** fraction if spec.log_scaled else low + (high - low) * fraction
         values[name] = float(scaled)
     moved = draw(st.sampled_from(TREND_INPUTS))
-    low, high, _ = BOUNDS[moved]
+    low, high = SPECS[moved].low, SPECS[moved].high
     higher = dict(values, **{moved: min(high, values[moved] + draw(st.floats(0.01, 1.0)) * (high - low))})
     return composition, values, higher, moved
 
 
 def _material(composition, values):
-    blocks = {"processing": ("sintering_temperature", "pressure", "grain_size", "holding_time", "heating_rate"),
-              "microstructure": ("porosity", "pore_size", "connectivity"),
-              "armor": ("tile_thickness", "backing_thickness")}
-    body = {"composition": composition}
-    for block, names in blocks.items():
-        body[block] = {n: values[n] for n in names}
+    body: dict = {"composition": composition}
+    for name, value in values.items():
+        body.setdefault(SPECS[name].block, {})[name] = value
     return Material.model_validate(body)
 
 
