@@ -37,6 +37,9 @@ class DependencyClient:
     async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
         return await self._dep.predict_version(features, version=version, explain=explain)
 
+    async def card(self, version: str | None = None) -> dict:
+        return await self._dep.card(version=version)
+
     async def describe(self) -> dict:
         return await self._dep.describe()
 

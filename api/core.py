@@ -107,5 +107,5 @@ class ServiceCore:
                 "cache": await self._cache_reachable()}
 
     async def models(self) -> dict:
-        serving = {f: await self.predictor.default_tag(f) for f in FAMILIES}
+        serving = {f: (await self.flow.cards.default(f)).tag for f in FAMILIES}
         return await asyncio.to_thread(report.models, serving)

@@ -14,39 +14,57 @@ import uuid
 import orjson
 
 from api import domain, keys, responses
-from api.errors import UnknownModelVersion
+from api.errors import InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.feature_extractor import AsyncFeatureExtractor
 from api.predictor import AsyncPredictor
 from api.schemas import PredictionRequest
 from caching import SingleFlight
-from model_registry import store
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
-from runners.core import unpack
+from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
 
 class ModelCards:
-    """Registry cards by tag (read once per tag: a stored model never changes)."""
+    """Model cards, asked of the runners (a stored model never changes: one ask per tag). The
+    default model's card is re-asked when an answer comes from another model (a runner restarted
+    on a newer one)."""
 
-    def __init__(self):
-        self._cards: dict[str, dict] = {}
-        self._resolved: dict[tuple[str, str], str] = {}  # (family, version as asked) -> tag
+    def __init__(self, predictor: AsyncPredictor):
+        self.predictor = predictor
+        self._default: dict[str, ModelCard] = {}
+        self._versions: dict[tuple[str, str], ModelCard] = {}
 
-    def get(self, family: str, tag: str) -> dict:
-        if tag not in self._cards:
-            self._cards[tag] = store.card(family, tag)
-        return self._cards[tag]
+    async def default(self, family: str) -> ModelCard:
+        if family not in self._default:
+            self._default[family] = await self._ask(family, None)
+        return self._default[family]
 
-    def resolve_version(self, family: str, version: str) -> str:
-        """The full tag of a version; resolved once (a stored tag never changes), unknown ones every time."""
-        if (family, version) not in self._resolved:
-            try:
-                self._resolved[family, version] = str(store.resolve(family, version).tag)
-            except store.ModelNotFound as exc:
-                raise UnknownModelVersion(f"{exc}; available {family} versions: {exc.available}",
-                                          extra={"available": exc.available}) from None
-        return self._resolved[family, version]
+    async def version(self, family: str, version: str) -> ModelCard:
+        """The card of a pinned version; unknown or malformed versions are asked every time."""
+        if (family, version) not in self._versions:
+            self._versions[family, version] = await self._ask(family, version)
+        return self._versions[family, version]
+
+    async def answered(self, family: str, answer_tag_id: float, expected: ModelCard) -> ModelCard:
+        """The card of the model that produced an answer."""
+        if answer_tag_id == expected.tag_id:
+            return expected
+        fresh = await self._ask(family, None)
+        self._default[family] = fresh
+        if fresh.tag_id != answer_tag_id:
+            raise ServiceUnavailable(f"the {family} runner is changing models; retry shortly")
+        return fresh
+
+    async def _ask(self, family: str, version: str | None) -> ModelCard:
+        reply = CardReply.from_dict(await self.predictor.card(family, version))
+        if reply.card is not None:
+            return reply.card
+        if reply.error == "invalid":
+            raise InvalidInput(f"invalid request: model_version: {reply.message}",
+                               [{"field": "model_version", "message": reply.message}])
+        raise UnknownModelVersion(f"{reply.message}; available {family} versions: {list(reply.available)}",
+                                  extra={"available": list(reply.available)})
 
 
 class PredictionFlow:
@@ -54,34 +72,37 @@ class PredictionFlow:
                  response_cache: InstrumentedLayeredCache | None, rings: dict[str, Ring]):
         self.predictor, self.extractor, self.metrics = predictor, extractor, metrics
         self.response_cache, self.rings = response_cache, rings
-        self.cards = ModelCards()
+        self.cards = ModelCards(predictor)
         self.flight: SingleFlight[dict] = SingleFlight()
 
-    async def _tag(self, family: str, version: str | None) -> str:
-        default = await self.predictor.default_tag(family)
-        return default if version is None else self.cards.resolve_version(family, version)
+    async def _card(self, family: str, version: str | None) -> ModelCard:
+        return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
-    async def _compute(self, family: str, request: PredictionRequest, material: dict, tag: str, key: str) -> dict:
+    async def _compute(self, family: str, request: PredictionRequest, material: dict, card: ModelCard,
+                       key: str) -> dict:
         features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
-        packed = await self.predictor.predict(family, features, tag, request.include_feature_importance)
-        body = self._respond(family, request, material["composition"], tag, packed, features.shape[1])
+        default = await self.cards.default(family)
+        version = None if card.tag == default.tag else card.tag
+        packed = await self.predictor.predict(family, features, version, request.include_feature_importance)
+        out = unpack(packed, len(card.targets), features.shape[1])
+        answered = await self.cards.answered(family, float(out.tag_id[0]), card)
+        if answered.tag != card.tag:  # label and store the answer under the model that gave it
+            key = keys.response_key(family, material, answered.tag, request)
+        body = self._respond(request, material["composition"], answered, out)
         if self.response_cache is not None:
             await self.response_cache.set(key, orjson.dumps(body))
         return body
 
-    def _respond(self, family: str, request: PredictionRequest, volume_fractions: dict, tag: str, packed,
-                 n_features: int) -> dict:
-        card = self.cards.get(family, tag)
-        out = unpack(packed, len(card["targets"]), n_features)
-        warnings, outside = domain.check(request, volume_fractions, card["feature_ranges"], family)
-        if family == "ballistic":
-            warnings += domain.ballistic_warnings(request, dict(zip(card["targets"], out.values[0], strict=True)))
+    def _respond(self, request: PredictionRequest, volume_fractions: dict, card: ModelCard, out: Unpacked) -> dict:
+        warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
+        if card.family == "ballistic":
+            warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
         body: dict = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
-                                                     request.include_uncertainty, outside),
-                "feature_importance": None, "contribution_base": None}
+                                                           request.include_uncertainty, outside),
+                      "feature_importance": None, "contribution_base": None}
         if request.include_feature_importance and out.contributions is not None:
             body["feature_importance"] = responses.feature_importance(card, out.contributions[0])
-            body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card["targets"])}
+            body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card.targets)}
         return body | {"model_info": responses.model_info(card), "warnings": warnings}
 
     async def _cached(self, key: str) -> dict | None:
@@ -95,12 +116,12 @@ class PredictionFlow:
         if family == "ballistic":
             domain.refuse_unvalidated(request)
         material = keys.canonical_material(request, family)
-        tag = await self._tag(family, request.model_version)
-        key = keys.response_key(family, material, tag, request)
+        card = await self._card(family, request.model_version)
+        key = keys.response_key(family, material, card.tag, request)
         stored = await self._cached(key)
         cached = stored is not None
         body = stored if stored is not None else dict(
-            await self.flight.do(key, lambda: self._compute(family, request, material, tag, key)))
+            await self.flight.do(key, lambda: self._compute(family, request, material, card, key)))
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
         return body | {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.catalogue import UNITS
+from runners.contract import ModelCard
 
 # Quality from the interval's relative half-width; one level worse when the domain check
 # found an input outside the training range.
@@ -27,21 +28,21 @@ def property_entry(target: str, value: float, low: float, high: float, with_inte
     return entry
 
 
-def predictions(card: dict, values, lower, upper, with_interval: bool, outside: bool) -> dict:
+def predictions(card: ModelCard, values, lower, upper, with_interval: bool, outside: bool) -> dict:
     return {t: property_entry(t, float(values[i]), float(lower[i]), float(upper[i]), with_interval, outside)
-            for i, t in enumerate(card["targets"])}
+            for i, t in enumerate(card.targets)}
 
 
-def feature_importance(card: dict, contributions: np.ndarray) -> list[dict]:
+def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict]:
     """Global importance from the registry with this prediction's per-target contributions,
     most important first. ``contributions`` has shape (F, O)."""
-    importance = card["feature_importance"]
+    importance = card.feature_importance
     rows = [{"name": name, "importance": float(importance.get(name, 0.0)), "category": category,
-             "contribution": {t: float(contributions[j, o]) for o, t in enumerate(card["targets"])}}
-            for j, (name, category) in enumerate(zip(card["feature_names"], card["feature_categories"], strict=False))]
+             "contribution": {t: float(contributions[j, o]) for o, t in enumerate(card.targets)}}
+            for j, (name, category) in enumerate(zip(card.feature_names, card.feature_categories, strict=True))]
     return sorted(rows, key=lambda r: r["importance"], reverse=True)
 
 
-def model_info(card: dict) -> dict:
-    return {"name": card["name"], "version": card["version"], "trained_at": card["created_at"],
-            "training_samples": int(card["samples"]["training"]), "metrics": card["metrics"]}
+def model_info(card: ModelCard) -> dict:
+    return {"name": card.name, "version": card.version, "trained_at": card.created_at,
+            "training_samples": card.training_samples, "metrics": card.metrics}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # training (scikit-learn, crepes) stays out of serving proces
     from model_registry.train import TrainedModel
 
 FILES = ("forest.npz", "model.json")
+VERSION_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # BentoML's tag rule, checked before it parses
 LIBRARIES = ("numpy", "scikit-learn", "crepes", "bentoml", "pydantic")
 
 
@@ -47,6 +49,12 @@ class ModelNotFound(RegistryError):
     def __init__(self, message: str, available: list[str]):
         super().__init__(message)
         self.available = available
+
+
+class InvalidModelVersion(RegistryError):
+    """Not a version string the store could hold (BentoML's tag rules)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 class ModelIntegrityError(RegistryError):
@@ -123,6 +131,9 @@ def resolve(family: str, tag: str | None = None) -> bentoml.Model:
     full = tag if ":" in tag else f"{model_name(family)}:{tag}"
     if not full.startswith(model_name(family) + ":"):
         raise ModelNotFound(f"{tag!r} is not a {family} model", available_tags(family))
+    if not VERSION_PATTERN.fullmatch(full.split(":", 1)[1]):
+        raise InvalidModelVersion(f"{tag[:80]!r} is not a model version: versions are 1-63 characters of "
+                                  f"a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
     try:
         return bentoml.models.get(full)
     except bentoml.exceptions.NotFound:

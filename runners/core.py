@@ -1,48 +1,41 @@
 """What a runner worker does, free of BentoML so it can be tested in-process: hold the models
-(``ModelCache``), warm up, and turn feature rows into one packed float array per row.
-
-Packed row layout (``pack``/``unpack``), O targets and F features:
-  values (O) | lower (O) | upper (O) | base (O) | contributions (F*O, only when explained)
+(``ModelCache``), warm up, turn feature rows into one packed float array per row and answer
+which model a version is (its card). What crosses to the API: ``runners.contract``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from features.featurizer import Featurizer
-from model_registry.model import ArmorModel, Prediction
+from model_registry import store
+from model_registry.model import ArmorModel
 from monitoring.instrumented import InstrumentedLocalCache
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
+from runners.contract import CardReply, ModelCard, pack
 from runners.model_cache import ModelCache
 
 
-@dataclass
-class Unpacked:
-    values: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    base: np.ndarray
-    contributions: np.ndarray | None  # (n, F, O)
+def pack_prediction(model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
+    p = model.predict(features, contributions=explain)
+    return pack(model.tag, p.values, p.lower, p.upper, p.base, p.contributions)
 
 
-def pack(prediction: Prediction) -> np.ndarray:
-    n = prediction.values.shape[0]
-    base = np.broadcast_to(prediction.base, prediction.values.shape)
-    parts = [prediction.values, prediction.lower, prediction.upper, base]
-    if prediction.contributions is not None:
-        parts.append(prediction.contributions.reshape(n, -1))
-    return np.hstack(parts)
-
-
-def unpack(packed: np.ndarray, n_targets: int, n_features: int) -> Unpacked:
-    o = n_targets
-    contributions = packed[:, 4 * o:].reshape(-1, n_features, o) if packed.shape[1] > 4 * o else None
-    return Unpacked(packed[:, :o], packed[:, o:2 * o], packed[:, 2 * o:3 * o], packed[:, 3 * o:4 * o], contributions)
+def model_card(family: str, tag: str) -> ModelCard:
+    """The registry's card of one stored model (metadata written at training time, never typed here)."""
+    raw = store.card(family, tag)
+    known = {"tag", "name", "version", "targets", "created_at", "metrics", "feature_names", "feature_categories",
+             "feature_ranges", "feature_importance"}
+    return ModelCard(tag=raw["tag"], name=raw["name"], version=raw["version"], family=family,
+                     targets=tuple(raw["targets"]), created_at=raw["created_at"],
+                     training_samples=int(raw["samples"]["training"]), metrics=raw["metrics"],
+                     feature_names=tuple(raw["feature_names"]), feature_categories=tuple(raw["feature_categories"]),
+                     feature_ranges=raw["feature_ranges"], feature_importance=raw["feature_importance"],
+                     metadata={k: v for k, v in raw.items() if k not in known})
 
 
 class RunnerCore:
@@ -57,6 +50,7 @@ class RunnerCore:
         self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
         self.model_calls = 0
         self._published: set[str] = set()
+        self._cards: dict[str, ModelCard] = {}
         self.ready = False
 
     def warm_up(self) -> None:
@@ -92,7 +86,7 @@ class RunnerCore:
     def _run(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
         started = time.perf_counter()
         self.model_calls += 1
-        packed = pack(model.predict(features, contributions=explain))
+        packed = pack_prediction(model, features, explain)
         self.metrics.prediction_seconds.labels(self.family).observe(time.perf_counter() - started)
         return packed
 
@@ -110,3 +104,16 @@ class RunnerCore:
                 found[i] = row_bytes
                 cache.set(keys[i], row_bytes)
         return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found if row is not None])
+
+    def card(self, version: str | None = None) -> CardReply:
+        """The card of the default model or of a version, or why there is none (never raises for
+        a bad version: the API maps the reply to 404 or 422)."""
+        try:
+            tag = self.models.default.tag if version is None else self.models.resolve(version)
+        except store.InvalidModelVersion as exc:
+            return CardReply(error="invalid", message=str(exc))
+        except store.ModelNotFound as exc:
+            return CardReply(error="not_found", message=str(exc), available=tuple(exc.available))
+        if tag not in self._cards:
+            self._cards[tag] = model_card(self.family, tag)
+        return CardReply(card=self._cards[tag])

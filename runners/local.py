@@ -23,6 +23,9 @@ class LocalRunnerClient:
     async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
         return self.core.predict(features, explain=explain, version=version)
 
+    async def card(self, version: str | None = None) -> dict:
+        return self.core.card(version).to_dict()
+
     async def describe(self) -> dict:
         return {"family": self.core.family, "model_cache": self.core.models.describe(),
                 "model_calls": self.core.model_calls}

@@ -20,8 +20,9 @@ class ModelCache:
         self._tags: dict[str, str] = {}
         self.loads, self.evictions = 1, 0
 
-    def _key(self, version: str) -> str:
-        """Full tag of a version, resolved through the store once per version string."""
+    def resolve(self, version: str) -> str:
+        """Full tag of a version, resolved through the store once per version string (raises
+        store.ModelNotFound or store.InvalidModelVersion)."""
         if version not in self._tags:
             self._tags[version] = str(store.resolve(self.family, version).tag)
         return self._tags[version]
@@ -30,7 +31,7 @@ class ModelCache:
         """The default model, or the named version (raises store.ModelNotFound listing the available)."""
         if version is None or version in (self.default.tag, self.default.tag.split(":")[1]):
             return self.default
-        tag = self._key(version)
+        tag = self.resolve(version)
         if tag == self.default.tag:
             return self.default
         with self._lock:

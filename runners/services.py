@@ -80,6 +80,11 @@ class _FamilyRunner:
         return self.core.predict(features, explain=explain, version=version)
 
     @bentoml.api
+    def card(self, version: str | None = None) -> dict:
+        """The card of the default model or of a version (runners.contract.CardReply as a dict)."""
+        return self.core.card(version).to_dict()
+
+    @bentoml.api
     def describe(self) -> dict:
         """The default model's tag, the model cache and the prediction cache of this worker."""
         cache = self.core.cache.stats() if self.core.cache else None

@@ -1,5 +1,7 @@
 """The prediction routes in-process (FastAPI TestClient over a ServiceCore with in-process runners)."""
 
+import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -60,9 +62,10 @@ def test_model_info_comes_from_the_registry(client, stored_tags):
 def test_out_of_range_and_unusual_inputs_are_flagged_not_refused(client, stored_tags):
     # The reference data cover the whole accepted domain; a model trained on narrower (measured)
     # data has narrower ranges in its card: narrow them here the same way.
-    card = client.core.flow.cards.get("ballistic", stored_tags["ballistic"])
-    card["feature_ranges"] = card["feature_ranges"] | {"sintering_temperature": [1300.0, 2200.0],
-                                                       "tile_thickness": [5.0, 15.0]}
+    cards = client.core.flow.cards
+    card = asyncio.run(cards.default("ballistic"))
+    narrowed = card.feature_ranges | {"sintering_temperature": [1300.0, 2200.0], "tile_thickness": [5.0, 15.0]}
+    cards._default["ballistic"] = dataclasses.replace(card, feature_ranges=narrowed)
     body = {"composition": {"SiC": 0.82, "B4C": 0.18}, "processing": {"sintering_temperature": 2490},
             "armor": {"tile_thickness": 45}}
     response = client.post("/api/v1/predict/ballistic", json=body)
@@ -156,9 +159,10 @@ def test_runner_unavailable_is_503_with_retry_after(make_core):
 
         explain = predict
 
-        async def describe(self):
-            return {"model_cache": {"default": core.predictor._default_tags.get("mechanical", "x")}}
+        async def card(self, version=None):
+            return await real.card(version)
 
+    real = core.predictor.runners["mechanical"]
     core.predictor.runners["mechanical"] = Down()
     with TestClient(create_app(lambda: core, 65536)) as http:
         response = http.post("/api/v1/predict/mechanical", json=EXAMPLE)
@@ -202,3 +206,22 @@ def test_ballistic_on_a_backing_outside_the_v50_relation_is_refused_naming_the_f
     detail = response.json()["error"]["details"][0]
     assert detail["field"] == "armor.backing" and "aluminum_6061_t6" in detail["message"]
     assert client.post("/api/v1/predict/mechanical", json=body).status_code == 200  # armor unused there
+
+
+@pytest.mark.parametrize("version", ["../../etc/passwd", "armor_mechanical:../x", "", "armor_mechanical:", "x" * 300,
+                                     "ü"])
+def test_malformed_model_version_is_a_422_naming_the_field_not_a_503(client, version):
+    response = client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": version})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "model_version"
+
+
+def test_an_answer_is_labelled_with_the_model_that_gave_it(client, trained, stored_tags):
+    # The API last saw another default (as after a runner restart on another model): the runner's
+    # answer carries its own tag, and the response must name that model, not the remembered one.
+    other = store.save(trained["mechanical"], dataset_sha256="2" * 64)
+    cards = client.core.flow.cards
+    cards._default["mechanical"] = asyncio.run(cards.version("mechanical", other))
+    info = client.post("/api/v1/predict/mechanical", json=EXAMPLE).json()["model_info"]
+    assert f"{info['name']}:{info['version']}" == stored_tags["mechanical"]
+    assert asyncio.run(cards.default("mechanical")).tag == stored_tags["mechanical"]

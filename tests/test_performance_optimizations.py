@@ -105,7 +105,7 @@ class CountingRunner:
     """A runner double that counts model calls and yields to the loop while 'computing'."""
 
     def __init__(self, core):
-        self.core, self.calls = core, 0
+        self.core, self.calls, self.versioned = core, 0, 0
 
     async def predict(self, features):
         self.calls += 1
@@ -119,7 +119,11 @@ class CountingRunner:
 
     async def predict_version(self, features, version, explain):
         self.calls += 1
+        self.versioned += 1
         return self.core.predict(features, explain=explain, version=version)
+
+    async def card(self, version=None):
+        return self.core.card(version).to_dict()
 
     async def describe(self):
         return {"model_cache": self.core.models.describe()}
@@ -180,12 +184,24 @@ class TestAsyncPredictor:
         assert len(bodies) == 50 and all(b["predictions"] == bodies[0]["predictions"] for b in bodies)
         assert core.flow.flight.shared == 49
 
-    def test_default_version_goes_to_the_batchable_endpoint(self, runner_cores, stored_tags):
+    def test_default_version_goes_to_the_batchable_endpoint(self, make_core, runner_cores, stored_tags):
+        core = make_core()
         counting = CountingRunner(runner_cores["ballistic"])
-        predictor = AsyncPredictor({"ballistic": counting})
+        core.predictor.runners["ballistic"] = counting
+        pinned_default = {**EXAMPLE, "model_version": stored_tags["ballistic"].split(":")[1],
+                          "microstructure": {**EXAMPLE["microstructure"], "porosity": 0.05}}  # not a cache hit
+        for body in (EXAMPLE, pinned_default):
+            asyncio.run(core.flow.predict("ballistic", PredictionRequest.model_validate(body)))
+        assert counting.calls == 2 and counting.versioned == 0
+
+    def test_packed_rows_carry_the_answering_model(self, runner_cores, stored_tags):
+        from runners.contract import tag_id, unpack
+
+        predictor = AsyncPredictor({"ballistic": CountingRunner(runner_cores["ballistic"])})
         features = np.zeros((1, runner_cores["ballistic"].n_features))
-        default = asyncio.run(predictor.predict("ballistic", features, stored_tags["ballistic"], explain=False))
-        assert default.shape == (1, 4 * 4) and predictor.calls == 1
+        packed = asyncio.run(predictor.predict("ballistic", features, None, explain=False))
+        assert packed.shape == (1, 1 + 4 * 4) and predictor.calls == 1
+        assert unpack(packed, 4, features.shape[1]).tag_id[0] == tag_id(stored_tags["ballistic"])
 
     def test_runner_prediction_cache_answers_repeated_rows(self, stored_tags):
         from runners.core import RunnerCore
@@ -209,11 +225,11 @@ class TestAsyncPredictor:
 
             explain = predict
 
-            async def describe(self):
-                return {"model_cache": {"default": "armor_mechanical:x"}}
+            async def card(self, version=None):
+                return await real.card(version)
 
+        real = core.predictor.runners["mechanical"]
         core.predictor.runners["mechanical"] = Failing()
-        core.predictor._default_tags.clear()
 
         async def five():
             return await asyncio.gather(*[core.flow.predict("mechanical", request()) for _ in range(5)],
