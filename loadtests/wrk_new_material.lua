@@ -1,0 +1,29 @@
+-- wrk script: POST the documented example with a new material every request (porosity and grain
+-- size stepped by a per-thread counter), so no cache layer can answer it.
+--   wrk -t2 -c16 -d10s -s loadtests/wrk_new_material.lua --latency http://127.0.0.1:3000/api/v1/predict/mechanical
+local counter = 0
+local thread_offset = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_offset", #threads * 1000003)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  thread_offset = thread_offset or 0
+end
+
+request = function()
+  counter = counter + 1
+  local n = counter + thread_offset
+  local porosity = 0.001 + (n % 2990) / 10000.0
+  local grain = 1.0 + (math.floor(n / 2990) % 997) / 10.0
+  local body = string.format([[{"composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1},
+ "processing": {"sintering_temperature": 1800, "pressure": 50, "grain_size": %.4f, "holding_time": 120,
+                "heating_rate": 15, "atmosphere": "argon"},
+ "microstructure": {"porosity": %.5f, "phase_distribution": "uniform", "interface_quality": "good",
+                    "pore_size": 1.0, "connectivity": 0.1},
+ "include_uncertainty": true, "include_feature_importance": false}]], grain, porosity)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
