@@ -9,6 +9,7 @@ over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
 from api.schemas import EXAMPLE_REQUEST, PredictionRequest, PredictionResponse
@@ -98,8 +100,23 @@ def _count(core, family: str, status: int) -> None:
     core.metrics.requests.labels(family, f"{status // 100}xx").inc()
 
 
+_HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}
+
+
 def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None:
-    """Validation errors only: the prediction routes map every other failure in ``answer``."""
+    """Validation errors, HTTP errors of the framework (404, 405) and anything that escapes a
+    route, all as the JSON error body; the routes themselves map their failures in ``_guarded``."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        body = {"error": {"status": exc.status_code, "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
+                          "message": str(exc.detail)}}
+        return ORJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        logger.exception("unhandled error on %s", request.url.path)
+        return ORJSONResponse(internal_error_body(), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -123,6 +140,16 @@ async def _guarded(coro) -> ORJSONResponse:
     except Exception:
         logger.exception("unhandled error")
         return ORJSONResponse(internal_error_body(), status_code=500)
+
+
+async def _result(call: Callable[[], Any]) -> Any:
+    result = call()
+    return await result if inspect.isawaitable(result) else result
+
+
+async def guarded_get(call: Callable[[], Any]) -> ORJSONResponse:
+    """A GET route's answer, its failures mapped like the prediction routes' (runner down: 503)."""
+    return await _guarded(_result(call))
 
 
 async def answer(core, family: str, request: PredictionRequest) -> ORJSONResponse:
@@ -166,20 +193,20 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     @app.get("/health", summary="cheap liveness: status and version")
     @app.get("/api/v1/health", summary="cheap liveness: status and version")
     async def health():
-        return get_service().health()
+        return await guarded_get(lambda: get_service().health())
 
     @app.get("/api/v1/performance", summary="cache, latency, throughput, batching and model-cache figures, "
              "aggregated over all worker processes")
     async def performance():
-        return get_service().performance()
+        return await guarded_get(lambda: get_service().performance())
 
     @app.get("/api/v1/status", summary="uptime, CPU and memory of the service's processes and the machine, "
              "versions, loaded models, cache backend reachability")
     async def status():
-        return await get_service().status()
+        return await guarded_get(lambda: get_service().status())
 
     @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving")
     async def models():
-        return await get_service().models()
+        return await guarded_get(lambda: get_service().models())
 
     return app

@@ -53,3 +53,33 @@ def test_chunked_body_over_limit_is_413(client):
     response = client.post("/api/v1/predict/mechanical", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "body_too_large"
+
+
+def test_get_routes_answer_failures_with_the_json_error_body(make_core):
+    import aiohttp
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core()
+
+    class Down:
+        async def card(self, version=None):
+            raise aiohttp.ClientConnectionError("connection refused")
+
+    async def broken_status():
+        raise RuntimeError("boom")
+
+    core.predictor.runners["mechanical"] = Down()
+    core.status = broken_status
+    with TestClient(create_app(lambda: core, 65536), raise_server_exceptions=False) as http:
+        models = http.get("/api/v1/models")
+        status = http.get("/api/v1/status")
+        missing = http.get("/api/v1/nothing-here")
+        wrong_method = http.get("/api/v1/predict/mechanical")
+    assert models.status_code == 503 and models.json()["error"]["type"] == "unavailable"
+    assert models.headers["retry-after"] == "1"
+    assert status.status_code == 500 and status.json() == {"error": {"status": 500, "type": "internal_error",
+                                                                      "message": "internal error; see the service log"}}
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "method_not_allowed"
