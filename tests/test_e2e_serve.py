@@ -158,3 +158,11 @@ def test_memory_backend_repeats_are_hits_whichever_worker_answers(served_memory)
     after = httpx.get(f"{served_memory.url}/api/v1/performance").json()
     assert after["response_cache"]["hits"] - before["response_cache"]["hits"] == 10
     assert after["response_cache"]["shared"]["backend"] == "machine"
+
+
+@pytest.mark.parametrize("version", ["../../etc/passwd", "armor_mechanical:", "nope"])
+def test_bad_model_versions_are_client_errors_through_the_runner(served, version):
+    response = httpx.post(f"{served.url}/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": version},
+                          timeout=30)
+    assert response.status_code == (404 if version == "nope" else 422), response.text
+    assert "retry-after" not in response.headers
