@@ -109,6 +109,10 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # the framework could not parse the body at all
+            error = MalformedBody("request body could not be parsed as JSON (invalid UTF-8, nesting too deep or "
+                                  "a number too long); expected a JSON object like the documented example")
+            return ORJSONResponse(error.body(), status_code=400)
         body = {"error": {"status": exc.status_code, "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
                           "message": str(exc.detail)}}
         return ORJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))

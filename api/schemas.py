@@ -22,7 +22,7 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 class PredictionRequest(Material):
     """A material plus what to return. ``armor`` is used by the ballistic family only."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [EXAMPLE_REQUEST]})
     include_uncertainty: bool = True
     include_feature_importance: bool = False
     model_version: str | None = Field(None, description="registry tag or version; default: the serving model")

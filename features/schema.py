@@ -40,7 +40,9 @@ if TYPE_CHECKING:  # the fields below are built at run time; to a type checker t
     Fraction = float
 else:
     Fraction = bounded(0.0, 1.0, "(fraction)", default=0.0)
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Unknown fields are refused, and so is coercion: "1800" is not a temperature and true is not a
+# fraction (an integer is a number, though).
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class Composition(BaseModel):
