@@ -14,7 +14,7 @@ import uuid
 import orjson
 
 from api import domain, keys, responses
-from api.errors import InvalidInput, ServiceUnavailable, UnknownModelVersion
+from api.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.feature_extractor import AsyncFeatureExtractor
 from api.predictor import AsyncPredictor
 from api.schemas import PredictionRequest
@@ -30,10 +30,14 @@ class ModelCards:
     default model's card is re-asked when an answer comes from another model (a runner restarted
     on a newer one)."""
 
+    NEGATIVE_TTL_S = 5.0  # an unknown version is re-asked at most this often (a model saved meanwhile shows up)
+    NEGATIVE_MAX = 1024  # distinct unknown versions remembered; beyond it the memory is cleared
+
     def __init__(self, predictor: AsyncPredictor):
         self.predictor = predictor
         self._default: dict[str, ModelCard] = {}
         self._versions: dict[tuple[str, str], ModelCard] = {}
+        self._refused: dict[tuple[str, str], tuple[float, ApiError]] = {}
 
     async def default(self, family: str) -> ModelCard:
         if family not in self._default:
@@ -41,10 +45,22 @@ class ModelCards:
         return self._default[family]
 
     async def version(self, family: str, version: str) -> ModelCard:
-        """The card of a pinned version; unknown or malformed versions are asked every time."""
-        if (family, version) not in self._versions:
-            self._versions[family, version] = await self._ask(family, version)
-        return self._versions[family, version]
+        """The card of a pinned version; an unknown or malformed one is refused from memory for
+        ``NEGATIVE_TTL_S`` (a flood of them must not cost a runner call each)."""
+        key = (family, version)
+        if key in self._versions:
+            return self._versions[key]
+        refused = self._refused.get(key)
+        if refused is not None and time.monotonic() - refused[0] < self.NEGATIVE_TTL_S:
+            raise refused[1]
+        try:
+            self._versions[key] = await self._ask(family, version)
+        except (InvalidInput, UnknownModelVersion) as exc:
+            if len(self._refused) >= self.NEGATIVE_MAX:
+                self._refused.clear()
+            self._refused[key] = (time.monotonic(), exc)
+            raise
+        return self._versions[key]
 
     async def answered(self, family: str, answer_tag_id: float, expected: ModelCard) -> ModelCard:
         """The card of the model that produced an answer."""

@@ -225,3 +225,21 @@ def test_an_answer_is_labelled_with_the_model_that_gave_it(client, trained, stor
     info = client.post("/api/v1/predict/mechanical", json=EXAMPLE).json()["model_info"]
     assert f"{info['name']}:{info['version']}" == stored_tags["mechanical"]
     assert asyncio.run(cards.default("mechanical")).tag == stored_tags["mechanical"]
+
+
+def test_unknown_versions_are_refused_from_memory_without_a_runner_call(client):
+    calls = []
+    runner = client.core.predictor.runners["mechanical"]
+    original = runner.card
+
+    async def counted(version=None):
+        calls.append(version)
+        return await original(version)
+
+    runner.card = counted
+    try:
+        statuses = [client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": "nope"}).status_code
+                    for _ in range(20)]
+    finally:
+        runner.card = original
+    assert statuses == [404] * 20 and calls == ["nope"]
