@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,14 +53,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+# The pins the service reads (settings.py); `ensure` verifies the model each family will serve.
+PIN_VARIABLES = {"mechanical": "MECHANICAL_MODEL_TAG", "ballistic": "BALLISTIC_MODEL_TAG"}
+
+
 def cmd_ensure(args) -> int:
-    """Train the reference models of the families the store has none of (used by `make serve`)."""
+    """Train the reference models of the families the store has none of, then load the model each
+    family will serve (pinned or newest): checksums and feature schema verified, so `make serve`
+    stops with one line naming a corrupt file instead of starting runners that cannot load."""
     missing = [f for f in FAMILIES if not store.list_models(f)]
     for family in missing:
         print(f"no {family} model in the store: training the reference model", flush=True)
         cmd_train(argparse.Namespace(data=None, family=family, trees=args.trees, seed=args.seed))
     for family in FAMILIES:
-        print(f"{family}: serving {store.list_models(family)[0].tag} unless a tag is pinned")
+        model = store.load(family, os.environ.get(PIN_VARIABLES[family]) or None)
+        print(f"{family}: {model.tag} verified (checksums, feature schema); the service will serve it")
     return 0
 
 
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"train": cmd_train, "ensure": cmd_ensure, "list": cmd_list, "show": cmd_show, "generate": cmd_generate}
     try:
         return commands[args.command](args)
-    except (DatasetError, store.RegistryError, ValueError) as exc:
+    except (DatasetError, store.RegistryError, ValueError) as exc:  # one line, naming the file or tag
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -88,3 +88,20 @@ def test_one_call_gives_every_target_and_interval(trained, small_data):
     pred = model.predict(Featurizer("ballistic").transform(MaterialBatch.take(batch, np.arange(5))))
     assert pred.values.shape == pred.lower.shape == pred.upper.shape == (5, 4)
     assert np.all(pred.lower <= pred.values) and np.all(pred.values <= pred.upper)
+
+
+def test_ensure_refuses_a_corrupt_serving_model_with_one_line_naming_the_file(trained, stored_tags, capsys):
+    import bentoml
+
+    from model_registry.__main__ import main
+
+    tag = store.save(trained["ballistic"], dataset_sha256="3" * 64)  # the newest: what would be served
+    path = Path(store.resolve("ballistic", tag).path) / "forest.npz"
+    try:
+        path.write_bytes(path.read_bytes()[:-10] + b"corrupted!")
+        assert main(["ensure"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and str(path) in error and "checksum mismatch" in error
+    finally:
+        bentoml.models.delete(tag)
+    assert main(["ensure"]) == 0
