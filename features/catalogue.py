@@ -85,14 +85,17 @@ def inputs() -> tuple[Input, ...]:
     )
 
 
+@cache
 def numeric_inputs() -> tuple[NumericInput, ...]:
     return tuple(i for i in inputs() if isinstance(i, NumericInput))
 
 
+@cache
 def categorical_inputs() -> tuple[CategoricalInput, ...]:
     return tuple(i for i in inputs() if isinstance(i, CategoricalInput))
 
 
+@cache
 def numeric_names() -> tuple[str, ...]:
     return tuple(i.name for i in numeric_inputs())
 
@@ -101,15 +104,17 @@ def numeric_input(name: str) -> NumericInput:
     return next(i for i in numeric_inputs() if i.name == name)
 
 
+@cache
 def block_inputs(block: str) -> tuple[Input, ...]:
     return tuple(i for i in inputs() if i.block == block)
 
 
+@cache
 def family_numeric_inputs(family: str) -> tuple[NumericInput, ...]:
     """The numeric inputs a family's models see (armor inputs are ballistic only)."""
     return tuple(i for i in numeric_inputs() if family == "ballistic" or i.block not in BALLISTIC_ONLY_BLOCKS)
 
 
 def categorical_levels() -> dict[str, tuple[str, ...]]:
-    """Levels of each categorical input, in code order."""
+    """Levels of each categorical input, in code order (a fresh dict: callers may not share it)."""
     return {i.name: i.levels for i in categorical_inputs()}
