@@ -22,6 +22,7 @@ from typing import Any
 logger = logging.getLogger("armor.cache")
 _SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL, accessed REAL NOT NULL, size INTEGER NOT NULL)"""
+OPEN_TIMEOUT_S = 10.0
 _ENFORCE_EVERY = 64  # sets between limit checks: a COUNT/SUM per set would double the write cost
 
 
@@ -31,12 +32,15 @@ class MachineCache:
         self.path, self.max_entries, self.max_bytes, self.ttl = Path(path), max_entries, max_bytes, ttl_seconds
         self._clock = clock
         self._lock = threading.Lock()  # one connection per process, used from one thread at a time
-        self._db = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
-                                   check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=OFF", f"busy_timeout={busy_timeout_ms}"):
+        # Opening waits up to OPEN_TIMEOUT_S for the other workers opening the same file at the same
+        # moment (switching to WAL and creating the table take a write lock); requests later wait
+        # at most busy_timeout_ms and count a miss.
+        self._db = sqlite3.connect(str(path), timeout=OPEN_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=OFF"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute(_SCHEMA)
         self._db.execute("CREATE INDEX IF NOT EXISTS by_access ON entries (accessed)")
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self.hits = self.misses = self.errors = self.evictions = self.expirations = 0
         self.timeouts = 0  # a busy database waits at most busy_timeout_ms and then counts as an error
         self._sets = 0

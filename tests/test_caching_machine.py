@@ -83,3 +83,23 @@ def test_two_workers_local_layers_share_through_it(tmp_path):
     asyncio.run(first.set("answer", b"42"))
     assert asyncio.run(second.get("answer")) == b"42"
     assert second.stats()["backend"] == "machine" and second.stats()["shared"]["hits"] == 1
+
+
+def test_opening_waits_for_another_worker_holding_the_file_instead_of_failing(tmp_path):
+    # Two API workers start together: one holds the write lock while it switches the file to WAL.
+    # The other used to die with "database is locked" after 50 ms (issue 14, item 4).
+    import sqlite3
+    import threading
+    import time
+
+    db = tmp_path / "c.sqlite"
+    holder = sqlite3.connect(str(db), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    opened = cache(db)
+    assert time.monotonic() - started >= 0.25
+    asyncio.run(opened.set("k", b"v"))
+    assert asyncio.run(opened.get("k")) == b"v"
+    release.join()
