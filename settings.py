@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_latency_ms: int = Field(1000, ge=1, description="runner adaptive-batching latency budget, ms "
                                 "(the dispatcher sheds load with 503 when its estimate exceeds it)")
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
+    admin_token: str | None = Field(
+        None, description="when set, /api/v1/status and /api/v1/models give details (paths, PIDs, versions, "
+        "metrics) only to requests with `Authorization: Bearer <token>`; others get a summary")
     # caching
     enable_response_caching: bool = Field(True, description="response cache in the API service")
     response_cache_size: int = Field(1000, ge=1, description="response cache entries")

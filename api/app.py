@@ -9,6 +9,7 @@ over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
 
 from __future__ import annotations
 
+import hmac
 import inspect
 import logging
 import time
@@ -146,6 +147,14 @@ async def _guarded(coro) -> ORJSONResponse:
         return ORJSONResponse(internal_error_body(), status_code=500)
 
 
+def admin(request: Request, token: str | None) -> bool:
+    """Details are for everyone when no ADMIN_TOKEN is configured, else for its bearer only."""
+    if not token:
+        return True
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 async def _result(call: Callable[[], Any]) -> Any:
     result = call()
     return await result if inspect.isawaitable(result) else result
@@ -205,12 +214,20 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
         return await guarded_get(lambda: get_service().performance())
 
     @app.get("/api/v1/status", summary="uptime, CPU and memory of the service's processes and the machine, "
-             "versions, loaded models, cache backend reachability")
-    async def status():
-        return await guarded_get(lambda: get_service().status())
+             "versions, loaded models, cache backend reachability (a summary without the admin token when "
+             "ADMIN_TOKEN is set)")
+    async def status(request: Request):
+        core = get_service()
+        if admin(request, core.settings.admin_token):
+            return await guarded_get(core.status)
+        return await guarded_get(core.status_summary)
 
-    @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving")
-    async def models():
-        return await guarded_get(lambda: get_service().models())
+    @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving "
+             "(only the serving tags without the admin token when ADMIN_TOKEN is set)")
+    async def models(request: Request):
+        core = get_service()
+        if admin(request, core.settings.admin_token):
+            return await guarded_get(core.models)
+        return await guarded_get(core.models_summary)
 
     return app

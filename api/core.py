@@ -106,6 +106,15 @@ class ServiceCore:
                 "versions": report.versions(SERVICE_VERSION), "models_loaded": report.model_cache(samples),
                 "cache": await self._cache_reachable()}
 
+    async def status_summary(self) -> dict:
+        """What anyone may see when ADMIN_TOKEN is set: no paths, PIDs, versions or machine figures."""
+        cache = await self._cache_reachable()
+        return {"status": "ok", "uptime_s": round(report.uptime_s(self.processes), 3),
+                "cache": {"backend": self.settings.cache_backend, "reachable": cache.get("reachable")}}
+
+    async def models_summary(self) -> dict:
+        return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in FAMILIES}
+
     async def models(self) -> dict:
         serving = {f: (await self.flow.cards.default(f)).tag for f in FAMILIES}
         return await asyncio.to_thread(report.models, serving)

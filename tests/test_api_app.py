@@ -243,3 +243,24 @@ def test_unknown_versions_are_refused_from_memory_without_a_runner_call(client):
     finally:
         runner.card = original
     assert statuses == [404] * 20 and calls == ["nope"]
+
+
+def test_admin_token_hides_details_of_status_and_models_from_everyone_else(make_core):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core(admin_token="s3cret")
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        anonymous = http.get("/api/v1/status").json(), http.get("/api/v1/models").json()
+        wrong = http.get("/api/v1/status", headers={"Authorization": "Bearer nope"}).json()
+        admin = [http.get(p, headers={"Authorization": "Bearer s3cret"}).json()
+                 for p in ("/api/v1/status", "/api/v1/models")]
+    assert set(anonymous[0]) == {"status", "uptime_s", "cache"} and set(wrong) == set(anonymous[0])
+    assert set(anonymous[1]["mechanical"]) == {"serving"}
+    assert "resources" in admin[0] and "versions" in admin[0]
+    assert "versions" in admin[1]["mechanical"]
+
+
+def test_without_admin_token_status_keeps_its_details(client):
+    assert "resources" in client.get("/api/v1/status").json()
