@@ -9,7 +9,7 @@ import gc
 import os
 from functools import cache
 
-from pydantic import Field
+from pydantic import AliasChoices, AliasGenerator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,10 +21,17 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class Settings(BaseSettings):
-    """Service configuration; each field maps to the upper-case environment variable of its name."""
+def _environment_names(field_name: str) -> AliasChoices:
+    """ARMOR_<NAME> first (a namespace of this service's own), then the documented <NAME>."""
+    return AliasChoices(f"ARMOR_{field_name.upper()}", field_name.upper(), field_name)
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+class Settings(BaseSettings):
+    """Service configuration; each field is read from ARMOR_<NAME>, else from the documented
+    upper-case <NAME> (so a host's unrelated PORT or REDIS_URL can be overridden per service)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True,
+                                      alias_generator=AliasGenerator(validation_alias=_environment_names))
 
     # serving
     port: int = Field(3000, description="HTTP port of `make serve`")
