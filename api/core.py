@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from api.app import SERVICE_VERSION
 from api.feature_extractor import AsyncFeatureExtractor
 from api.flow import PredictionFlow
+from api.http import SERVICE_VERSION
 from api.predictor import AsyncPredictor
 from caching import ExpirySweeper, LayeredCache, MachineCache, RedisCache, TTLLRUCache
 from features.featurizer import FAMILIES

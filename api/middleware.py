@@ -1,0 +1,49 @@
+"""ASGI middleware of the API: the request body size limit (413 before anything parses the body)."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+from api.errors import BodyTooLarge
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed. A declared
+    size (Content-Length) is checked at once; a body without one (chunked transfer) is read here,
+    at most ``max_bytes`` + 1 bytes, and handed on only if it fits."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        messages = await self._read_within_limit(receive)
+        if messages is None:
+            return await self._refuse(send)
+        replay = iter(messages)
+        return await self.app(scope, lambda: self._next(replay, receive), send)
+
+    async def _read_within_limit(self, receive) -> list[dict] | None:
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return messages
+
+    @staticmethod
+    async def _next(replay, receive) -> dict:
+        return next(replay, None) or await receive()
+
+    async def _refuse(self, send):
+        error = BodyTooLarge(f"request body over the limit of {self.max_bytes} bytes")
+        await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, None, send)
