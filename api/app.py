@@ -17,7 +17,7 @@ from fastapi import Body, FastAPI, Request
 from api.handlers import admin, answer, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
-from api.schemas import EXAMPLE_REQUEST, PredictionRequest, PredictionResponse
+from api.schemas import EXAMPLE_REQUEST, PREDICTION_ERRORS, PredictionRequest, PredictionResponse
 
 __all__ = ["SERVICE_VERSION", "create_app"]
 
@@ -35,12 +35,12 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
 
     # response_model documents the body; handlers return a ready ORJSONResponse so the dict the
     # flow built is not validated a second time on the way out.
-    @app.post("/api/v1/predict/mechanical", response_model=PredictionResponse,
+    @app.post("/api/v1/predict/mechanical", response_model=PredictionResponse, responses=PREDICTION_ERRORS,
               summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals")
     async def predict_mechanical(request: PredictionRequest = body):
         return await answer(get_service(), "mechanical", request)
 
-    @app.post("/api/v1/predict/ballistic", response_model=PredictionResponse,
+    @app.post("/api/v1/predict/ballistic", response_model=PredictionResponse, responses=PREDICTION_ERRORS,
               summary="V50, penetration resistance, back-face deformation and multi-hit capability")
     async def predict_ballistic(request: PredictionRequest = body):
         return await answer(get_service(), "ballistic", request)

@@ -64,3 +64,49 @@ class PredictionResponse(BaseModel):
     request_id: str
     processing_time_ms: float
     cached: bool
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    status: int
+    type: str = Field(description="validation_error, malformed_body, body_too_large, unknown_model_version, "
+                                  "unavailable, internal_error, not_found, method_not_allowed")
+    message: str
+    details: list[ErrorDetail] | None = None
+    available: list[str] | None = Field(None, description="with unknown_model_version: the stored versions")
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorInfo
+
+
+def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description, "content": {"application/json": {"example": example}}}
+
+
+PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("the body is not a JSON object", {"error": {"status": 400, "type": "malformed_body",
+                                                             "message": "request body is not valid JSON; ..."}}),
+    404: _error("unknown model_version", {"error": {"status": 404, "type": "unknown_model_version",
+                                                    "message": "model version 'x' not found; ...",
+                                                    "available": ["armor_mechanical:abc"]}}),
+    413: _error("body over MAX_REQUEST_BYTES", {"error": {"status": 413, "type": "body_too_large",
+                                                          "message": "request body over the limit of 65536 bytes"}}),
+    422: _error("a field is invalid (named in details), or the backing is outside the ballistic models",
+                {"error": {"status": 422, "type": "validation_error",
+                           "message": "invalid request: processing.grain_size: must be between 0.1 and 100 um, "
+                                      "got 500",
+                           "details": [{"field": "processing.grain_size",
+                                        "message": "must be between 0.1 and 100 um, got 500"}]}}),
+    503: _error("a runner is unavailable or overloaded (Retry-After: 1)",
+                {"error": {"status": 503, "type": "unavailable", "message": "the prediction runner is unavailable "
+                                                                            "or overloaded; retry shortly"}}),
+    500: _error("an unexpected failure (no internals)", {"error": {"status": 500, "type": "internal_error",
+                                                                   "message": "internal error; see the service log"}}),
+}

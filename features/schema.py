@@ -46,9 +46,11 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class Composition(BaseModel):
-    """Phase fractions (volume by default; weight when ``basis`` is "weight")."""
+    """Phase fractions (volume by default; weight when ``basis`` is "weight") that sum to 1 +- 0.01."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"minProperties": 1, "description": (
+        "phase fractions (volume by default, weight with basis=weight); at least one phase, the fractions "
+        f"summing to 1 +- {SUM_TOLERANCE}")})
     SiC: Fraction = 0.0
     B4C: Fraction = 0.0
     Al2O3: Fraction = 0.0

@@ -109,3 +109,16 @@ def test_unparseable_bodies_get_the_documented_400_body(client, raw):
     response = client.post("/api/v1/predict/mechanical", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "malformed_body"
+
+
+def test_the_openapi_document_lists_every_status_of_the_prediction_routes_with_the_real_error_body():
+    from api.app import create_app
+
+    doc = create_app(lambda: None, 65536).openapi()
+    for family in ("mechanical", "ballistic"):
+        responses = doc["paths"][f"/api/v1/predict/{family}"]["post"]["responses"]
+        assert {"200", "400", "404", "413", "422", "500", "503"} <= set(responses)
+        error_body = {"$ref": "#/components/schemas/ErrorBody"}
+        for status in ("400", "404", "413", "422", "500", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == error_body
+    assert doc["components"]["schemas"]["Composition"]["minProperties"] == 1  # "composition": {} is refused
