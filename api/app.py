@@ -18,6 +18,7 @@ from api.handlers import admin, answer, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
 from api.schemas import EXAMPLE_REQUEST, PREDICTION_ERRORS, PredictionRequest, PredictionResponse
+from api.strict_json import StrictJSONRoute
 
 __all__ = ["SERVICE_VERSION", "create_app"]
 
@@ -29,6 +30,7 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     instance when served; built directly in tests)."""
     app = FastAPI(title="Ceramic armor ML API", version=SERVICE_VERSION, default_response_class=ORJSONResponse,
                   docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.route_class = StrictJSONRoute
     install_error_handlers(app, get_service)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     body = Body(openapi_examples=_EXAMPLES)

@@ -31,8 +31,12 @@ access_log = logging.getLogger("armor.access")
 
 def _validation_error(exc: RequestValidationError) -> ApiError:
     errors = exc.errors()
-    if any(e["type"] == "json_invalid" for e in errors):
-        return MalformedBody("request body is not valid JSON; expected a JSON object like the documented example")
+    invalid = [e for e in errors if e["type"] == "json_invalid"]
+    if invalid:
+        reason = invalid[0].get("ctx", {}).get("error", "")
+        detail = f" ({reason})" if reason.startswith("duplicate key") else ""
+        return MalformedBody(f"request body is not valid JSON{detail}; expected a JSON object like the documented "
+                             f"example")
     if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
         return MalformedBody("request body must be a non-empty JSON object like the documented example")
     stripped: list[Any] = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]

@@ -122,3 +122,10 @@ def test_the_openapi_document_lists_every_status_of_the_prediction_routes_with_t
         for status in ("400", "404", "413", "422", "500", "503"):
             assert responses[status]["content"]["application/json"]["schema"] == error_body
     assert doc["components"]["schemas"]["Composition"]["minProperties"] == 1  # "composition": {} is refused
+
+
+def test_a_key_given_twice_is_a_400_naming_it(client):
+    raw = b'{"composition": {"SiC": 1.0, "SiC": 0.5}, "processing": {"sintering_temperature": 1800}}'
+    response = client.post("/api/v1/predict/mechanical", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "duplicate key 'SiC'" in response.json()["error"]["message"]
