@@ -6,14 +6,20 @@ from fastapi.responses import JSONResponse
 
 from api.errors import BodyTooLarge
 
+# A refused body up to this size is read to its end (and discarded) before the 413 is sent: a
+# client that sends the whole body before reading (Python's urllib does) would otherwise see the
+# connection reset instead of the answer, as nginx's lingering close avoids. Larger bodies are
+# refused at once.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
 
 class BodySizeLimit:
     """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed. A declared
     size (Content-Length) is checked at once; a body without one (chunked transfer) is read here,
     at most ``max_bytes`` + 1 bytes, and handed on only if it fits."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, drain_max_bytes: int = DRAIN_MAX_BYTES):
+        self.app, self.max_bytes, self.drain_max_bytes = app, max_bytes, drain_max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -21,10 +27,13 @@ class BodySizeLimit:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_bytes:
+                if int(declared) <= self.drain_max_bytes:
+                    await self._drain(receive, 0)
                 return await self._refuse(send)
             return await self.app(scope, receive, send)
         messages = await self._read_within_limit(receive)
         if messages is None:
+            await self._drain(receive, self.max_bytes)
             return await self._refuse(send)
         replay = iter(messages)
         return await self.app(scope, lambda: self._next(replay, receive), send)
@@ -39,6 +48,15 @@ class BodySizeLimit:
                 return None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 return messages
+
+    async def _drain(self, receive, already: int) -> None:
+        """Read and discard the rest of the body, up to ``drain_max_bytes`` in all."""
+        size = already
+        while size <= self.drain_max_bytes:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
     @staticmethod
     async def _next(replay, receive) -> dict:

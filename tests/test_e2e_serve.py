@@ -166,3 +166,16 @@ def test_bad_model_versions_are_client_errors_through_the_runner(served, version
                           timeout=30)
     assert response.status_code == (404 if version == "nope" else 422), response.text
     assert "retry-after" not in response.headers
+
+
+def test_a_10_mb_body_from_urllib_reads_the_413_not_a_reset(served):
+    # urllib sends the whole body before it reads the answer (issue 14, item 10)
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{served.url}/api/v1/predict/mechanical", data=b" " * 10_000_000,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["error"]["type"] == "body_too_large"
