@@ -33,7 +33,6 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         messages = await self._read_within_limit(receive)
         if messages is None:
-            await self._drain(receive, self.max_bytes)
             return await self._refuse(send)
         replay = iter(messages)
         return await self.app(scope, lambda: self._next(replay, receive), send)
@@ -44,9 +43,12 @@ class BodySizeLimit:
             message = await receive()
             messages.append(message)
             size += len(message.get("body", b""))
+            ended = message["type"] != "http.request" or not message.get("more_body", False)
             if size > self.max_bytes:
+                if not ended:
+                    await self._drain(receive, size)
                 return None
-            if message["type"] != "http.request" or not message.get("more_body", False):
+            if ended:
                 return messages
 
     async def _drain(self, receive, already: int) -> None:
