@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI, Request
 
-from api.handlers import admin, answer, guarded_get, install_error_handlers
+from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
 from api.schemas import EXAMPLE_REQUEST, PREDICTION_ERRORS, PredictionRequest, PredictionResponse
@@ -62,16 +62,12 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
              "ADMIN_TOKEN is set)")
     async def status(request: Request):
         core = get_service()
-        if admin(request, core.settings.admin_token):
-            return await guarded_get(core.status)
-        return await guarded_get(core.status_summary)
+        return await detail_or_summary(request, core.settings.admin_token, core.status, core.status_summary)
 
     @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving "
              "(only the serving tags without the admin token when ADMIN_TOKEN is set)")
     async def models(request: Request):
         core = get_service()
-        if admin(request, core.settings.admin_token):
-            return await guarded_get(core.models)
-        return await guarded_get(core.models_summary)
+        return await detail_or_summary(request, core.settings.admin_token, core.models, core.models_summary)
 
     return app

@@ -111,6 +111,12 @@ async def guarded_get(call: Callable[[], Any]) -> ORJSONResponse:
     return await _guarded(_result(call))
 
 
+async def detail_or_summary(request: Request, token: str | None, detail: Callable[[], Any],
+                            summary: Callable[[], Any]) -> ORJSONResponse:
+    """The details for an admin (or for everyone when no ADMIN_TOKEN is set), else the summary."""
+    return await guarded_get(detail if admin(request, token) else summary)
+
+
 async def answer(core, family: str, request: PredictionRequest) -> ORJSONResponse:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
