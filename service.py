@@ -40,9 +40,6 @@ class DependencyClient:
     async def card(self, version: str | None = None) -> dict:
         return await self._dep.card(version=version)
 
-    async def describe(self) -> dict:
-        return await self._dep.describe()
-
 
 def _current():
     return bentoml.get_current_service().core

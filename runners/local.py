@@ -25,7 +25,3 @@ class LocalRunnerClient:
 
     async def card(self, version: str | None = None) -> dict:
         return self.core.card(version).to_dict()
-
-    async def describe(self) -> dict:
-        return {"family": self.core.family, "model_cache": self.core.models.describe(),
-                "model_calls": self.core.model_calls}

@@ -9,8 +9,6 @@ oversubscribe the cores.
 
 from __future__ import annotations
 
-import os
-
 from settings import worker_settings
 
 SETTINGS = worker_settings()  # before NumPy-backed imports: it sets the thread variables
@@ -83,13 +81,6 @@ class _FamilyRunner:
     def card(self, version: str | None = None) -> dict:
         """The card of the default model or of a version (runners.contract.CardReply as a dict)."""
         return self.core.card(version).to_dict()
-
-    @bentoml.api
-    def describe(self) -> dict:
-        """The default model's tag, the model cache and the prediction cache of this worker."""
-        cache = self.core.cache.stats() if self.core.cache else None
-        return {"family": self.family, "pid": os.getpid(), "model_cache": self.core.models.describe(),
-                "prediction_cache": cache, "model_calls": self.core.model_calls}
 
 
 def _prediction_cache(metrics: Metrics) -> InstrumentedLocalCache | None:

@@ -125,9 +125,6 @@ class CountingRunner:
     async def card(self, version=None):
         return self.core.card(version).to_dict()
 
-    async def describe(self):
-        return {"model_cache": self.core.models.describe()}
-
 
 class TestAsyncFeatureExtractor:
     def test_cache_hit_avoids_recompute(self):
