@@ -124,7 +124,9 @@ def _partial_out(nuisance: np.ndarray, residual: np.ndarray, terms: np.ndarray) 
     both = np.column_stack([residual, terms])
     if nuisance.shape[1] == 0:
         return residual - residual.mean(), terms - terms.mean(axis=0)
-    forest = ExtraTreesRegressor(n_estimators=20, max_depth=8, min_samples_leaf=20, random_state=0, n_jobs=-1)
+    # one job: threads sum the trees' predictions in a varying order, and a 1e-14 difference in a
+    # coefficient changes the correction trees downstream (the same data must give the same model)
+    forest = ExtraTreesRegressor(n_estimators=20, max_depth=8, min_samples_leaf=20, random_state=0, n_jobs=1)
     fitted = cross_val_predict(forest, nuisance, both, cv=3)
     out = both - fitted
     return out[:, 0], out[:, 1:]

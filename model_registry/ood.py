@@ -19,12 +19,12 @@ import numpy as np
 
 from features.catalogue import TARGETS
 from features.featurizer import FAMILIES, Featurizer
-from model_registry import baseline
 from model_registry.datagen import generate
-from model_registry.train import TrainingConfig, train_family
+from model_registry.train import TrainingConfig, evaluate, train_family
 
 REGION = {"porosity": (0.0, 0.08), "grain_size": (1.0, 20.0)}
 REQUIRED_COVERAGE = 0.90
+_KEYS = {"test_samples": "rows"}
 
 
 def inside_region(batch) -> np.ndarray:
@@ -42,22 +42,6 @@ def region_split(inside: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
     return rows[n_test + n_cal:], rows[n_test:n_test + n_cal], rows[:n_test], np.flatnonzero(~inside)
 
 
-def coverage(model, X: np.ndarray, Y: np.ndarray) -> dict:
-    pred = model.predict(X)
-    out = {}
-    for o, target in enumerate(model.targets):
-        rows = ~np.isnan(Y[:, o])
-        y = Y[rows, o]
-        if model.baseline.links[o] == "logit":
-            y = np.clip(y, baseline.LOGIT_EPS, 1 - baseline.LOGIT_EPS)
-        inside = (pred.lower[rows, o] <= y) & (y <= pred.upper[rows, o])
-        relative = np.abs(pred.values[rows, o] - y) / np.maximum(np.abs(y), 1e-12)
-        out[target] = {"coverage_95": float(inside.mean()), "median_relative_error": float(np.median(relative)),
-                       "mean_interval_width": float((pred.upper[rows, o] - pred.lower[rows, o]).mean()),
-                       "rows": int(rows.sum())}
-    return out
-
-
 def run(rows: int, config: TrainingConfig) -> dict:
     batch, targets = generate(rows)
     train, cal, test_in, test_out = region_split(inside_region(batch), config.seed)
@@ -66,10 +50,11 @@ def run(rows: int, config: TrainingConfig) -> dict:
         trained = train_family(batch, targets, family, config, progress=lambda m: None, split=(train, cal, test_in))
         X = Featurizer(family).transform(batch.take(test_out))
         Y = np.column_stack([targets[t][test_out] for t in TARGETS[family]])
-        outside = coverage(trained.model, X, Y)
+        outside = evaluate(trained.model, X, Y)
         report[family] = {t: {"inside_coverage_95": trained.metrics[t]["coverage_95"],
                               "inside_rows": trained.metrics[t]["test_samples"],
-                              **{f"outside_{k}": v for k, v in outside[t].items()}} for t in TARGETS[family]}
+                              **{f"outside_{_KEYS.get(k, k)}": v for k, v in outside[t].items()}}
+                          for t in TARGETS[family]}
     return report
 
 

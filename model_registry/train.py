@@ -126,7 +126,9 @@ def evaluate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> dict:
         if model.baseline.links[o] == "logit":
             y = np.clip(y, baseline.LOGIT_EPS, 1 - baseline.LOGIT_EPS)
         inside = (pred.lower[rows, o] <= y) & (y <= pred.upper[rows, o])
+        relative = np.abs(p - y) / np.maximum(np.abs(y), 1e-12)
         metrics[target] = {"r2": float(r2_score(y, p)), "mae": float(mean_absolute_error(y, p)),
+                           "median_relative_error": float(np.median(relative)),
                            "coverage_95": float(inside.mean()),
                            "mean_interval_width": float((pred.upper[rows, o] - pred.lower[rows, o]).mean()),
                            "test_samples": int(rows.sum())}
