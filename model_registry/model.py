@@ -28,15 +28,13 @@ TARGET_BOUNDS = {"poisson_ratio": (0.0, 0.5), "multi_hit_capability": (0.0, 1.0)
 
 @dataclass
 class Prediction:
-    """Arrays of shape (n, O); contributions (n, F, O) and base (O,) in target units;
-    ``extrapolation`` (n, O): the share of the link-space half-width due to leaving the data."""
+    """Arrays of shape (n, O); contributions (n, F, O) and base (O,) in target units."""
 
     values: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     contributions: np.ndarray | None
     base: np.ndarray
-    extrapolation: np.ndarray | None = None
 
 
 @dataclass
@@ -93,7 +91,7 @@ class ArmorModel:
         if raw.contributions is not None:
             contrib = self._contributions_units(X, values, raw, base)
         return Prediction(values=values, lower=np.maximum(lower, self._low), upper=np.minimum(upper, self._high),
-                          contributions=contrib, base=base, extrapolation=self.interval_quantile * extrapolation)
+                          contributions=contrib, base=base)
 
     def _to_units(self, z: np.ndarray) -> np.ndarray:
         """Inverse link of every column (exp; the logistic function for logit targets)."""
