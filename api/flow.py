@@ -52,7 +52,7 @@ class ModelCards:
             return self._versions[key]
         refused = self._refused.get(key)
         if refused is not None and time.monotonic() - refused[0] < self.NEGATIVE_TTL_S:
-            raise refused[1]
+            raise refused[1].with_traceback(None)  # re-raising one instance must not grow its traceback
         try:
             self._versions[key] = await self._ask(family, version)
         except (InvalidInput, UnknownModelVersion) as exc:
