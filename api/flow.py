@@ -97,10 +97,15 @@ class PredictionFlow:
     async def _compute(self, family: str, request: PredictionRequest, material: dict, card: ModelCard,
                        key: str) -> dict:
         features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
+        explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
-        packed = await self.predictor.predict(family, features, version, request.include_feature_importance)
-        out = unpack(packed, len(card.targets), features.shape[1])
+        out = unpack(await self.predictor.predict(family, features, version, explain), len(card.targets),
+                     features.shape[1])
+        if request.model_version is not None and out.tag_id[0] != card.tag_id:
+            # pinned, and the default moved under us: ask for the pinned model by name
+            out = unpack(await self.predictor.predict(family, features, card.tag, explain), len(card.targets),
+                         features.shape[1])
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, material, answered.tag, request)

@@ -264,3 +264,14 @@ def test_admin_token_hides_details_of_status_and_models_from_everyone_else(make_
 
 def test_without_admin_token_status_keeps_its_details(client):
     assert "resources" in client.get("/api/v1/status").json()
+
+
+def test_a_pinned_version_is_answered_by_that_model_even_when_the_default_moved(client, trained, stored_tags):
+    # The API believes the pinned version is the default (so it would use the batching route),
+    # but the runner's default is another model: the pinned answer must still come from the pin.
+    pinned = store.save(trained["mechanical"], dataset_sha256="4" * 64)
+    cards = client.core.flow.cards
+    cards._default["mechanical"] = asyncio.run(cards.version("mechanical", pinned))
+    body = {**EXAMPLE, "model_version": pinned.split(":")[1], "microstructure": {"porosity": 0.031}}
+    info = client.post("/api/v1/predict/mechanical", json=body).json()["model_info"]
+    assert f"{info['name']}:{info['version']}" == pinned
