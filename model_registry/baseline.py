@@ -26,13 +26,14 @@ LOGIT_EDGE = float(np.log((1 - LOGIT_EPS) / LOGIT_EPS))
 
 def link(name: str, y: np.ndarray) -> np.ndarray:
     if name == "log":
-        return np.log(np.maximum(y, 1e-12))
+        return TRANSFORMS["log"](y)
     p = np.clip(y, LOGIT_EPS, 1.0 - LOGIT_EPS)
     return np.log(p / (1.0 - p))
 
 
-def inverse_link(name: str, z: np.ndarray) -> np.ndarray:
-    return np.exp(z) if name == "log" else 1.0 / (1.0 + np.exp(-z))
+def link_all(links: list[str], Y: np.ndarray) -> np.ndarray:
+    """(n, O) every target column in its link space (the inverse lives in ArmorModel._to_units)."""
+    return np.column_stack([link(name, Y[:, o]) for o, name in enumerate(links)])
 
 
 @dataclass
@@ -68,8 +69,8 @@ class LinearBaseline:
     def all_terms(self, X: np.ndarray) -> np.ndarray:
         """(n, K) every target's transformed terms, side by side."""
         T = X[:, self._cols].astype(np.float64, copy=True)
-        T[:, self._log] = np.log(np.maximum(T[:, self._log], 1e-12))
-        T[:, self._log1m] = np.log(np.maximum(1.0 - T[:, self._log1m], 1e-12))
+        T[:, self._log] = TRANSFORMS["log"](T[:, self._log])
+        T[:, self._log1m] = TRANSFORMS["log1m"](T[:, self._log1m])
         return T
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -80,10 +80,6 @@ def _fit_forest(X: np.ndarray, R: np.ndarray, targets, names, config: TrainingCo
     return CompiledForest.from_trees(groups, columns)
 
 
-def _link_targets(model: ArmorModel, Y: np.ndarray) -> np.ndarray:
-    return np.column_stack([baseline.link(name, Y[:, o]) for o, name in enumerate(model.baseline.links)])
-
-
 def _sensitivity(model: ArmorModel, X: np.ndarray) -> np.ndarray:
     """(F, O) 2.5-97.5 % range of each feature's path contributions to the correction (link units)."""
     contributions = model.forest.predict(X, contributions=True).contributions
@@ -103,7 +99,7 @@ def _calibrate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> None:
     """Set each target's conformal quantile from the calibration rows (missing targets skipped)."""
     z, spread, _ = model.link_prediction(X)
     z = _clip_logits(model, z)
-    Z = _link_targets(model, Y)
+    Z = baseline.link_all(model.baseline.links, Y)
     model.spread_floor = 0.25 * np.nanmedian(spread, axis=0) + 1e-12
     quantiles = []
     for o in range(Y.shape[1]):
@@ -193,7 +189,7 @@ def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: s
 
 def _fit_model(family, names, feature_names, X, Y, config, progress) -> ArmorModel:
     fitted = baseline.fit(names, X, Y, feature_names)
-    Z = np.column_stack([baseline.link(name, Y[:, o]) for o, name in enumerate(fitted.links)])
+    Z = baseline.link_all(fitted.links, Y)
     residual = Z - fitted.predict(X)
     r_mean, r_scale = np.nanmean(residual, axis=0), np.nanstd(residual, axis=0) + 1e-12
     forest = _fit_forest(X, (residual - r_mean) / r_scale, names, feature_names, config, progress)
