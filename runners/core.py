@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import fields
 
 import numpy as np
 
@@ -28,8 +29,7 @@ def pack_prediction(model: ArmorModel, features: np.ndarray, explain: bool) -> n
 def model_card(family: str, tag: str) -> ModelCard:
     """The registry's card of one stored model (metadata written at training time, never typed here)."""
     raw = store.card(family, tag)
-    known = {"tag", "name", "version", "targets", "created_at", "metrics", "feature_names", "feature_categories",
-             "feature_ranges", "feature_importance"}
+    known = {f.name for f in fields(ModelCard)}  # the rest of the registry's metadata goes to .metadata
     return ModelCard(tag=raw["tag"], name=raw["name"], version=raw["version"], family=family,
                      targets=tuple(raw["targets"]), created_at=raw["created_at"],
                      training_samples=int(raw["samples"]["training"]), metrics=raw["metrics"],
