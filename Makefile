@@ -38,6 +38,7 @@ bench: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # mypy over the packages listed in pyproject.toml ([tool.mypy], with the pydantic plugin).
 typecheck: venv

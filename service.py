@@ -47,8 +47,13 @@ def _current():
 
 # BentoML's own access log stays off: ACCESS_LOG switches our JSON access line (monitoring/logs.py),
 # which carries the request id.
-@bentoml.service(name="ceramic_armor", workers=SETTINGS.api_workers, traffic={"timeout": 30},
-                 logging={"access": {"enabled": False}}, tracing={"excluded_urls": [".*"]})
+@bentoml.service(
+    name="ceramic_armor",
+    workers=SETTINGS.api_workers,
+    traffic={"timeout": 30},
+    logging={"access": {"enabled": False}},
+    tracing={"excluded_urls": [".*"]},
+)
 @bentoml.asgi_app(create_app(_current, SETTINGS.max_request_bytes), path="")
 class ArmorService:
     """Ceramic armor property prediction: mechanical and ballistic, with calibrated 95 % intervals."""
@@ -58,8 +63,9 @@ class ArmorService:
 
     def __init__(self) -> None:
         configure_logging()
-        self.core = ServiceCore(SETTINGS, {"mechanical": DependencyClient(self.mechanical),
-                                           "ballistic": DependencyClient(self.ballistic)})
+        self.core = ServiceCore(
+            SETTINGS, {"mechanical": DependencyClient(self.mechanical), "ballistic": DependencyClient(self.ballistic)}
+        )
 
     @bentoml.on_startup
     async def _start_background(self) -> None:

@@ -28,8 +28,14 @@ _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented exampl
 def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests)."""
-    app = FastAPI(title="Ceramic armor ML API", version=SERVICE_VERSION, default_response_class=ORJSONResponse,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Ceramic armor ML API",
+        version=SERVICE_VERSION,
+        default_response_class=ORJSONResponse,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.router.route_class = StrictJSONRoute
     install_error_handlers(app, get_service)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
@@ -37,13 +43,21 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
 
     # response_model documents the body; handlers return a ready ORJSONResponse so the dict the
     # flow built is not validated a second time on the way out.
-    @app.post("/api/v1/predict/mechanical", response_model=PredictionResponse, responses=PREDICTION_ERRORS,
-              summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals")
+    @app.post(
+        "/api/v1/predict/mechanical",
+        response_model=PredictionResponse,
+        responses=PREDICTION_ERRORS,
+        summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals",
+    )
     async def predict_mechanical(request: PredictionRequest = body):
         return await answer(get_service(), "mechanical", request)
 
-    @app.post("/api/v1/predict/ballistic", response_model=PredictionResponse, responses=PREDICTION_ERRORS,
-              summary="V50, penetration resistance, back-face deformation and multi-hit capability")
+    @app.post(
+        "/api/v1/predict/ballistic",
+        response_model=PredictionResponse,
+        responses=PREDICTION_ERRORS,
+        summary="V50, penetration resistance, back-face deformation and multi-hit capability",
+    )
     async def predict_ballistic(request: PredictionRequest = body):
         return await answer(get_service(), "ballistic", request)
 
@@ -52,20 +66,28 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     async def health():
         return await guarded_get(lambda: get_service().health())
 
-    @app.get("/api/v1/performance", summary="cache, latency, throughput, batching and model-cache figures, "
-             "aggregated over all worker processes")
+    @app.get(
+        "/api/v1/performance",
+        summary="cache, latency, throughput, batching and model-cache figures, aggregated over all worker processes",
+    )
     async def performance():
         return await guarded_get(lambda: get_service().performance())
 
-    @app.get("/api/v1/status", summary="uptime, CPU and memory of the service's processes and the machine, "
-             "versions, loaded models, cache backend reachability (a summary without the admin token when "
-             "ADMIN_TOKEN is set)")
+    @app.get(
+        "/api/v1/status",
+        summary="uptime, CPU and memory of the service's processes and the machine, "
+        "versions, loaded models, cache backend reachability (a summary without the admin token when "
+        "ADMIN_TOKEN is set)",
+    )
     async def status(request: Request):
         core = get_service()
         return await detail_or_summary(request, core.settings.admin_token, core.status, core.status_summary)
 
-    @app.get("/api/v1/models", summary="stored model families and versions with their metrics; which is serving "
-             "(only the serving tags without the admin token when ADMIN_TOKEN is set)")
+    @app.get(
+        "/api/v1/models",
+        summary="stored model families and versions with their metrics; which is serving "
+        "(only the serving tags without the admin token when ADMIN_TOKEN is set)",
+    )
     async def models(request: Request):
         core = get_service()
         return await detail_or_summary(request, core.settings.admin_token, core.models, core.models_summary)

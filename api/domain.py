@@ -23,6 +23,7 @@ RANGE_SLACK = 0.005
 # of this project, not a physical constant).
 OVERMATCH_FACTOR = 1.5
 
+
 @dataclass(frozen=True)
 class UnusualCombination:
     """A rule on the material and its volume fractions ``v`` (phase -> fraction, absent = 0)."""
@@ -32,21 +33,31 @@ class UnusualCombination:
 
 
 UNUSUAL = (
-    UnusualCombination("more than 80 % SiC with more than 15 % B4C",
-                       lambda m, v: v.get("SiC", 0) > 0.8 and v.get("B4C", 0) > 0.15),
-    UnusualCombination("non-oxide phases above 50 % sintered in air (oxidation)",
-                       lambda m, v: m.processing.atmosphere == "air"
-                       and sum(f for p, f in v.items() if p not in ("Al2O3", "ZrO2", "other")) > 0.5),
-    UnusualCombination("ZrO2 above 30 % sintered above 1900 degC (grain growth, loss of transformation toughening)",
-                       lambda m, v: v.get("ZrO2", 0) > 0.3 and m.processing.sintering_temperature > 1900),
-    UnusualCombination("porosity above 15 % under more than 100 MPa pressure",
-                       lambda m, v: m.microstructure.porosity > 0.15 and m.processing.pressure > 100),
+    UnusualCombination(
+        "more than 80 % SiC with more than 15 % B4C", lambda m, v: v.get("SiC", 0) > 0.8 and v.get("B4C", 0) > 0.15
+    ),
+    UnusualCombination(
+        "non-oxide phases above 50 % sintered in air (oxidation)",
+        lambda m, v: (
+            m.processing.atmosphere == "air"
+            and sum(f for p, f in v.items() if p not in ("Al2O3", "ZrO2", "other")) > 0.5
+        ),
+    ),
+    UnusualCombination(
+        "ZrO2 above 30 % sintered above 1900 degC (grain growth, loss of transformation toughening)",
+        lambda m, v: v.get("ZrO2", 0) > 0.3 and m.processing.sintering_temperature > 1900,
+    ),
+    UnusualCombination(
+        "porosity above 15 % under more than 100 MPa pressure",
+        lambda m, v: m.microstructure.porosity > 0.15 and m.processing.pressure > 100,
+    ),
     UnusualCombination("unknown filler ('other') above 20 %", lambda m, v: v.get("other", 0) > 0.2),
 )
 
 
-def check(material: Material, volume_fractions: dict[str, float], feature_ranges: dict[str, list[float]],
-          family: str) -> tuple[list[str], bool]:
+def check(
+    material: Material, volume_fractions: dict[str, float], feature_ranges: dict[str, list[float]], family: str
+) -> tuple[list[str], bool]:
     """Warnings for one material and whether any input lies outside the training range.
     ``volume_fractions``: the composition as the model sees it (weight fractions converted)."""
     warnings, outside = [], False
@@ -60,14 +71,18 @@ def check(material: Material, volume_fractions: dict[str, float], feature_ranges
         if not low - slack <= value <= high + slack:
             outside = True
             unit = "" if spec.unit.startswith("(") else f" {spec.unit}"
-            warnings.append(f"{name} = {value:g}{unit} is outside the training data's range "
-                            f"{low:.4g}-{high:.4g}{unit}: the prediction extrapolates")
+            warnings.append(
+                f"{name} = {value:g}{unit} is outside the training data's range "
+                f"{low:.4g}-{high:.4g}{unit}: the prediction extrapolates"
+            )
     for phase in PHASES:
         bounds, fraction = feature_ranges.get(f"frac_{phase}"), volume_fractions.get(phase, 0.0)
         if bounds and fraction > bounds[1] + 1e-9:
             outside = True
-            warnings.append(f"composition.{phase} = {fraction:.4g} (volume fraction) is above the training "
-                            f"data's maximum {bounds[1]:.3g}")
+            warnings.append(
+                f"composition.{phase} = {fraction:.4g} (volume fraction) is above the training "
+                f"data's maximum {bounds[1]:.3g}"
+            )
     warnings += [f"unusual combination: {u.description}" for u in UNUSUAL if u.applies(material, volume_fractions)]
     return warnings, outside
 
@@ -78,13 +93,17 @@ def ballistic_warnings(material: Material, values: dict[str, float]) -> list[str
     reference = float(load_armor_tables()["threats"][threat]["velocity_m_s"])
     v50 = values["v50_velocity"]
     if v50 < reference:
-        return [f"v50_velocity = {v50:.0f} m/s is below the {threat} reference velocity {reference:g} m/s: "
-                f"perforation expected at that velocity; back_face_deformation describes a stopped round and "
-                f"is extrapolated here"]
+        return [
+            f"v50_velocity = {v50:.0f} m/s is below the {threat} reference velocity {reference:g} m/s: "
+            f"perforation expected at that velocity; back_face_deformation describes a stopped round and "
+            f"is extrapolated here"
+        ]
     if v50 > OVERMATCH_FACTOR * reference:
-        return [f"v50_velocity = {v50:.0f} m/s is more than {OVERMATCH_FACTOR:g}x the {threat} reference velocity "
-                f"{reference:g} m/s: the configuration overmatches this threat; the figure extrapolates the V50 "
-                f"relation to speeds this round does not reach (read it as 'defeats this threat')"]
+        return [
+            f"v50_velocity = {v50:.0f} m/s is more than {OVERMATCH_FACTOR:g}x the {threat} reference velocity "
+            f"{reference:g} m/s: the configuration overmatches this threat; the figure extrapolates the V50 "
+            f"relation to speeds this round does not reach (read it as 'defeats this threat')"
+        ]
     return []
 
 
@@ -92,8 +111,11 @@ def refuse_unvalidated(material: Material) -> None:
     """A ballistic request on a backing the V50 relation does not hold for is refused (422)."""
     backing, valid = material.armor.backing, validated_backings()
     if backing not in valid:
-        message = (f"the ballistic models are validated for the backings {list(valid)} only: their V50 relation "
-                   f"(Florence 1969) is derived for ductile metal backings and does not model {backing!r} "
-                   f"(docs/science.md)")
-        raise InvalidInput(f"invalid request: armor.backing: {message}",
-                           [{"field": "armor.backing", "message": message}])
+        message = (
+            f"the ballistic models are validated for the backings {list(valid)} only: their V50 relation "
+            f"(Florence 1969) is derived for ductile metal backings and does not model {backing!r} "
+            f"(docs/science.md)"
+        )
+        raise InvalidInput(
+            f"invalid request: armor.backing: {message}", [{"field": "armor.backing", "message": message}]
+        )

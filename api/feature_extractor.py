@@ -27,8 +27,13 @@ POOL_THRESHOLD = 256
 
 
 class AsyncFeatureExtractor:
-    def __init__(self, metrics: Metrics, cache: InstrumentedLocalCache | None = None, workers: int = 1,
-                 pool_threshold: int = POOL_THRESHOLD):
+    def __init__(
+        self,
+        metrics: Metrics,
+        cache: InstrumentedLocalCache | None = None,
+        workers: int = 1,
+        pool_threshold: int = POOL_THRESHOLD,
+    ):
         self.featurizers = {f: Featurizer(f) for f in FAMILIES}
         self.cache, self.metrics, self.pool_threshold = cache, metrics, pool_threshold
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="featurize")

@@ -1,9 +1,9 @@
 """One code path for both families: validated request -> cache -> features -> runner -> response.
 
-    key      = canonical request + model tag (api.keys)
-    cached?  -> the stored body, ``cached: true``
-    else     -> single flight on the key: features (feature cache), one runner call, response;
-                stored in the response cache (local, and Redis when CACHE_BACKEND=redis)
+key      = canonical request + model tag (api.keys)
+cached?  -> the stored body, ``cached: true``
+else     -> single flight on the key: features (feature cache), one runner call, response;
+            stored in the response cache (local, and Redis when CACHE_BACKEND=redis)
 """
 
 from __future__ import annotations
@@ -77,15 +77,25 @@ class ModelCards:
         if reply.card is not None:
             return reply.card
         if reply.error == "invalid":
-            raise InvalidInput(f"invalid request: model_version: {reply.message}",
-                               [{"field": "model_version", "message": reply.message}])
-        raise UnknownModelVersion(f"{reply.message}; available {family} versions: {list(reply.available)}",
-                                  extra={"available": list(reply.available)})
+            raise InvalidInput(
+                f"invalid request: model_version: {reply.message}",
+                [{"field": "model_version", "message": reply.message}],
+            )
+        raise UnknownModelVersion(
+            f"{reply.message}; available {family} versions: {list(reply.available)}",
+            extra={"available": list(reply.available)},
+        )
 
 
 class PredictionFlow:
-    def __init__(self, predictor: AsyncPredictor, extractor: AsyncFeatureExtractor, metrics: Metrics,
-                 response_cache: InstrumentedLayeredCache | None, rings: dict[str, Ring]):
+    def __init__(
+        self,
+        predictor: AsyncPredictor,
+        extractor: AsyncFeatureExtractor,
+        metrics: Metrics,
+        response_cache: InstrumentedLayeredCache | None,
+        rings: dict[str, Ring],
+    ):
         self.predictor, self.extractor, self.metrics = predictor, extractor, metrics
         self.response_cache, self.rings = response_cache, rings
         self.cards = ModelCards(predictor)
@@ -94,18 +104,21 @@ class PredictionFlow:
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
-    async def _compute(self, family: str, request: PredictionRequest, material: dict, card: ModelCard,
-                       key: str) -> dict:
+    async def _compute(
+        self, family: str, request: PredictionRequest, material: dict, card: ModelCard, key: str
+    ) -> dict:
         features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
         explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
-        out = unpack(await self.predictor.predict(family, features, version, explain), len(card.targets),
-                     features.shape[1])
+        out = unpack(
+            await self.predictor.predict(family, features, version, explain), len(card.targets), features.shape[1]
+        )
         if request.model_version is not None and out.tag_id[0] != card.tag_id:
             # pinned, and the default moved under us: ask for the pinned model by name
-            out = unpack(await self.predictor.predict(family, features, card.tag, explain), len(card.targets),
-                         features.shape[1])
+            out = unpack(
+                await self.predictor.predict(family, features, card.tag, explain), len(card.targets), features.shape[1]
+            )
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, material, answered.tag, request)
@@ -118,9 +131,13 @@ class PredictionFlow:
         warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
         if card.family == "ballistic":
             warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
-        body: dict = {"predictions": responses.predictions(card, out.values[0], out.lower[0], out.upper[0],
-                                                           request.include_uncertainty, outside),
-                      "feature_importance": None, "contribution_base": None}
+        body: dict = {
+            "predictions": responses.predictions(
+                card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
+            ),
+            "feature_importance": None,
+            "contribution_base": None,
+        }
         if request.include_feature_importance and out.contributions is not None:
             body["feature_importance"] = responses.feature_importance(card, out.contributions[0])
             body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card.targets)}
@@ -141,12 +158,18 @@ class PredictionFlow:
         key = keys.response_key(family, material, card.tag, request)
         stored = await self._cached(key)
         cached = stored is not None
-        body = stored if stored is not None else dict(
-            await self.flight.do(key, lambda: self._compute(family, request, material, card, key)))
+        body = (
+            stored
+            if stored is not None
+            else dict(await self.flight.do(key, lambda: self._compute(family, request, material, card, key)))
+        )
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
-        return body | {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3,
-                       "cached": cached}
+        return body | {
+            "request_id": request_id or uuid.uuid4().hex,
+            "processing_time_ms": elapsed * 1e3,
+            "cached": cached,
+        }
 
     def _observe(self, family: str, seconds: float) -> None:
         self.metrics.request_seconds.labels(family).observe(seconds)

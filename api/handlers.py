@@ -35,8 +35,9 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     if invalid:
         reason = invalid[0].get("ctx", {}).get("error", "")
         detail = f" ({reason})" if reason.startswith("duplicate key") else ""
-        return MalformedBody(f"request body is not valid JSON{detail}; expected a JSON object like the documented "
-                             f"example")
+        return MalformedBody(
+            f"request body is not valid JSON{detail}; expected a JSON object like the documented example"
+        )
     if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
         return MalformedBody("request body must be a non-empty JSON object like the documented example")
     stripped: list[Any] = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
@@ -57,11 +58,18 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400:  # the framework could not parse the body at all
-            error = MalformedBody("request body could not be parsed as JSON (invalid UTF-8, nesting too deep or "
-                                  "a number too long); expected a JSON object like the documented example")
+            error = MalformedBody(
+                "request body could not be parsed as JSON (invalid UTF-8, nesting too deep or "
+                "a number too long); expected a JSON object like the documented example"
+            )
             return ORJSONResponse(error.body(), status_code=400)
-        body = {"error": {"status": exc.status_code, "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
-                          "message": str(exc.detail)}}
+        body = {
+            "error": {
+                "status": exc.status_code,
+                "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
+                "message": str(exc.detail),
+            }
+        }
         return ORJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -76,7 +84,6 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None
         if family in ("mechanical", "ballistic"):
             _count(get_service(), family, int(error.status))
         return ORJSONResponse(error.body(), status_code=int(error.status))
-
 
 
 async def _guarded(coro) -> ORJSONResponse:
@@ -111,8 +118,9 @@ async def guarded_get(call: Callable[[], Any]) -> ORJSONResponse:
     return await _guarded(_result(call))
 
 
-async def detail_or_summary(request: Request, token: str | None, detail: Callable[[], Any],
-                            summary: Callable[[], Any]) -> ORJSONResponse:
+async def detail_or_summary(
+    request: Request, token: str | None, detail: Callable[[], Any], summary: Callable[[], Any]
+) -> ORJSONResponse:
     """The details for an admin (or for everyone when no ADMIN_TOKEN is set), else the summary."""
     return await guarded_get(detail if admin(request, token) else summary)
 
@@ -127,8 +135,14 @@ async def answer(core, family: str, request: PredictionRequest) -> ORJSONRespons
         response = await _guarded(core.flow.predict(family, request, request_id))
         _count(core, family, response.status_code)
         if core.settings.access_log:
-            access_log.info("request", extra={"endpoint": family, "status": response.status_code,
-                                              "duration_ms": round((time.perf_counter() - started) * 1e3, 3)})
+            access_log.info(
+                "request",
+                extra={
+                    "endpoint": family,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1e3, 3),
+                },
+            )
         return response
     finally:
         REQUEST_ID.reset(token)

@@ -49,5 +49,12 @@ def material_key(family: str, material: dict) -> str:
 
 
 def response_key(family: str, material: dict, model_tag: str, request: PredictionRequest) -> str:
-    return digest({"family": family, "material": material, "model": model_tag,
-                   "uncertainty": request.include_uncertainty, "importance": request.include_feature_importance})
+    return digest(
+        {
+            "family": family,
+            "material": material,
+            "model": model_tag,
+            "uncertainty": request.include_uncertainty,
+            "importance": request.include_feature_importance,
+        }
+    )

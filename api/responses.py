@@ -19,30 +19,51 @@ def prediction_quality(relative_half_width: float, outside_domain: bool) -> str:
 
 
 def property_entry(target: str, value: float, low: float, high: float, with_interval: bool, outside: bool) -> dict:
-    entry = {"value": value, "unit": UNITS[target], "confidence_interval": None, "uncertainty": None,
-             "prediction_quality": None}
+    entry = {
+        "value": value,
+        "unit": UNITS[target],
+        "confidence_interval": None,
+        "uncertainty": None,
+        "prediction_quality": None,
+    }
     if with_interval:
         relative = (high - low) / 2.0 / max(abs(value), 1e-12)
-        entry.update(confidence_interval=[low, high], uncertainty=relative,
-                     prediction_quality=prediction_quality(relative, outside))
+        entry.update(
+            confidence_interval=[low, high],
+            uncertainty=relative,
+            prediction_quality=prediction_quality(relative, outside),
+        )
     return entry
 
 
 def predictions(card: ModelCard, values, lower, upper, with_interval: bool, outside: bool) -> dict:
-    return {t: property_entry(t, float(values[i]), float(lower[i]), float(upper[i]), with_interval, outside)
-            for i, t in enumerate(card.targets)}
+    return {
+        t: property_entry(t, float(values[i]), float(lower[i]), float(upper[i]), with_interval, outside)
+        for i, t in enumerate(card.targets)
+    }
 
 
 def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict]:
     """Global importance from the registry with this prediction's per-target contributions,
     most important first. ``contributions`` has shape (F, O)."""
     importance = card.feature_importance
-    rows = [{"name": name, "importance": float(importance.get(name, 0.0)), "category": category,
-             "contribution": {t: float(contributions[j, o]) for o, t in enumerate(card.targets)}}
-            for j, (name, category) in enumerate(zip(card.feature_names, card.feature_categories, strict=True))]
+    rows = [
+        {
+            "name": name,
+            "importance": float(importance.get(name, 0.0)),
+            "category": category,
+            "contribution": {t: float(contributions[j, o]) for o, t in enumerate(card.targets)},
+        }
+        for j, (name, category) in enumerate(zip(card.feature_names, card.feature_categories, strict=True))
+    ]
     return sorted(rows, key=lambda r: r["importance"], reverse=True)
 
 
 def model_info(card: ModelCard) -> dict:
-    return {"name": card.name, "version": card.version, "trained_at": card.created_at,
-            "training_samples": card.training_samples, "metrics": card.metrics}
+    return {
+        "name": card.name,
+        "version": card.version,
+        "trained_at": card.created_at,
+        "training_samples": card.training_samples,
+        "metrics": card.metrics,
+    }

@@ -10,10 +10,21 @@ from features.schema import Material
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1, "WC": 0.0, "TiC": 0.0},
-    "processing": {"sintering_temperature": 1800, "pressure": 50, "grain_size": 10, "holding_time": 120,
-                   "heating_rate": 15, "atmosphere": "argon"},
-    "microstructure": {"porosity": 0.02, "phase_distribution": "uniform", "interface_quality": "good",
-                       "pore_size": 1.0, "connectivity": 0.1},
+    "processing": {
+        "sintering_temperature": 1800,
+        "pressure": 50,
+        "grain_size": 10,
+        "holding_time": 120,
+        "heating_rate": 15,
+        "atmosphere": "argon",
+    },
+    "microstructure": {
+        "porosity": 0.02,
+        "phase_distribution": "uniform",
+        "interface_quality": "good",
+        "pore_size": 1.0,
+        "connectivity": 0.1,
+    },
     "include_uncertainty": True,
     "include_feature_importance": True,
 }
@@ -58,7 +69,8 @@ class PredictionResponse(BaseModel):
     predictions: dict[str, PropertyPrediction]
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = Field(
-        None, description="base value per target; base + sum of contributions = predicted value")
+        None, description="base value per target; base + sum of contributions = predicted value"
+    )
     model_info: ModelInfo
     warnings: list[str]
     request_id: str
@@ -73,8 +85,10 @@ class ErrorDetail(BaseModel):
 
 class ErrorInfo(BaseModel):
     status: int
-    type: str = Field(description="validation_error, malformed_body, body_too_large, unknown_model_version, "
-                                  "unavailable, internal_error, not_found, method_not_allowed")
+    type: str = Field(
+        description="validation_error, malformed_body, body_too_large, unknown_model_version, "
+        "unavailable, internal_error, not_found, method_not_allowed"
+    )
     message: str
     details: list[ErrorDetail] | None = None
     available: list[str] | None = Field(None, description="with unknown_model_version: the stored versions")
@@ -91,22 +105,48 @@ def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:
 
 
 PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("the body is not a JSON object", {"error": {"status": 400, "type": "malformed_body",
-                                                             "message": "request body is not valid JSON; ..."}}),
-    404: _error("unknown model_version", {"error": {"status": 404, "type": "unknown_model_version",
-                                                    "message": "model version 'x' not found; ...",
-                                                    "available": ["armor_mechanical:abc"]}}),
-    413: _error("body over MAX_REQUEST_BYTES", {"error": {"status": 413, "type": "body_too_large",
-                                                          "message": "request body over the limit of 65536 bytes"}}),
-    422: _error("a field is invalid (named in details), or the backing is outside the ballistic models",
-                {"error": {"status": 422, "type": "validation_error",
-                           "message": "invalid request: processing.grain_size: must be between 0.1 and 100 um, "
-                                      "got 500",
-                           "details": [{"field": "processing.grain_size",
-                                        "message": "must be between 0.1 and 100 um, got 500"}]}}),
-    503: _error("a runner is unavailable or overloaded (Retry-After: 1)",
-                {"error": {"status": 503, "type": "unavailable", "message": "the prediction runner is unavailable "
-                                                                            "or overloaded; retry shortly"}}),
-    500: _error("an unexpected failure (no internals)", {"error": {"status": 500, "type": "internal_error",
-                                                                   "message": "internal error; see the service log"}}),
+    400: _error(
+        "the body is not a JSON object",
+        {"error": {"status": 400, "type": "malformed_body", "message": "request body is not valid JSON; ..."}},
+    ),
+    404: _error(
+        "unknown model_version",
+        {
+            "error": {
+                "status": 404,
+                "type": "unknown_model_version",
+                "message": "model version 'x' not found; ...",
+                "available": ["armor_mechanical:abc"],
+            }
+        },
+    ),
+    413: _error(
+        "body over MAX_REQUEST_BYTES",
+        {"error": {"status": 413, "type": "body_too_large", "message": "request body over the limit of 65536 bytes"}},
+    ),
+    422: _error(
+        "a field is invalid (named in details), or the backing is outside the ballistic models",
+        {
+            "error": {
+                "status": 422,
+                "type": "validation_error",
+                "message": "invalid request: processing.grain_size: must be between 0.1 and 100 um, got 500",
+                "details": [{"field": "processing.grain_size", "message": "must be between 0.1 and 100 um, got 500"}],
+            }
+        },
+    ),
+    503: _error(
+        "a runner is unavailable or overloaded (Retry-After: 1)",
+        {
+            "error": {
+                "status": 503,
+                "type": "unavailable",
+                "message": "the prediction runner is unavailable or overloaded; retry shortly",
+            }
+        },
+    ),
+    500: _error(
+        "an unexpected failure (no internals)",
+        {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}},
+    ),
 }

@@ -188,10 +188,7 @@ class TTLLRUCache:
         self._memory_bytes -= entry.size_bytes
 
     def _evict_over_limits(self) -> None:
-        while (
-            len(self._entries) > self._max_entries
-            or self._memory_bytes > self._max_memory_bytes
-        ):
+        while len(self._entries) > self._max_entries or self._memory_bytes > self._max_memory_bytes:
             oldest_key = next(iter(self._entries))
             self._remove(oldest_key)
             self._evictions += 1

@@ -27,8 +27,16 @@ _ENFORCE_EVERY = 64  # sets between limit checks: a COUNT/SUM per set would doub
 
 
 class MachineCache:
-    def __init__(self, path: Path, *, max_entries: int, max_bytes: int, ttl_seconds: float,
-                 busy_timeout_ms: int = 50, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        ttl_seconds: float,
+        busy_timeout_ms: int = 50,
+        clock: Callable[[], float] = time.time,
+    ):
         self.path, self.max_entries, self.max_bytes, self.ttl = Path(path), max_entries, max_bytes, ttl_seconds
         self._clock = clock
         self._lock = threading.Lock()  # one connection per process, used from one thread at a time
@@ -81,8 +89,9 @@ class MachineCache:
 
     def _set(self, key: str, value: bytes, ttl: float) -> bool:
         now = self._clock()
-        self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
-                         (key, value, now + ttl, now, len(key) + len(value)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", (key, value, now + ttl, now, len(key) + len(value))
+        )
         self._sets += 1
         if self._sets % _ENFORCE_EVERY == 0:
             self._enforce_limits()
@@ -101,14 +110,17 @@ class MachineCache:
         while count > self.max_entries or size > self.max_bytes:
             # over the entry cap: drop exactly the excess; over the byte cap: drop 5 % at a time
             excess = count - self.max_entries if count > self.max_entries else max(1, count // 20)
-            self._db.execute("DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY accessed LIMIT ?)",
-                             (excess,))
+            self._db.execute(
+                "DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY accessed LIMIT ?)", (excess,)
+            )
             before, (count, size) = count, self._totals()
             self.evictions += before - count
 
     def sweep_expired(self) -> int:
-        removed = self._run(lambda: self._db.execute("DELETE FROM entries WHERE expires <= ?",
-                                                     (self._clock(),)).rowcount) or 0
+        removed = (
+            self._run(lambda: self._db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),)).rowcount)
+            or 0
+        )
         self.expirations += removed
         self._run(self._enforce_limits)
         return removed
@@ -122,9 +134,18 @@ class MachineCache:
 
     def stats(self) -> dict[str, Any]:
         entries, size = self.size()
-        return {"backend": "machine", "available": self.available, "path": str(self.path), "entries": entries,
-                "memory_usage_mb": size / 1e6, "hits": self.hits, "misses": self.misses, "errors": self.errors,
-                "evictions": self.evictions, "expirations": self.expirations}
+        return {
+            "backend": "machine",
+            "available": self.available,
+            "path": str(self.path),
+            "entries": entries,
+            "memory_usage_mb": size / 1e6,
+            "hits": self.hits,
+            "misses": self.misses,
+            "errors": self.errors,
+            "evictions": self.evictions,
+            "expirations": self.expirations,
+        }
 
     async def close(self) -> None:
         self._run(self._db.close)

@@ -42,9 +42,7 @@ def make_client(url: str, timeout_s: float) -> redis_asyncio.Redis:
         url,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=Retry(
-            NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
-        ),
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
     )
 
 
@@ -99,9 +97,7 @@ class RedisCache:
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         """Store ``value`` (``ttl`` overrides the default); False on any failure."""
         expiry_ms = self._expiry_ms(ttl)
-        reply = await self._call(
-            lambda: self._client.set(self._full_key(key), value, px=expiry_ms)
-        )
+        reply = await self._call(lambda: self._client.set(self._full_key(key), value, px=expiry_ms))
         return reply is not _FAILED and bool(reply)
 
     async def ping(self) -> bool:
@@ -138,9 +134,7 @@ class RedisCache:
         effective = self._ttl_seconds if ttl is None else ttl
         return None if effective is None else max(1, round(effective * 1000))
 
-    async def _call(
-        self, command: Callable[[], Awaitable[Any]], respect_backoff: bool = True
-    ) -> Any:
+    async def _call(self, command: Callable[[], Awaitable[Any]], respect_backoff: bool = True) -> Any:
         """Run one command under the time cap; ``_FAILED`` if skipped or failed."""
         if respect_backoff and self._clock() < self._skip_until:
             self.skipped += 1
@@ -167,8 +161,11 @@ class RedisCache:
 
     async def _on_failure(self, exc: Exception) -> None:
         if self.available or self.last_error is None:  # log the transition, not every failure
-            logger.warning("Redis unavailable (%s); serving from the local cache, retrying in %.1f s",
-                           type(exc).__name__, self._backoff_s)
+            logger.warning(
+                "Redis unavailable (%s); serving from the local cache, retrying in %.1f s",
+                type(exc).__name__,
+                self._backoff_s,
+            )
         self.available = False
         self.last_error = type(exc).__name__
         self._skip_until = self._clock() + self._backoff_s
@@ -182,6 +179,4 @@ class RedisCache:
         of them would fail once more before the pool replaced it.
         """
         with suppress(Exception):
-            await asyncio.wait_for(
-                self._client.connection_pool.disconnect(), self._timeout_s
-            )
+            await asyncio.wait_for(self._client.connection_pool.disconnect(), self._timeout_s)

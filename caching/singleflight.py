@@ -50,9 +50,7 @@ class SingleFlight(Generic[T]):
             "in_flight": self.in_flight(),
         }
 
-    def _start(
-        self, key: Hashable, coro_factory: Callable[[], Awaitable[T]]
-    ) -> asyncio.Future[T]:
+    def _start(self, key: Hashable, coro_factory: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
         self.calls += 1
         task: asyncio.Future[T] = asyncio.ensure_future(coro_factory())
         self._in_flight[key] = task

@@ -28,12 +28,27 @@ def thin_tile_limit_mm(caliber_mm: np.ndarray) -> np.ndarray:
     return caliber_mm
 
 
-def bounded_v50(tile_mm: np.ndarray, tile_density: np.ndarray, backing_mm: np.ndarray,
-                backing_density: np.ndarray, backing_strength_mpa: np.ndarray, backing_failure_strain: np.ndarray,
-                projectile_mass_g: np.ndarray, caliber_mm: np.ndarray) -> np.ndarray:
+def bounded_v50(
+    tile_mm: np.ndarray,
+    tile_density: np.ndarray,
+    backing_mm: np.ndarray,
+    backing_density: np.ndarray,
+    backing_strength_mpa: np.ndarray,
+    backing_failure_strain: np.ndarray,
+    projectile_mass_g: np.ndarray,
+    caliber_mm: np.ndarray,
+) -> np.ndarray:
     """Florence's V50 up to the thin-tile limit, sqrt growth with tile thickness beyond it (m/s)."""
     limit = thin_tile_limit_mm(caliber_mm)
     thin = np.minimum(tile_mm, limit)
-    v_thin = physics.florence_v50(thin, tile_density, backing_mm, backing_density, backing_strength_mpa,
-                                  backing_failure_strain, projectile_mass_g, caliber_mm)
+    v_thin = physics.florence_v50(
+        thin,
+        tile_density,
+        backing_mm,
+        backing_density,
+        backing_strength_mpa,
+        backing_failure_strain,
+        projectile_mass_g,
+        caliber_mm,
+    )
     return v_thin * np.sqrt(np.maximum(tile_mm, limit) / limit)

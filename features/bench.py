@@ -1,6 +1,6 @@
 """Benchmark (not a test): microseconds per material for the featurizer, 1 and 10,000 materials.
 
-    python -m features.bench
+python -m features.bench
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from features.phases import PHASES
 def random_batch(rng: np.random.Generator, n: int) -> MaterialBatch:
     """Materials drawn uniformly over the accepted ranges (the featurizer's cost does not depend
     on how realistic they are)."""
-    columns = {"fractions": rng.dirichlet(np.ones(len(PHASES)), n),
-               **{i.name: rng.uniform(i.low, i.high, n) for i in numeric_inputs()},
-               **{i.name: rng.integers(0, len(i.levels), n) for i in categorical_inputs()}}
+    columns = {
+        "fractions": rng.dirichlet(np.ones(len(PHASES)), n),
+        **{i.name: rng.uniform(i.low, i.high, n) for i in numeric_inputs()},
+        **{i.name: rng.integers(0, len(i.levels), n) for i in categorical_inputs()},
+    }
     return MaterialBatch.from_columns(columns)
 
 

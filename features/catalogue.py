@@ -15,14 +15,30 @@ from functools import cache
 from features.phases import load_armor_tables
 
 FAMILIES = ("mechanical", "ballistic")
-MECHANICAL_TARGETS = ("density", "vickers_hardness", "fracture_toughness", "elastic_modulus",
-                      "flexural_strength", "compressive_strength", "poisson_ratio")
+MECHANICAL_TARGETS = (
+    "density",
+    "vickers_hardness",
+    "fracture_toughness",
+    "elastic_modulus",
+    "flexural_strength",
+    "compressive_strength",
+    "poisson_ratio",
+)
 BALLISTIC_TARGETS = ("v50_velocity", "penetration_resistance", "back_face_deformation", "multi_hit_capability")
 TARGETS: dict[str, tuple[str, ...]] = {"mechanical": MECHANICAL_TARGETS, "ballistic": BALLISTIC_TARGETS}
-UNITS = {"density": "g/cm3", "vickers_hardness": "GPa", "fracture_toughness": "MPa*m^0.5",
-         "elastic_modulus": "GPa", "flexural_strength": "MPa", "compressive_strength": "MPa",
-         "poisson_ratio": "dimensionless", "v50_velocity": "m/s", "penetration_resistance": "dimensionless",
-         "back_face_deformation": "mm", "multi_hit_capability": "probability (0-1)"}
+UNITS = {
+    "density": "g/cm3",
+    "vickers_hardness": "GPa",
+    "fracture_toughness": "MPa*m^0.5",
+    "elastic_modulus": "GPa",
+    "flexural_strength": "MPa",
+    "compressive_strength": "MPa",
+    "poisson_ratio": "dimensionless",
+    "v50_velocity": "m/s",
+    "penetration_resistance": "dimensionless",
+    "back_face_deformation": "mm",
+    "multi_hit_capability": "probability (0-1)",
+}
 
 BLOCKS = ("processing", "microstructure", "armor")
 BALLISTIC_ONLY_BLOCKS = frozenset({"armor"})
@@ -64,23 +80,47 @@ def inputs() -> tuple[Input, ...]:
         NumericInput("sintering_temperature", "processing", 1200, 2500, "degC", None, "sintering temperature"),
         NumericInput("pressure", "processing", 1, 200, "MPa", 50.0, "applied pressure", log_scaled=True),
         NumericInput("grain_size", "processing", 0.1, 100, "um", 10.0, "mean grain size", log_scaled=True),
-        NumericInput("holding_time", "processing", 1, 1440, "min", 120.0, "holding time at temperature",
-                     log_scaled=True),
+        NumericInput(
+            "holding_time", "processing", 1, 1440, "min", 120.0, "holding time at temperature", log_scaled=True
+        ),
         NumericInput("heating_rate", "processing", 1, 100, "degC/min", 15.0, "heating rate", log_scaled=True),
-        CategoricalInput("atmosphere", "processing", ("air", "argon", "nitrogen", "vacuum", "hydrogen"), "argon",
-                         "sintering atmosphere"),
+        CategoricalInput(
+            "atmosphere",
+            "processing",
+            ("air", "argon", "nitrogen", "vacuum", "hydrogen"),
+            "argon",
+            "sintering atmosphere",
+        ),
         NumericInput("porosity", "microstructure", 0, 0.3, "(volume fraction)", 0.02, "porosity"),
         NumericInput("pore_size", "microstructure", 0.01, 100, "um", 1.0, "mean pore size", log_scaled=True),
         NumericInput("connectivity", "microstructure", 0, 1, "(0-1)", 0.1, "pore connectivity"),
-        CategoricalInput("phase_distribution", "microstructure", ("uniform", "gradient", "layered"), "uniform",
-                         "phase distribution"),
-        CategoricalInput("interface_quality", "microstructure", ("poor", "fair", "good", "excellent"), "good",
-                         "interface quality"),
-        NumericInput("tile_thickness", "armor", 2, 50, "mm", _armor("tile_thickness_mm"), "ceramic tile thickness",
-                     log_scaled=True),
+        CategoricalInput(
+            "phase_distribution", "microstructure", ("uniform", "gradient", "layered"), "uniform", "phase distribution"
+        ),
+        CategoricalInput(
+            "interface_quality", "microstructure", ("poor", "fair", "good", "excellent"), "good", "interface quality"
+        ),
+        NumericInput(
+            "tile_thickness",
+            "armor",
+            2,
+            50,
+            "mm",
+            _armor("tile_thickness_mm"),
+            "ceramic tile thickness",
+            log_scaled=True,
+        ),
         CategoricalInput("backing", "armor", tuple(armor["backings"]), _armor("backing"), "backing material"),
-        NumericInput("backing_thickness", "armor", 1, 50, "mm", _armor("backing_thickness_mm"), "backing thickness",
-                     log_scaled=True),
+        NumericInput(
+            "backing_thickness",
+            "armor",
+            1,
+            50,
+            "mm",
+            _armor("backing_thickness_mm"),
+            "backing thickness",
+            log_scaled=True,
+        ),
         CategoricalInput("threat", "armor", tuple(armor["threats"]), _armor("threat"), "threat"),
     )
 

@@ -32,14 +32,27 @@ CATEGORIES = ("composition", "processing", "microstructure", "derived", "armor")
 # sign of the column's change when the input rises. Training constrains the correction trees
 # monotone in all of an input's columns together, so no column can carry a reversed trend.
 MONOTONE_DEPENDENCIES: dict[str, dict[str, int]] = {
-    "porosity": {"porosity": +1, "porosity_modulus_factor": -1, "porosity_strength_factor": -1,
-                 "connected_porosity": +1, "bulk_density": -1, "areal_density": -1, "florence_v50": -1,
-                 "v50_physics": -1, "velocity_margin": -1},
+    "porosity": {
+        "porosity": +1,
+        "porosity_modulus_factor": -1,
+        "porosity_strength_factor": -1,
+        "connected_porosity": +1,
+        "bulk_density": -1,
+        "areal_density": -1,
+        "florence_v50": -1,
+        "v50_physics": -1,
+        "velocity_margin": -1,
+    },
     "grain_size": {"grain_size": +1, "hall_petch_term": -1},
     "pore_size": {"pore_size": +1},
     "connectivity": {"connectivity": +1, "connected_porosity": +1},
-    "tile_thickness": {"tile_thickness": +1, "areal_density": +1, "florence_v50": +1, "v50_physics": +1,
-                       "velocity_margin": +1},
+    "tile_thickness": {
+        "tile_thickness": +1,
+        "areal_density": +1,
+        "florence_v50": +1,
+        "v50_physics": +1,
+        "velocity_margin": +1,
+    },
     "backing_thickness": {"backing_thickness": +1, "florence_v50": +1, "v50_physics": +1, "velocity_margin": +1},
 }
 
@@ -59,8 +72,12 @@ class FeatureSchema:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict:
-        return {"family": self.family, "names": list(self.names), "categories": list(self.categories),
-                "fingerprint": self.fingerprint}
+        return {
+            "family": self.family,
+            "names": list(self.names),
+            "categories": list(self.categories),
+            "fingerprint": self.fingerprint,
+        }
 
 
 def _composition_features(batch: MaterialBatch) -> dict[str, tuple[str, np.ndarray]]:
@@ -116,23 +133,39 @@ def _derived_features(batch: MaterialBatch, mix: dict[str, np.ndarray]) -> dict[
 def _armor_tables_as_arrays() -> dict[str, np.ndarray]:
     tables = load_armor_tables()
     threats, backings = tables["threats"].values(), tables["backings"].values()
-    out = {f"threat_{k}": np.array([t[k] for t in threats], dtype=np.float64)
-           for k in ("mass_g", "caliber_mm", "velocity_m_s", "core_hardness_factor")}
-    out.update({f"backing_{k}": np.array([b[k] for b in backings], dtype=np.float64)
-                for k in ("density_g_cm3", "strength_mpa", "failure_strain")})
+    out = {
+        f"threat_{k}": np.array([t[k] for t in threats], dtype=np.float64)
+        for k in ("mass_g", "caliber_mm", "velocity_m_s", "core_hardness_factor")
+    }
+    out.update(
+        {
+            f"backing_{k}": np.array([b[k] for b in backings], dtype=np.float64)
+            for k in ("density_g_cm3", "strength_mpa", "failure_strain")
+        }
+    )
     return out
 
 
 def armor_arrays(batch: MaterialBatch) -> dict[str, np.ndarray]:
     """Per-row threat and backing properties looked up from their codes."""
-    return {name: table[batch.threat if name.startswith("threat_") else batch.backing]
-            for name, table in _armor_tables_as_arrays().items()}
+    return {
+        name: table[batch.threat if name.startswith("threat_") else batch.backing]
+        for name, table in _armor_tables_as_arrays().items()
+    }
 
 
 def _armor_features(batch: MaterialBatch, bulk_density: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
     arm = armor_arrays(batch)
-    args = (batch.tile_thickness, bulk_density, batch.backing_thickness, arm["backing_density_g_cm3"],
-            arm["backing_strength_mpa"], arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"])
+    args = (
+        batch.tile_thickness,
+        bulk_density,
+        batch.backing_thickness,
+        arm["backing_density_g_cm3"],
+        arm["backing_strength_mpa"],
+        arm["backing_failure_strain"],
+        arm["threat_mass_g"],
+        arm["threat_caliber_mm"],
+    )
     florence, v50 = physics.florence_v50(*args), ballistics.bounded_v50(*args)
     out = {"tile_thickness": ("armor", batch.tile_thickness), "backing_thickness": ("armor", batch.backing_thickness)}
     out.update({n: ("armor", a) for n, a in arm.items()})
@@ -155,8 +188,12 @@ class Featurizer:
     def _columns(self, batch: MaterialBatch) -> dict[str, tuple[str, np.ndarray]]:
         derived = _derived_features(batch, mixture_properties(batch))
         bulk_density = derived.pop("bulk_density")
-        columns = {**_composition_features(batch), **_block_features(batch, "processing"),
-                   **_block_features(batch, "microstructure"), **derived}
+        columns = {
+            **_composition_features(batch),
+            **_block_features(batch, "processing"),
+            **_block_features(batch, "microstructure"),
+            **derived,
+        }
         if self.family == "ballistic":
             columns["bulk_density"] = bulk_density
             columns.update(_armor_features(batch, bulk_density[1]))
@@ -176,5 +213,9 @@ class Featurizer:
 def _probe_columns() -> dict:
     fractions = np.zeros((1, len(PHASES)))
     fractions[0, 0] = 1.0
-    return {"fractions": fractions, **{n: [1.0] for n in numeric_names()}, "porosity": [0.0],
-            **{n: [0] for n in categorical_levels()}}
+    return {
+        "fractions": fractions,
+        **{n: [1.0] for n in numeric_names()},
+        "porosity": [0.0],
+        **{n: [0] for n in categorical_levels()},
+    }

@@ -48,9 +48,16 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 class Composition(BaseModel):
     """Phase fractions (volume by default; weight when ``basis`` is "weight") that sum to 1 +- 0.01."""
 
-    model_config = ConfigDict(**_STRICT, json_schema_extra={"minProperties": 1, "description": (
-        "phase fractions (volume by default, weight with basis=weight); at least one phase, the fractions "
-        f"summing to 1 +- {SUM_TOLERANCE}")})
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "minProperties": 1,
+            "description": (
+                "phase fractions (volume by default, weight with basis=weight); at least one phase, the fractions "
+                f"summing to 1 +- {SUM_TOLERANCE}"
+            ),
+        },
+    )
     SiC: Fraction = 0.0
     B4C: Fraction = 0.0
     Al2O3: Fraction = 0.0
@@ -86,15 +93,18 @@ class Composition(BaseModel):
 def _field(spec: Input):
     """The pydantic field of one catalogue input."""
     if isinstance(spec, NumericInput):
-        return (bounded(spec.low, spec.high, spec.unit, default=spec.default, doc=spec.doc),
-                ... if spec.default is None else spec.default)
+        return (
+            bounded(spec.low, spec.high, spec.unit, default=spec.default, doc=spec.doc),
+            ... if spec.default is None else spec.default,
+        )
     return Literal[spec.levels], Field(spec.default, description=spec.doc)
 
 
 def _block_model(block: str, doc: str) -> type[BaseModel]:
     fields = {spec.name: _field(spec) for spec in block_inputs(block)}
-    return create_model(block.capitalize() if block != "armor" else "ArmorConfig", __config__=_STRICT,
-                        __doc__=doc, **fields)
+    return create_model(
+        block.capitalize() if block != "armor" else "ArmorConfig", __config__=_STRICT, __doc__=doc, **fields
+    )
 
 
 if TYPE_CHECKING:  # built from the catalogue at run time: to a type checker, models of any field
@@ -108,8 +118,9 @@ if TYPE_CHECKING:  # built from the catalogue at run time: to a type checker, mo
 else:
     Processing = _block_model("processing", "How the ceramic was made.")
     Microstructure = _block_model("microstructure", "Pores, phase distribution and interfaces.")
-    ArmorConfig = _block_model("armor", "Tile, backing and threat for the ballistic family "
-                                        "(defaults in features/data/armor.json).")
+    ArmorConfig = _block_model(
+        "armor", "Tile, backing and threat for the ballistic family (defaults in features/data/armor.json)."
+    )
 
 
 class Material(BaseModel):

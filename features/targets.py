@@ -35,8 +35,16 @@ from dataclasses import dataclass, field
 
 from features.catalogue import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS
 
-__all__ = ["BALLISTIC_TARGETS", "BASELINES", "MECHANICAL_TARGETS", "NUISANCE_COLUMNS", "TARGETS", "UNITS",
-           "Baseline", "Term"]
+__all__ = [
+    "BALLISTIC_TARGETS",
+    "BASELINES",
+    "MECHANICAL_TARGETS",
+    "NUISANCE_COLUMNS",
+    "TARGETS",
+    "UNITS",
+    "Baseline",
+    "Term",
+]
 
 
 @dataclass(frozen=True)
@@ -58,46 +66,104 @@ class Baseline:
 
 # Processing conditions that change properties and correlate with the trend inputs (porosity
 # falls as the sintering temperature rises): partialled out before a trend coefficient is fitted.
-NUISANCE_COLUMNS = ("sintering_temperature", "pressure", "holding_time", "heating_rate", "atmosphere",
-                    "sintering_excess", "homologous_temperature", "air_exposed_non_oxide", "phase_distribution",
-                    "interface_quality")
+NUISANCE_COLUMNS = (
+    "sintering_temperature",
+    "pressure",
+    "holding_time",
+    "heating_rate",
+    "atmosphere",
+    "sintering_excess",
+    "homologous_temperature",
+    "air_exposed_non_oxide",
+    "phase_distribution",
+    "interface_quality",
+)
 
 _FIXED = 1.0
 BASELINES: dict[str, Baseline] = {
-    "density": Baseline("log", (Term("theoretical_density", "log", fixed=_FIXED),
-                                Term("porosity", "log1m", fixed=_FIXED)), {"porosity": -1}),
-    "vickers_hardness": Baseline("log", (Term("hardness_mix", "log", fixed=_FIXED), Term("porosity", sign=-1),
-                                         Term("hall_petch_term", sign=+1)),
-                                 {"porosity": -1, "grain_size": -1}),
-    "fracture_toughness": Baseline("log", (Term("toughness_mix", "log", fixed=_FIXED), Term("porosity", sign=-1),
-                                           Term("grain_size", "log")), {"porosity": -1}),
-    "elastic_modulus": Baseline("log", (Term("modulus_hs_mean", "log", fixed=_FIXED),
-                                        Term("porosity_modulus_factor", "log", sign=+1)), {"porosity": -1}),
-    "flexural_strength": Baseline("log", (Term("flexural_strength_mix", "log", fixed=_FIXED),
-                                          Term("porosity", sign=-1), Term("connected_porosity", sign=-1),
-                                          Term("grain_size", "log", sign=-1), Term("pore_size", "log", sign=-1)),
-                                  {"porosity": -1, "grain_size": -1, "pore_size": -1, "connectivity": -1}),
-    "compressive_strength": Baseline("log", (Term("compressive_strength_mix", "log", fixed=_FIXED),
-                                             Term("porosity", sign=-1), Term("grain_size", "log", sign=-1)),
-                                     {"porosity": -1, "grain_size": -1}),
+    "density": Baseline(
+        "log",
+        (Term("theoretical_density", "log", fixed=_FIXED), Term("porosity", "log1m", fixed=_FIXED)),
+        {"porosity": -1},
+    ),
+    "vickers_hardness": Baseline(
+        "log",
+        (Term("hardness_mix", "log", fixed=_FIXED), Term("porosity", sign=-1), Term("hall_petch_term", sign=+1)),
+        {"porosity": -1, "grain_size": -1},
+    ),
+    "fracture_toughness": Baseline(
+        "log",
+        (Term("toughness_mix", "log", fixed=_FIXED), Term("porosity", sign=-1), Term("grain_size", "log")),
+        {"porosity": -1},
+    ),
+    "elastic_modulus": Baseline(
+        "log",
+        (Term("modulus_hs_mean", "log", fixed=_FIXED), Term("porosity_modulus_factor", "log", sign=+1)),
+        {"porosity": -1},
+    ),
+    "flexural_strength": Baseline(
+        "log",
+        (
+            Term("flexural_strength_mix", "log", fixed=_FIXED),
+            Term("porosity", sign=-1),
+            Term("connected_porosity", sign=-1),
+            Term("grain_size", "log", sign=-1),
+            Term("pore_size", "log", sign=-1),
+        ),
+        {"porosity": -1, "grain_size": -1, "pore_size": -1, "connectivity": -1},
+    ),
+    "compressive_strength": Baseline(
+        "log",
+        (
+            Term("compressive_strength_mix", "log", fixed=_FIXED),
+            Term("porosity", sign=-1),
+            Term("grain_size", "log", sign=-1),
+        ),
+        {"porosity": -1, "grain_size": -1},
+    ),
     "poisson_ratio": Baseline("log", (Term("poisson_hs", "log", fixed=_FIXED), Term("porosity"))),
-    "v50_velocity": Baseline("log", (Term("v50_physics", "log", sign=+1), Term("porosity", sign=-1),
-                                     Term("hardness_mix", "log", sign=+1), Term("toughness_mix", "log", sign=+1),
-                                     Term("hall_petch_term")),
-                             {"porosity": -1, "tile_thickness": +1, "backing_thickness": +1}),
-    "penetration_resistance": Baseline("log", (Term("hardness_mix", "log", sign=+1),
-                                               Term("compressive_strength_mix", "log", sign=+1),
-                                               Term("porosity", sign=-1), Term("hall_petch_term", sign=+1)),
-                                       {"porosity": -1, "grain_size": -1}),
-    "back_face_deformation": Baseline("log", (Term("velocity_margin", "log", sign=-1),
-                                              Term("areal_density", "log", sign=-1),
-                                              Term("backing_thickness", "log", sign=-1),
-                                              Term("porosity", sign=+1), Term("hall_petch_term"),
-                                              Term("hardness_mix", "log", sign=-1),
-                                              Term("toughness_mix", "log", sign=-1)),
-                                      {"porosity": +1, "tile_thickness": -1, "backing_thickness": -1}),
-    "multi_hit_capability": Baseline("logit", (Term("velocity_margin", sign=+1), Term("porosity", sign=-1),
-                                               Term("hardness_mix", "log", sign=+1),
-                                               Term("toughness_mix", "log", sign=+1)),
-                                     {"porosity": -1, "tile_thickness": +1, "backing_thickness": +1}),
+    "v50_velocity": Baseline(
+        "log",
+        (
+            Term("v50_physics", "log", sign=+1),
+            Term("porosity", sign=-1),
+            Term("hardness_mix", "log", sign=+1),
+            Term("toughness_mix", "log", sign=+1),
+            Term("hall_petch_term"),
+        ),
+        {"porosity": -1, "tile_thickness": +1, "backing_thickness": +1},
+    ),
+    "penetration_resistance": Baseline(
+        "log",
+        (
+            Term("hardness_mix", "log", sign=+1),
+            Term("compressive_strength_mix", "log", sign=+1),
+            Term("porosity", sign=-1),
+            Term("hall_petch_term", sign=+1),
+        ),
+        {"porosity": -1, "grain_size": -1},
+    ),
+    "back_face_deformation": Baseline(
+        "log",
+        (
+            Term("velocity_margin", "log", sign=-1),
+            Term("areal_density", "log", sign=-1),
+            Term("backing_thickness", "log", sign=-1),
+            Term("porosity", sign=+1),
+            Term("hall_petch_term"),
+            Term("hardness_mix", "log", sign=-1),
+            Term("toughness_mix", "log", sign=-1),
+        ),
+        {"porosity": +1, "tile_thickness": -1, "backing_thickness": -1},
+    ),
+    "multi_hit_capability": Baseline(
+        "logit",
+        (
+            Term("velocity_margin", sign=+1),
+            Term("porosity", sign=-1),
+            Term("hardness_mix", "log", sign=+1),
+            Term("toughness_mix", "log", sign=+1),
+        ),
+        {"porosity": -1, "tile_thickness": +1, "backing_thickness": +1},
+    ),
 }

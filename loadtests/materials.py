@@ -14,14 +14,29 @@ from features.phases import validated_backings
 
 # Plausible sintering windows (degC) per phase: carbides/borides need far more heat than oxides.
 SINTER_WINDOW = {
-    "SiC": (1900, 2200), "B4C": (1950, 2250), "Al2O3": (1450, 1700), "WC": (1700, 2000),
-    "TiC": (1700, 2100), "TiB2": (1800, 2100), "ZrO2": (1350, 1550), "AlN": (1700, 1900),
-    "Si3N4": (1700, 1900), "other": (1400, 1900),
+    "SiC": (1900, 2200),
+    "B4C": (1950, 2250),
+    "Al2O3": (1450, 1700),
+    "WC": (1700, 2000),
+    "TiC": (1700, 2100),
+    "TiB2": (1800, 2100),
+    "ZrO2": (1350, 1550),
+    "AlN": (1700, 1900),
+    "Si3N4": (1700, 1900),
+    "other": (1400, 1900),
 }
 # How often a phase appears: armor ceramics are mostly SiC, B4C and alumina.
 PHASE_WEIGHT = {
-    "SiC": 30, "B4C": 22, "Al2O3": 25, "WC": 3, "TiC": 4, "TiB2": 5, "ZrO2": 4, "AlN": 2,
-    "Si3N4": 4, "other": 1,
+    "SiC": 30,
+    "B4C": 22,
+    "Al2O3": 25,
+    "WC": 3,
+    "TiC": 4,
+    "TiB2": 5,
+    "ZrO2": 4,
+    "AlN": 2,
+    "Si3N4": 4,
+    "other": 1,
 }
 OXIDES = {"Al2O3", "ZrO2"}
 NITRIDES = {"AlN", "Si3N4"}
@@ -89,12 +104,11 @@ def atmosphere(rng: random.Random, comp: dict[str, float]) -> str:
 def processing(rng: random.Random, comp: dict[str, float]) -> dict:
     # Three routes: pressureless, hot pressing and spark plasma sintering (fast heating, short hold).
     route = rng.choices(("pressureless", "hot_press", "sps"), weights=(40, 45, 15))[0]
-    pressure = {"pressureless": rng.uniform(1, 5), "hot_press": rng.uniform(20, 60),
-                "sps": rng.uniform(30, 100)}[route]
-    holding = {"pressureless": rng.uniform(60, 240), "hot_press": rng.uniform(30, 120),
-               "sps": rng.uniform(3, 20)}[route]
-    heating = {"pressureless": rng.uniform(5, 20), "hot_press": rng.uniform(10, 30),
-               "sps": rng.uniform(50, 100)}[route]
+    pressure = {"pressureless": rng.uniform(1, 5), "hot_press": rng.uniform(20, 60), "sps": rng.uniform(30, 100)}[route]
+    holding = {"pressureless": rng.uniform(60, 240), "hot_press": rng.uniform(30, 120), "sps": rng.uniform(3, 20)}[
+        route
+    ]
+    heating = {"pressureless": rng.uniform(5, 20), "hot_press": rng.uniform(10, 30), "sps": rng.uniform(50, 100)}[route]
     return {
         "sintering_temperature": sintering_temperature(rng, comp),
         "pressure": sig(pressure),

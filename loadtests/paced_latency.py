@@ -26,6 +26,7 @@ async def run(url: str, rate: float, count: int) -> tuple[list[float], list[floa
     client_ms, server_ms = [], []
     offset = int(time.time()) % 199  # materials this server has not seen in earlier runs
     async with httpx.AsyncClient(timeout=30) as http:
+
         async def one(i: int) -> None:
             started = time.perf_counter()
             response = await http.post(url, json=new_material(i, offset))
@@ -47,12 +48,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    client_ms, server_ms = asyncio.run(run(f"{args.host.rstrip('/')}/api/v1/predict/{args.family}", args.rate,
-                                           args.requests))
+    client_ms, server_ms = asyncio.run(
+        run(f"{args.host.rstrip('/')}/api/v1/predict/{args.family}", args.rate, args.requests)
+    )
     n = len(client_ms)
-    print(f"{args.family} at {args.rate:g} req/s, {n} new materials: client p50 {client_ms[n // 2]:.1f} ms, "
-          f"p95 {client_ms[int(n * 0.95)]:.1f} ms; server processing p50 {server_ms[n // 2]:.1f} ms, "
-          f"p95 {server_ms[int(n * 0.95)]:.1f} ms")
+    print(
+        f"{args.family} at {args.rate:g} req/s, {n} new materials: client p50 {client_ms[n // 2]:.1f} ms, "
+        f"p95 {client_ms[int(n * 0.95)]:.1f} ms; server processing p50 {server_ms[n // 2]:.1f} ms, "
+        f"p95 {server_ms[int(n * 0.95)]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

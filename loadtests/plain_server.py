@@ -22,8 +22,12 @@ from settings import Settings
 
 
 def build_app():
-    settings = Settings(enable_response_caching=False, enable_feature_caching=False,
-                        enable_prediction_caching=False, prometheus_multiproc_dir=None)
+    settings = Settings(
+        enable_response_caching=False,
+        enable_feature_caching=False,
+        enable_prediction_caching=False,
+        prometheus_multiproc_dir=None,
+    )
     runners = {}
     for family in FAMILIES:
         core = RunnerCore(family, None, settings.model_cache_max_mb, Metrics())

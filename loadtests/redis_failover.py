@@ -28,8 +28,11 @@ EXAMPLE = json.loads((Path(__file__).parent.parent / "tests" / "testdata" / "exa
 
 
 def body(i: int) -> dict:
-    return {**EXAMPLE, "processing": {**EXAMPLE["processing"], "sintering_temperature": 1300 + i},
-            "include_feature_importance": False}
+    return {
+        **EXAMPLE,
+        "processing": {**EXAMPLE["processing"], "sintering_temperature": 1300 + i},
+        "include_feature_importance": False,
+    }
 
 
 def instance_home(source: Path) -> str:
@@ -53,8 +56,7 @@ async def drive(urls: list[str], seconds: float, redis: RedisServer) -> dict:
             # can only be cached if the first instance's result reached it through Redis. Each phase
             # uses its own materials, so local caches from an earlier phase do not help.
             offset = {"before": 0, "redis_down": 400, "redis_back": 800}[phase]
-            response = await http.post(f"{urls[i % 2]}/api/v1/predict/mechanical",
-                                        json=body(offset + (i // 2) % 400))
+            response = await http.post(f"{urls[i % 2]}/api/v1/predict/mechanical", json=body(offset + (i // 2) % 400))
             latency = time.perf_counter() - t0
             if response.status_code != 200:
                 failures += 1
@@ -68,9 +70,12 @@ def _summary(rows: list) -> dict:
     if not rows:
         return {}
     latencies = sorted(r[0] for r in rows)
-    return {"requests": len(rows), "cached_percent": round(100 * sum(r[1] for r in rows) / len(rows), 1),
-            "p50_ms": round(latencies[len(rows) // 2] * 1e3, 2),
-            "p99_ms": round(latencies[int(len(rows) * .99)] * 1e3, 2)}
+    return {
+        "requests": len(rows),
+        "cached_percent": round(100 * sum(r[1] for r in rows) / len(rows), 1),
+        "p50_ms": round(latencies[len(rows) // 2] * 1e3, 2),
+        "p99_ms": round(latencies[int(len(rows) * 0.99)] * 1e3, 2),
+    }
 
 
 def main() -> None:
@@ -80,8 +85,10 @@ def main() -> None:
     source = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
     redis = RedisServer(require_redis_server(), free_port())
     redis.start()
-    servers = [BentoServer({"BENTOML_HOME": instance_home(source), "CACHE_BACKEND": "redis", "REDIS_URL": redis.url})
-               for _ in range(2)]
+    servers = [
+        BentoServer({"BENTOML_HOME": instance_home(source), "CACHE_BACKEND": "redis", "REDIS_URL": redis.url})
+        for _ in range(2)
+    ]
     try:
         for server in servers:
             server.start()

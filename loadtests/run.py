@@ -68,6 +68,7 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------------- service lifecycle
 
+
 def quiet_env() -> dict:
     # No usage tracking: this test must only talk to 127.0.0.1.
     return {**os.environ, "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(ROOT)}
@@ -144,9 +145,14 @@ def served_bento(tag: str, out_dir: Path):
     url = f"http://127.0.0.1:{port}"
     log(f"serving {tag} on {url} (log: {out_dir.name}/service.log)")
     with open(out_dir / "service.log", "w") as service_log:
-        proc = subprocess.Popen([str(BENTOML), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=quiet_env(), stdout=service_log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group, signalled as one
+        proc = subprocess.Popen(
+            [str(BENTOML), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=quiet_env(),
+            stdout=service_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # own process group, signalled as one
         try:
             wait_ready(url, proc)
             yield url, proc.pid
@@ -162,8 +168,14 @@ def served_plain(out_dir: Path):
     url = f"http://127.0.0.1:{port}"
     log(f"serving the plain baseline on {url}")
     with open(out_dir / "baseline.log", "w") as service_log:
-        proc = subprocess.Popen([sys.executable, "-m", "loadtests.plain_server", "--port", str(port)], cwd=ROOT,
-                                env=quiet_env(), stdout=service_log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.plain_server", "--port", str(port)],
+            cwd=ROOT,
+            env=quiet_env(),
+            stdout=service_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_ready(url, proc)
             yield url, proc.pid
@@ -196,6 +208,7 @@ def external_service_pid(url: str) -> int | None:
 
 # --------------------------------------------------------------------------- measurements
 
+
 def memory_mb(pid: int | None) -> dict | None:
     """RSS (double-counts shared pages) and PSS (shares them out) of the process and all children."""
     if pid is None:
@@ -224,8 +237,9 @@ def warm_up(url: str) -> None:
     rng = random.Random(7)
     for kind in ("mechanical", "ballistic") * 4:
         body = material_body(rng, ballistic=kind == "ballistic", importance_prob=0.5)
-        req = urllib.request.Request(f"{url}/api/v1/predict/{kind}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{url}/api/v1/predict/{kind}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with contextlib.suppress(OSError, urllib.error.URLError):
             urllib.request.urlopen(req, timeout=30).read()
 
@@ -278,21 +292,46 @@ def read_cached_share(path: Path) -> float | None:
     return round(cached / total, 3) if total else None
 
 
-def run_locust(name: str, user_class: str, url: str, rate: float, duration: int, out_dir: Path,
-               seed: int) -> Result:
+def run_locust(name: str, user_class: str, url: str, rate: float, duration: int, out_dir: Path, seed: int) -> Result:
     """One headless Locust run at a fixed total rate: N users, each paced at rate/N req/s."""
     users = max(1, math.ceil(rate / MAX_RATE_PER_USER))
     result = Result(name, user_class, rate, users, duration)
     prefix = out_dir / name
-    env = {**quiet_env(), "LOADTEST_RATE_PER_USER": str(rate / users), "LOADTEST_SEED": str(seed),
-           "LOADTEST_COUNTS_FILE": f"{prefix}_cached.json"}
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-           "--csv", str(prefix), "--html", f"{prefix}.html", "-u", str(users), "-r", str(users),
-           "-t", f"{duration}s", "--host", url, "--exit-code-on-error", "0", user_class]
+    env = {
+        **quiet_env(),
+        "LOADTEST_RATE_PER_USER": str(rate / users),
+        "LOADTEST_SEED": str(seed),
+        "LOADTEST_COUNTS_FILE": f"{prefix}_cached.json",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration}s",
+        "--host",
+        url,
+        "--exit-code-on-error",
+        "0",
+        user_class,
+    ]
     with open(f"{prefix}_locust.log", "w") as locust_log:
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=locust_log, stderr=subprocess.STDOUT,
-                                  timeout=duration + 120)
+            proc = subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=locust_log, stderr=subprocess.STDOUT, timeout=duration + 120
+            )
         except subprocess.TimeoutExpired:
             result.error = "locust did not finish in time"
             return result
@@ -306,6 +345,7 @@ def run_locust(name: str, user_class: str, url: str, rate: float, duration: int,
 
 
 # --------------------------------------------------------------------------- scenarios and ramp
+
 
 def _judge(result: Result, percentile: str, target_ms: float) -> None:
     """No failures, the percentile within its target, and the load actually applied."""
@@ -330,9 +370,12 @@ def judge_step(result: Result) -> None:
 
 def brief(r: Result) -> str:
     verdict = "PASS" if r.passed else "FAIL"
-    return (f"{verdict}: {r.rps} req/s, {r.requests} req, {r.failures} failed, "
-            f"p50/p95/p99 {r.p50_ms}/{r.p95_ms}/{r.p99_ms} ms, cached {r.cached_share}"
-            + (f", error: {r.error}" if r.error else "") + (" [client CPU-bound]" if r.client_cpu_warning else ""))
+    return (
+        f"{verdict}: {r.rps} req/s, {r.requests} req, {r.failures} failed, "
+        f"p50/p95/p99 {r.p50_ms}/{r.p95_ms}/{r.p99_ms} ms, cached {r.cached_share}"
+        + (f", error: {r.error}" if r.error else "")
+        + (" [client CPU-bound]" if r.client_cpu_warning else "")
+    )
 
 
 def run_scenarios(url: str, rate: float, duration: int, out_dir: Path, seed: int) -> list[Result]:
@@ -359,27 +402,39 @@ def saturation_ramp(url: str, steps: list[int], step_s: int, out_dir: Path, seed
         if not result.passed:
             break
         held = rate
-    return {"criteria": f"zero failures, p99 <= {RAMP_P99_MS:g} ms, achieved >= {MIN_RATE_SHARE:.0%} of target",
-            "step_s": step_s, "max_held_rate": held, "steps": [asdict(r) for r in results]}
+    return {
+        "criteria": f"zero failures, p99 <= {RAMP_P99_MS:g} ms, achieved >= {MIN_RATE_SHARE:.0%} of target",
+        "step_s": step_s,
+        "max_held_rate": held,
+        "steps": [asdict(r) for r in results],
+    }
 
 
 # --------------------------------------------------------------------------- reports
 
+
 def scenario_table(results: list[Result]) -> list[str]:
-    lines = ["| scenario | target req/s | req/s | requests | failures | p50 ms | p95 ms | p99 ms | p95 target"
-             " | cached | result |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | target req/s | req/s | requests | failures | p50 ms | p95 ms | p99 ms | p95 target"
+        " | cached | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         target = next(k for k in r.checks if k.startswith("p95")).split("<=")[1]
-        lines.append(f"| {r.name} | {r.target_rate:g} | {r.rps} | {r.requests} | {r.failures} | {r.p50_ms} | "
-                     f"{r.p95_ms} | {r.p99_ms} | {target} | {r.cached_share} | {'PASS' if r.passed else 'FAIL'} |")
+        lines.append(
+            f"| {r.name} | {r.target_rate:g} | {r.rps} | {r.requests} | {r.failures} | {r.p50_ms} | "
+            f"{r.p95_ms} | {r.p99_ms} | {target} | {r.cached_share} | {'PASS' if r.passed else 'FAIL'} |"
+        )
     return lines
 
 
 def ramp_table(ramp: dict) -> list[str]:
     lines = ["| target req/s | achieved | failures | p99 ms | held |", "|---|---|---|---|---|"]
     for s in ramp["steps"]:
-        lines.append(f"| {s['target_rate']:g} | {s['rps']} | {s['failures']} | {s['p99_ms']} | "
-                     f"{'yes' if s['passed'] else 'no'} |")
+        lines.append(
+            f"| {s['target_rate']:g} | {s['rps']} | {s['failures']} | {s['p99_ms']} | "
+            f"{'yes' if s['passed'] else 'no'} |"
+        )
     return lines
 
 
@@ -393,17 +448,32 @@ def held_text(ramp: dict) -> str:
 def summary_markdown(summary: dict, results: list[Result]) -> str:
     ramp, mem = summary["saturation"], summary["memory_mb"]
     notes = [f"- {r.name}: {r.error}" for r in results if r.error]
-    notes += [f"- {r.name}: Locust reported client CPU above 90 % (latencies include client delay)"
-              for r in results if r.client_cpu_warning]
-    lines = [f"# Load test {summary['started']}", "",
-             f"Service: {summary['service']} at {summary['host']}; {summary['duration_s']} s per scenario.", "",
-             *scenario_table(results), "",
-             f"**Fixed-rate targets: {'PASS' if summary['passed'] else 'FAIL'}**", "",
-             f"## Saturation (mixed): max held {held_text(ramp)}", "",
-             f"Criteria: {ramp['criteria']}; {ramp['step_s']} s per step.", "", *ramp_table(ramp), "",
-             "## Memory (service process tree)", "",
-             f"- at rest (ready, before load): {memory_text(mem['at_rest'])}",
-             f"- after the run: {memory_text(mem['after'])}", *baseline_lines(summary)]
+    notes += [
+        f"- {r.name}: Locust reported client CPU above 90 % (latencies include client delay)"
+        for r in results
+        if r.client_cpu_warning
+    ]
+    lines = [
+        f"# Load test {summary['started']}",
+        "",
+        f"Service: {summary['service']} at {summary['host']}; {summary['duration_s']} s per scenario.",
+        "",
+        *scenario_table(results),
+        "",
+        f"**Fixed-rate targets: {'PASS' if summary['passed'] else 'FAIL'}**",
+        "",
+        f"## Saturation (mixed): max held {held_text(ramp)}",
+        "",
+        f"Criteria: {ramp['criteria']}; {ramp['step_s']} s per step.",
+        "",
+        *ramp_table(ramp),
+        "",
+        "## Memory (service process tree)",
+        "",
+        f"- at rest (ready, before load): {memory_text(mem['at_rest'])}",
+        f"- after the run: {memory_text(mem['after'])}",
+        *baseline_lines(summary),
+    ]
     return "\n".join(lines + (["", "## Notes", "", *notes] if notes else [])) + "\n"
 
 
@@ -418,9 +488,15 @@ def baseline_lines(summary: dict) -> list[str]:
     if not baseline:
         return []
     ratio = summary["ratio_to_baseline"]
-    return ["", "## Baseline: plain single-process server (no hop, no batching, no cache)", "",
-            f"Max held (same ramp, same criteria): {held_text(baseline)}; service / baseline = "
-            f"{f'{ratio:.2f}' if ratio else 'n/a'}", "", *ramp_table(baseline)]
+    return [
+        "",
+        "## Baseline: plain single-process server (no hop, no batching, no cache)",
+        "",
+        f"Max held (same ramp, same criteria): {held_text(baseline)}; service / baseline = "
+        f"{f'{ratio:.2f}' if ratio else 'n/a'}",
+        "",
+        *ramp_table(baseline),
+    ]
 
 
 def memory_text(mem: dict | None) -> str:
@@ -442,6 +518,7 @@ def write_reports(out_dir: Path, summary: dict, results: list[Result]) -> str:
 
 # --------------------------------------------------------------------------- entry point
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__.split("\n")[0])
     parser.add_argument("--host", help="test this running service (e.g. http://127.0.0.1:3000) instead of building one")
@@ -453,8 +530,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ramp", action="store_true", help="skip the saturation ramp")
     parser.add_argument("--keep-bento", action="store_true", help="keep the Bento built for the run in the store")
     parser.add_argument("--seed", type=int, default=42, help="seed of the generated request bodies")
-    parser.add_argument("--baseline", action="store_true",
-                        help="also ramp the plain single-process server (no hop, batching or cache) for a ratio")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also ramp the plain single-process server (no hop, batching or cache) for a ratio",
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (15 if args.quick else 60)
     args.step_duration = args.step_duration or (10 if args.quick else 30)
@@ -467,8 +547,11 @@ def run_all(args: argparse.Namespace, url: str, pid: int | None, out_dir: Path) 
     log(f"service memory at rest: {memory_text(at_rest)}")
     results = run_scenarios(url, args.rate, args.duration, out_dir, args.seed)
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
-    ramp = saturation_ramp(url, steps, args.step_duration, out_dir, args.seed) if not args.no_ramp else \
-        {"criteria": "skipped (--no-ramp)", "step_s": 0, "max_held_rate": None, "steps": []}
+    ramp = (
+        saturation_ramp(url, steps, args.step_duration, out_dir, args.seed)
+        if not args.no_ramp
+        else {"criteria": "skipped (--no-ramp)", "step_s": 0, "max_held_rate": None, "steps": []}
+    )
     memory = {"at_rest": at_rest, "after": memory_mb(pid)}
     log(f"service memory after the run: {memory_text(memory['after'])}")
     return results, ramp, memory
@@ -508,11 +591,21 @@ def main(argv: list[str] | None = None) -> int:
         if tag and not args.keep_bento:
             delete_bento(tag)
     baseline = baseline_ramp(args, out_dir) if args.baseline and not args.no_ramp else None
-    summary = {"started": started, "host": url, "service": f"bento {tag}" if tag else "external (--host)",
-               "rate": args.rate, "duration_s": args.duration, "quick": args.quick, "seed": args.seed,
-               "passed": all(r.passed for r in results),
-               "scenarios": {r.name: asdict(r) for r in results}, "saturation": ramp, "memory_mb": memory,
-               "baseline": baseline, "ratio_to_baseline": _ratio(ramp, baseline)}
+    summary = {
+        "started": started,
+        "host": url,
+        "service": f"bento {tag}" if tag else "external (--host)",
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "quick": args.quick,
+        "seed": args.seed,
+        "passed": all(r.passed for r in results),
+        "scenarios": {r.name: asdict(r) for r in results},
+        "saturation": ramp,
+        "memory_mb": memory,
+        "baseline": baseline,
+        "ratio_to_baseline": _ratio(ramp, baseline),
+    }
     print("\n" + write_reports(out_dir, summary, results), flush=True)
     log(f"reports written to {out_dir.relative_to(ROOT)} (summary also in loadtests/reports/latest/)")
     return 0 if summary["passed"] else 1

@@ -36,9 +36,11 @@ def main() -> None:
     with httpx.Client(timeout=30) as client:
         for label, bodies in (("cold, 100 distinct", cold), ("repeated, same body", [body] * 100)):
             latencies, last = measure(client, url, bodies)
-            print(f"{family} {label}: p50 {latencies[49]:.2f} ms, p90 {latencies[89]:.2f} ms, "
-                  f"p99 {latencies[98]:.2f} ms (last: cached={last['cached']}, "
-                  f"server {last['processing_time_ms']:.2f} ms)")
+            print(
+                f"{family} {label}: p50 {latencies[49]:.2f} ms, p90 {latencies[89]:.2f} ms, "
+                f"p99 {latencies[98]:.2f} ms (last: cached={last['cached']}, "
+                f"server {last['processing_time_ms']:.2f} ms)"
+            )
 
 
 if __name__ == "__main__":

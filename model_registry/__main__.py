@@ -1,10 +1,10 @@
 """python -m model_registry train|list|show|generate
 
-  train [--data CSV] [--family mechanical|ballistic] [--trees N] [--seed N]
-  ensure                      (train only the families the store has no model of)
-  list [--family F]
-  show TAG
-  generate [--rows N] [--out CSV]
+train [--data CSV] [--family mechanical|ballistic] [--trees N] [--seed N]
+ensure                      (train only the families the store has no model of)
+list [--family F]
+show TAG
+generate [--rows N] [--out CSV]
 """
 
 from __future__ import annotations
@@ -74,8 +74,10 @@ def cmd_ensure(args) -> int:
 def _print_metrics(metrics: dict) -> None:
     print(f"  {'target':24s} {'R2':>7s} {'MAE':>10s} {'cov95':>7s} {'width':>10s} {'n_test':>6s}")
     for target, m in metrics.items():
-        print(f"  {target:24s} {m['r2']:7.3f} {m['mae']:10.4g} {m['coverage_95']:7.3f} "
-              f"{m['mean_interval_width']:10.4g} {m['test_samples']:6d}")
+        print(
+            f"  {target:24s} {m['r2']:7.3f} {m['mae']:10.4g} {m['coverage_95']:7.3f} "
+            f"{m['mean_interval_width']:10.4g} {m['test_samples']:6d}"
+        )
 
 
 def cmd_list(args) -> int:
@@ -97,8 +99,9 @@ def cmd_show(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model_registry", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m model_registry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train, evaluate and save models")
     train.add_argument("--data", help="CSV with the columns of data/reference_materials.csv (targets may be empty)")

@@ -50,11 +50,14 @@ class Comparison:
 
 def _material(phase: str, tile: float, threat: str) -> Material:
     """A single-phase tile at 1 % porosity on the comparison backing."""
-    return Material.model_validate({"composition": {phase: 1.0},
-                                    "processing": {"sintering_temperature": SINTERING[phase]},
-                                    "microstructure": {"porosity": 0.01},
-                                    "armor": {"tile_thickness": tile, "backing": BACKING,
-                                              "backing_thickness": BACKING_MM, "threat": threat}})
+    return Material.model_validate(
+        {
+            "composition": {phase: 1.0},
+            "processing": {"sintering_temperature": SINTERING[phase]},
+            "microstructure": {"porosity": 0.01},
+            "armor": {"tile_thickness": tile, "backing": BACKING, "backing_thickness": BACKING_MM, "threat": threat},
+        }
+    )
 
 
 def _v50(model, phase: str, tiles: np.ndarray, threat: str) -> np.ndarray:
@@ -110,8 +113,9 @@ def compare_row(row: dict, model) -> Comparison:
     if kind == "bfd_at_ballistic_limit":
         return _bfd_verdict(row, cited, source, model)
     if kind == "refused_backing":
-        return Comparison(row["id"], cited, "422: fibre-composite backing outside the V50 relation",
-                          "refused (explained)", source)
+        return Comparison(
+            row["id"], cited, "422: fibre-composite backing outside the V50 relation", "refused (explained)", source
+        )
     return Comparison(row["id"], cited, "not represented by the models", "not modelled (explained)", source)
 
 
@@ -120,8 +124,9 @@ def _ratio_verdict(row, cited, source, r, expected: float) -> Comparison:
         return Comparison(row["id"], cited, "no accepted tile thickness reaches the velocity", "outside", source)
     value, low, high = r
     verdict = "within" if low <= expected <= high else "outside"
-    return Comparison(row["id"], f"{cited} (ratio {expected:.2f})", f"{value:.2f} [{low:.2f}-{high:.2f}]",
-                      verdict, source)
+    return Comparison(
+        row["id"], f"{cited} (ratio {expected:.2f})", f"{value:.2f} [{low:.2f}-{high:.2f}]", verdict, source
+    )
 
 
 def _bfd_verdict(row, cited, source, model) -> Comparison:
@@ -134,8 +139,9 @@ def _bfd_verdict(row, cited, source, model) -> Comparison:
     o = model.targets.index("back_face_deformation")
     value, low, high = pred.values[0, o], pred.lower[0, o], pred.upper[0, o]
     verdict = "within" if low <= float(row["value"]) else "outside"
-    return Comparison(row["id"], f"<= {cited}", f"{value:.1f} mm [{low:.1f}-{high:.1f}] at {tile[0]:.1f} mm SiC",
-                      verdict, source)
+    return Comparison(
+        row["id"], f"<= {cited}", f"{value:.1f} mm [{low:.1f}-{high:.1f}] at {tile[0]:.1f} mm SiC", verdict, source
+    )
 
 
 def derived_nij3_plate() -> dict:
@@ -145,10 +151,26 @@ def derived_nij3_plate() -> dict:
     aramid, m80 = tables["backings"]["aramid_laminate"], tables["threats"]["7.62x51_m80"]
     areal, total = 2.2 / PLATE_AREA_M2, 12.7
     tile = (areal - aramid["density_g_cm3"] * total) / (rho_c - aramid["density_g_cm3"])
-    args = [np.array([x], float) for x in (tile, rho_c, total - tile, aramid["density_g_cm3"], aramid["strength_mpa"],
-                                           aramid["failure_strain"], m80["mass_g"], m80["caliber_mm"])]
-    return {"areal_density_kg_m2": areal, "tile_mm": tile, "backing_mm": total - tile,
-            "v50_relation_m_s": float(ballistics.bounded_v50(*args)[0]), "rated_m_s": m80["velocity_m_s"]}
+    args = [
+        np.array([x], float)
+        for x in (
+            tile,
+            rho_c,
+            total - tile,
+            aramid["density_g_cm3"],
+            aramid["strength_mpa"],
+            aramid["failure_strain"],
+            m80["mass_g"],
+            m80["caliber_mm"],
+        )
+    ]
+    return {
+        "areal_density_kg_m2": areal,
+        "tile_mm": tile,
+        "backing_mm": total - tile,
+        "v50_relation_m_s": float(ballistics.bounded_v50(*args)[0]),
+        "rated_m_s": m80["velocity_m_s"],
+    }
 
 
 def read_reference(path: Path = REFERENCE) -> list[dict]:
@@ -169,8 +191,11 @@ def markdown(comparisons: list[Comparison]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from model_registry import store
 
-    parser = argparse.ArgumentParser(prog="python -m model_registry.ballistic_reference", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m model_registry.ballistic_reference",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     model = store.load("ballistic")

@@ -91,12 +91,19 @@ class LinearBaseline:
         return out
 
     def to_dict(self) -> dict:
-        return dict(links=self.links, columns=self.columns, transforms=self.transforms,
-                    coefficients=self.coefficients, intercepts=self.intercepts, term_means=self.term_means)
+        return dict(
+            links=self.links,
+            columns=self.columns,
+            transforms=self.transforms,
+            coefficients=self.coefficients,
+            intercepts=self.intercepts,
+            term_means=self.term_means,
+        )
 
 
-def _fit_one(spec: Baseline, X: np.ndarray, z: np.ndarray, names: list[str],
-             nuisance: np.ndarray) -> tuple[list[float], float, list]:
+def _fit_one(
+    spec: Baseline, X: np.ndarray, z: np.ndarray, names: list[str], nuisance: np.ndarray
+) -> tuple[list[float], float, list]:
     from scipy.optimize import lsq_linear  # training only: serving processes never import scipy.optimize
 
     columns = [names.index(t.column) for t in spec.terms]
@@ -151,8 +158,9 @@ def fit(targets: tuple[str, ...], X: np.ndarray, Y: np.ndarray, names: tuple[str
     return fitted
 
 
-def monotone_constraints(target: str, names: tuple[str, ...], dependencies: dict[str, dict[str, int]]
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def monotone_constraints(
+    target: str, names: tuple[str, ...], dependencies: dict[str, dict[str, int]]
+) -> tuple[np.ndarray, np.ndarray]:
     """sklearn ``monotonic_cst`` for the correction trees of one target, and a mask of the columns
     the trees may use: a column carrying two of the target's trends in opposite directions is left
     out (no constraint could keep both)."""

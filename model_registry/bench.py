@@ -35,10 +35,14 @@ def main() -> None:
             rows_x, repeats = X[:rows], max(10, 2000 // rows)
             plain = time_call_ms(partial(model.predict, rows_x), repeats)
             explained = time_call_ms(partial(model.predict, rows_x, contributions=True), repeats)
-            print(f"{model.tag:38s} {rows:4d} rows: {plain:7.3f} ms/call ({plain / rows * 1e3:7.1f} us/row); "
-                  f"with contributions {explained:7.3f} ms/call")
-        print(f"{'':38s} model arrays: {model.memory_bytes / 1e6:.1f} MB, {len(model.forest.roots)} trees, "
-              f"depth {model.forest.depth}")
+            print(
+                f"{model.tag:38s} {rows:4d} rows: {plain:7.3f} ms/call ({plain / rows * 1e3:7.1f} us/row); "
+                f"with contributions {explained:7.3f} ms/call"
+            )
+        print(
+            f"{'':38s} model arrays: {model.memory_bytes / 1e6:.1f} MB, {len(model.forest.roots)} trees, "
+            f"depth {model.forest.depth}"
+        )
 
 
 if __name__ == "__main__":

@@ -52,11 +52,13 @@ __all__ = ["BALLISTIC_TARGETS", "MECHANICAL_TARGETS", "TARGETS", "UNITS", "gener
 COVERAGE_FRACTION = 0.3  # rows drawn over the whole accepted domain, corners included
 
 _PHASE_WEIGHTS = np.array([0.22, 0.18, 0.20, 0.07, 0.07, 0.08, 0.08, 0.05, 0.05])  # the 9 named phases
-INTERFACE = {"modulus": [0.97, 0.99, 1.0, 1.005], "toughness": [0.85, 0.93, 1.0, 1.04],
-             "strength": [0.85, 0.93, 1.0, 1.04]}
+INTERFACE = {
+    "modulus": [0.97, 0.99, 1.0, 1.005],
+    "toughness": [0.85, 0.93, 1.0, 1.04],
+    "strength": [0.85, 0.93, 1.0, 1.04],
+}
 DISTRIBUTION = {"toughness": [1.0, 1.03, 1.08], "strength": [1.0, 0.97, 0.92]}
-BACKING_COMPLIANCE = {"aluminum_6061_t6": 1.0, "aluminum_7075_t6": 0.8, "aramid_laminate": 1.6,
-                      "uhmwpe_laminate": 1.8}
+BACKING_COMPLIANCE = {"aluminum_6061_t6": 1.0, "aluminum_7075_t6": 0.8, "aramid_laminate": 1.6, "uhmwpe_laminate": 1.8}
 
 
 def _compositions(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -132,17 +134,37 @@ def mechanical_targets(batch: MaterialBatch, rng: np.random.Generator) -> dict[s
     modulus_dense = 0.5 * (mix["modulus_hs_upper"] + mix["modulus_hs_lower"])
     return {
         "density": mix["theoretical_density"] * (1 - p) * _noise(rng, n, 0.004),
-        "vickers_hardness": mix["hardness_mix"] * (1 + 0.12 * (physics.hall_petch_term(d) - 5 ** -0.5))
-        * physics.spriggs_factor(p, 5.0) * (0.92 + 0.08 * (sintering - 0.85) / 0.15) * oxidation * _noise(rng, n, 0.04),
-        "fracture_toughness": mix["toughness_mix"] * (1 + 0.08 * np.log10(d / 5)) * physics.spriggs_factor(p, 3.0)
-        * np.take(INTERFACE["toughness"], iq) * np.take(DISTRIBUTION["toughness"], dist) * _noise(rng, n, 0.05),
-        "elastic_modulus": modulus_dense * physics.pabst_gregorova_factor(p) * np.take(INTERFACE["modulus"], iq)
+        "vickers_hardness": mix["hardness_mix"]
+        * (1 + 0.12 * (physics.hall_petch_term(d) - 5**-0.5))
+        * physics.spriggs_factor(p, 5.0)
+        * (0.92 + 0.08 * (sintering - 0.85) / 0.15)
+        * oxidation
+        * _noise(rng, n, 0.04),
+        "fracture_toughness": mix["toughness_mix"]
+        * (1 + 0.08 * np.log10(d / 5))
+        * physics.spriggs_factor(p, 3.0)
+        * np.take(INTERFACE["toughness"], iq)
+        * np.take(DISTRIBUTION["toughness"], dist)
+        * _noise(rng, n, 0.05),
+        "elastic_modulus": modulus_dense
+        * physics.pabst_gregorova_factor(p)
+        * np.take(INTERFACE["modulus"], iq)
         * _noise(rng, n, 0.02),
-        "flexural_strength": mix["flexural_strength_mix"] * (d / 5) ** -0.2 * np.exp(-(5 + 3 * batch.connectivity) * p)
-        * np.take(INTERFACE["strength"], iq) * np.take(DISTRIBUTION["strength"], dist) * sintering * oxidation
-        * strength_extra * _noise(rng, n, 0.07),
-        "compressive_strength": mix["compressive_strength_mix"] * (d / 5) ** -0.1 * physics.spriggs_factor(p, 5.0)
-        * sintering * oxidation * _noise(rng, n, 0.06),
+        "flexural_strength": mix["flexural_strength_mix"]
+        * (d / 5) ** -0.2
+        * np.exp(-(5 + 3 * batch.connectivity) * p)
+        * np.take(INTERFACE["strength"], iq)
+        * np.take(DISTRIBUTION["strength"], dist)
+        * sintering
+        * oxidation
+        * strength_extra
+        * _noise(rng, n, 0.07),
+        "compressive_strength": mix["compressive_strength_mix"]
+        * (d / 5) ** -0.1
+        * physics.spriggs_factor(p, 5.0)
+        * sintering
+        * oxidation
+        * _noise(rng, n, 0.06),
         "poisson_ratio": mix["poisson_hs"] * (1 - 0.7 * p) + rng.normal(0, 0.004, n),
     }
 
@@ -150,22 +172,40 @@ def mechanical_targets(batch: MaterialBatch, rng: np.random.Generator) -> dict[s
 def ballistic_targets(batch: MaterialBatch, mech: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
     n, arm = len(batch), armor_arrays(batch)
     core, v_threat = arm["threat_core_hardness_factor"], arm["threat_velocity_m_s"]
-    nominal = ballistics.bounded_v50(batch.tile_thickness, mech["density"], batch.backing_thickness,
-                                     arm["backing_density_g_cm3"], arm["backing_strength_mpa"],
-                                     arm["backing_failure_strain"], arm["threat_mass_g"], arm["threat_caliber_mm"])
+    nominal = ballistics.bounded_v50(
+        batch.tile_thickness,
+        mech["density"],
+        batch.backing_thickness,
+        arm["backing_density_g_cm3"],
+        arm["backing_strength_mpa"],
+        arm["backing_failure_strain"],
+        arm["threat_mass_g"],
+        arm["threat_caliber_mm"],
+    )
     hv, kic = mech["vickers_hardness"], mech["fracture_toughness"]
-    v50 = nominal * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core ** -0.25 * _noise(rng, n, 0.03)
+    v50 = nominal * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core**-0.25 * _noise(rng, n, 0.03)
     compliance = np.take(list(BACKING_COMPLIANCE.values()), batch.backing)
     areal = mech["density"] * batch.tile_thickness
     retained = 0.7 + 0.3 * (1 - np.exp(-kic / 4)) * np.take(INTERFACE["strength"], batch.interface_quality)
     logit = (retained * v50 / v_threat - 1.0) / 0.15 + rng.normal(0, 0.25, n)
     return {
         "v50_velocity": v50,
-        "penetration_resistance": 2.0 * (hv / 20) ** 0.7 * (mech["compressive_strength"] / 3000) ** 0.3
-        * core ** -0.3 * (1 - batch.porosity) ** 4 * _noise(rng, n, 0.06),
-        "back_face_deformation": np.where(v_threat < v50, 25 * (v_threat / v50) ** 2 * (30 / areal) ** 0.3
-                                          * compliance * (6 / batch.backing_thickness) ** 0.5
-                                          * _noise(rng, n, 0.08), np.nan),
+        "penetration_resistance": 2.0
+        * (hv / 20) ** 0.7
+        * (mech["compressive_strength"] / 3000) ** 0.3
+        * core**-0.3
+        * (1 - batch.porosity) ** 4
+        * _noise(rng, n, 0.06),
+        "back_face_deformation": np.where(
+            v_threat < v50,
+            25
+            * (v_threat / v50) ** 2
+            * (30 / areal) ** 0.3
+            * compliance
+            * (6 / batch.backing_thickness) ** 0.5
+            * _noise(rng, n, 0.08),
+            np.nan,
+        ),
         "multi_hit_capability": 1.0 / (1.0 + np.exp(-logit)),
     }
 

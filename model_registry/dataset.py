@@ -19,8 +19,12 @@ from features.catalogue import TARGETS, UNITS
 from features.phases import PHASES, load_armor_tables
 
 ALL_TARGETS = tuple(t for family in TARGETS.values() for t in family)
-_ARMOR_DEFAULTS = {"tile_thickness": "tile_thickness_mm", "backing_thickness": "backing_thickness_mm",
-                   "backing": "backing", "threat": "threat"}
+_ARMOR_DEFAULTS = {
+    "tile_thickness": "tile_thickness_mm",
+    "backing_thickness": "backing_thickness_mm",
+    "backing": "backing",
+    "threat": "threat",
+}
 
 
 class DatasetError(ValueError):
@@ -72,9 +76,12 @@ def _input_columns(columns: dict, n: int, path: Path) -> dict:
         raise DatasetError(f"{path}: missing input column(s) {missing}")
     fractions = np.column_stack([_floats(columns.get(p, ["0"] * n), p, path, fill=0.0) for p in PHASES])
     try:
-        return {"fractions": fractions, "weight_basis": [b == "weight" for b in columns.get("basis", [""] * n)],
-                **{c: _floats(columns[c], c, path) for c in NUMERIC_INPUTS},
-                **{c: columns[c] for c in categorical_levels()}}
+        return {
+            "fractions": fractions,
+            "weight_basis": [b == "weight" for b in columns.get("basis", [""] * n)],
+            **{c: _floats(columns[c], c, path) for c in NUMERIC_INPUTS},
+            **{c: columns[c] for c in categorical_levels()},
+        }
     except ValueError as exc:
         raise DatasetError(f"{path}: {exc}") from exc
 

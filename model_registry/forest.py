@@ -60,22 +60,28 @@ class CompiledForest:
             depth, frontier = depth + 1, children
 
     @classmethod
-    def from_trees(cls, trees_by_output: list[list], columns_by_output: list[np.ndarray] | None = None
-                   ) -> CompiledForest:
+    def from_trees(
+        cls, trees_by_output: list[list], columns_by_output: list[np.ndarray] | None = None
+    ) -> CompiledForest:
         """``trees_by_output[o]``: the fitted single-output sklearn ``tree_`` objects of output o;
         ``columns_by_output[o]``: the full-matrix column of each feature those trees were fitted on
         (when fitted on a subset of the columns)."""
-        columns: list[np.ndarray | None] = (list(columns_by_output) if columns_by_output
-                                            else [None for _ in trees_by_output])
+        columns: list[np.ndarray | None] = (
+            list(columns_by_output) if columns_by_output else [None for _ in trees_by_output]
+        )
         trees = [(t, columns[o]) for o, group in enumerate(trees_by_output) for t in group]
         outputs = np.repeat(np.arange(len(trees_by_output)), [len(g) for g in trees_by_output])
         parts = [_tree_arrays(t, c) for t, c in trees]
         offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]]).astype(np.int64)
-        return cls(left=np.concatenate([p[0] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
-                   right=np.concatenate([p[1] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
-                   feature=np.concatenate([p[2] for p in parts]).astype(np.int32),
-                   threshold=np.concatenate([p[3] for p in parts]),
-                   value=np.concatenate([p[4] for p in parts]), roots=offsets, tree_output=outputs)
+        return cls(
+            left=np.concatenate([p[0] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
+            right=np.concatenate([p[1] + o for p, o in zip(parts, offsets, strict=False)]).astype(np.int32),
+            feature=np.concatenate([p[2] for p in parts]).astype(np.int32),
+            threshold=np.concatenate([p[3] for p in parts]),
+            value=np.concatenate([p[4] for p in parts]),
+            roots=offsets,
+            tree_output=outputs,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAY_NAMES}
@@ -97,8 +103,9 @@ class CompiledForest:
             child = np.where(go_left, self.left[node], self.right[node])
             if contrib is not None:
                 index = (row_base + feature) * self.n_outputs + self.tree_output
-                contrib += np.bincount(index.ravel(), weights=(self.value[child] - self.value[node]).ravel(),
-                                       minlength=contrib.size)
+                contrib += np.bincount(
+                    index.ravel(), weights=(self.value[child] - self.value[node]).ravel(), minlength=contrib.size
+                )
             node = child
         leaf_values = self.value[node]
         mean = self._per_output_mean(leaf_values)
@@ -118,6 +125,10 @@ def _tree_arrays(tree, columns: np.ndarray | None = None):
     feature = np.where(is_leaf, 0, tree.feature)
     if columns is not None:
         feature = np.where(is_leaf, 0, np.asarray(columns)[feature])
-    return (np.where(is_leaf, own, tree.children_left), np.where(is_leaf, own, tree.children_right),
-            feature, np.where(is_leaf, np.inf, tree.threshold).astype(np.float64),
-            tree.value[:, 0, 0].astype(np.float64))
+    return (
+        np.where(is_leaf, own, tree.children_left),
+        np.where(is_leaf, own, tree.children_right),
+        feature,
+        np.where(is_leaf, np.inf, tree.threshold).astype(np.float64),
+        tree.value[:, 0, 0].astype(np.float64),
+    )

@@ -84,14 +84,20 @@ class ArmorModel:
             low_centre, high_centre = z.copy(), z.copy()
             low_centre[:, self._logit] = np.minimum(z[:, self._logit], LOGIT_EDGE)
             high_centre[:, self._logit] = np.maximum(z[:, self._logit], -LOGIT_EDGE)
-        units = self._to_units(np.vstack([z, low_centre - half, high_centre + half,
-                                          self._link_base(raw.base)[None, :]]))
-        values, lower, upper, base = units[:n], units[n:2 * n], units[2 * n:3 * n], units[3 * n]
+        units = self._to_units(
+            np.vstack([z, low_centre - half, high_centre + half, self._link_base(raw.base)[None, :]])
+        )
+        values, lower, upper, base = units[:n], units[n : 2 * n], units[2 * n : 3 * n], units[3 * n]
         contrib = None
         if raw.contributions is not None:
             contrib = self._contributions_units(X, values, raw, base)
-        return Prediction(values=values, lower=np.maximum(lower, self._low), upper=np.minimum(upper, self._high),
-                          contributions=contrib, base=base)
+        return Prediction(
+            values=values,
+            lower=np.maximum(lower, self._low),
+            upper=np.minimum(upper, self._high),
+            contributions=contrib,
+            base=base,
+        )
 
     def _to_units(self, z: np.ndarray) -> np.ndarray:
         """Inverse link of every column (exp; the logistic function for logit targets)."""

@@ -39,7 +39,7 @@ def region_split(inside: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
     """60/20/20 training/calibration/test inside the region; every row outside is the OOD test."""
     rows = np.random.default_rng(seed).permutation(np.flatnonzero(inside))
     n_test = n_cal = len(rows) // 5
-    return rows[n_test + n_cal:], rows[n_test:n_test + n_cal], rows[:n_test], np.flatnonzero(~inside)
+    return rows[n_test + n_cal :], rows[n_test : n_test + n_cal], rows[:n_test], np.flatnonzero(~inside)
 
 
 def run(rows: int, config: TrainingConfig) -> dict:
@@ -51,10 +51,14 @@ def run(rows: int, config: TrainingConfig) -> dict:
         X = Featurizer(family).transform(batch.take(test_out))
         Y = np.column_stack([targets[t][test_out] for t in TARGETS[family]])
         outside = evaluate(trained.model, X, Y)
-        report[family] = {t: {"inside_coverage_95": trained.metrics[t]["coverage_95"],
-                              "inside_rows": trained.metrics[t]["test_samples"],
-                              **{f"outside_{_KEYS.get(k, k)}": v for k, v in outside[t].items()}}
-                          for t in TARGETS[family]}
+        report[family] = {
+            t: {
+                "inside_coverage_95": trained.metrics[t]["coverage_95"],
+                "inside_rows": trained.metrics[t]["test_samples"],
+                **{f"outside_{_KEYS.get(k, k)}": v for k, v in outside[t].items()},
+            }
+            for t in TARGETS[family]
+        }
     return report
 
 
@@ -63,13 +67,16 @@ def print_report(report: dict) -> None:
     print(f"  {'target':24s} {'cov in':>7s} {'cov out':>8s} {'rows out':>8s} {'med rel err out':>16s}")
     for family in report.values():
         for target, m in family.items():
-            print(f"  {target:24s} {m['inside_coverage_95']:7.3f} {m['outside_coverage_95']:8.3f} "
-                  f"{m['outside_rows']:8d} {m['outside_median_relative_error']:16.2%}")
+            print(
+                f"  {target:24s} {m['inside_coverage_95']:7.3f} {m['outside_coverage_95']:8.3f} "
+                f"{m['outside_rows']:8d} {m['outside_median_relative_error']:16.2%}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_registry.ood", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m model_registry.ood", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=16000)
     parser.add_argument("--json")
     args = parser.parse_args(argv)

@@ -69,15 +69,23 @@ def model_name(family: str) -> str:
 
 def _write_files(directory: Path, trained: TrainedModel) -> None:
     model = trained.model
-    arrays = model.forest.arrays() | {"range_low": model.range_low, "range_high": model.range_high,
-                                      "sensitivity": model.sensitivity}
+    arrays = model.forest.arrays() | {
+        "range_low": model.range_low,
+        "range_high": model.range_high,
+        "sensitivity": model.sensitivity,
+    }
     np.savez(directory / "forest.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     payload = {
-        "targets": list(model.targets), "baseline": model.baseline.to_dict(),
-        "residual_mean": model.residual_mean.tolist(), "residual_scale": model.residual_scale.tolist(),
-        "interval_quantile": model.interval_quantile.tolist(), "spread_floor": model.spread_floor.tolist(),
-        "feature_schema": Featurizer(model.family).schema.to_dict(), "feature_ranges": trained.feature_ranges,
-        "feature_importance": trained.importance, "metrics": trained.metrics,
+        "targets": list(model.targets),
+        "baseline": model.baseline.to_dict(),
+        "residual_mean": model.residual_mean.tolist(),
+        "residual_scale": model.residual_scale.tolist(),
+        "interval_quantile": model.interval_quantile.tolist(),
+        "spread_floor": model.spread_floor.tolist(),
+        "feature_schema": Featurizer(model.family).schema.to_dict(),
+        "feature_ranges": trained.feature_ranges,
+        "feature_importance": trained.importance,
+        "metrics": trained.metrics,
     }
     (directory / "model.json").write_text(json.dumps(payload, indent=1))
 
@@ -85,11 +93,16 @@ def _write_files(directory: Path, trained: TrainedModel) -> None:
 def _metadata(trained: TrainedModel, dataset_sha256: str, files: dict[str, str]) -> dict:
     schema = Featurizer(trained.model.family).schema
     return {
-        "family": trained.model.family, "targets": list(trained.model.targets),
-        "units": {t: UNITS[t] for t in trained.model.targets}, "metrics": trained.metrics,
-        "samples": trained.samples, "dataset_sha256": dataset_sha256,
-        "feature_schema_fingerprint": schema.fingerprint, "feature_count": len(schema.names),
-        "training_config": asdict(trained.config), "files": files,
+        "family": trained.model.family,
+        "targets": list(trained.model.targets),
+        "units": {t: UNITS[t] for t in trained.model.targets},
+        "metrics": trained.metrics,
+        "samples": trained.samples,
+        "dataset_sha256": dataset_sha256,
+        "feature_schema_fingerprint": schema.fingerprint,
+        "feature_count": len(schema.names),
+        "training_config": asdict(trained.config),
+        "files": files,
         "library_versions": {lib: version(lib) for lib in LIBRARIES} | {"python": platform.python_version()},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -102,8 +115,12 @@ def save(trained: TrainedModel, dataset_sha256: str) -> str:
         _write_files(staging, trained)
         files = {name: file_sha256(staging / name) for name in FILES}
         metadata = _metadata(trained, dataset_sha256, files)
-        with bentoml.models.create(model_name(trained.model.family), labels={"family": trained.model.family},
-                                   metadata=metadata, module="model_registry") as ref:
+        with bentoml.models.create(
+            model_name(trained.model.family),
+            labels={"family": trained.model.family},
+            metadata=metadata,
+            module="model_registry",
+        ) as ref:
             for name in FILES:
                 shutil.copyfile(staging / name, Path(ref.path) / name)
         return str(ref.tag)
@@ -132,8 +149,10 @@ def resolve(family: str, tag: str | None = None) -> bentoml.Model:
     if not full.startswith(model_name(family) + ":"):
         raise ModelNotFound(f"{tag!r} is not a {family} model", available_tags(family))
     if not VERSION_PATTERN.fullmatch(full.split(":", 1)[1]):
-        raise InvalidModelVersion(f"{tag[:80]!r} is not a model version: versions are 1-63 characters of "
-                                  f"a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+        raise InvalidModelVersion(
+            f"{tag[:80]!r} is not a model version: versions are 1-63 characters of "
+            f"a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+        )
     try:
         return bentoml.models.get(full)
     except bentoml.exceptions.NotFound:
@@ -159,8 +178,10 @@ def _payload(stored: bentoml.Model, family: str) -> dict:
     payload = json.loads((directory / "model.json").read_text())
     expected = Featurizer(family).schema
     if payload["feature_schema"]["names"] != list(expected.names):
-        raise ModelIntegrityError(f"{directory / 'model.json'}: feature schema differs from the featurizer's "
-                                  f"({len(payload['feature_schema']['names'])} vs {len(expected.names)} features)")
+        raise ModelIntegrityError(
+            f"{directory / 'model.json'}: feature schema differs from the featurizer's "
+            f"({len(payload['feature_schema']['names'])} vs {len(expected.names)} features)"
+        )
     return payload
 
 
@@ -170,8 +191,11 @@ def card(family: str, tag: str | None = None) -> dict:
     stored = resolve(family, tag)
     payload = _payload(stored, family)
     return dict(stored.info.metadata) | {
-        "tag": str(stored.tag), "name": stored.tag.name, "version": stored.tag.version,
-        "feature_ranges": payload["feature_ranges"], "feature_importance": payload["feature_importance"],
+        "tag": str(stored.tag),
+        "name": stored.tag.name,
+        "version": stored.tag.version,
+        "feature_ranges": payload["feature_ranges"],
+        "feature_importance": payload["feature_importance"],
         "feature_names": payload["feature_schema"]["names"],
         "feature_categories": payload["feature_schema"]["categories"],
     }
@@ -184,9 +208,16 @@ def load(family: str, tag: str | None = None) -> ArmorModel:
     with np.load(Path(stored.path) / "forest.npz", allow_pickle=False) as arrays:
         forest = CompiledForest(**{name: arrays[name] for name in ARRAY_NAMES})
         ranges = {name: arrays[name] for name in ("range_low", "range_high", "sensitivity")}
-    return ArmorModel(tag=str(stored.tag), family=family, targets=tuple(payload["targets"]), forest=forest,
-                      baseline=LinearBaseline(**payload["baseline"]),
-                      residual_mean=np.array(payload["residual_mean"]),
-                      residual_scale=np.array(payload["residual_scale"]),
-                      interval_quantile=np.array(payload["interval_quantile"]),
-                      spread_floor=np.array(payload["spread_floor"]), **ranges, metadata=dict(stored.info.metadata))
+    return ArmorModel(
+        tag=str(stored.tag),
+        family=family,
+        targets=tuple(payload["targets"]),
+        forest=forest,
+        baseline=LinearBaseline(**payload["baseline"]),
+        residual_mean=np.array(payload["residual_mean"]),
+        residual_scale=np.array(payload["residual_scale"]),
+        interval_quantile=np.array(payload["interval_quantile"]),
+        spread_floor=np.array(payload["spread_floor"]),
+        **ranges,
+        metadata=dict(stored.info.metadata),
+    )

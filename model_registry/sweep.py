@@ -124,19 +124,28 @@ def density_check(model, rng: np.random.Generator) -> dict:
     fractions, weight = density_compositions(rng)
     porosity = np.linspace(0.0, 0.3, 13)
     n = len(fractions) * len(porosity)
-    columns = {"fractions": np.repeat(fractions, len(porosity), axis=0),
-               "weight_basis": np.repeat(weight, len(porosity)), "porosity": np.tile(porosity, len(fractions)),
-               **{i.name: np.full(n, _default(i)) for i in numeric_inputs() if i.name != "porosity"},
-               **{name: np.zeros(n, int) for name in ("atmosphere", "phase_distribution", "interface_quality",
-                                                      "backing", "threat")}}
+    columns = {
+        "fractions": np.repeat(fractions, len(porosity), axis=0),
+        "weight_basis": np.repeat(weight, len(porosity)),
+        "porosity": np.tile(porosity, len(fractions)),
+        **{i.name: np.full(n, _default(i)) for i in numeric_inputs() if i.name != "porosity"},
+        **{
+            name: np.zeros(n, int)
+            for name in ("atmosphere", "phase_distribution", "interface_quality", "backing", "threat")
+        },
+    }
     batch = MaterialBatch.from_columns(columns)
     pred = model.predict(Featurizer("mechanical").transform(batch))
     o = model.targets.index("density")
     physical = mixture_properties(batch)["theoretical_density"] * (1 - batch.porosity)
     error = np.abs(pred.values[:, o] / physical - 1)
     inside = (pred.lower[:, o] <= physical) & (physical <= pred.upper[:, o])
-    return {"rows": int(n), "max_relative_error": float(error.max()), "median_relative_error": float(np.median(error)),
-            "inside_interval": float(inside.mean())}
+    return {
+        "rows": int(n),
+        "max_relative_error": float(error.max()),
+        "median_relative_error": float(np.median(error)),
+        "inside_interval": float(inside.mean()),
+    }
 
 
 def _default(spec) -> float:
@@ -149,11 +158,17 @@ def run(models: dict) -> dict:
     all_findings: list[dict] = []
     for family in FAMILIES:
         findings, checked = sweep_family(models[family], family)
-        families[family] = {"curves_checked": checked, "sign_violations": sum(f.kind == "sign" for f in findings),
-                            "flat_segments": sum(f.kind == "flat" for f in findings)}
+        families[family] = {
+            "curves_checked": checked,
+            "sign_violations": sum(f.kind == "sign" for f in findings),
+            "flat_segments": sum(f.kind == "flat" for f in findings),
+        }
         all_findings += [f.__dict__ for f in findings]
-    return {"families": families, "findings": all_findings,
-            "density": density_check(models["mechanical"], np.random.default_rng(0))}
+    return {
+        "families": families,
+        "findings": all_findings,
+        "density": density_check(models["mechanical"], np.random.default_rng(0)),
+    }
 
 
 def failed(report: dict) -> bool:
@@ -163,22 +178,28 @@ def failed(report: dict) -> bool:
 
 def print_report(report: dict) -> None:
     for family, summary in report["families"].items():
-        print(f"{family:10s} curves checked {summary['curves_checked']:4d}   sign violations "
-              f"{summary['sign_violations']:3d}   flat segments {summary['flat_segments']:3d}")
+        print(
+            f"{family:10s} curves checked {summary['curves_checked']:4d}   sign violations "
+            f"{summary['sign_violations']:3d}   flat segments {summary['flat_segments']:3d}"
+        )
     for f in report["findings"]:
-        print(f"  {f['family']:10s} {f['material']:24s} {f['input']:22s} {f['target']:24s} {f['kind']:5s} "
-              f"{f['detail']}")
+        print(
+            f"  {f['family']:10s} {f['material']:24s} {f['input']:22s} {f['target']:24s} {f['kind']:5s} {f['detail']}"
+        )
     d = report["density"]
-    print(f"density vs rho_th (1 - P): {d['rows']} rows, max error {d['max_relative_error']:.2%}, "
-          f"median {d['median_relative_error']:.3%}, "
-          f"physical value inside the 95 % interval {d['inside_interval']:.1%}")
+    print(
+        f"density vs rho_th (1 - P): {d['rows']} rows, max error {d['max_relative_error']:.2%}, "
+        f"median {d['median_relative_error']:.3%}, "
+        f"physical value inside the 95 % interval {d['inside_interval']:.1%}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     from model_registry import store
 
-    parser = argparse.ArgumentParser(prog="python -m model_registry.sweep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m model_registry.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args(argv)
     models = {family: store.load(family) for family in FAMILIES}

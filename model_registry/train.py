@@ -55,11 +55,12 @@ class TrainedModel:
 def split_indices(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.random.default_rng(config.seed).permutation(n)
     n_test, n_cal = int(n * config.test_fraction), int(n * config.calibration_fraction)
-    return order[n_test + n_cal:], order[n_test:n_test + n_cal], order[:n_test]
+    return order[n_test + n_cal :], order[n_test : n_test + n_cal], order[:n_test]
 
 
-def _fit_forest(X: np.ndarray, R: np.ndarray, targets, names, config: TrainingConfig,
-                progress: Callable[[str], None]) -> CompiledForest:
+def _fit_forest(
+    X: np.ndarray, R: np.ndarray, targets, names, config: TrainingConfig, progress: Callable[[str], None]
+) -> CompiledForest:
     """One correction forest per target on its standardised link-space residual, on the rows where
     the target is present, monotone in every column that carries one of the target's trends."""
     groups, columns = [], []
@@ -69,14 +70,21 @@ def _fit_forest(X: np.ndarray, R: np.ndarray, targets, names, config: TrainingCo
             raise ValueError(f"target {target!r} has {rows.sum()} training rows; at least 10 are needed")
         constraints, usable = baseline.monotone_constraints(target, names, MONOTONE_DEPENDENCIES)
         used = np.flatnonzero(usable)
-        forest = ExtraTreesRegressor(n_estimators=config.n_estimators, max_depth=config.max_depth, n_jobs=-1,
-                                     min_samples_leaf=config.min_samples_leaf, max_features=config.max_features,
-                                     monotonic_cst=constraints[used], random_state=config.seed
-                                     ).fit(X[np.ix_(rows, used)], R[rows, o])
+        forest = ExtraTreesRegressor(
+            n_estimators=config.n_estimators,
+            max_depth=config.max_depth,
+            n_jobs=-1,
+            min_samples_leaf=config.min_samples_leaf,
+            max_features=config.max_features,
+            monotonic_cst=constraints[used],
+            random_state=config.seed,
+        ).fit(X[np.ix_(rows, used)], R[rows, o])
         groups.append([e.tree_ for e in forest.estimators_])
         columns.append(used)
-        progress(f"  {target}: {config.n_estimators} trees on {rows.sum()} rows, "
-                 f"{int((constraints != 0).sum())} monotone columns")
+        progress(
+            f"  {target}: {config.n_estimators} trees on {rows.sum()} rows, "
+            f"{int((constraints != 0).sum())} monotone columns"
+        )
     return CompiledForest.from_trees(groups, columns)
 
 
@@ -104,8 +112,9 @@ def _calibrate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> None:
     quantiles = []
     for o in range(Y.shape[1]):
         rows = ~np.isnan(Y[:, o])
-        conformal = ConformalRegressor().fit(residuals=Z[rows, o] - z[rows, o],
-                                             sigmas=spread[rows, o] + model.spread_floor[o])
+        conformal = ConformalRegressor().fit(
+            residuals=Z[rows, o] - z[rows, o], sigmas=spread[rows, o] + model.spread_floor[o]
+        )
         quantiles.append(conformal.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=CONFIDENCE)[0, 1])
     model.interval_quantile = np.array(quantiles)
 
@@ -123,11 +132,14 @@ def evaluate(model: ArmorModel, X: np.ndarray, Y: np.ndarray) -> dict:
             y = np.clip(y, baseline.LOGIT_EPS, 1 - baseline.LOGIT_EPS)
         inside = (pred.lower[rows, o] <= y) & (y <= pred.upper[rows, o])
         relative = np.abs(p - y) / np.maximum(np.abs(y), 1e-12)
-        metrics[target] = {"r2": float(r2_score(y, p)), "mae": float(mean_absolute_error(y, p)),
-                           "median_relative_error": float(np.median(relative)),
-                           "coverage_95": float(inside.mean()),
-                           "mean_interval_width": float((pred.upper[rows, o] - pred.lower[rows, o]).mean()),
-                           "test_samples": int(rows.sum())}
+        metrics[target] = {
+            "r2": float(r2_score(y, p)),
+            "mae": float(mean_absolute_error(y, p)),
+            "median_relative_error": float(np.median(relative)),
+            "coverage_95": float(inside.mean()),
+            "mean_interval_width": float((pred.upper[rows, o] - pred.lower[rows, o]).mean()),
+            "test_samples": int(rows.sum()),
+        }
     return metrics
 
 
@@ -160,9 +172,14 @@ def _feature_ranges(X: np.ndarray, names) -> dict:
     return {n: [float(lo), float(hi)] for n, lo, hi in zip(names, X.min(axis=0), X.max(axis=0), strict=False)}
 
 
-def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: str,
-                 config: TrainingConfig = TrainingConfig(), progress: Callable[[str], None] = print,
-                 split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> TrainedModel:
+def train_family(
+    batch: MaterialBatch,
+    targets: dict[str, np.ndarray],
+    family: str,
+    config: TrainingConfig = TrainingConfig(),
+    progress: Callable[[str], None] = print,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> TrainedModel:
     """Fit the physics baseline, then the correction trees, calibrate and evaluate. ``split``
     (training, calibration, test row indices) replaces the seeded random split when given."""
     featurizer = Featurizer(family)
@@ -180,11 +197,18 @@ def train_family(batch: MaterialBatch, targets: dict[str, np.ndarray], family: s
     _calibrate(model, X[cal], Y[cal])
     progress(f"[{family}] evaluating on {len(test)} held-out rows")
     metrics = evaluate(model, X[test], Y[test])
-    importance = permutation_importance(model, X[test], Y[test], featurizer.schema.names,
-                                        config.importance_repeats, config.seed)
+    importance = permutation_importance(
+        model, X[test], Y[test], featurizer.schema.names, config.importance_repeats, config.seed
+    )
     samples = {"total": len(X), "training": len(train), "calibration": len(cal), "test": len(test)}
-    return TrainedModel(model=model, metrics=metrics, samples=samples, importance=importance,
-                        feature_ranges=_feature_ranges(X[train], featurizer.schema.names), config=config)
+    return TrainedModel(
+        model=model,
+        metrics=metrics,
+        samples=samples,
+        importance=importance,
+        feature_ranges=_feature_ranges(X[train], featurizer.schema.names),
+        config=config,
+    )
 
 
 def _fit_model(family, names, feature_names, X, Y, config, progress) -> ArmorModel:
@@ -194,9 +218,19 @@ def _fit_model(family, names, feature_names, X, Y, config, progress) -> ArmorMod
     r_mean, r_scale = np.nanmean(residual, axis=0), np.nanstd(residual, axis=0) + 1e-12
     forest = _fit_forest(X, (residual - r_mean) / r_scale, names, feature_names, config, progress)
     n_features = X.shape[1]
-    model = ArmorModel(tag="", family=family, targets=names, forest=forest, baseline=fitted, residual_mean=r_mean,
-                       residual_scale=r_scale, interval_quantile=np.ones(len(names)),
-                       spread_floor=np.zeros(len(names)), range_low=X.min(axis=0), range_high=X.max(axis=0),
-                       sensitivity=np.zeros((n_features, len(names))))
+    model = ArmorModel(
+        tag="",
+        family=family,
+        targets=names,
+        forest=forest,
+        baseline=fitted,
+        residual_mean=r_mean,
+        residual_scale=r_scale,
+        interval_quantile=np.ones(len(names)),
+        spread_floor=np.zeros(len(names)),
+        range_low=X.min(axis=0),
+        range_high=X.max(axis=0),
+        sensitivity=np.zeros((n_features, len(names))),
+    )
     model.sensitivity = _sensitivity(model, X)
     return model

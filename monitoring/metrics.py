@@ -19,31 +19,51 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         r = registry or CollectorRegistry()
         self.registry = r
-        self.requests = Counter("armor_requests_total", "Prediction requests by endpoint and status class",
-                                ["endpoint", "status"], registry=r)
-        self.request_seconds = Histogram("armor_request_duration_seconds", "Prediction request latency",
-                                         ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "armor_requests_total",
+            "Prediction requests by endpoint and status class",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "armor_request_duration_seconds",
+            "Prediction request latency",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.cache_hits = Counter("armor_cache_hits_total", "Cache hits by layer", ["layer"], registry=r)
         self.cache_misses = Counter("armor_cache_misses_total", "Cache misses by layer", ["layer"], registry=r)
-        self.cache_evictions = Counter("armor_cache_evictions_total", "Cache evictions by layer", ["layer"],
-                                       registry=r)
-        self.cache_expirations = Counter("armor_cache_expirations_total", "Cache expirations by layer", ["layer"],
-                                         registry=r)
-        self.cache_entries = Gauge("armor_cache_entries", "Entries held, by layer", ["layer"],
-                                   multiprocess_mode="livesum", registry=r)
-        self.cache_bytes = Gauge("armor_cache_memory_bytes", "Bytes held, by layer", ["layer"],
-                                 multiprocess_mode="livesum", registry=r)
-        self.shared_cache_errors = Counter("armor_shared_cache_errors_total", "Failed or timed-out Redis calls",
-                                           registry=r)
-        self.feature_seconds = Histogram("armor_feature_extraction_seconds", "Feature extraction time",
-                                         buckets=LATENCY_BUCKETS, registry=r)
-        self.prediction_seconds = Histogram("armor_prediction_seconds", "Model call time in the runner",
-                                            ["family"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("armor_runner_batch_size", "Rows per batch the runner formed", ["family"],
-                                    buckets=BATCH_BUCKETS, registry=r)
+        self.cache_evictions = Counter("armor_cache_evictions_total", "Cache evictions by layer", ["layer"], registry=r)
+        self.cache_expirations = Counter(
+            "armor_cache_expirations_total", "Cache expirations by layer", ["layer"], registry=r
+        )
+        self.cache_entries = Gauge(
+            "armor_cache_entries", "Entries held, by layer", ["layer"], multiprocess_mode="livesum", registry=r
+        )
+        self.cache_bytes = Gauge(
+            "armor_cache_memory_bytes", "Bytes held, by layer", ["layer"], multiprocess_mode="livesum", registry=r
+        )
+        self.shared_cache_errors = Counter(
+            "armor_shared_cache_errors_total", "Failed or timed-out Redis calls", registry=r
+        )
+        self.feature_seconds = Histogram(
+            "armor_feature_extraction_seconds", "Feature extraction time", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.prediction_seconds = Histogram(
+            "armor_prediction_seconds", "Model call time in the runner", ["family"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "armor_runner_batch_size", "Rows per batch the runner formed", ["family"], buckets=BATCH_BUCKETS, registry=r
+        )
         self._initialise_series()
-        self.model_bytes = Gauge("armor_model_memory_bytes", "Bytes of loaded model arrays", ["family", "tag"],
-                                 multiprocess_mode="liveall", registry=r)
+        self.model_bytes = Gauge(
+            "armor_model_memory_bytes",
+            "Bytes of loaded model arrays",
+            ["family", "tag"],
+            multiprocess_mode="liveall",
+            registry=r,
+        )
 
     def _initialise_series(self) -> None:
         """Create each labelled series at 0 so /metrics shows it before the first event."""

@@ -48,14 +48,20 @@ def _value(samples: dict, name: str, **labels) -> float:
 
 
 def cache_layer(samples: dict, layer: str) -> dict:
-    hits, misses = _value(samples, "armor_cache_hits_total", layer=layer), _value(
-        samples, "armor_cache_misses_total", layer=layer)
+    hits, misses = (
+        _value(samples, "armor_cache_hits_total", layer=layer),
+        _value(samples, "armor_cache_misses_total", layer=layer),
+    )
     lookups = hits + misses
-    return {"cache_size": int(_value(samples, "armor_cache_entries", layer=layer)), "hits": int(hits),
-            "misses": int(misses), "hit_rate_percent": round(100.0 * hits / lookups, 2) if lookups else 0.0,
-            "evictions": int(_value(samples, "armor_cache_evictions_total", layer=layer)),
-            "expirations": int(_value(samples, "armor_cache_expirations_total", layer=layer)),
-            "memory_usage_mb": _value(samples, "armor_cache_memory_bytes", layer=layer) / 1e6}
+    return {
+        "cache_size": int(_value(samples, "armor_cache_entries", layer=layer)),
+        "hits": int(hits),
+        "misses": int(misses),
+        "hit_rate_percent": round(100.0 * hits / lookups, 2) if lookups else 0.0,
+        "evictions": int(_value(samples, "armor_cache_evictions_total", layer=layer)),
+        "expirations": int(_value(samples, "armor_cache_expirations_total", layer=layer)),
+        "memory_usage_mb": _value(samples, "armor_cache_memory_bytes", layer=layer) / 1e6,
+    }
 
 
 def _histogram(samples: dict, name: str, **labels) -> tuple[int, float]:
@@ -68,9 +74,14 @@ def batching(samples: dict, shared_dir: str | None, window_s: float, local_rings
         count, rows = _histogram(samples, "armor_runner_batch_size", family=family)
         recent = window.read_series(_dir(shared_dir), f"batch_{family}", window_s, local_rings.get(family))
         sizes = recent[:, 1]
-        out[family] = {"batches": count, "rows": int(rows), "mean_batch_size": rows / count if count else None,
-                       "window_batches": int(sizes.size), "window_mean": float(sizes.mean()) if sizes.size else None,
-                       "window_max": int(sizes.max()) if sizes.size else None}
+        out[family] = {
+            "batches": count,
+            "rows": int(rows),
+            "mean_batch_size": rows / count if count else None,
+            "window_batches": int(sizes.size),
+            "window_mean": float(sizes.mean()) if sizes.size else None,
+            "window_max": int(sizes.max()) if sizes.size else None,
+        }
     return out
 
 
@@ -79,8 +90,14 @@ def model_cache(samples: dict) -> list[dict]:
     for (name, labels), value in samples.items():
         if name == "armor_model_memory_bytes":
             label = dict(labels)
-            rows.append({"family": label["family"], "version": label["tag"], "pid": int(label.get("pid", 0) or 0),
-                         "memory_mb": value / 1e6})
+            rows.append(
+                {
+                    "family": label["family"],
+                    "version": label["tag"],
+                    "pid": int(label.get("pid", 0) or 0),
+                    "memory_mb": value / 1e6,
+                }
+            )
     return sorted(rows, key=lambda r: (r["family"], r["pid"], r["version"]))
 
 
@@ -92,32 +109,47 @@ def predictions(samples: dict, shared_dir: str | None, window_s: float, rings: d
     out = {}
     for family in FAMILIES:
         count, total = _histogram(samples, "armor_request_duration_seconds", endpoint=family)
-        errors = sum(v for (n, labels), v in samples.items() if n == "armor_requests_total"
-                     and dict(labels).get("endpoint") == family and dict(labels).get("status") != "2xx")
+        errors = sum(
+            v
+            for (n, labels), v in samples.items()
+            if n == "armor_requests_total"
+            and dict(labels).get("endpoint") == family
+            and dict(labels).get("status") != "2xx"
+        )
         rows = window.read_series(_dir(shared_dir), family, window_s, rings.get(family))
-        out[family] = {"requests": count, "errors": int(errors), "mean_ms_all_time": total / count * 1e3 if count
-                       else None, **window.latency_summary(rows, window_s)}
+        out[family] = {
+            "requests": count,
+            "errors": int(errors),
+            "mean_ms_all_time": total / count * 1e3 if count else None,
+            **window.latency_summary(rows, window_s),
+        }
     return out
 
 
-def performance(metrics: Metrics, shared_dir: str | None, window_s: float, rings: dict, batch_rings: dict,
-                response_backend: dict) -> dict:
+def performance(
+    metrics: Metrics, shared_dir: str | None, window_s: float, rings: dict, batch_rings: dict, response_backend: dict
+) -> dict:
     samples = read_samples(metrics, shared_dir)
     layers = {f"{layer}_cache": cache_layer(samples, layer) for layer in CACHE_LAYERS}
     layers["response_cache"] |= response_backend
     if "shared" in response_backend:
         layers["response_cache"]["shared"] = response_backend["shared"] | {
-            "errors_total": int(_value(samples, "armor_shared_cache_errors_total"))}
+            "errors_total": int(_value(samples, "armor_shared_cache_errors_total"))
+        }
     fe_count, fe_sum = _histogram(samples, "armor_feature_extraction_seconds")
     return {
         **layers,
         "predictions": predictions(samples, shared_dir, window_s, rings),
-        "feature_extraction": {"count": fe_count, "total_seconds": fe_sum,
-                               "mean_ms": fe_sum / fe_count * 1e3 if fe_count else None},
+        "feature_extraction": {
+            "count": fe_count,
+            "total_seconds": fe_sum,
+            "mean_ms": fe_sum / fe_count * 1e3 if fe_count else None,
+        },
         "batching": batching(samples, shared_dir, window_s, batch_rings),
         "model_cache": model_cache(samples),
-        "aggregation": ("all worker processes: Prometheus multiprocess files and shared-memory rings in "
-                        f"{shared_dir}") if shared_dir else "this process only (not under bentoml serve)",
+        "aggregation": (f"all worker processes: Prometheus multiprocess files and shared-memory rings in {shared_dir}")
+        if shared_dir
+        else "this process only (not under bentoml serve)",
     }
 
 
@@ -165,21 +197,35 @@ class ProcessMonitor:
         for proc in self.processes():
             try:
                 with proc.oneshot():
-                    rows.append({"pid": proc.pid, "name": _process_name(proc.cmdline()),
-                                 "rss_mb": proc.memory_info().rss / 1e6, "cpu_percent": self._cpu(proc)})
+                    rows.append(
+                        {
+                            "pid": proc.pid,
+                            "name": _process_name(proc.cmdline()),
+                            "rss_mb": proc.memory_info().rss / 1e6,
+                            "cpu_percent": self._cpu(proc),
+                        }
+                    )
             except psutil.NoSuchProcess:
                 continue
         memory = psutil.virtual_memory()
-        return {"processes": rows, "total_rss_mb": sum(r["rss_mb"] for r in rows),
-                "total_cpu_percent": sum(r["cpu_percent"] or 0.0 for r in rows),
-                "cpu_percent_since": "the previous /api/v1/status call of this worker (null: first sight)",
-                "machine": {"cpu_percent": self._machine_cpu(), "cpu_count": psutil.cpu_count(),
-                            "memory_total_mb": memory.total / 1e6, "memory_available_mb": memory.available / 1e6,
-                            "memory_percent": memory.percent}}
+        return {
+            "processes": rows,
+            "total_rss_mb": sum(r["rss_mb"] for r in rows),
+            "total_cpu_percent": sum(r["cpu_percent"] or 0.0 for r in rows),
+            "cpu_percent_since": "the previous /api/v1/status call of this worker (null: first sight)",
+            "machine": {
+                "cpu_percent": self._machine_cpu(),
+                "cpu_count": psutil.cpu_count(),
+                "memory_total_mb": memory.total / 1e6,
+                "memory_available_mb": memory.available / 1e6,
+                "memory_percent": memory.percent,
+            },
+        }
 
 
 def _process_name(cmdline: list[str]) -> str:
     """'<service>#<worker id>' for BentoML workers, 'bentoml serve' for the arbiter."""
+
     def arg(flag: str) -> str | None:
         return cmdline[cmdline.index(flag) + 1] if flag in cmdline[:-1] else None
 
@@ -188,8 +234,7 @@ def _process_name(cmdline: list[str]) -> str:
 
 
 def versions(service_version: str) -> dict:
-    return {"service": service_version, "python": platform.python_version(),
-            **{lib: version(lib) for lib in LIBRARIES}}
+    return {"service": service_version, "python": platform.python_version(), **{lib: version(lib) for lib in LIBRARIES}}
 
 
 def uptime_s(monitor: ProcessMonitor) -> float:
@@ -201,10 +246,18 @@ def models(serving: dict[str, str]) -> dict:
     out = {}
     for family in FAMILIES:
         stored = store.list_models(family)
-        out[family] = {"serving": serving.get(family), "versions": [
-            {"tag": str(m.tag), "version": m.tag.version, "created_at": m.info.metadata.get("created_at"),
-             "samples": m.info.metadata.get("samples"), "metrics": m.info.metadata.get("metrics"),
-             "serving": str(m.tag) == serving.get(family)} for m in stored]}
+        out[family] = {
+            "serving": serving.get(family),
+            "versions": [
+                {
+                    "tag": str(m.tag),
+                    "version": m.tag.version,
+                    "created_at": m.info.metadata.get("created_at"),
+                    "samples": m.info.metadata.get("samples"),
+                    "metrics": m.info.metadata.get("metrics"),
+                    "serving": str(m.tag) == serving.get(family),
+                }
+                for m in stored
+            ],
+        }
     return out
-
-

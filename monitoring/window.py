@@ -43,12 +43,13 @@ class Ring:
 def _recent(data: np.ndarray, capacity: int, since: float) -> np.ndarray:
     """(time, value) rows written at or after ``since``."""
     count = int(data[0, 0])
-    rows = np.array(data[1:1 + min(count, capacity)])
+    rows = np.array(data[1 : 1 + min(count, capacity)])
     return rows[rows[:, 0] >= since]
 
 
-def read_series(directory: Path | None, series: str, window_s: float, local: Ring | None = None,
-                now: float | None = None) -> np.ndarray:
+def read_series(
+    directory: Path | None, series: str, window_s: float, local: Ring | None = None, now: float | None = None
+) -> np.ndarray:
     """(time, value) rows of ``series`` from every process's ring within the last ``window_s`` s."""
     since = (time.time() if now is None else now) - window_s
     if directory is None:
@@ -64,16 +65,20 @@ def read_series(directory: Path | None, series: str, window_s: float, local: Rin
     return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
-def latency_summary(rows: np.ndarray, window_s: float, throughput_window_s: float = 60.0,
-                    now: float | None = None) -> dict:
+def latency_summary(
+    rows: np.ndarray, window_s: float, throughput_window_s: float = 60.0, now: float | None = None
+) -> dict:
     """Mean and percentiles in ms of the values (seconds) in the window; throughput (req/s) over the
     last ``throughput_window_s`` seconds."""
     now = time.time() if now is None else now
     recent = int((rows[:, 0] >= now - throughput_window_s).sum()) if rows.size else 0
-    out = {"window_s": window_s, "window_requests": int(rows.shape[0]),
-           "throughput_rps": recent / throughput_window_s}
+    out = {"window_s": window_s, "window_requests": int(rows.shape[0]), "throughput_rps": recent / throughput_window_s}
     if rows.size == 0:
         return out | {"mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None}
     p50, p95, p99 = np.percentile(rows[:, 1], [50, 95, 99]) * 1e3
-    return out | {"mean_ms": float(rows[:, 1].mean() * 1e3), "p50_ms": float(p50), "p95_ms": float(p95),
-                  "p99_ms": float(p99)}
+    return out | {
+        "mean_ms": float(rows[:, 1].mean() * 1e3),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+    }

@@ -36,8 +36,14 @@ class Unpacked:
     contributions: np.ndarray | None  # (n, F, O)
 
 
-def pack(tag: str, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, base: np.ndarray,
-         contributions: np.ndarray | None) -> np.ndarray:
+def pack(
+    tag: str,
+    values: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    base: np.ndarray,
+    contributions: np.ndarray | None,
+) -> np.ndarray:
     n = values.shape[0]
     parts = [np.full((n, 1), tag_id(tag)), values, lower, upper, np.broadcast_to(base, values.shape)]
     if contributions is not None:
@@ -47,9 +53,10 @@ def pack(tag: str, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, bas
 
 def unpack(packed: np.ndarray, n_targets: int, n_features: int) -> Unpacked:
     o, rest = n_targets, packed[:, 1:]
-    contributions = rest[:, 4 * o:].reshape(-1, n_features, o) if rest.shape[1] > 4 * o else None
-    return Unpacked(packed[:, 0], rest[:, :o], rest[:, o:2 * o], rest[:, 2 * o:3 * o], rest[:, 3 * o:4 * o],
-                    contributions)
+    contributions = rest[:, 4 * o :].reshape(-1, n_features, o) if rest.shape[1] > 4 * o else None
+    return Unpacked(
+        packed[:, 0], rest[:, :o], rest[:, o : 2 * o], rest[:, 2 * o : 3 * o], rest[:, 3 * o : 4 * o], contributions
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,14 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelCard:
-        return cls(**{**raw, "targets": tuple(raw["targets"]), "feature_names": tuple(raw["feature_names"]),
-                      "feature_categories": tuple(raw["feature_categories"])})
+        return cls(
+            **{
+                **raw,
+                "targets": tuple(raw["targets"]),
+                "feature_names": tuple(raw["feature_names"]),
+                "feature_categories": tuple(raw["feature_categories"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -91,11 +104,16 @@ class CardReply:
     available: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"card": self.card.to_dict() if self.card else None, "error": self.error, "message": self.message,
-                "available": list(self.available)}
+        return {
+            "card": self.card.to_dict() if self.card else None,
+            "error": self.error,
+            "message": self.message,
+            "available": list(self.available),
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CardReply:
         card = ModelCard.from_dict(raw["card"]) if raw.get("card") else None
-        return cls(card=card, error=raw.get("error"), message=raw.get("message", ""),
-                   available=tuple(raw.get("available", ())))
+        return cls(
+            card=card, error=raw.get("error"), message=raw.get("message", ""), available=tuple(raw.get("available", ()))
+        )

@@ -30,20 +30,36 @@ def model_card(family: str, tag: str) -> ModelCard:
     """The registry's card of one stored model (metadata written at training time, never typed here)."""
     raw = store.card(family, tag)
     known = {f.name for f in fields(ModelCard)}  # the rest of the registry's metadata goes to .metadata
-    return ModelCard(tag=raw["tag"], name=raw["name"], version=raw["version"], family=family,
-                     targets=tuple(raw["targets"]), created_at=raw["created_at"],
-                     training_samples=int(raw["samples"]["training"]), metrics=raw["metrics"],
-                     feature_names=tuple(raw["feature_names"]), feature_categories=tuple(raw["feature_categories"]),
-                     feature_ranges=raw["feature_ranges"], feature_importance=raw["feature_importance"],
-                     metadata={k: v for k, v in raw.items() if k not in known})
+    return ModelCard(
+        tag=raw["tag"],
+        name=raw["name"],
+        version=raw["version"],
+        family=family,
+        targets=tuple(raw["targets"]),
+        created_at=raw["created_at"],
+        training_samples=int(raw["samples"]["training"]),
+        metrics=raw["metrics"],
+        feature_names=tuple(raw["feature_names"]),
+        feature_categories=tuple(raw["feature_categories"]),
+        feature_ranges=raw["feature_ranges"],
+        feature_importance=raw["feature_importance"],
+        metadata={k: v for k, v in raw.items() if k not in known},
+    )
 
 
 class RunnerCore:
     """One family's models inside one worker process, with the prediction cache (keyed by model
     tag, explain flag and the feature row's bytes) in front of the model."""
 
-    def __init__(self, family: str, default_tag: str | None, model_cache_max_mb: float, metrics: Metrics,
-                 prediction_cache: InstrumentedLocalCache | None = None, batch_ring: Ring | None = None):
+    def __init__(
+        self,
+        family: str,
+        default_tag: str | None,
+        model_cache_max_mb: float,
+        metrics: Metrics,
+        prediction_cache: InstrumentedLocalCache | None = None,
+        batch_ring: Ring | None = None,
+    ):
         self.family, self.metrics, self.cache = family, metrics, prediction_cache
         self.models = ModelCache(family, default_tag, model_cache_max_mb * 1e6)
         self.n_features = len(Featurizer(family).schema.names)

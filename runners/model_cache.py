@@ -60,6 +60,11 @@ class ModelCache:
     def describe(self) -> dict:
         with self._lock:
             loaded = [self.default, *self._others.values()]
-            return {"default": self.default.tag, "max_mb": self.max_bytes / 1e6,
-                    "memory_mb": self.memory_bytes() / 1e6, "loads": self.loads, "evictions": self.evictions,
-                    "models": [{"tag": m.tag, "memory_mb": m.memory_bytes / 1e6} for m in loaded]}
+            return {
+                "default": self.default.tag,
+                "max_mb": self.max_bytes / 1e6,
+                "memory_mb": self.memory_bytes() / 1e6,
+                "loads": self.loads,
+                "evictions": self.evictions,
+                "models": [{"tag": m.tag, "memory_mb": m.memory_bytes / 1e6} for m in loaded],
+            }

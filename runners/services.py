@@ -50,8 +50,14 @@ class _FamilyRunner:
     def __init__(self) -> None:
         metrics = Metrics()
         shared_dir = SETTINGS.prometheus_multiproc_dir
-        self.core = RunnerCore(self.family, str(self.model_ref.tag), SETTINGS.model_cache_max_mb, metrics,
-                               _prediction_cache(metrics), Ring(shared_dir, f"batch_{self.family}"))
+        self.core = RunnerCore(
+            self.family,
+            str(self.model_ref.tag),
+            SETTINGS.model_cache_max_mb,
+            metrics,
+            _prediction_cache(metrics),
+            Ring(shared_dir, f"batch_{self.family}"),
+        )
         self.core.warm_up()
         self.sweeper = ExpirySweeper([self.core.cache] if self.core.cache else [], SETTINGS.sweep_interval_s)
 
@@ -86,8 +92,11 @@ class _FamilyRunner:
 def _prediction_cache(metrics: Metrics) -> InstrumentedLocalCache | None:
     if not SETTINGS.enable_prediction_caching:
         return None
-    local = TTLLRUCache(max_entries=SETTINGS.prediction_cache_size, ttl_seconds=SETTINGS.prediction_cache_ttl,
-                        max_memory_bytes=int(SETTINGS.prediction_cache_max_mb * 1e6))
+    local = TTLLRUCache(
+        max_entries=SETTINGS.prediction_cache_size,
+        ttl_seconds=SETTINGS.prediction_cache_ttl,
+        max_memory_bytes=int(SETTINGS.prediction_cache_max_mb * 1e6),
+    )
     return InstrumentedLocalCache(local, "prediction", metrics)
 
 

@@ -69,8 +69,12 @@ def make_core(runner_cores):
 
     def build(**overrides):
         settings = Settings(prometheus_multiproc_dir=None, **overrides)
-        core = ServiceCore(settings, {f: LocalRunnerClient(c) for f, c in runner_cores.items()}, root_pid=os.getpid(),
-                           batch_rings={f: c.batch_ring for f, c in runner_cores.items()})
+        core = ServiceCore(
+            settings,
+            {f: LocalRunnerClient(c) for f, c in runner_cores.items()},
+            root_pid=os.getpid(),
+            batch_rings={f: c.batch_ring for f, c in runner_cores.items()},
+        )
         built.append(core)
         return core
 

@@ -95,8 +95,6 @@ def require_redis_server() -> str:
     return REDIS_SERVER
 
 
-
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -114,9 +112,14 @@ class BentoServer:
         binary = os.path.join(os.path.dirname(sys.executable), "bentoml")
         binary = binary if os.path.exists(binary) else shutil.which("bentoml")
         self.log = open(os.path.join(self.env["BENTOML_HOME"], f"serve-{self.port}.log"), "w")  # noqa: SIM115
-        self.process = subprocess.Popen([binary, "serve", self.target, "--port", str(self.port)], cwd=REPO,
-                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [binary, "serve", self.target, "--port", str(self.port)],
+            cwd=REPO,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -11,8 +11,15 @@ import pytest
 from model_registry import store
 
 EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())
-MECHANICAL = {"density", "vickers_hardness", "fracture_toughness", "elastic_modulus", "flexural_strength",
-              "compressive_strength", "poisson_ratio"}
+MECHANICAL = {
+    "density",
+    "vickers_hardness",
+    "fracture_toughness",
+    "elastic_modulus",
+    "flexural_strength",
+    "compressive_strength",
+    "poisson_ratio",
+}
 BALLISTIC = {"v50_velocity", "penetration_resistance", "back_face_deformation", "multi_hit_capability"}
 
 
@@ -38,8 +45,12 @@ def test_contributions_sum_with_base_to_each_value(client):
         assert total == pytest.approx(entry["value"], rel=1e-9, abs=1e-9)
     importance = [f["importance"] for f in body["feature_importance"]]
     assert importance == sorted(importance, reverse=True) and all(0 <= i <= 1 for i in importance)
-    assert {f["category"] for f in body["feature_importance"]} <= {"composition", "processing", "microstructure",
-                                                                     "derived"}
+    assert {f["category"] for f in body["feature_importance"]} <= {
+        "composition",
+        "processing",
+        "microstructure",
+        "derived",
+    }
 
 
 def test_without_uncertainty_interval_fields_are_null(client):
@@ -66,8 +77,11 @@ def test_out_of_range_and_unusual_inputs_are_flagged_not_refused(client, stored_
     card = asyncio.run(cards.default("ballistic"))
     narrowed = card.feature_ranges | {"sintering_temperature": [1300.0, 2200.0], "tile_thickness": [5.0, 15.0]}
     cards._default["ballistic"] = dataclasses.replace(card, feature_ranges=narrowed)
-    body = {"composition": {"SiC": 0.82, "B4C": 0.18}, "processing": {"sintering_temperature": 2490},
-            "armor": {"tile_thickness": 45}}
+    body = {
+        "composition": {"SiC": 0.82, "B4C": 0.18},
+        "processing": {"sintering_temperature": 2490},
+        "armor": {"tile_thickness": 45},
+    }
     response = client.post("/api/v1/predict/ballistic", json=body)
     assert response.status_code == 200
     warnings = response.json()["warnings"]
@@ -88,8 +102,7 @@ def test_pinned_older_version_answers_with_that_version(client, trained, stored_
     newer = store.save(trained["mechanical"], dataset_sha256="1" * 64)
     try:
         pinned = client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": stored_tags["mechanical"]})
-        by_version = client.post("/api/v1/predict/mechanical",
-                                 json={**EXAMPLE, "model_version": newer.split(":")[1]})
+        by_version = client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": newer.split(":")[1]})
         assert pinned.status_code == by_version.status_code == 200
         assert pinned.json()["model_info"]["version"] == stored_tags["mechanical"].split(":")[1]
         assert by_version.json()["model_info"]["version"] == newer.split(":")[1]
@@ -127,7 +140,7 @@ def test_batch_features_equal_single(runner_cores):
     core = runner_cores["mechanical"]
     rows = np.random.default_rng(0).random((5, core.n_features))
     together = core.predict(rows)
-    apart = np.vstack([core.predict(rows[i:i + 1]) for i in range(5)])
+    apart = np.vstack([core.predict(rows[i : i + 1]) for i in range(5)])
     np.testing.assert_allclose(together, apart)
 
 
@@ -178,8 +191,11 @@ def test_domain_check_uses_volume_fractions_for_weight_requests(client):
 
 
 def test_porous_alumina_density_follows_rule_of_mixtures_with_the_physical_value_inside(client):
-    body = {"composition": {"Al2O3": 1.0}, "processing": {"sintering_temperature": 1600},
-            "microstructure": {"porosity": 0.3}}
+    body = {
+        "composition": {"Al2O3": 1.0},
+        "processing": {"sintering_temperature": 1600},
+        "microstructure": {"porosity": 0.3},
+    }
     entry = client.post("/api/v1/predict/mechanical", json=body).json()["predictions"]["density"]
     physical = 3.90 * (1 - 0.3)  # features/data/phases.json Al2O3 density
     assert entry["value"] == pytest.approx(physical, rel=0.01)
@@ -187,10 +203,13 @@ def test_porous_alumina_density_follows_rule_of_mixtures_with_the_physical_value
     assert low <= physical <= high
 
 
-@pytest.mark.parametrize("armor, expected", [
-    ({"tile_thickness": 3, "backing_thickness": 2}, "perforation expected"),
-    ({"tile_thickness": 50, "backing": "aluminum_7075_t6", "backing_thickness": 50}, "overmatches this threat"),
-])
+@pytest.mark.parametrize(
+    "armor, expected",
+    [
+        ({"tile_thickness": 3, "backing_thickness": 2}, "perforation expected"),
+        ({"tile_thickness": 50, "backing": "aluminum_7075_t6", "backing_thickness": 50}, "overmatches this threat"),
+    ],
+)
 def test_v50_says_what_it_means_against_the_threat(client, armor, expected):
     body = {"composition": {"B4C": 1.0}, "processing": {"sintering_temperature": 2100}, "armor": armor}
     warnings = client.post("/api/v1/predict/ballistic", json=body).json()["warnings"]
@@ -198,9 +217,11 @@ def test_v50_says_what_it_means_against_the_threat(client, armor, expected):
 
 
 def test_ballistic_on_a_backing_outside_the_v50_relation_is_refused_naming_the_field(client):
-    body = {"composition": {"B4C": 1.0}, "processing": {"sintering_temperature": 2100},
-            "armor": {"tile_thickness": 9, "backing": "uhmwpe_laminate", "backing_thickness": 12,
-                      "threat": "30-06_m2ap"}}
+    body = {
+        "composition": {"B4C": 1.0},
+        "processing": {"sintering_temperature": 2100},
+        "armor": {"tile_thickness": 9, "backing": "uhmwpe_laminate", "backing_thickness": 12, "threat": "30-06_m2ap"},
+    }
     response = client.post("/api/v1/predict/ballistic", json=body)
     assert response.status_code == 422
     detail = response.json()["error"]["details"][0]
@@ -208,8 +229,9 @@ def test_ballistic_on_a_backing_outside_the_v50_relation_is_refused_naming_the_f
     assert client.post("/api/v1/predict/mechanical", json=body).status_code == 200  # armor unused there
 
 
-@pytest.mark.parametrize("version", ["../../etc/passwd", "armor_mechanical:../x", "", "armor_mechanical:", "x" * 300,
-                                     "ü"])
+@pytest.mark.parametrize(
+    "version", ["../../etc/passwd", "armor_mechanical:../x", "", "armor_mechanical:", "x" * 300, "ü"]
+)
 def test_malformed_model_version_is_a_422_naming_the_field_not_a_503(client, version):
     response = client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": version})
     assert response.status_code == 422, response.text
@@ -238,8 +260,10 @@ def test_unknown_versions_are_refused_from_memory_without_a_runner_call(client):
 
     runner.card = counted
     try:
-        statuses = [client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": "nope"}).status_code
-                    for _ in range(20)]
+        statuses = [
+            client.post("/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": "nope"}).status_code
+            for _ in range(20)
+        ]
     finally:
         runner.card = original
     assert statuses == [404] * 20 and calls == ["nope"]
@@ -254,8 +278,9 @@ def test_admin_token_hides_details_of_status_and_models_from_everyone_else(make_
     with TestClient(create_app(lambda: core, 65536)) as http:
         anonymous = http.get("/api/v1/status").json(), http.get("/api/v1/models").json()
         wrong = http.get("/api/v1/status", headers={"Authorization": "Bearer nope"}).json()
-        admin = [http.get(p, headers={"Authorization": "Bearer s3cret"}).json()
-                 for p in ("/api/v1/status", "/api/v1/models")]
+        admin = [
+            http.get(p, headers={"Authorization": "Bearer s3cret"}).json() for p in ("/api/v1/status", "/api/v1/models")
+        ]
     assert set(anonymous[0]) == {"status", "uptime_s", "cache"} and set(wrong) == set(anonymous[0])
     assert set(anonymous[1]["mechanical"]) == {"serving"}
     assert "resources" in admin[0] and "versions" in admin[0]

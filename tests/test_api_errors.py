@@ -28,8 +28,9 @@ def test_bad_input_gets_4xx_naming_the_problem(client, case, family):
 
 
 def test_body_over_limit_is_413(client):
-    response = client.post("/api/v1/predict/mechanical", content=b"{" + b" " * 70000 + b"}",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/v1/predict/mechanical", content=b"{" + b" " * 70000 + b"}", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"]["message"] == "request body over the limit of 65536 bytes"
 
@@ -79,18 +80,22 @@ def test_get_routes_answer_failures_with_the_json_error_body(make_core):
         wrong_method = http.get("/api/v1/predict/mechanical")
     assert models.status_code == 503 and models.json()["error"]["type"] == "unavailable"
     assert models.headers["retry-after"] == "1"
-    assert status.status_code == 500 and status.json() == {"error": {"status": 500, "type": "internal_error",
-                                                                      "message": "internal error; see the service log"}}
+    assert status.status_code == 500 and status.json() == {
+        "error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}
+    }
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"composition": {"SiC": True}}, "composition.SiC"),
-    ({"processing": {"sintering_temperature": "1800"}}, "processing.sintering_temperature"),
-    ({"include_uncertainty": "yes"}, "include_uncertainty"),
-    ({"microstructure": {"porosity": "0.02"}}, "microstructure.porosity"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"composition": {"SiC": True}}, "composition.SiC"),
+        ({"processing": {"sintering_temperature": "1800"}}, "processing.sintering_temperature"),
+        ({"include_uncertainty": "yes"}, "include_uncertainty"),
+        ({"microstructure": {"porosity": "0.02"}}, "microstructure.porosity"),
+    ],
+)
 def test_no_type_coercion_a_string_or_bool_is_not_a_number(client, change, field):
     body = {"composition": {"SiC": 1.0}, "processing": {"sintering_temperature": 1800}, **change}
     response = client.post("/api/v1/predict/mechanical", json=body)
@@ -103,8 +108,14 @@ def test_an_integer_is_still_a_number(client):
     assert client.post("/api/v1/predict/mechanical", json=body).status_code == 200
 
 
-@pytest.mark.parametrize("raw", [b'{"a":' * 10000 + b"1" + b"}" * 10000, b'{"composition": "\xff\xfe"}',
-                                 b'{"composition": {"SiC": 1' + b"0" * 5000 + b"}}"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":' * 10000 + b"1" + b"}" * 10000,
+        b'{"composition": "\xff\xfe"}',
+        b'{"composition": {"SiC": 1' + b"0" * 5000 + b"}}",
+    ],
+)
 def test_unparseable_bodies_get_the_documented_400_body(client, raw):
     response = client.post("/api/v1/predict/mechanical", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400

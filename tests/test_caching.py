@@ -265,9 +265,7 @@ def frequent_thread_switches() -> Iterator[None]:
     sys.setswitchinterval(previous)
 
 
-def run_hammer(
-    cache: TTLLRUCache, seed: int, violations: list[str], gets: list[int]
-) -> None:
+def run_hammer(cache: TTLLRUCache, seed: int, violations: list[str], gets: list[int]) -> None:
     """Thread body: an exception becomes a recorded violation, not a lost thread."""
     try:
         gets.append(hammer(cache, seed, 3000, violations))
@@ -280,10 +278,7 @@ def test_concurrent_threads_keep_invariants() -> None:
     cache = TTLLRUCache(max_entries=20, max_memory_bytes=2000, ttl_seconds=None)
     violations: list[str] = []
     gets: list[int] = []
-    threads = [
-        threading.Thread(target=run_hammer, args=(cache, seed, violations, gets))
-        for seed in range(8)
-    ]
+    threads = [threading.Thread(target=run_hammer, args=(cache, seed, violations, gets)) for seed in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -377,9 +372,7 @@ async def test_singleflight_different_keys_run_separately() -> None:
         await asyncio.sleep(0)
         return text
 
-    results = await asyncio.gather(
-        flight.do("a", lambda: echo("a")), flight.do("b", lambda: echo("b"))
-    )
+    results = await asyncio.gather(flight.do("a", lambda: echo("a")), flight.do("b", lambda: echo("b")))
     assert results == ["a", "b"]
     assert (flight.calls, flight.shared) == (2, 0)
 

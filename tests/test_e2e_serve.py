@@ -30,11 +30,18 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def served(stored_tags, bentoml_home, redis_url):
-    server = BentoServer({"BENTOML_HOME": bentoml_home, "API_WORKERS": "2", "PREDICTION_WORKERS": "1",
-                          "CACHE_BACKEND": "redis", "REDIS_URL": redis_url,
-                          # exact hit counts need every Redis call to succeed on a busy CI machine;
-                          # the 50 ms default and its fallback are tested in test_redis_*.
-                          "REDIS_TIMEOUT_MS": "1000"})
+    server = BentoServer(
+        {
+            "BENTOML_HOME": bentoml_home,
+            "API_WORKERS": "2",
+            "PREDICTION_WORKERS": "1",
+            "CACHE_BACKEND": "redis",
+            "REDIS_URL": redis_url,
+            # exact hit counts need every Redis call to succeed on a busy CI machine;
+            # the 50 ms default and its fallback are tested in test_redis_*.
+            "REDIS_TIMEOUT_MS": "1000",
+        }
+    )
     server.start()
     yield server
     server.stop()
@@ -115,16 +122,25 @@ def _metric(text: str, name: str, **labels) -> float:
 
 def test_metrics_expose_custom_series_that_move(served):
     before = httpx.get(f"{served.url}/metrics").text
-    for name in ("armor_requests_total", "armor_cache_hits_total", "armor_cache_misses_total",
-                 "armor_feature_extraction_seconds_count", "armor_prediction_seconds_count",
-                 "armor_runner_batch_size_count", "armor_request_duration_seconds_count"):
+    for name in (
+        "armor_requests_total",
+        "armor_cache_hits_total",
+        "armor_cache_misses_total",
+        "armor_feature_extraction_seconds_count",
+        "armor_prediction_seconds_count",
+        "armor_runner_batch_size_count",
+        "armor_request_duration_seconds_count",
+    ):
         assert name in before, name
     httpx.post(f"{served.url}/api/v1/predict/ballistic", json=material(30_000), timeout=30)
     after = httpx.get(f"{served.url}/metrics").text
-    assert _metric(after, "armor_requests_total", endpoint="ballistic", status="2xx") == _metric(
-        before, "armor_requests_total", endpoint="ballistic", status="2xx") + 1
+    assert (
+        _metric(after, "armor_requests_total", endpoint="ballistic", status="2xx")
+        == _metric(before, "armor_requests_total", endpoint="ballistic", status="2xx") + 1
+    )
     assert _metric(after, "armor_cache_misses_total", layer="response") > _metric(
-        before, "armor_cache_misses_total", layer="response")
+        before, "armor_cache_misses_total", layer="response"
+    )
 
 
 def test_bentoml_endpoints_and_openapi_example(served):
@@ -142,8 +158,9 @@ def served_memory(stored_tags, bentoml_home, tmp_path_factory):
     empties the home's metrics directory at start) holding a copy of the model store."""
     home = tmp_path_factory.mktemp("bentoml-home")
     shutil.copytree(Path(bentoml_home) / "models", home / "models")
-    server = BentoServer({"BENTOML_HOME": str(home), "API_WORKERS": "2", "PREDICTION_WORKERS": "1",
-                          "CACHE_BACKEND": "memory"})
+    server = BentoServer(
+        {"BENTOML_HOME": str(home), "API_WORKERS": "2", "PREDICTION_WORKERS": "1", "CACHE_BACKEND": "memory"}
+    )
     server.start()
     yield server
     server.stop()
@@ -162,8 +179,9 @@ def test_memory_backend_repeats_are_hits_whichever_worker_answers(served_memory)
 
 @pytest.mark.parametrize("version", ["../../etc/passwd", "armor_mechanical:", "nope"])
 def test_bad_model_versions_are_client_errors_through_the_runner(served, version):
-    response = httpx.post(f"{served.url}/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": version},
-                          timeout=30)
+    response = httpx.post(
+        f"{served.url}/api/v1/predict/mechanical", json={**EXAMPLE, "model_version": version}, timeout=30
+    )
     assert response.status_code == (404 if version == "nope" else 422), response.text
     assert "retry-after" not in response.headers
 
@@ -173,8 +191,12 @@ def test_a_10_mb_body_from_urllib_reads_the_413_not_a_reset(served):
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{served.url}/api/v1/predict/mechanical", data=b" " * 10_000_000,
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{served.url}/api/v1/predict/mechanical",
+        data=b" " * 10_000_000,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 413

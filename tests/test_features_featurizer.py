@@ -66,12 +66,15 @@ def test_fractions_within_tolerance_are_renormalised():
     assert out.sum() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("composition, fragment", [
-    ({"SiC": 0.6, "B4C": 0.3}, "sum to 0.9000"),
-    ({"SiC": 0.7, "B4C": 0.5}, "sum to 1.2000"),
-    ({"SiC": 1.2}, "between 0 and 1"),
-    ({"SiC": 0.5, "Unobtainium": 0.5}, "known phases"),
-])
+@pytest.mark.parametrize(
+    "composition, fragment",
+    [
+        ({"SiC": 0.6, "B4C": 0.3}, "sum to 0.9000"),
+        ({"SiC": 0.7, "B4C": 0.5}, "sum to 1.2000"),
+        ({"SiC": 1.2}, "between 0 and 1"),
+        ({"SiC": 0.5, "Unobtainium": 0.5}, "known phases"),
+    ],
+)
 def test_rejects_bad_fractions(composition, fragment):
     with pytest.raises(ValidationError) as info:
         Material.model_validate({**EXAMPLE, "composition": composition})

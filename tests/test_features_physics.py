@@ -6,8 +6,16 @@ from features import physics
 
 def test_florence_v50_worked_example():
     # 10 mm tile (3.21 g/cm3) on 6 mm Al 6061-T6 against 7.62x51 M80: computed by hand in SI units.
-    v50 = physics.florence_v50(np.array([10.0]), np.array([3.21]), np.array([6.0]), np.array([2.70]),
-                               np.array([310.0]), np.array([0.12]), np.array([9.6]), np.array([7.82]))
+    v50 = physics.florence_v50(
+        np.array([10.0]),
+        np.array([3.21]),
+        np.array([6.0]),
+        np.array([2.70]),
+        np.array([310.0]),
+        np.array([0.12]),
+        np.array([9.6]),
+        np.array([7.82]),
+    )
     h1, a = 0.010, 0.00391 + 0.020
     area = np.pi * a**2
     f_a = 0.0096 / ((0.0096 + (h1 * 3210 + 0.006 * 2700) * area) * area)
@@ -17,10 +25,26 @@ def test_florence_v50_worked_example():
 
 def test_thicker_tile_raises_v50():
     args = [np.array([x]) for x in (6.0, 8.0, 9.6, 7.82)]
-    thin = physics.florence_v50(np.array([5.0]), np.array([3.2]), args[0], np.array([2.7]), np.array([310.0]),
-                                np.array([0.12]), args[2], args[3])
-    thick = physics.florence_v50(np.array([15.0]), np.array([3.2]), args[0], np.array([2.7]), np.array([310.0]),
-                                 np.array([0.12]), args[2], args[3])
+    thin = physics.florence_v50(
+        np.array([5.0]),
+        np.array([3.2]),
+        args[0],
+        np.array([2.7]),
+        np.array([310.0]),
+        np.array([0.12]),
+        args[2],
+        args[3],
+    )
+    thick = physics.florence_v50(
+        np.array([15.0]),
+        np.array([3.2]),
+        args[0],
+        np.array([2.7]),
+        np.array([310.0]),
+        np.array([0.12]),
+        args[2],
+        args[3],
+    )
     assert thick[0] > thin[0]
 
 

@@ -7,14 +7,18 @@ from features.batch import MaterialBatch
 from features.featurizer import Featurizer, mixture_properties
 from features.schema import Material
 
-BASE = {"processing": {"sintering_temperature": 2000, "pressure": 40, "grain_size": 5},
-        "microstructure": {"porosity": 0.02}}
+BASE = {
+    "processing": {"sintering_temperature": 2000, "pressure": 40, "grain_size": 5},
+    "microstructure": {"porosity": 0.02},
+}
 MONOTONE_TARGETS = ("density", "vickers_hardness", "elastic_modulus", "flexural_strength", "compressive_strength")
 
 
 def materials(compositions, porosity=0.02):
-    return [Material.model_validate({**BASE, "composition": c, "microstructure": {"porosity": porosity}})
-            for c in compositions]
+    return [
+        Material.model_validate({**BASE, "composition": c, "microstructure": {"porosity": porosity}})
+        for c in compositions
+    ]
 
 
 def predict(model, mats):
@@ -33,8 +37,9 @@ def test_density_matches_rule_of_mixtures_within_its_interval(trained, small_dat
     assert np.median(np.abs(pred.values[:, col] / rom - 1)) < 0.02
 
 
-@pytest.mark.parametrize("composition", [{"SiC": 1.0}, {"B4C": 0.7, "TiB2": 0.3}, {"Al2O3": 0.9, "ZrO2": 0.1},
-                                         {"WC": 0.4, "TiC": 0.6}])
+@pytest.mark.parametrize(
+    "composition", [{"SiC": 1.0}, {"B4C": 0.7, "TiB2": 0.3}, {"Al2O3": 0.9, "ZrO2": 0.1}, {"WC": 0.4, "TiC": 0.6}]
+)
 def test_more_porosity_never_raises_mechanical_properties(trained, composition):
     model = trained["mechanical"].model
     porosities = np.linspace(0.0, 0.3, 13)
@@ -53,8 +58,10 @@ def test_dense_b4c_lighter_than_sic_lighter_than_alumina(trained):
 
 def test_thicker_tile_raises_predicted_v50(trained):
     model = trained["ballistic"].model
-    thin, thick = (Material.model_validate({**BASE, "composition": {"SiC": 1.0}, "armor": {"tile_thickness": t}})
-                   for t in (6.0, 14.0))
+    thin, thick = (
+        Material.model_validate({**BASE, "composition": {"SiC": 1.0}, "armor": {"tile_thickness": t}})
+        for t in (6.0, 14.0)
+    )
     pred = predict(model, [thin, thick]).values[:, model.targets.index("v50_velocity")]
     assert pred[1] > pred[0]
 
@@ -107,5 +114,11 @@ def test_every_trend_holds_anywhere_in_the_accepted_domain(trained, pair):
             trend = BASELINES[target].trends.get(moved, 0)
             if trend:
                 step = trend * (pred[1, o] - pred[0, o])
-                assert step >= -1e-9 * abs(pred[0, o]), (family, target, moved, low_values[moved],
-                                                         high_values[moved], pred[:, o])
+                assert step >= -1e-9 * abs(pred[0, o]), (
+                    family,
+                    target,
+                    moved,
+                    low_values[moved],
+                    high_values[moved],
+                    pred[:, o],
+                )

@@ -78,4 +78,3 @@ def test_latency_summary_window_and_throughput():
     summary = latency_summary(np.array([[now, 0.010], [now, 0.020], [now - 120, 0.030]]), window_s=300, now=now)
     assert summary["window_requests"] == 3 and summary["throughput_rps"] == pytest.approx(2 / 60)
     assert summary["p50_ms"] == pytest.approx(20.0) and summary["mean_ms"] == pytest.approx(20.0)
-

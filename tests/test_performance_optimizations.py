@@ -1,8 +1,8 @@
 """Caching, feature extraction and prediction: the three documented test classes.
 
-    python -m pytest tests/test_performance_optimizations.py::TestResponseCache -v
-    python -m pytest tests/test_performance_optimizations.py::TestAsyncFeatureExtractor -v
-    python -m pytest tests/test_performance_optimizations.py::TestAsyncPredictor -v
+python -m pytest tests/test_performance_optimizations.py::TestResponseCache -v
+python -m pytest tests/test_performance_optimizations.py::TestAsyncFeatureExtractor -v
+python -m pytest tests/test_performance_optimizations.py::TestAsyncPredictor -v
 """
 
 from __future__ import annotations
@@ -141,8 +141,9 @@ class TestAsyncFeatureExtractor:
 
     def test_large_input_runs_in_pool_and_equals_inline(self):
         extractor = AsyncFeatureExtractor(Metrics(), None, workers=2, pool_threshold=8)
-        materials = [request(processing={**EXAMPLE["processing"], "sintering_temperature": 1500 + i})
-                     for i in range(20)]
+        materials = [
+            request(processing={**EXAMPLE["processing"], "sintering_temperature": 1500 + i}) for i in range(20)
+        ]
         pooled = asyncio.run(extractor.extract("ballistic", materials))
         inline = extractor.featurize("ballistic", materials)
         np.testing.assert_array_equal(pooled, inline)
@@ -185,8 +186,11 @@ class TestAsyncPredictor:
         core = make_core()
         counting = CountingRunner(runner_cores["ballistic"])
         core.predictor.runners["ballistic"] = counting
-        pinned_default = {**EXAMPLE, "model_version": stored_tags["ballistic"].split(":")[1],
-                          "microstructure": {**EXAMPLE["microstructure"], "porosity": 0.05}}  # not a cache hit
+        pinned_default = {
+            **EXAMPLE,
+            "model_version": stored_tags["ballistic"].split(":")[1],
+            "microstructure": {**EXAMPLE["microstructure"], "porosity": 0.05},
+        }  # not a cache hit
         for body in (EXAMPLE, pinned_default):
             asyncio.run(core.flow.predict("ballistic", PredictionRequest.model_validate(body)))
         assert counting.calls == 2 and counting.versioned == 0
@@ -229,8 +233,9 @@ class TestAsyncPredictor:
         core.predictor.runners["mechanical"] = Failing()
 
         async def five():
-            return await asyncio.gather(*[core.flow.predict("mechanical", request()) for _ in range(5)],
-                                        return_exceptions=True)
+            return await asyncio.gather(
+                *[core.flow.predict("mechanical", request()) for _ in range(5)], return_exceptions=True
+            )
 
         results = asyncio.run(five())
         assert all(isinstance(r, RuntimeError) for r in results)

@@ -17,6 +17,7 @@ from tests.support import PROMPT_S, RedisServer, free_port, require_redis_server
 
 T = TypeVar("T")
 
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer(require_redis_server(), free_port())
@@ -43,9 +44,7 @@ async def timed(call: Awaitable[T]) -> tuple[T, float]:
 
 
 def layered(server: RedisServer, clock: FakeClock) -> LayeredCache:
-    return LayeredCache(
-        TTLLRUCache(), RedisCache(server.url, key_prefix="t:", clock=clock)
-    )
+    return LayeredCache(TTLLRUCache(), RedisCache(server.url, key_prefix="t:", clock=clock))
 
 
 @pytest.mark.asyncio

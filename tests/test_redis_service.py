@@ -19,7 +19,8 @@ EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json
 
 def material(i: int) -> PredictionRequest:
     return PredictionRequest.model_validate(
-        {**EXAMPLE, "processing": {**EXAMPLE["processing"], "sintering_temperature": 1300 + i}})
+        {**EXAMPLE, "processing": {**EXAMPLE["processing"], "sintering_temperature": 1300 + i}}
+    )
 
 
 @pytest.fixture
@@ -43,8 +44,10 @@ def test_a_hit_on_one_instance_is_shared_with_the_other(two_instances):
     first, second = two_instances
 
     async def both():
-        return (await first.flow.predict("mechanical", material(1)),
-                await second.flow.predict("mechanical", material(1)))
+        return (
+            await first.flow.predict("mechanical", material(1)),
+            await second.flow.predict("mechanical", material(1)),
+        )
 
     a, b = asyncio.run(both())
     assert (a["cached"], b["cached"]) == (False, True)
@@ -60,8 +63,9 @@ def test_redis_stopped_mid_run_fails_no_request_then_sharing_resumes(two_instanc
         shared(core)._backoff_initial_s = shared(core)._backoff_s = 0.2
 
     async def traffic(start: int, count: int) -> list[dict]:
-        return [await (first if i % 2 else second).flow.predict("mechanical", material(start + i % 7))
-                for i in range(count)]
+        return [
+            await (first if i % 2 else second).flow.predict("mechanical", material(start + i % 7)) for i in range(count)
+        ]
 
     async def scenario():
         before = await traffic(0, 20)
