@@ -2,59 +2,57 @@
 
 Routes live in api/app.py (a FastAPI app mounted on this service); the work lives in api/,
 features/, runners/, caching/ and monitoring/. BentoML's /livez, /readyz, /metrics and the
-Swagger UI at / stay as BentoML serves them.
+Swagger UI at / stay as BentoML serves them. The settings are built here, once, and passed down.
 
     bentoml serve service:ArmorService --port 3000
 """
 
 from __future__ import annotations
 
-from settings import worker_settings
+from typing import Any
 
-SETTINGS = worker_settings()  # before NumPy-backed imports: it sets the thread variables
+import bentoml
+import numpy as np
 
-import bentoml  # noqa: E402
-import numpy as np  # noqa: E402
+from api.app import create_app
+from api.core import ServiceCore
+from monitoring.logs import configure as configure_logging
+from runners.services import BallisticRunner, MechanicalRunner
+from settings import bentoml_service_options, worker_settings
 
-from api.app import create_app  # noqa: E402
-from api.core import ServiceCore  # noqa: E402
-from monitoring.logs import configure as configure_logging  # noqa: E402
-from runners.services import BallisticRunner, MechanicalRunner  # noqa: E402
+SETTINGS = worker_settings()
 
 
 class DependencyClient:
     """Adapts a BentoML dependency (runner service) to api.predictor.RunnerClient."""
 
-    def __init__(self, dependency):
+    def __init__(self, dependency: Any):
         self._dep = dependency.to_async
 
     async def predict(self, features: np.ndarray) -> np.ndarray:
-        return await self._dep.predict(features)
+        result: np.ndarray = await self._dep.predict(features)
+        return result
 
     async def explain(self, features: np.ndarray) -> np.ndarray:
-        return await self._dep.explain(features)
+        result: np.ndarray = await self._dep.explain(features)
+        return result
 
     async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
-        return await self._dep.predict_version(features, version=version, explain=explain)
+        result: np.ndarray = await self._dep.predict_version(features, version=version, explain=explain)
+        return result
 
-    async def card(self, version: str | None = None) -> dict:
-        return await self._dep.card(version=version)
-
-
-def _current():
-    return bentoml.get_current_service().core
+    async def card(self, version: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._dep.card(version=version)
+        return result
 
 
-# BentoML's own access log stays off: ACCESS_LOG switches our JSON access line (monitoring/logs.py),
-# which carries the request id.
-@bentoml.service(
-    name="ceramic_armor",
-    workers=SETTINGS.api_workers,
-    traffic={"timeout": 30},
-    logging={"access": {"enabled": False}},
-    tracing={"excluded_urls": [".*"]},
-)
-@bentoml.asgi_app(create_app(_current, SETTINGS.max_request_bytes), path="")
+def _current() -> ServiceCore:
+    core: ServiceCore = bentoml.get_current_service().core
+    return core
+
+
+@bentoml.service(name="ceramic_armor", **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.api_workers))
+@bentoml.asgi_app(create_app(_current, SETTINGS.serving.max_request_bytes), path="")
 class ArmorService:
     """Ceramic armor property prediction: mechanical and ballistic, with calibrated 95 % intervals."""
 
@@ -64,10 +62,15 @@ class ArmorService:
     def __init__(self) -> None:
         configure_logging()
         self.core = ServiceCore(
-            SETTINGS, {"mechanical": DependencyClient(self.mechanical), "ballistic": DependencyClient(self.ballistic)}
+            SETTINGS,
+            {"mechanical": DependencyClient(self.mechanical), "ballistic": DependencyClient(self.ballistic)},
         )
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
         self.core.sweeper.start()
         await self.core.warm_up()
+
+    @bentoml.on_shutdown
+    async def _close(self) -> None:
+        await self.core.close()

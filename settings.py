@@ -1,16 +1,27 @@
-"""Every environment variable the service reads, with its default and unit, in one object.
+"""Every environment variable the service reads, with its default and unit, in one place, and
+the typed groups each layer is given.
 
-Built once at start-up (``Settings()``) and passed down; nothing else reads ``os.environ``.
+``Environment`` reads the documented flat names (``ENABLE_RESPONSE_CACHING``, ``REDIS_URL``, …)
+or the same name under the ``ARMOR_`` prefix, which wins. ``load_settings()`` turns it into
+``Settings``: one frozen group per layer (``CacheLayerSettings`` per cache, ``RedisSettings``,
+``BatchingSettings``, …). The service builds it once where it is assembled (service.py,
+runners/services.py) and passes each layer only its group; nothing else reads ``os.environ``.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import AliasChoices, AliasGenerator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from threadpoolctl import threadpool_limits
+
+BYTES_PER_MB = 1_000_000  # SI megabytes, as everywhere in the service's figures
 
 
 def cpu_cores() -> int:
@@ -26,8 +37,8 @@ def _environment_names(field_name: str) -> AliasChoices:
     return AliasChoices(f"ARMOR_{field_name.upper()}", field_name.upper(), field_name)
 
 
-class Settings(BaseSettings):
-    """Service configuration; each field is read from ARMOR_<NAME>, else from the documented
+class Environment(BaseSettings):
+    """The flat environment: each field is read from ARMOR_<NAME>, else from the documented
     upper-case <NAME> (so a host's unrelated PORT or REDIS_URL can be overridden per service)."""
 
     model_config = SettingsConfigDict(
@@ -76,22 +87,170 @@ class Settings(BaseSettings):
     feature_cache_size: int = Field(10000, ge=1, description="feature cache entries")
     feature_cache_ttl: float = Field(3600.0, gt=0, description="feature cache TTL, s")
     feature_cache_max_mb: float = Field(32.0, gt=0, description="feature cache memory cap, MB")
-    feature_extraction_workers: int = Field(
-        default_factory=cpu_cores, ge=1, description="threads for featurising large inputs"
-    )
     machine_shared_cache: bool = Field(
         True,
         description="with CACHE_BACKEND=memory, share the response layer between the API workers of one "
-        "machine (SQLite file in the workers' shared directory)",
+        "machine (a SQLite file in MACHINE_CACHE_DIR)",
     )
-    cache_backend: str = Field("memory", pattern="^(memory|redis)$", description="memory or redis")
+    machine_cache_dir: str | None = Field(
+        None,
+        description="directory of the machine-shared SQLite file (default: `armor_machine_cache` next to "
+        "the directory bentoml serve gives its workers)",
+    )
+    cache_backend: Literal["memory", "redis"] = Field("memory", description="memory or redis")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL when CACHE_BACKEND=redis")
+    redis_timeout_ms: float = Field(50.0, gt=0, le=1000, description="cap on each Redis call, ms")
     prometheus_multiproc_dir: str | None = Field(
         None, description="set by bentoml serve: the directory all workers share for metrics and windows"
     )
     sweep_interval_s: float = Field(30.0, gt=0, description="how often expired cache entries are swept, s")
     performance_window_s: float = Field(300.0, gt=0, description="sliding window of /api/v1/performance, s")
-    redis_timeout_ms: float = Field(50.0, gt=0, le=1000, description="cap on each Redis call, ms")
+
+
+@dataclass(frozen=True)
+class CacheLayerSettings:
+    """One in-process TTL/LRU cache (response, feature or prediction layer)."""
+
+    enabled: bool
+    entries: int
+    ttl_s: float
+    max_mb: float
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * BYTES_PER_MB)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class SharedCacheSettings:
+    """The response layer shared beyond one process: Redis across instances, or a SQLite file
+    shared by the API workers of one machine (``machine_dir``; None when there is no such
+    directory, e.g. in-process tests)."""
+
+    backend: Literal["memory", "redis"]
+    redis: RedisSettings
+    machine_dir: Path | None
+    entries: int
+    ttl_s: float
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """Runner adaptive batching (BentoML's max_batch_size / max_latency_ms)."""
+
+    max_batch_size: int
+    max_latency_ms: int
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    pins: dict[str, str | None]  # family -> pinned tag or version (None: the store's latest)
+    cache_max_mb: float
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    port: int
+    api_workers: int
+    prediction_workers: int
+    max_request_bytes: int
+    access_log: bool
+    admin_token: str | None
+    request_timeout_s: float = 30.0  # BentoML traffic timeout of every service
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    shared_dir: str | None  # bentoml serve's directory shared by all workers (metrics, windows)
+    performance_window_s: float
+    sweep_interval_s: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    serving: ServingSettings
+    models: ModelSettings
+    batching: BatchingSettings
+    response_cache: CacheLayerSettings
+    feature_cache: CacheLayerSettings
+    prediction_cache: CacheLayerSettings
+    shared_cache: SharedCacheSettings
+    monitoring: MonitoringSettings
+
+
+def _layer(env: Environment, name: str) -> CacheLayerSettings:
+    return CacheLayerSettings(
+        enabled=getattr(env, f"enable_{name}_caching"),
+        entries=getattr(env, f"{name}_cache_size"),
+        ttl_s=getattr(env, f"{name}_cache_ttl"),
+        max_mb=getattr(env, f"{name}_cache_max_mb"),
+    )
+
+
+def _machine_dir(env: Environment) -> Path | None:
+    if env.cache_backend != "memory" or not env.machine_shared_cache:
+        return None
+    if env.machine_cache_dir:
+        return Path(env.machine_cache_dir)
+    if env.prometheus_multiproc_dir:
+        return Path(env.prometheus_multiproc_dir).parent / "armor_machine_cache"
+    return None
+
+
+def _shared(env: Environment) -> SharedCacheSettings:
+    """Sized from the response layer: ten times its entries and four times its bytes, since it
+    holds what all workers computed."""
+    return SharedCacheSettings(
+        backend=env.cache_backend,
+        redis=RedisSettings(env.redis_url, env.redis_timeout_ms / 1e3),
+        machine_dir=_machine_dir(env),
+        entries=env.response_cache_size * 10,
+        ttl_s=env.response_cache_ttl,
+        max_bytes=int(env.response_cache_max_mb * BYTES_PER_MB) * 4,
+    )
+
+
+def group(env: Environment) -> Settings:
+    return Settings(
+        serving=ServingSettings(
+            env.port, env.api_workers, env.prediction_workers, env.max_request_bytes, env.access_log, env.admin_token
+        ),
+        models=ModelSettings(
+            {"mechanical": env.mechanical_model_tag, "ballistic": env.ballistic_model_tag}, env.model_cache_max_mb
+        ),
+        batching=BatchingSettings(env.max_batch_size, env.max_latency_ms),
+        response_cache=_layer(env, "response"),
+        feature_cache=_layer(env, "feature"),
+        prediction_cache=_layer(env, "prediction"),
+        shared_cache=_shared(env),
+        monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
+    )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; ``overrides`` use the documented names in lower case
+    (``load_settings(enable_response_caching=False)``), as tests and the plain baseline do."""
+    return group(Environment(**overrides))
+
+
+def bentoml_service_options(serving: ServingSettings, workers: int) -> dict[str, Any]:
+    """Decorator arguments every BentoML service of this project shares (API and runners)."""
+    return {
+        "workers": workers,
+        "traffic": {"timeout": serving.request_timeout_s},
+        # BentoML's access log stays off: ACCESS_LOG switches our JSON access line (monitoring/logs.py),
+        # which carries the request id.
+        "logging": {"access": {"enabled": False}},
+        # OpenTelemetry spans cost ~40 % of a trivial request; no exporter is configured anyway.
+        "tracing": {"excluded_urls": [".*"]},
+    }
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -102,10 +261,12 @@ def worker_settings() -> Settings:
     """Set up a serving process once and return its settings (the one object it uses).
 
     Numeric libraries run single-threaded, so the workers (one per core) do not oversubscribe the
-    cores; call this before importing NumPy-backed libraries so OpenMP/BLAS see it. The GC runs
-    fewer, larger collections: the default thresholds made the p99 tail 3-4x the median.
+    cores: the variables cover libraries loaded later (and child processes), threadpoolctl the
+    BLAS/OpenMP pools already loaded. The GC runs fewer, larger collections: the default
+    thresholds made the p99 tail 3-4x the median.
     """
     for variable in _THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
+    threadpool_limits(limits=int(os.environ["OMP_NUM_THREADS"]))
     gc.set_threshold(50_000, 50, 100)
-    return Settings()
+    return load_settings()

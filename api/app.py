@@ -81,7 +81,7 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     )
     async def status(request: Request):
         core = get_service()
-        return await detail_or_summary(request, core.settings.admin_token, core.status, core.status_summary)
+        return await detail_or_summary(request, core.settings.serving.admin_token, core.status, core.status_summary)
 
     @app.get(
         "/api/v1/models",
@@ -90,6 +90,6 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
     )
     async def models(request: Request):
         core = get_service()
-        return await detail_or_summary(request, core.settings.admin_token, core.models, core.models_summary)
+        return await detail_or_summary(request, core.settings.serving.admin_token, core.models, core.models_summary)
 
     return app

@@ -134,7 +134,7 @@ async def answer(core, family: str, request: PredictionRequest) -> ORJSONRespons
     try:
         response = await _guarded(core.flow.predict(family, request, request_id))
         _count(core, family, response.status_code)
-        if core.settings.access_log:
+        if core.settings.serving.access_log:
             access_log.info(
                 "request",
                 extra={

@@ -1,9 +1,9 @@
-"""Prediction caching: in-process TTL/LRU, optional shared Redis, coalescing."""
+"""Prediction caching: in-process TTL/LRU, an optional shared layer (Redis or the machine's
+SQLite file), coalescing, and the background sweeper."""
 
 from caching.layered import LayeredCache
-from caching.lru import BYTES_PER_MB, ENTRY_OVERHEAD_BYTES, CacheStats, TTLLRUCache
-from caching.machine_layer import MachineCache
-from caching.redis_layer import RedisCache
+from caching.lru import BYTES_PER_MB, ENTRY_OVERHEAD_BYTES, CacheStats, TTLLRUCache, local_cache
+from caching.shared import MachineCache, RedisCache, SharedLayer, shared_layer
 from caching.singleflight import SingleFlight
 from caching.sweeper import ExpirySweeper
 
@@ -15,6 +15,9 @@ __all__ = [
     "LayeredCache",
     "MachineCache",
     "RedisCache",
+    "SharedLayer",
     "SingleFlight",
     "TTLLRUCache",
+    "local_cache",
+    "shared_layer",
 ]

@@ -1,24 +1,23 @@
-"""Two-level cache: per-process memory in front of an optional shared Redis."""
+"""Two-level cache: per-process memory in front of an optional shared layer (Redis or the
+machine's SQLite file, caching.shared)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from caching.lru import TTLLRUCache
-from caching.machine_layer import MachineCache
-from caching.redis_layer import RedisCache
+from caching.shared import SharedLayer
 
 
 class LayeredCache:
-    """Read local first, then Redis; write both.
+    """Read local first, then the shared layer; write both.
 
-    The local layer answers repeat requests without a network hop; the shared
-    layer lets several service replicas reuse each other's results. A Redis hit
-    is copied into the local layer with the local default TTL (asking Redis for
-    the remaining TTL would cost a second round trip).
+    The local layer answers repeat requests without a hop; the shared layer lets the other
+    workers and replicas reuse each other's results. A shared hit is copied into the local
+    layer with the local default TTL (asking for the remaining TTL would cost a second round trip).
     """
 
-    def __init__(self, local: TTLLRUCache, shared: RedisCache | MachineCache | None = None) -> None:
+    def __init__(self, local: TTLLRUCache, shared: SharedLayer | None = None) -> None:
         self.local = local
         self.shared = shared
 
@@ -33,27 +32,27 @@ class LayeredCache:
         return value
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        """Store in both layers; the Redis write is capped by its timeout."""
+        """Store in both layers; the shared write is capped by its timeout."""
         self.local.set(key, value, ttl)
         if self.shared is not None:
             await self.shared.set(key, value, ttl)
 
-    def stats(self) -> dict[str, Any]:
-        """Local stats, the backend name, and Redis stats under ``shared``."""
+    async def stats(self) -> dict[str, Any]:
+        """Local stats, the backend name, and the shared layer's under ``shared``."""
         merged = self.local.stats().as_dict()
-        merged["backend"] = "memory" if self.shared is None else self.shared.stats()["backend"]
-        if self.shared is not None:
-            merged["shared"] = self.shared.stats()
-        return merged
+        if self.shared is None:
+            return merged | {"backend": "memory"}
+        shared = await self.shared.stats()
+        return merged | {"backend": shared["backend"], "shared": shared}
 
-    def sweep_expired(self) -> int:
-        """Sweep the local layer, and the machine-shared one (Redis expires its own keys)."""
+    async def sweep_expired(self) -> int:
+        """Sweep both layers (the Redis layer has nothing to sweep: Redis expires its own keys)."""
         swept = self.local.sweep_expired()
-        if isinstance(self.shared, MachineCache):
-            swept += self.shared.sweep_expired()
+        if self.shared is not None:
+            swept += await self.shared.sweep_expired()
         return swept
 
     async def close(self) -> None:
-        """Release the Redis connection pool, if any."""
+        """Release the shared layer's connections and thread."""
         if self.shared is not None:
             await self.shared.close()

@@ -12,7 +12,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from settings import CacheLayerSettings
 
 # Fixed cost charged per entry on top of len(key) + len(value). It stands for the
 # OrderedDict node, the entry record and the expiry float, so that many tiny
@@ -53,6 +56,15 @@ class CacheStats:
 _NEVER = float("inf")
 
 
+class CacheObserver(Protocol):
+    """Told of every removal and size change as it happens (monitoring's Prometheus reporter),
+    so no one copies the cache's counters after the fact."""
+
+    def removed(self, reason: Literal["evicted", "expired"], count: int) -> None: ...
+
+    def resized(self, entries: int, memory_bytes: int) -> None: ...
+
+
 @dataclass
 class _Entry:
     value: bytes
@@ -76,6 +88,7 @@ class TTLLRUCache:
         max_memory_bytes: int = 64 * BYTES_PER_MB,
         ttl_seconds: float | None = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: CacheObserver | None = None,
     ) -> None:
         if max_entries < 1 or max_memory_bytes < 1:
             raise ValueError("max_entries and max_memory_bytes must be positive")
@@ -91,6 +104,7 @@ class TTLLRUCache:
         self._evictions = 0
         self._expirations = 0
         self._rejected = 0
+        self._observer = observer
 
     def get(self, key: str) -> bytes | None:
         """Return the live value and mark it most recently used, else None."""
@@ -98,7 +112,7 @@ class TTLLRUCache:
             entry = self._entries.get(key)
             if entry is not None and entry.expires_at <= self._clock():
                 self._remove(key)
-                self._expirations += 1
+                self._count_removed("expired", 1)
                 entry = None
             if entry is None:
                 self._misses += 1
@@ -120,11 +134,13 @@ class TTLLRUCache:
                 self._remove(key)
             if size > self._max_memory_bytes:
                 self._rejected += 1
+                self._report_size()
                 return False
             expires_at = self._expiry_time(ttl)
             self._entries[key] = _Entry(value, expires_at, size)
             self._memory_bytes += size
             self._evict_over_limits()
+            self._report_size()
             return True
 
     def delete(self, key: str) -> bool:
@@ -133,6 +149,7 @@ class TTLLRUCache:
             if key not in self._entries:
                 return False
             self._remove(key)
+            self._report_size()
             return True
 
     def clear(self) -> None:
@@ -140,6 +157,7 @@ class TTLLRUCache:
         with self._lock:
             self._entries.clear()
             self._memory_bytes = 0
+            self._report_size()
 
     def sweep_expired(self) -> int:
         """Remove expired entries now so they stop holding memory; return count."""
@@ -148,7 +166,7 @@ class TTLLRUCache:
             expired = [k for k, e in self._entries.items() if e.expires_at <= now]
             for key in expired:
                 self._remove(key)
-            self._expirations += len(expired)
+            self._count_removed("expired", len(expired))
             return len(expired)
 
     def __len__(self) -> int:
@@ -191,4 +209,26 @@ class TTLLRUCache:
         while len(self._entries) > self._max_entries or self._memory_bytes > self._max_memory_bytes:
             oldest_key = next(iter(self._entries))
             self._remove(oldest_key)
-            self._evictions += 1
+            self._count_removed("evicted", 1)
+
+    def _count_removed(self, reason: Literal["evicted", "expired"], count: int) -> None:
+        if reason == "evicted":
+            self._evictions += count
+        else:
+            self._expirations += count
+        if self._observer is not None and count:
+            self._observer.removed(reason, count)
+            self._report_size()
+
+    def _report_size(self) -> None:
+        if self._observer is not None:
+            self._observer.resized(len(self._entries), self._memory_bytes)
+
+
+def local_cache(layer: CacheLayerSettings, observer: CacheObserver | None = None) -> TTLLRUCache | None:
+    """The in-process cache of one layer as configured, or None when the layer is switched off."""
+    if not layer.enabled:
+        return None
+    return TTLLRUCache(
+        max_entries=layer.entries, max_memory_bytes=layer.max_bytes, ttl_seconds=layer.ttl_s, observer=observer
+    )

@@ -15,9 +15,9 @@ logger = logging.getLogger(__name__)
 
 
 class Sweepable(Protocol):
-    """Anything with the cache's sweep method."""
+    """A cache that can drop its expired entries (awaited: a shared layer's sweep is I/O)."""
 
-    def sweep_expired(self) -> int: ...
+    async def sweep_expired(self) -> int: ...
 
 
 class ExpirySweeper:
@@ -64,9 +64,11 @@ class ExpirySweeper:
             if current is not None and current.cancelling():
                 raise
 
-    def sweep_once(self) -> int:
+    async def sweep_once(self) -> int:
         """Sweep every cache now; return how many entries were removed."""
-        removed = sum(cache.sweep_expired() for cache in self._caches)
+        removed = 0
+        for cache in self._caches:
+            removed += await cache.sweep_expired()
         self.sweeps += 1
         self.removed += removed
         return removed
@@ -75,6 +77,6 @@ class ExpirySweeper:
         while True:
             await self._sleep(self._interval_s)
             try:
-                self.sweep_once()
+                await self.sweep_once()
             except Exception:  # one bad sweep must not end the loop for good
                 logger.exception("cache sweep failed")

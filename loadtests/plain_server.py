@@ -18,11 +18,11 @@ from features.featurizer import FAMILIES
 from monitoring.metrics import Metrics
 from runners.core import RunnerCore
 from runners.local import LocalRunnerClient
-from settings import Settings
+from settings import load_settings
 
 
 def build_app():
-    settings = Settings(
+    settings = load_settings(
         enable_response_caching=False,
         enable_feature_caching=False,
         enable_prediction_caching=False,
@@ -30,11 +30,11 @@ def build_app():
     )
     runners = {}
     for family in FAMILIES:
-        core = RunnerCore(family, None, settings.model_cache_max_mb, Metrics())
+        core = RunnerCore(family, None, settings.models.cache_max_mb, Metrics())
         core.warm_up()
         runners[family] = LocalRunnerClient(core)
     service = ServiceCore(settings, runners, root_pid=os.getpid())
-    app = create_app(lambda: service, settings.max_request_bytes)
+    app = create_app(lambda: service, settings.serving.max_request_bytes)
     app.get("/readyz")(lambda: {"ready": True})  # models are loaded and warmed up above
     return app
 

@@ -1,36 +1,40 @@
-"""Caches that report to Prometheus: hits and misses as they happen, evictions, expirations,
-entries and bytes after every change, so the service-wide sums are exact at any moment."""
+"""Caches that report to Prometheus as things happen: hits and misses where they are decided,
+removals and sizes through the cache's observer hook (so counters are never copied afterwards),
+and failures of the shared layer."""
 
 from __future__ import annotations
 
-from caching import LayeredCache, TTLLRUCache
+from typing import Any, Literal
+
+from caching import LayeredCache, TTLLRUCache, local_cache, shared_layer
 from monitoring.metrics import Metrics
+from settings import CacheLayerSettings, SharedCacheSettings
 
 
-class _Reporter:
+class CacheReporter:
+    """The Prometheus side of one cache layer (caching.lru.CacheObserver, plus hits and misses)."""
+
     def __init__(self, layer: str, metrics: Metrics):
         self.layer, self.metrics = layer, metrics
-        self._evictions = self._expirations = 0
 
-    def hit_or_miss(self, value) -> None:
+    def hit_or_miss(self, value: bytes | None) -> None:
         counter = self.metrics.cache_misses if value is None else self.metrics.cache_hits
         counter.labels(self.layer).inc()
 
-    def sync(self, local: TTLLRUCache) -> None:
-        stats = local.stats()
-        self.metrics.cache_evictions.labels(self.layer).inc(stats.evictions - self._evictions)
-        self.metrics.cache_expirations.labels(self.layer).inc(stats.expirations - self._expirations)
-        self._evictions, self._expirations = stats.evictions, stats.expirations
-        self.metrics.cache_entries.labels(self.layer).set(stats.cache_size)
-        self.metrics.cache_bytes.labels(self.layer).set(local.memory_usage_bytes)
+    def removed(self, reason: Literal["evicted", "expired"], count: int) -> None:
+        counter = self.metrics.cache_evictions if reason == "evicted" else self.metrics.cache_expirations
+        counter.labels(self.layer).inc(count)
+
+    def resized(self, entries: int, memory_bytes: int) -> None:
+        self.metrics.cache_entries.labels(self.layer).set(entries)
+        self.metrics.cache_bytes.labels(self.layer).set(memory_bytes)
 
 
 class InstrumentedLocalCache:
     """A TTLLRUCache (thread-safe, synchronous) with metrics."""
 
-    def __init__(self, cache: TTLLRUCache, layer: str, metrics: Metrics):
-        self.cache, self._report = cache, _Reporter(layer, metrics)
-        self._report.sync(cache)
+    def __init__(self, cache: TTLLRUCache, reporter: CacheReporter):
+        self.cache, self._report = cache, reporter
 
     def get(self, key: str) -> bytes | None:
         value = self.cache.get(key)
@@ -39,46 +43,70 @@ class InstrumentedLocalCache:
 
     def set(self, key: str, value: bytes) -> None:
         self.cache.set(key, value)
-        self._report.sync(self.cache)
 
-    def sweep_expired(self) -> int:
-        removed = self.cache.sweep_expired()
-        self._report.sync(self.cache)
-        return removed
+    async def sweep_expired(self) -> int:
+        return self.cache.sweep_expired()
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self.cache.stats().as_dict()
+
+    async def close(self) -> None:
+        """Nothing outside this process to release."""
 
 
 class InstrumentedLayeredCache:
-    """A LayeredCache (local + optional Redis, async) with metrics; Redis failures are counted."""
+    """A LayeredCache (local + optional shared layer, async) with metrics; failures of the shared
+    layer are counted."""
 
-    def __init__(self, cache: LayeredCache, layer: str, metrics: Metrics):
-        self.cache, self.metrics, self._report = cache, metrics, _Reporter(layer, metrics)
+    def __init__(self, cache: LayeredCache, reporter: CacheReporter, metrics: Metrics):
+        self.cache, self.metrics, self._report = cache, metrics, reporter
         self._shared_errors = 0
-        self._report.sync(cache.local)
 
     async def get(self, key: str) -> bytes | None:
         value = await self.cache.get(key)
         self._report.hit_or_miss(value)
-        self._sync_shared()
+        self._count_shared_failures()
         return value
 
     async def set(self, key: str, value: bytes) -> None:
         await self.cache.set(key, value)
-        self._report.sync(self.cache.local)
-        self._sync_shared()
+        self._count_shared_failures()
 
-    def _sync_shared(self) -> None:
+    def _count_shared_failures(self) -> None:
+        """The shared layer never raises; its failure counters grow instead. Published as one
+        service-wide counter (the layer's own counters are per process)."""
         if self.cache.shared is not None:
             errors = self.cache.shared.errors + self.cache.shared.timeouts
             self.metrics.shared_cache_errors.inc(errors - self._shared_errors)
             self._shared_errors = errors
 
-    def sweep_expired(self) -> int:
-        removed = self.cache.sweep_expired()
-        self._report.sync(self.cache.local)
-        return removed
+    async def sweep_expired(self) -> int:
+        return await self.cache.sweep_expired()
 
-    def stats(self) -> dict:
-        return self.cache.stats()
+    async def stats(self) -> dict[str, Any]:
+        return await self.cache.stats()
+
+    async def close(self) -> None:
+        await self.cache.close()
+
+
+def instrumented_local(layer: str, settings: CacheLayerSettings, metrics: Metrics) -> InstrumentedLocalCache | None:
+    """The one way an in-process cache layer (feature, prediction) is built."""
+    reporter = CacheReporter(layer, metrics)
+    cache = local_cache(settings, reporter)
+    if cache is None:
+        return None
+    reporter.resized(0, 0)
+    return InstrumentedLocalCache(cache, reporter)
+
+
+def instrumented_layered(
+    layer: str, settings: CacheLayerSettings, shared: SharedCacheSettings, metrics: Metrics
+) -> InstrumentedLayeredCache | None:
+    """The one way the response cache (local in front of the shared layer) is built."""
+    reporter = CacheReporter(layer, metrics)
+    cache = local_cache(settings, reporter)
+    if cache is None:
+        return None
+    reporter.resized(0, 0)
+    return InstrumentedLayeredCache(LayeredCache(cache, shared_layer(shared)), reporter, metrics)

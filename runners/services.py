@@ -9,31 +9,29 @@ oversubscribe the cores.
 
 from __future__ import annotations
 
-from settings import worker_settings
+from typing import Any
 
-SETTINGS = worker_settings()  # before NumPy-backed imports: it sets the thread variables
+import bentoml
+import numpy as np
 
-import bentoml  # noqa: E402
-import numpy as np  # noqa: E402
+from caching import ExpirySweeper
+from monitoring.instrumented import instrumented_local
+from monitoring.metrics import Metrics
+from monitoring.window import Ring
+from runners.core import RunnerCore
+from settings import bentoml_service_options, worker_settings
 
-from caching import ExpirySweeper, TTLLRUCache  # noqa: E402
-from monitoring.instrumented import InstrumentedLocalCache  # noqa: E402
-from monitoring.metrics import Metrics  # noqa: E402
-from monitoring.window import Ring  # noqa: E402
-from runners.core import RunnerCore  # noqa: E402
+SETTINGS = worker_settings()
 
 _SERVICE_CONFIG = {
-    "workers": SETTINGS.prediction_workers,
-    "traffic": {"timeout": 30},
-    "logging": {"access": {"enabled": False}},  # the API's JSON access line covers each request
+    **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.prediction_workers),
     # The API's client for a dependency rebuilds its aiohttp session every `max_requests`
     # (default 100) requests and closes the old one while requests are still in flight on it:
     # that was the source of the 500 ServerDisconnectedError under concurrency
     # (_bentoml_impl/client/proxy2.py, SessionManager). Never recycle it.
     "runner_connection": {"max_requests": 10**9, "max_age": 1e9},
-    # OpenTelemetry spans cost ~40 % of a trivial request; no exporter is configured anyway.
-    "tracing": {"excluded_urls": [".*"]},
 }
+_BATCHING = {"max_batch_size": SETTINGS.batching.max_batch_size, "max_latency_ms": SETTINGS.batching.max_latency_ms}
 
 
 def _model_ref(family: str, pinned: str | None) -> bentoml.models.BentoModel:
@@ -49,31 +47,34 @@ class _FamilyRunner:
 
     def __init__(self) -> None:
         metrics = Metrics()
-        shared_dir = SETTINGS.prometheus_multiproc_dir
         self.core = RunnerCore(
             self.family,
             str(self.model_ref.tag),
-            SETTINGS.model_cache_max_mb,
+            SETTINGS.models.cache_max_mb,
             metrics,
-            _prediction_cache(metrics),
-            Ring(shared_dir, f"batch_{self.family}"),
+            instrumented_local("prediction", SETTINGS.prediction_cache, metrics),
+            Ring(SETTINGS.monitoring.shared_dir, f"batch_{self.family}"),
         )
         self.core.warm_up()
-        self.sweeper = ExpirySweeper([self.core.cache] if self.core.cache else [], SETTINGS.sweep_interval_s)
+        self.sweeper = ExpirySweeper([self.core.cache] if self.core.cache else [], SETTINGS.monitoring.sweep_interval_s)
 
     @bentoml.on_startup
     async def _start_sweeper(self) -> None:
         self.sweeper.start()
 
+    @bentoml.on_shutdown
+    async def _stop_sweeper(self) -> None:
+        await self.sweeper.stop()
+
     def __is_ready__(self) -> bool:
         return self.core.ready
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_size, max_latency_ms=SETTINGS.max_latency_ms)
+    @bentoml.api(batchable=True, **_BATCHING)
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Values, 95 % intervals and base values for rows of features (default model)."""
         return self.core.predict(features)
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_size, max_latency_ms=SETTINGS.max_latency_ms)
+    @bentoml.api(batchable=True, **_BATCHING)
     def explain(self, features: np.ndarray) -> np.ndarray:
         """As ``predict`` plus per-feature contributions (default model)."""
         return self.core.predict(features, explain=True)
@@ -84,29 +85,18 @@ class _FamilyRunner:
         return self.core.predict(features, explain=explain, version=version)
 
     @bentoml.api
-    def card(self, version: str | None = None) -> dict:
+    def card(self, version: str | None = None) -> dict[str, Any]:
         """The card of the default model or of a version (runners.contract.CardReply as a dict)."""
         return self.core.card(version).to_dict()
-
-
-def _prediction_cache(metrics: Metrics) -> InstrumentedLocalCache | None:
-    if not SETTINGS.enable_prediction_caching:
-        return None
-    local = TTLLRUCache(
-        max_entries=SETTINGS.prediction_cache_size,
-        ttl_seconds=SETTINGS.prediction_cache_ttl,
-        max_memory_bytes=int(SETTINGS.prediction_cache_max_mb * 1e6),
-    )
-    return InstrumentedLocalCache(local, "prediction", metrics)
 
 
 @bentoml.service(name="mechanical_runner", **_SERVICE_CONFIG)
 class MechanicalRunner(_FamilyRunner):
     family = "mechanical"
-    model_ref = _model_ref("mechanical", SETTINGS.mechanical_model_tag)
+    model_ref = _model_ref("mechanical", SETTINGS.models.pins["mechanical"])
 
 
 @bentoml.service(name="ballistic_runner", **_SERVICE_CONFIG)
 class BallisticRunner(_FamilyRunner):
     family = "ballistic"
-    model_ref = _model_ref("ballistic", SETTINGS.ballistic_model_tag)
+    model_ref = _model_ref("ballistic", SETTINGS.models.pins["ballistic"])

@@ -3,6 +3,7 @@ before anything imports bentoml, so tests never touch ~/bentoml."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 
@@ -63,15 +64,17 @@ def make_core(runner_cores):
     """Build a ServiceCore with in-process runners and settings overrides."""
     from api.core import ServiceCore
     from runners.local import LocalRunnerClient
-    from settings import Settings
+    from settings import load_settings
 
     built = []
 
-    def build(**overrides):
-        settings = Settings(prometheus_multiproc_dir=None, **overrides)
+    def build(runners=None, **overrides):
+        """``runners``: fakes for some families (injected through the constructor); the others get
+        the in-process runner cores."""
+        settings = load_settings(prometheus_multiproc_dir=None, **overrides)
         core = ServiceCore(
             settings,
-            {f: LocalRunnerClient(c) for f, c in runner_cores.items()},
+            {f: LocalRunnerClient(c) for f, c in runner_cores.items()} | (runners or {}),
             root_pid=os.getpid(),
             batch_rings={f: c.batch_ring for f, c in runner_cores.items()},
         )
@@ -80,7 +83,7 @@ def make_core(runner_cores):
 
     yield build
     for core in built:
-        core.extractor.close()
+        asyncio.run(core.close())
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -149,3 +150,73 @@ class BentoServer:
                 continue
         self.process = None
         self.log.close()
+
+
+EXAMPLE_REQUEST = "example_request.json"
+
+
+def example() -> dict:
+    """The documented example request (tests/testdata/example_request.json)."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "testdata" / EXAMPLE_REQUEST).read_text())
+
+
+def request(**changes):
+    """The example as a validated PredictionRequest, with top-level blocks replaced."""
+    from api.schemas import PredictionRequest
+
+    return PredictionRequest.model_validate({**example(), **changes})
+
+
+class CountingRunner:
+    """A runner double over an in-process RunnerCore: counts model calls and yields to the loop
+    while 'computing', so concurrent callers overlap."""
+
+    def __init__(self, core, delay_s: float = 0.05):
+        self.core, self.delay_s, self.calls, self.versioned = core, delay_s, 0, 0
+
+    async def predict(self, features):
+        self.calls += 1
+        await asyncio.sleep(self.delay_s)
+        return self.core.predict(features)
+
+    async def explain(self, features):
+        self.calls += 1
+        await asyncio.sleep(self.delay_s)
+        return self.core.predict(features, explain=True)
+
+    async def predict_version(self, features, version, explain):
+        self.calls += 1
+        self.versioned += 1
+        return self.core.predict(features, explain=explain, version=version)
+
+    async def card(self, version=None):
+        return self.core.card(version).to_dict()
+
+
+class FakeClock:
+    """Monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_cache(clock: FakeClock, **overrides: object):
+    options: dict = {"max_entries": 100, "max_memory_bytes": 10**6, "ttl_seconds": 10.0}
+    options.update(overrides)
+    from caching import TTLLRUCache
+
+    return TTLLRUCache(clock=clock, **options)
+
+
+async def let_tasks_run(rounds: int = 5) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)

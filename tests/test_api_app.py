@@ -5,7 +5,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from model_registry import store
@@ -112,36 +111,10 @@ def test_pinned_older_version_answers_with_that_version(client, trained, stored_
         bentoml.models.delete(newer)
 
 
-def test_model_cache_stays_under_budget_and_keeps_default(runner_cores, trained, stored_tags):
-    from runners.model_cache import ModelCache
-
-    default_bytes = runner_cores["mechanical"].models.default.memory_bytes
-    cache = ModelCache("mechanical", stored_tags["mechanical"], max_bytes=default_bytes * 2.5)
-    extra = [store.save(trained["mechanical"], dataset_sha256=str(i) * 64) for i in range(3)]
-    try:
-        for tag in extra:
-            assert cache.get(tag).tag == tag
-            assert cache.memory_bytes() <= default_bytes * 2.5
-        assert cache.default.tag == stored_tags["mechanical"] and cache.evictions >= 1
-    finally:
-        import bentoml
-
-        for tag in extra:
-            bentoml.models.delete(tag)
-
-
 def test_health_routes(client):
     for path in ("/health", "/api/v1/health"):
         body = client.get(path).json()
         assert body["status"] == "ok" and body["version"]
-
-
-def test_batch_features_equal_single(runner_cores):
-    core = runner_cores["mechanical"]
-    rows = np.random.default_rng(0).random((5, core.n_features))
-    together = core.predict(rows)
-    apart = np.vstack([core.predict(rows[i : i + 1]) for i in range(5)])
-    np.testing.assert_allclose(together, apart)
 
 
 def test_logs_are_json_lines_carrying_the_request_id(make_core, caplog_json):

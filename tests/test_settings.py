@@ -1,13 +1,36 @@
-"""settings.py: where each variable is read from."""
+"""settings.py: where each variable is read from, and the groups each layer is given."""
 
-from settings import Settings
+from pathlib import Path
+
+from settings import Environment, load_settings
 
 
 def test_settings_read_the_armor_namespace_first_then_the_documented_names(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://elsewhere:6379/0")
-    assert Settings().redis_url == "redis://elsewhere:6379/0"
+    assert Environment().redis_url == "redis://elsewhere:6379/0"
     monkeypatch.setenv("ARMOR_REDIS_URL", "redis://ours:6379/0")
     monkeypatch.setenv("ARMOR_MAX_BATCH_SIZE", "8")
-    settings = Settings()
-    assert settings.redis_url == "redis://ours:6379/0" and settings.max_batch_size == 8
-    assert Settings(max_batch_size=3).max_batch_size == 3
+    settings = load_settings()
+    assert settings.shared_cache.redis.url == "redis://ours:6379/0" and settings.batching.max_batch_size == 8
+    assert load_settings(max_batch_size=3).batching.max_batch_size == 3
+
+
+def test_each_cache_layer_gets_its_own_documented_variables(monkeypatch):
+    monkeypatch.setenv("ENABLE_FEATURE_CACHING", "false")
+    monkeypatch.setenv("RESPONSE_CACHE_SIZE", "7")
+    monkeypatch.setenv("PREDICTION_CACHE_MAX_MB", "2.5")
+    settings = load_settings()
+    assert not settings.feature_cache.enabled and settings.response_cache.enabled
+    assert settings.response_cache.entries == 7 and settings.shared_cache.entries == 70
+    assert settings.prediction_cache.max_bytes == 2_500_000
+
+
+def test_the_machine_cache_lives_in_its_own_directory_beside_the_workers_shared_one(tmp_path):
+    shared = tmp_path / "prometheus_multiproc_dir"
+    settings = load_settings(prometheus_multiproc_dir=str(shared))
+    assert settings.shared_cache.machine_dir == tmp_path / "armor_machine_cache"
+    assert load_settings(prometheus_multiproc_dir=str(shared), machine_cache_dir="/x").shared_cache.machine_dir == Path(
+        "/x"
+    )
+    assert load_settings(prometheus_multiproc_dir=None).shared_cache.machine_dir is None
+    assert load_settings(prometheus_multiproc_dir=str(shared), cache_backend="redis").shared_cache.machine_dir is None

@@ -7,15 +7,18 @@ needs no server, and its locking is made for several processes. Entries carry th
 the entry count and the stored bytes are capped, the least recently read going first.
 
 Like RedisCache it never raises: a locked or broken database is a miss, counted in ``errors``.
+Every database call runs on the layer's own single thread (which also serialises the one
+connection), so a locked database never stalls the event loop: the loop only awaits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,8 @@ _ENFORCE_EVERY = 64  # sets between limit checks: a COUNT/SUM per set would doub
 
 
 class MachineCache:
+    """The SQLite response layer of one machine's API workers (see the module docstring)."""
+
     def __init__(
         self,
         path: Path,
@@ -39,7 +44,9 @@ class MachineCache:
     ):
         self.path, self.max_entries, self.max_bytes, self.ttl = Path(path), max_entries, max_bytes, ttl_seconds
         self._clock = clock
-        self._lock = threading.Lock()  # one connection per process, used from one thread at a time
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # one connection per process, used only from this thread
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="machine-cache")
         # Opening waits up to OPEN_TIMEOUT_S for the other workers opening the same file at the same
         # moment (switching to WAL and creating the table take a write lock); requests later wait
         # at most busy_timeout_ms and count a miss.
@@ -54,13 +61,12 @@ class MachineCache:
         self._sets = 0
         self.available = True
 
-    def _run(self, operation: Callable[[], Any]) -> Any:
+    async def _run(self, operation: Callable[[], Any]) -> Any:
         try:
-            with self._lock:
-                result = operation()
+            result = await asyncio.get_running_loop().run_in_executor(self._thread, operation)
             self.available = True
             return result
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, RuntimeError) as exc:  # RuntimeError: used after close()
             if self.available:
                 logger.warning("machine-shared cache unavailable (%s); local layer only", type(exc).__name__)
             self.available = False
@@ -80,7 +86,7 @@ class MachineCache:
         return bytes(row[0])
 
     async def get(self, key: str) -> bytes | None:
-        value = self._run(lambda: self._get(key))
+        value = await self._run(lambda: self._get(key))
         if value is None:
             self.misses += 1
         else:
@@ -100,7 +106,7 @@ class MachineCache:
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         if len(value) > self.max_bytes:
             return False
-        return bool(self._run(lambda: self._set(key, value, ttl or self.ttl)))
+        return bool(await self._run(lambda: self._set(key, value, ttl or self.ttl)))
 
     def _totals(self) -> tuple[int, int]:
         return self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries").fetchone()
@@ -116,24 +122,26 @@ class MachineCache:
             before, (count, size) = count, self._totals()
             self.evictions += before - count
 
-    def sweep_expired(self) -> int:
-        removed = (
-            self._run(lambda: self._db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),)).rowcount)
-            or 0
-        )
-        self.expirations += removed
-        self._run(self._enforce_limits)
+    def _sweep(self) -> int:
+        removed: int = self._db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),)).rowcount
+        self._enforce_limits()
         return removed
 
-    def size(self) -> tuple[int, int]:
+    async def sweep_expired(self) -> int:
+        """Drop expired entries and enforce the caps; the count of expired entries removed."""
+        removed = await self._run(self._sweep) or 0
+        self.expirations += removed
+        return removed
+
+    async def size(self) -> tuple[int, int]:
         """(entries, bytes) stored for all workers."""
-        return self._run(self._totals) or (0, 0)
+        return await self._run(self._totals) or (0, 0)
 
     async def ping(self) -> bool:
-        return self._run(lambda: self._db.execute("SELECT 1").fetchone()) is not None
+        return await self._run(lambda: self._db.execute("SELECT 1").fetchone()) is not None
 
-    def stats(self) -> dict[str, Any]:
-        entries, size = self.size()
+    async def stats(self) -> dict[str, Any]:
+        entries, size = await self.size()
         return {
             "backend": "machine",
             "available": self.available,
@@ -148,4 +156,6 @@ class MachineCache:
         }
 
     async def close(self) -> None:
-        self._run(self._db.close)
+        """Close the connection (on its thread) and end the thread."""
+        await self._run(self._db.close)
+        self._thread.shutdown(wait=True)

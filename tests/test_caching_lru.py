@@ -1,8 +1,7 @@
-"""Tests for caching.lru, caching.singleflight, caching.layered (local only), caching.sweeper."""
+"""caching/lru.py: TTL, LRU, memory cap, exact counters, thread safety, the observer hook."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 import threading
@@ -10,35 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from caching import (
-    BYTES_PER_MB,
-    ENTRY_OVERHEAD_BYTES,
-    CacheStats,
-    ExpirySweeper,
-    LayeredCache,
-    SingleFlight,
-    TTLLRUCache,
-)
+from caching import BYTES_PER_MB, ENTRY_OVERHEAD_BYTES, CacheStats, TTLLRUCache
 from caching.lru import entry_size_bytes
-
-
-class FakeClock:
-    """Monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def make_cache(clock: FakeClock, **overrides: object) -> TTLLRUCache:
-    options: dict = {"max_entries": 100, "max_memory_bytes": 10**6, "ttl_seconds": 10.0}
-    options.update(overrides)
-    return TTLLRUCache(clock=clock, **options)
+from tests.support import FakeClock, make_cache
 
 
 def value_of_size(key: str, total_bytes: int) -> bytes:
@@ -290,163 +263,3 @@ def test_concurrent_threads_keep_invariants() -> None:
     counted = sum(entry_size_bytes(k, v) for k, v in live.items() if v is not None)
     assert cache.memory_usage_bytes == counted
     assert len(cache) == sum(v is not None for v in live.values()) <= 20
-
-
-# --- SingleFlight ------------------------------------------------------------------------------
-
-
-async def let_tasks_run(rounds: int = 5) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-@pytest.mark.asyncio
-async def test_singleflight_runs_factory_once_for_concurrent_callers() -> None:
-    flight: SingleFlight[str] = SingleFlight()
-    release = asyncio.Event()
-    calls = 0
-
-    async def compute() -> str:
-        nonlocal calls
-        calls += 1
-        await release.wait()
-        return "result"
-
-    tasks = [asyncio.create_task(flight.do("k", compute)) for _ in range(50)]
-    await let_tasks_run()
-    assert flight.in_flight() == 1
-    release.set()
-    results = await asyncio.gather(*tasks)
-    assert results == ["result"] * 50
-    assert (calls, flight.calls, flight.shared, flight.in_flight()) == (1, 1, 49, 0)
-
-
-@pytest.mark.asyncio
-async def test_singleflight_shares_exception_and_releases_key() -> None:
-    flight: SingleFlight[str] = SingleFlight()
-    release = asyncio.Event()
-    error = ValueError("model failed")
-
-    async def failing() -> str:
-        await release.wait()
-        raise error
-
-    tasks = [asyncio.create_task(flight.do("k", failing)) for _ in range(50)]
-    await let_tasks_run()
-    release.set()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    assert all(outcome is error for outcome in outcomes)
-    assert flight.in_flight() == 0
-
-    async def succeeding() -> str:
-        return "second"
-
-    assert await flight.do("k", succeeding) == "second"
-    assert flight.calls == 2
-
-
-@pytest.mark.asyncio
-async def test_singleflight_cancelled_caller_does_not_cancel_shared_work() -> None:
-    flight: SingleFlight[int] = SingleFlight()
-    release = asyncio.Event()
-
-    async def compute() -> int:
-        await release.wait()
-        return 7
-
-    leader = asyncio.create_task(flight.do("k", compute))
-    follower = asyncio.create_task(flight.do("k", compute))
-    await let_tasks_run()
-    leader.cancel()
-    await let_tasks_run()
-    release.set()
-    assert await follower == 7
-    assert leader.cancelled()
-
-
-@pytest.mark.asyncio
-async def test_singleflight_different_keys_run_separately() -> None:
-    flight: SingleFlight[str] = SingleFlight()
-
-    async def echo(text: str) -> str:
-        await asyncio.sleep(0)
-        return text
-
-    results = await asyncio.gather(flight.do("a", lambda: echo("a")), flight.do("b", lambda: echo("b")))
-    assert results == ["a", "b"]
-    assert (flight.calls, flight.shared) == (2, 0)
-
-
-# --- LayeredCache without Redis ----------------------------------------------------------------
-
-
-@pytest.mark.asyncio
-async def test_layered_cache_local_only() -> None:
-    clock = FakeClock()
-    layered = LayeredCache(make_cache(clock))
-    assert await layered.get("k") is None
-    await layered.set("k", b"v")
-    assert await layered.get("k") == b"v"
-    clock.advance(11.0)
-    assert layered.sweep_expired() == 1
-    stats = layered.stats()
-    assert stats["backend"] == "memory"
-    assert "shared" not in stats
-    assert (stats["hits"], stats["misses"], stats["expirations"]) == (1, 1, 1)
-    await layered.close()
-
-
-# --- ExpirySweeper -------------------------------------------------------------------------------
-
-
-class ManualSleep:
-    """Stands in for asyncio.sleep: each call blocks until the test calls tick()."""
-
-    def __init__(self) -> None:
-        self.requested: list[float] = []
-        self._gate = asyncio.Semaphore(0)
-
-    async def __call__(self, seconds: float) -> None:
-        self.requested.append(seconds)
-        await self._gate.acquire()
-
-    def tick(self) -> None:
-        self._gate.release()
-
-
-@pytest.mark.asyncio
-async def test_sweeper_sweeps_every_cache_each_interval_and_stops() -> None:
-    clock = FakeClock()
-    caches = [make_cache(clock, ttl_seconds=1.0), make_cache(clock, ttl_seconds=1.0)]
-    caches[0].set("a", b"1")
-    caches[1].set("b", b"2")
-    clock.advance(2.0)
-    sleep = ManualSleep()
-    sweeper = ExpirySweeper(caches, interval_s=30.0, sleep=sleep)
-    sweeper.start()
-    sweeper.start()  # second start is a no-op, not a second loop
-    await let_tasks_run()
-    assert (sweeper.sweeps, sleep.requested) == (0, [30.0])
-    sleep.tick()
-    await let_tasks_run()
-    assert (sweeper.sweeps, sweeper.removed) == (1, 2)
-    assert [c.stats().expirations for c in caches] == [1, 1]
-    await sweeper.stop()
-    assert not sweeper.running
-    await sweeper.stop()  # stopping twice is harmless
-
-
-@pytest.mark.asyncio
-async def test_sweeper_survives_a_failing_cache() -> None:
-    class Broken:
-        def sweep_expired(self) -> int:
-            raise RuntimeError("boom")
-
-    sleep = ManualSleep()
-    sweeper = ExpirySweeper([Broken()], interval_s=1.0, sleep=sleep)
-    sweeper.start()
-    sleep.tick()
-    await let_tasks_run()
-    assert sweeper.running
-    assert len(sleep.requested) == 2
-    await sweeper.stop()

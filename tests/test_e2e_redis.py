@@ -53,7 +53,7 @@ def test_a_hit_on_one_instance_is_shared_with_the_other(two_instances):
     assert (a["cached"], b["cached"]) == (False, True)
     assert b["predictions"] == a["predictions"]
     assert shared(second).hits == 1
-    assert second.performance()["response_cache"]["shared"]["backend"] == "redis"
+    assert asyncio.run(second.performance())["response_cache"]["shared"]["backend"] == "redis"
 
 
 def test_redis_stopped_mid_run_fails_no_request_then_sharing_resumes(two_instances, redis_server):
@@ -83,6 +83,6 @@ def test_redis_stopped_mid_run_fails_no_request_then_sharing_resumes(two_instanc
     assert len(before) == 20 and len(during) == 40 and all("predictions" in body for body in during)
     failures = sum(shared(c).errors + shared(c).timeouts for c in two_instances)
     assert failures >= 1 and shared(first).last_error in ("ConnectionError", "TimeoutError", "OSError")
-    print(f"40 requests with Redis down in {elapsed:.2f} s; first instance: {shared(first).stats()}")
+    print(f"40 requests with Redis down in {elapsed:.2f} s; first instance: {asyncio.run(shared(first).stats())}")
     assert resumed["cached"] is True and shared(second).available
     assert backoff == 1.0

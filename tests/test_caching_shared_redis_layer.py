@@ -1,4 +1,4 @@
-"""Tests for caching.redis_layer and caching.layered against a real redis-server.
+"""Tests for caching.shared.redis_layer and caching.layered against a real redis-server.
 
 Each test gets its own redis-server on a free port (no persistence). Back-off
 waits are driven by an injected clock; only Redis start-up is waited for.
@@ -57,7 +57,7 @@ async def test_round_trip_hits_misses_and_ttl(redis_server: RedisServer) -> None
     raw = redis_server.raw_client()
     assert 0 < raw.pttl("t:k") <= 30_000
     raw.close()
-    stats = cache.stats()
+    stats = await cache.stats()
     assert (stats["hits"], stats["misses"], stats["errors"], stats["available"]) == (
         1,
         1,
@@ -76,7 +76,7 @@ async def test_two_layered_caches_share_through_redis(
     await writer.set("k", b"v")
     assert await reader.get("k") == b"v"  # local miss, Redis hit
     assert await reader.get("k") == b"v"  # now filled locally
-    stats = reader.stats()
+    stats = await reader.stats()
     assert stats["backend"] == "redis"
     assert (stats["hits"], stats["misses"], stats["cache_size"]) == (1, 1, 1)
     assert stats["shared"]["hits"] == 1
@@ -100,7 +100,7 @@ async def test_redis_down_degrades_fast_and_backs_off(
         durations += [get_s, set_s]
     print(f"redis down: call durations ms = {[round(d * 1000, 1) for d in durations]}")
     assert max(durations) < PROMPT_S
-    stats = cache.stats()
+    stats = await cache.stats()
     assert (stats["errors"], stats["skipped"], stats["available"]) == (1, 5, False)
     assert stats["last_error"] == "ConnectionError"
     clock.advance(1.0)  # first back-off (1 s) over: one real attempt, then 2 s
@@ -158,12 +158,12 @@ async def test_reconnects_after_restart_and_shared_hits_resume(
     assert await reader.get("during") is None
     redis_server.start()
     assert await reader.get("during") is None  # still inside the back-off: skipped
-    assert reader.stats()["shared"]["skipped"] == 1
+    assert (await reader.stats())["shared"]["skipped"] == 1
     clock.advance(1.0)
     await writer.set("after", b"3")
     assert await reader.get("after") == b"3"
-    shared = reader.stats()["shared"]
+    shared = (await reader.stats())["shared"]
     assert (shared["hits"], shared["errors"], shared["available"]) == (2, 1, True)
-    assert writer.stats()["shared"]["available"] is True
+    assert (await writer.stats())["shared"]["available"] is True
     await writer.close()
     await reader.close()

@@ -1,4 +1,4 @@
-"""caching.machine_layer: the SQLite layer shared by the worker processes of one machine."""
+"""caching.shared.sqlite_layer: the SQLite layer shared by the worker processes of one machine."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_entry_cap_drops_least_recently_read(tmp_path):
     for i in range(64, 128):  # the 128th set triggers the limit check
         clock.now += 1
         asyncio.run(layer.set(f"k{i}", b"x"))
-    entries, _ = layer.size()
+    entries, _ = asyncio.run(layer.size())
     assert entries == 80 and layer.evictions == 48  # k1..k48, the least recently read
     assert asyncio.run(layer.get("k0")) == b"x" and asyncio.run(layer.get("k1")) is None
 
@@ -66,7 +66,7 @@ def test_byte_cap(tmp_path):
     layer = cache(tmp_path / "c.sqlite", max_bytes=10_000)
     for i in range(128):
         asyncio.run(layer.set(f"k{i:03d}", b"x" * 200))
-    assert layer.size()[1] <= 10_000 and layer.evictions > 0
+    assert asyncio.run(layer.size())[1] <= 10_000 and layer.evictions > 0
     assert asyncio.run(layer.set("huge", b"x" * 20_000)) is False
 
 
@@ -82,7 +82,8 @@ def test_two_workers_local_layers_share_through_it(tmp_path):
     first, second = (LayeredCache(TTLLRUCache(), cache(db)) for _ in range(2))
     asyncio.run(first.set("answer", b"42"))
     assert asyncio.run(second.get("answer")) == b"42"
-    assert second.stats()["backend"] == "machine" and second.stats()["shared"]["hits"] == 1
+    stats = asyncio.run(second.stats())
+    assert stats["backend"] == "machine" and stats["shared"]["hits"] == 1
 
 
 def test_opening_waits_for_another_worker_holding_the_file_instead_of_failing(tmp_path):
@@ -103,3 +104,44 @@ def test_opening_waits_for_another_worker_holding_the_file_instead_of_failing(tm
     asyncio.run(opened.set("k", b"v"))
     assert asyncio.run(opened.get("k")) == b"v"
     release.join()
+
+
+def test_a_locked_database_never_stalls_the_event_loop(tmp_path):
+    # Another worker holds the write lock: our set waits up to its busy timeout on the layer's
+    # own thread while the loop keeps running other coroutines.
+    import sqlite3
+
+    db = tmp_path / "c.sqlite"
+    layer = cache(db, busy_timeout_ms=300)
+    holder = sqlite3.connect(str(db), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(1)
+            await asyncio.sleep(0.005)
+
+    async def main():
+        tick = asyncio.create_task(ticker())
+        stored = await layer.set("k", b"v")
+        tick.cancel()
+        return stored
+
+    assert asyncio.run(main()) is False and layer.errors == 1
+    assert len(ticks) >= 20  # ~300 ms of 5 ms ticks; a blocked loop would give 1
+    holder.execute("COMMIT")
+
+
+def test_close_ends_the_layers_thread(tmp_path):
+    import threading
+
+    def threads() -> int:
+        return sum(t.name.startswith("machine-cache") for t in threading.enumerate())
+
+    before = threads()
+    layer = cache(tmp_path / "c.sqlite")
+    asyncio.run(layer.set("k", b"v"))
+    assert threads() == before + 1
+    asyncio.run(layer.close())
+    assert threads() == before

@@ -106,7 +106,11 @@ class RedisCache:
         reply = await self._call(self._client.ping, respect_backoff=False)
         return reply is not _FAILED and bool(reply)
 
-    def stats(self) -> dict[str, Any]:
+    async def sweep_expired(self) -> int:
+        """Nothing to do: Redis expires its own keys (every set carries its TTL)."""
+        return 0
+
+    async def stats(self) -> dict[str, Any]:
         """Counters and state for status endpoints (no URL: it may hold a password)."""
         return {
             "backend": "redis",

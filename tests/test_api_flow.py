@@ -1,0 +1,77 @@
+"""api/flow.py: request -> response cache -> single flight -> features -> runner -> response."""
+
+import asyncio
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.schemas import PredictionRequest
+from tests.support import CountingRunner, example, request
+
+
+def test_second_identical_request_is_cached(client):
+    first = client.post("/api/v1/predict/mechanical", json=example()).json()
+    second = client.post("/api/v1/predict/mechanical", json=example()).json()
+    assert first["cached"] is False and second["cached"] is True
+    assert second["predictions"] == first["predictions"] and second["request_id"] != first["request_id"]
+    stats = asyncio.run(client.core.performance())["response_cache"]
+    assert (stats["hits"], stats["misses"], stats["cache_size"]) == (1, 1, 1)
+    assert stats["memory_usage_mb"] > 0
+
+
+def test_disabled_cache_never_hits(make_core):
+    core = make_core(enable_response_caching=False)
+    with TestClient(create_app(lambda: core, 65536)) as client:
+        bodies = [client.post("/api/v1/predict/mechanical", json=example()).json() for _ in range(2)]
+    assert [b["cached"] for b in bodies] == [False, False]
+
+
+def test_fifty_identical_concurrent_requests_make_one_model_call(make_core, runner_cores):
+    counting = CountingRunner(runner_cores["mechanical"])
+    core = make_core(runners={"mechanical": counting})
+
+    async def fifty():
+        return await asyncio.gather(*[core.flow.predict("mechanical", request()) for _ in range(50)])
+
+    bodies = asyncio.run(fifty())
+    assert counting.calls == 1
+    assert len(bodies) == 50 and all(b["predictions"] == bodies[0]["predictions"] for b in bodies)
+    assert core.flow.flight.shared == 49
+
+
+def test_default_version_goes_to_the_batchable_endpoint(make_core, runner_cores, stored_tags):
+    counting = CountingRunner(runner_cores["ballistic"])
+    core = make_core(runners={"ballistic": counting})
+    pinned_default = {
+        **example(),
+        "model_version": stored_tags["ballistic"].split(":")[1],
+        "microstructure": {**example()["microstructure"], "porosity": 0.05},
+    }  # not a cache hit
+    for body in (example(), pinned_default):
+        asyncio.run(core.flow.predict("ballistic", PredictionRequest.model_validate(body)))
+    assert counting.calls == 2 and counting.versioned == 0
+
+
+def test_failed_runner_call_reaches_every_waiter_and_is_not_cached(make_core, runner_cores):
+    real = CountingRunner(runner_cores["mechanical"], delay_s=0)
+
+    class Failing:
+        async def predict(self, features):
+            await asyncio.sleep(0.01)
+            raise RuntimeError("runner down")
+
+        explain = predict
+
+        async def card(self, version=None):
+            return await real.card(version)
+
+    core = make_core(runners={"mechanical": Failing()})
+
+    async def five():
+        return await asyncio.gather(
+            *[core.flow.predict("mechanical", request()) for _ in range(5)], return_exceptions=True
+        )
+
+    results = asyncio.run(five())
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert asyncio.run(core.performance())["response_cache"]["cache_size"] == 0

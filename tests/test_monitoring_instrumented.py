@@ -1,0 +1,30 @@
+"""monitoring/instrumented.py: cache events reach Prometheus as they happen."""
+
+from monitoring.instrumented import instrumented_local
+from monitoring.metrics import Metrics
+from monitoring.report import read_samples
+from settings import CacheLayerSettings
+
+
+def sample(metrics: Metrics, name: str, layer: str) -> float:
+    return read_samples(metrics, None).get((name, (("layer", layer),)), 0.0)
+
+
+def test_evictions_hits_and_size_are_published_without_copying_counters():
+    metrics = Metrics()
+    cache = instrumented_local("feature", CacheLayerSettings(True, 2, 60.0, 1.0), metrics)
+    assert cache is not None and sample(metrics, "armor_cache_entries", "feature") == 0
+    for key in ("a", "b", "c"):
+        cache.set(key, b"value")
+    assert cache.get("c") == b"value" and cache.get("a") is None
+    assert sample(metrics, "armor_cache_evictions_total", "feature") == 1
+    assert sample(metrics, "armor_cache_entries", "feature") == 2
+    assert (
+        sample(metrics, "armor_cache_hits_total", "feature"),
+        sample(metrics, "armor_cache_misses_total", "feature"),
+    ) == (1, 1)
+    assert sample(metrics, "armor_cache_memory_bytes", "feature") == cache.cache.memory_usage_bytes
+
+
+def test_a_switched_off_layer_is_not_built():
+    assert instrumented_local("feature", CacheLayerSettings(False, 2, 60.0, 1.0), Metrics()) is None

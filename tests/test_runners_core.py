@@ -1,0 +1,27 @@
+"""runners/core.py: rows through the model and the prediction cache, packed for the API."""
+
+import numpy as np
+
+from monitoring.instrumented import instrumented_local
+from monitoring.metrics import Metrics
+from runners.core import RunnerCore
+from settings import CacheLayerSettings
+
+
+def test_batch_features_equal_single(runner_cores):
+    core = runner_cores["mechanical"]
+    rows = np.random.default_rng(0).random((5, core.n_features))
+    together = core.predict(rows)
+    apart = np.vstack([core.predict(rows[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(together, apart)
+
+
+def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
+    metrics = Metrics()
+    cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
+    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    rows = np.random.default_rng(1).random((3, core.n_features))
+    first = core.predict(rows)
+    again = core.predict(rows[[2, 0]])
+    np.testing.assert_array_equal(again, first[[2, 0]])
+    assert cache is not None and core.model_calls == 1 and cache.stats()["hits"] == 2
