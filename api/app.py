@@ -10,7 +10,7 @@ over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, Request
 
@@ -20,12 +20,15 @@ from api.middleware import BodySizeLimit
 from api.schemas import EXAMPLE_REQUEST, PREDICTION_ERRORS, PredictionRequest, PredictionResponse
 from api.strict_json import StrictJSONRoute
 
+if TYPE_CHECKING:
+    from api.core import ServiceCore
+
 __all__ = ["SERVICE_VERSION", "create_app"]
 
 _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
 
-def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAPI:
+def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests)."""
     app = FastAPI(
@@ -49,7 +52,7 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
         responses=PREDICTION_ERRORS,
         summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals",
     )
-    async def predict_mechanical(request: PredictionRequest = body):
+    async def predict_mechanical(request: PredictionRequest = body) -> ORJSONResponse:
         return await answer(get_service(), "mechanical", request)
 
     @app.post(
@@ -58,19 +61,19 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
         responses=PREDICTION_ERRORS,
         summary="V50, penetration resistance, back-face deformation and multi-hit capability",
     )
-    async def predict_ballistic(request: PredictionRequest = body):
+    async def predict_ballistic(request: PredictionRequest = body) -> ORJSONResponse:
         return await answer(get_service(), "ballistic", request)
 
     @app.get("/health", summary="cheap liveness: status and version")
     @app.get("/api/v1/health", summary="cheap liveness: status and version")
-    async def health():
+    async def health() -> ORJSONResponse:
         return await guarded_get(lambda: get_service().health())
 
     @app.get(
         "/api/v1/performance",
         summary="cache, latency, throughput, batching and model-cache figures, aggregated over all worker processes",
     )
-    async def performance():
+    async def performance() -> ORJSONResponse:
         return await guarded_get(lambda: get_service().performance())
 
     @app.get(
@@ -79,7 +82,7 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
         "versions, loaded models, cache backend reachability (a summary without the admin token when "
         "ADMIN_TOKEN is set)",
     )
-    async def status(request: Request):
+    async def status(request: Request) -> ORJSONResponse:
         core = get_service()
         return await detail_or_summary(request, core.settings.serving.admin_token, core.status, core.status_summary)
 
@@ -88,7 +91,7 @@ def create_app(get_service: Callable[[], Any], max_request_bytes: int) -> FastAP
         summary="stored model families and versions with their metrics; which is serving "
         "(only the serving tags without the admin token when ADMIN_TOKEN is set)",
     )
-    async def models(request: Request):
+    async def models(request: Request) -> ORJSONResponse:
         core = get_service()
         return await detail_or_summary(request, core.settings.serving.admin_token, core.models, core.models_summary)
 

@@ -28,7 +28,11 @@ class ServiceCore:
     """Caches, feature extractor, predictor, flow and the monitoring views of one API worker."""
 
     def __init__(
-        self, settings: Settings, runners: dict, root_pid: int | None = None, batch_rings: dict[str, Ring] | None = None
+        self,
+        settings: Settings,
+        runners: dict[str, Any],
+        root_pid: int | None = None,
+        batch_rings: dict[str, Ring] | None = None,
     ):
         """``batch_rings``: the runners' rings when they run in this process (tests, the plain
         baseline); under bentoml serve the rings are read from the shared directory instead."""
@@ -62,7 +66,7 @@ class ServiceCore:
         if shared is not None:
             await shared.ping()
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
 
     # Figures of the shared layer that hold for the whole service; its hit and miss counters are
@@ -86,14 +90,14 @@ class ServiceCore:
             await self._backend(),
         )
 
-    async def _cache_reachable(self) -> dict:
+    async def _cache_reachable(self) -> dict[str, Any]:
         shared = self.response_cache.cache.shared if self.response_cache else None
         if shared is None:
             # nothing outside this process to reach: reachability does not apply
             return {"backend": "memory" if self.response_cache else "disabled", "reachable": None}
         return {**(await shared.stats()), "reachable": await shared.ping()}
 
-    async def status(self) -> dict:
+    async def status(self) -> dict[str, Any]:
         snapshot = await asyncio.to_thread(self.processes.snapshot)
         samples = report.read_samples(self.metrics, self.monitoring.shared_dir)
         return {
@@ -105,7 +109,7 @@ class ServiceCore:
             "cache": await self._cache_reachable(),
         }
 
-    async def status_summary(self) -> dict:
+    async def status_summary(self) -> dict[str, Any]:
         """What anyone may see when ADMIN_TOKEN is set: no paths, PIDs, versions or machine figures."""
         cache = await self._cache_reachable()
         return {
@@ -114,9 +118,9 @@ class ServiceCore:
             "cache": {"backend": self.settings.shared_cache.backend, "reachable": cache.get("reachable")},
         }
 
-    async def models_summary(self) -> dict:
+    async def models_summary(self) -> dict[str, Any]:
         return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in FAMILIES}
 
-    async def models(self) -> dict:
+    async def models(self) -> dict[str, Any]:
         serving = {f: (await self.flow.cards.default(f)).tag for f in FAMILIES}
         return await asyncio.to_thread(report.models, serving)

@@ -18,11 +18,11 @@ class ApiError(Exception):
     status = HTTPStatus.BAD_REQUEST
     kind = "bad_request"
 
-    def __init__(self, message: str, details: list[dict] | None = None, extra: dict | None = None):
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None):
         super().__init__(message)
         self.message, self.details, self.extra = message, details or [], extra or {}
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         error = {"status": int(self.status), "type": self.kind, "message": self.message}
         if self.details:
             error["details"] = self.details
@@ -59,11 +59,11 @@ class ServiceUnavailable(ApiError):
     kind = "unavailable"
 
 
-def _path(loc: tuple) -> str:
+def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(body)"
 
 
-def known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+def known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """Field names of the (nested) model that holds the field at ``loc``."""
     for part in loc[:-1]:
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
@@ -74,7 +74,7 @@ def known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
-    message = error["msg"].removeprefix("Value error, ")
+    message: str = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"unknown field; known fields: {known_fields(model, error['loc'])}"
     if error["type"] == "missing":
@@ -82,5 +82,5 @@ def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     return message
 
 
-def internal_error_body() -> dict:
+def internal_error_body() -> dict[str, Any]:
     return {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import orjson
 
@@ -99,14 +100,14 @@ class PredictionFlow:
         self.predictor, self.extractor, self.metrics = predictor, extractor, metrics
         self.response_cache, self.rings = response_cache, rings
         self.cards = ModelCards(predictor)
-        self.flight: SingleFlight[dict] = SingleFlight()
+        self.flight: SingleFlight[dict[str, Any]] = SingleFlight()
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
     async def _compute(
-        self, family: str, request: PredictionRequest, material: dict, card: ModelCard, key: str
-    ) -> dict:
+        self, family: str, request: PredictionRequest, material: dict[str, Any], card: ModelCard, key: str
+    ) -> dict[str, Any]:
         features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
         explain = request.include_feature_importance
         default = await self.cards.default(family)
@@ -127,11 +128,13 @@ class PredictionFlow:
             await self.response_cache.set(key, orjson.dumps(body))
         return body
 
-    def _respond(self, request: PredictionRequest, volume_fractions: dict, card: ModelCard, out: Unpacked) -> dict:
+    def _respond(
+        self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
+    ) -> dict[str, Any]:
         warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
         if card.family == "ballistic":
             warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
-        body: dict = {
+        body: dict[str, Any] = {
             "predictions": responses.predictions(
                 card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
             ),
@@ -143,13 +146,13 @@ class PredictionFlow:
             body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card.targets)}
         return body | {"model_info": responses.model_info(card), "warnings": warnings}
 
-    async def _cached(self, key: str) -> dict | None:
+    async def _cached(self, key: str) -> dict[str, Any] | None:
         if self.response_cache is None:
             return None
         stored = await self.response_cache.get(key)
         return None if stored is None else orjson.loads(stored)
 
-    async def predict(self, family: str, request: PredictionRequest, request_id: str | None = None) -> dict:
+    async def predict(self, family: str, request: PredictionRequest, request_id: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         if family == "ballistic":
             domain.refuse_unvalidated(request)

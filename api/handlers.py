@@ -10,8 +10,8 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from bentoml.exceptions import BentoMLException
@@ -24,6 +24,9 @@ from api.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable
 from api.http import ORJSONResponse
 from api.schemas import PredictionRequest
 from monitoring.logs import REQUEST_ID
+
+if TYPE_CHECKING:
+    from api.core import ServiceCore
 
 logger = logging.getLogger("armor.api")
 access_log = logging.getLogger("armor.access")
@@ -44,19 +47,19 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), PredictionRequest)
 
 
-def _count(core, family: str, status: int) -> None:
+def _count(core: ServiceCore, family: str, status: int) -> None:
     core.metrics.requests.labels(family, f"{status // 100}xx").inc()
 
 
 _HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}
 
 
-def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None:
+def install_error_handlers(app: FastAPI, get_service: Callable[[], ServiceCore]) -> None:
     """Validation errors, HTTP errors of the framework (404, 405) and anything that escapes a
     route, all as the JSON error body; the routes themselves map their failures in ``_guarded``."""
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
         if exc.status_code == 400:  # the framework could not parse the body at all
             error = MalformedBody(
                 "request body could not be parsed as JSON (invalid UTF-8, nesting too deep or "
@@ -73,12 +76,12 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None
         return ORJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
+    async def unexpected(request: Request, exc: Exception) -> ORJSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
         return ORJSONResponse(internal_error_body(), status_code=500)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
         error = _validation_error(exc)
         family = request.url.path.rsplit("/", 1)[-1]
         if family in ("mechanical", "ballistic"):
@@ -86,7 +89,7 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], Any]) -> None
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
 
-async def _guarded(coro) -> ORJSONResponse:
+async def _guarded(coro: Awaitable[Any]) -> ORJSONResponse:
     try:
         return ORJSONResponse(await coro)
     except ApiError as exc:
@@ -125,7 +128,7 @@ async def detail_or_summary(
     return await guarded_get(detail if admin(request, token) else summary)
 
 
-async def answer(core, family: str, request: PredictionRequest) -> ORJSONResponse:
+async def answer(core: ServiceCore, family: str, request: PredictionRequest) -> ORJSONResponse:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
     request_id = uuid.uuid4().hex

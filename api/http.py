@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi.responses import JSONResponse
 
@@ -9,7 +11,7 @@ from fastapi.responses import JSONResponse
 class ORJSONResponse(JSONResponse):
     """JSON rendered by orjson (numpy-aware, several times faster than the standard library)."""
 
-    def render(self, content) -> bytes:
+    def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

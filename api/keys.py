@@ -10,6 +10,7 @@ The response key adds the model tag, so a new model never serves an old answer.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 import orjson
@@ -25,11 +26,11 @@ def _canonical_float(value: float) -> float:
     return float(f"{value:.10g}")
 
 
-def _canonical_block(block: dict) -> dict:
+def _canonical_block(block: dict[str, Any]) -> dict[str, Any]:
     return {k: _canonical_float(v) if isinstance(v, float) else v for k, v in block.items()}
 
 
-def canonical_material(request: PredictionRequest, family: str) -> dict:
+def canonical_material(request: PredictionRequest, family: str) -> dict[str, Any]:
     """The material as the model sees it: volume fractions summing to 1, defaults filled in."""
     weight = np.array([request.composition.basis == "weight"])
     fractions = normalise_fractions(np.array([request.composition.fractions()]), weight)[0]
@@ -40,15 +41,15 @@ def canonical_material(request: PredictionRequest, family: str) -> dict:
     return material
 
 
-def digest(payload: dict) -> str:
+def digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
 
 
-def material_key(family: str, material: dict) -> str:
+def material_key(family: str, material: dict[str, Any]) -> str:
     return digest({"family": family, "material": material})
 
 
-def response_key(family: str, material: dict, model_tag: str, request: PredictionRequest) -> str:
+def response_key(family: str, material: dict[str, Any], model_tag: str, request: PredictionRequest) -> str:
     return digest(
         {
             "family": family,

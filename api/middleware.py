@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge
 
@@ -18,10 +22,10 @@ class BodySizeLimit:
     size (Content-Length) is checked at once; a body without one (chunked transfer) is read here,
     at most ``max_bytes`` + 1 bytes, and handed on only if it fits."""
 
-    def __init__(self, app, max_bytes: int, drain_max_bytes: int = DRAIN_MAX_BYTES):
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_max_bytes: int = DRAIN_MAX_BYTES):
         self.app, self.max_bytes, self.drain_max_bytes = app, max_bytes, drain_max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers", [])).get(b"content-length")
@@ -37,8 +41,9 @@ class BodySizeLimit:
         replay = iter(messages)
         return await self.app(scope, lambda: self._next(replay, receive), send)
 
-    async def _read_within_limit(self, receive) -> list[dict] | None:
-        messages, size = [], 0
+    async def _read_within_limit(self, receive: Receive) -> list[Message] | None:
+        messages: list[Message] = []
+        size = 0
         while True:
             message = await receive()
             messages.append(message)
@@ -51,7 +56,7 @@ class BodySizeLimit:
             if ended:
                 return messages
 
-    async def _drain(self, receive, already: int) -> None:
+    async def _drain(self, receive: Receive, already: int) -> None:
         """Read and discard the rest of the body, up to ``drain_max_bytes`` in all."""
         size = already
         while size <= self.drain_max_bytes:
@@ -61,9 +66,14 @@ class BodySizeLimit:
                 return
 
     @staticmethod
-    async def _next(replay, receive) -> dict:
+    async def _next(replay: Iterator[Message], receive: Receive) -> MutableMapping[str, Any]:
         return next(replay, None) or await receive()
 
-    async def _refuse(self, send):
+    async def _refuse(self, send: Send) -> None:
         error = BodyTooLarge(f"request body over the limit of {self.max_bytes} bytes")
-        await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, None, send)
+        await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    """The refusal reads nothing more from the client."""
+    return {"type": "http.disconnect"}

@@ -3,7 +3,7 @@ named-version endpoint; counts model calls (what single flight is measured by)."
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,7 +12,7 @@ class RunnerClient(Protocol):
     async def predict(self, features: np.ndarray) -> np.ndarray: ...
     async def explain(self, features: np.ndarray) -> np.ndarray: ...
     async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray: ...
-    async def card(self, version: str | None = None) -> dict: ...
+    async def card(self, version: str | None = None) -> dict[str, Any]: ...
 
 
 class AsyncPredictor:
@@ -28,5 +28,5 @@ class AsyncPredictor:
             return np.asarray(await runner.predict_version(features, version, explain))
         return np.asarray(await (runner.explain(features) if explain else runner.predict(features)))
 
-    async def card(self, family: str, version: str | None) -> dict:
+    async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from features.catalogue import UNITS
@@ -18,7 +20,9 @@ def prediction_quality(relative_half_width: float, outside_domain: bool) -> str:
     return QUALITY_LEVELS[min(level + int(outside_domain), len(QUALITY_LEVELS) - 1)]
 
 
-def property_entry(target: str, value: float, low: float, high: float, with_interval: bool, outside: bool) -> dict:
+def property_entry(
+    target: str, value: float, low: float, high: float, with_interval: bool, outside: bool
+) -> dict[str, Any]:
     entry = {
         "value": value,
         "unit": UNITS[target],
@@ -36,14 +40,16 @@ def property_entry(target: str, value: float, low: float, high: float, with_inte
     return entry
 
 
-def predictions(card: ModelCard, values, lower, upper, with_interval: bool, outside: bool) -> dict:
+def predictions(
+    card: ModelCard, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, with_interval: bool, outside: bool
+) -> dict[str, Any]:
     return {
         t: property_entry(t, float(values[i]), float(lower[i]), float(upper[i]), with_interval, outside)
         for i, t in enumerate(card.targets)
     }
 
 
-def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict]:
+def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict[str, Any]]:
     """Global importance from the registry with this prediction's per-target contributions,
     most important first. ``contributions`` has shape (F, O)."""
     importance = card.feature_importance
@@ -59,7 +65,7 @@ def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict]
     return sorted(rows, key=lambda r: r["importance"], reverse=True)
 
 
-def model_info(card: ModelCard) -> dict:
+def model_info(card: ModelCard) -> dict[str, Any]:
     return {
         "name": card.name,
         "version": card.version,

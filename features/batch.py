@@ -5,6 +5,7 @@ tuples of ``features.schema``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class MaterialBatch:
         return cls.from_columns(columns)
 
     @classmethod
-    def from_columns(cls, columns: dict) -> MaterialBatch:
+    def from_columns(cls, columns: dict[str, Any]) -> MaterialBatch:
         """Arrays (or lists) of raw values; categorical columns may be names or codes."""
         fractions = np.asarray(columns["fractions"], dtype=np.float64)
         weight = np.asarray(columns.get("weight_basis", np.zeros(len(fractions), bool)), dtype=bool)
@@ -82,7 +83,7 @@ def normalise_fractions(fractions: np.ndarray, weight_basis: np.ndarray) -> np.n
     return fractions
 
 
-def encode(name: str, values) -> np.ndarray:
+def encode(name: str, values: Any) -> np.ndarray:
     """Names to integer codes; integer codes pass through after a range check."""
     levels = categorical_levels()[name]
     values = np.asarray(values)
@@ -99,7 +100,7 @@ def encode(name: str, values) -> np.ndarray:
     return codes
 
 
-def field_value(material: Material, name: str):
+def field_value(material: Material, name: str) -> Any:
     """The value of an input of any block of a validated material."""
     for block in (material.processing, material.microstructure, material.armor):
         if name in type(block).model_fields:

@@ -26,7 +26,7 @@ def random_batch(rng: np.random.Generator, n: int) -> MaterialBatch:
     return MaterialBatch.from_columns(columns)
 
 
-def time_per_material_us(featurizer: Featurizer, batch, repeats: int) -> float:
+def time_per_material_us(featurizer: Featurizer, batch: MaterialBatch, repeats: int) -> float:
     featurizer.transform(batch)  # warm-up
     started = time.perf_counter()
     for _ in range(repeats):

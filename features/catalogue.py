@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from features.phases import load_armor_tables
 
@@ -67,8 +68,19 @@ class CategoricalInput:
 
 Input = NumericInput | CategoricalInput
 
+# Families whose input is a chemical formula and an indentation load (``features.composition``),
+# learned from measured data (``model_registry.hardness``). Kept apart from ``FAMILIES``, whose
+# input is a material description of the ten phases.
+FORMULA_FAMILIES = ("hardness",)
+FORMULA_TARGETS: dict[str, tuple[str, ...]] = {"hardness": ("vickers_hardness",)}
+# Accepted loads: a guard around the measured data (0.0015-49 N in data/vickers_hardness_measured.csv),
+# not a validity claim; a load outside the training loads is flagged by the domain check.
+INDENTATION_LOAD = NumericInput(
+    "load_n", "indentation", 0.001, 100.0, "N", 9.8, "Vickers indentation load", log_scaled=True
+)
 
-def _armor(key: str):
+
+def _armor(key: str) -> Any:
     return load_armor_tables()["defaults"][key]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class FeatureSchema:
         text = self.family + "\n" + "\n".join(self.names)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
             "names": list(self.names),
@@ -210,7 +211,7 @@ class Featurizer:
         return np.column_stack([a for _, a in columns.values()]).astype(np.float64, copy=False)
 
 
-def _probe_columns() -> dict:
+def _probe_columns() -> dict[str, Any]:
     fractions = np.zeros((1, len(PHASES)))
     fractions[0, 0] = 1.0
     return {

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class PhaseTable:
         return self.elastic_modulus / (2.0 * (1.0 + self.poisson))
 
 
-def _values(raw: dict, prop: str) -> np.ndarray:
+def _values(raw: dict[str, Any], prop: str) -> np.ndarray:
     return np.array([raw["phases"][p][prop]["value"] for p in PHASES], dtype=np.float64)
 
 
@@ -74,7 +75,7 @@ def load_phase_table() -> PhaseTable:
 
 
 @cache
-def load_armor_tables() -> dict:
+def load_armor_tables() -> dict[str, Any]:
     """Threats, backings and the documented defaults of a ballistic configuration."""
     return json.loads((DATA_DIR / "armor.json").read_text())
 

@@ -27,7 +27,9 @@ def _present_extreme(volume_fractions: np.ndarray, phase_values: np.ndarray, lar
     return masked.max(axis=1) if largest else masked.min(axis=1)
 
 
-def hashin_shtrikman_modulus(volume_fractions: np.ndarray, bulk: np.ndarray, shear: np.ndarray, upper: bool):
+def hashin_shtrikman_modulus(
+    volume_fractions: np.ndarray, bulk: np.ndarray, shear: np.ndarray, upper: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Young's modulus and Poisson ratio from Hashin-Shtrikman bounds on K and G (Berryman's form
     of Watt 1976 for many phases). Returns (E, nu) for the upper or the lower bound."""
     g_ext = _present_extreme(volume_fractions, shear, upper)

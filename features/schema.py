@@ -8,7 +8,7 @@ renormalised to exactly 1 by the featurizer.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -18,7 +18,7 @@ from features.phases import PHASES
 SUM_TOLERANCE = 0.01
 
 
-def bounded(low: float, high: float, unit: str, default: float | None = None, doc: str = ""):
+def bounded(low: float, high: float, unit: str, default: float | None = None, doc: str = "") -> Any:
     """A finite float field limited to [low, high] whose error message states range and unit."""
 
     def check(value: float) -> float:
@@ -72,7 +72,7 @@ class Composition(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_phases(cls, data):
+    def _known_phases(cls, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(k for k in data if k not in PHASES and k != "basis")
             if unknown:
@@ -80,7 +80,7 @@ class Composition(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _sums_to_one(self):
+    def _sums_to_one(self) -> Self:
         total = sum(self.fractions())
         if abs(total - 1.0) > SUM_TOLERANCE:
             raise ValueError(f"phase fractions must sum to 1 +- {SUM_TOLERANCE}, they sum to {total:.4f}")
@@ -90,7 +90,7 @@ class Composition(BaseModel):
         return [getattr(self, p) for p in PHASES]
 
 
-def _field(spec: Input):
+def _field(spec: Input) -> tuple[Any, Any]:
     """The pydantic field of one catalogue input."""
     if isinstance(spec, NumericInput):
         return (
@@ -101,7 +101,7 @@ def _field(spec: Input):
 
 
 def _block_model(block: str, doc: str) -> type[BaseModel]:
-    fields = {spec.name: _field(spec) for spec in block_inputs(block)}
+    fields: dict[str, Any] = {spec.name: _field(spec) for spec in block_inputs(block)}
     return create_model(
         block.capitalize() if block != "armor" else "ArmorConfig", __config__=_STRICT, __doc__=doc, **fields
     )

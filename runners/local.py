@@ -5,6 +5,8 @@ Used by the in-process tests and by the plain single-process baseline server of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from runners.core import RunnerCore
@@ -23,5 +25,5 @@ class LocalRunnerClient:
     async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
         return self.core.predict(features, explain=explain, version=version)
 
-    async def card(self, version: str | None = None) -> dict:
+    async def card(self, version: str | None = None) -> dict[str, Any]:
         return self.core.card(version).to_dict()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from model_registry import store
 from model_registry.model import ArmorModel
@@ -57,7 +58,7 @@ class ModelCache:
     def memory_bytes(self) -> int:
         return self.default.memory_bytes + sum(m.memory_bytes for m in self._others.values())
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         with self._lock:
             loaded = [self.default, *self._others.values()]
             return {

@@ -91,7 +91,7 @@ class MachineCache:
             self.misses += 1
         else:
             self.hits += 1
-        return value
+        return value if value is None else bytes(value)
 
     def _set(self, key: str, value: bytes, ttl: float) -> bool:
         now = self._clock()
@@ -109,7 +109,8 @@ class MachineCache:
         return bool(await self._run(lambda: self._set(key, value, ttl or self.ttl)))
 
     def _totals(self) -> tuple[int, int]:
-        return self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries").fetchone()
+        count, size = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries").fetchone()
+        return int(count), int(size)
 
     def _enforce_limits(self) -> None:
         count, size = self._totals()
