@@ -15,6 +15,7 @@ import bentoml
 import numpy as np
 
 from caching import ExpirySweeper
+from model_registry import store
 from monitoring.instrumented import instrumented_local
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
@@ -35,8 +36,9 @@ _BATCHING = {"max_batch_size": SETTINGS.batching.max_batch_size, "max_latency_ms
 
 
 def _model_ref(family: str, pinned: str | None) -> bentoml.models.BentoModel:
-    tag = pinned if pinned and ":" in pinned else f"armor_{family}:{pinned or 'latest'}"
-    return bentoml.models.BentoModel(tag)
+    """The model this runner serves by default, resolved by the registry (the one place that
+    turns a pin, a bare version or nothing into a tag); declared so `bentoml build` packs it."""
+    return bentoml.models.BentoModel(str(store.resolve(family, pinned).tag))
 
 
 class _FamilyRunner:
