@@ -68,6 +68,12 @@ class Environment(BaseSettings):
         description="runner adaptive-batching latency budget, ms "
         "(the dispatcher sheds load with 503 when its estimate exceeds it)",
     )
+    coalesce_in_flight: int = Field(
+        1,
+        ge=1,
+        description="runner calls of one kind (family, version, explain) an API worker keeps on the wire at "
+        "once; requests that miss the caches meanwhile are stacked into the next call",
+    )
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     admin_token: str | None = Field(
         None,
@@ -143,10 +149,12 @@ class SharedCacheSettings:
 
 @dataclass(frozen=True)
 class BatchingSettings:
-    """Runner adaptive batching (BentoML's max_batch_size / max_latency_ms)."""
+    """Runner adaptive batching (BentoML's max_batch_size / max_latency_ms), and the API worker's
+    coalescing before the hop (at most max_batch_size rows a call, coalesce_in_flight calls)."""
 
     max_batch_size: int
     max_latency_ms: int
+    coalesce_in_flight: int
 
 
 @dataclass(frozen=True)
@@ -225,7 +233,7 @@ def group(env: Environment) -> Settings:
         models=ModelSettings(
             {"mechanical": env.mechanical_model_tag, "ballistic": env.ballistic_model_tag}, env.model_cache_max_mb
         ),
-        batching=BatchingSettings(env.max_batch_size, env.max_latency_ms),
+        batching=BatchingSettings(env.max_batch_size, env.max_latency_ms, env.coalesce_in_flight),
         response_cache=_layer(env, "response"),
         feature_cache=_layer(env, "feature"),
         prediction_cache=_layer(env, "prediction"),

@@ -44,7 +44,7 @@ class ServiceCore:
             "response", settings.response_cache, settings.shared_cache, self.metrics
         )
         self.feature_cache = instrumented_local("feature", settings.feature_cache, self.metrics)
-        self.predictor = AsyncPredictor(runners)
+        self.predictor = AsyncPredictor(runners, settings.batching.max_batch_size, settings.batching.coalesce_in_flight)
         self.extractor = AsyncFeatureExtractor(self.metrics, self.feature_cache)
         self.flow = PredictionFlow(self.predictor, self.extractor, self.metrics, self.response_cache, self.rings)
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)

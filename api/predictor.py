@@ -1,11 +1,14 @@
 """Routes feature rows to the family's runner: the batchable default-model endpoints, or the
-named-version endpoint; counts model calls (what single flight is measured by)."""
+named-version endpoint. Concurrent calls go through the Coalescer (one runner call for the rows
+of all callers waiting at that moment); ``calls`` counts runner calls."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 import numpy as np
+
+from api.coalescer import Coalescer
 
 
 class RunnerClient(Protocol):
@@ -16,13 +19,21 @@ class RunnerClient(Protocol):
 
 
 class AsyncPredictor:
-    def __init__(self, runners: dict[str, RunnerClient]):
+    def __init__(self, runners: dict[str, RunnerClient], max_rows: int = 64, max_in_flight: int = 1):
+        """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
+        runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT)."""
         self.runners = runners
-        self.calls = 0
+        self.coalescer = Coalescer(self._call, max_rows, max_in_flight)
+
+    @property
+    def calls(self) -> int:
+        return self.coalescer.calls
 
     async def predict(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
         """``version`` None: the runner's default model through its batching endpoints."""
-        self.calls += 1
+        return await self.coalescer.predict(family, features, version, explain)
+
+    async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
         runner = self.runners[family]
         if version is not None:
             return np.asarray(await runner.predict_version(features, version, explain))

@@ -1,0 +1,95 @@
+"""Batching before the hop: concurrent runner calls of one API worker go out as one call.
+
+Every request that misses the caches needs one row from a runner. Sent one by one, each row pays
+the whole hop (HTTP round trip, serialisation, the runner's dispatcher) on both sides of it;
+that hop, not the model, was the cold path's cost (issue 12). Here rows that wait for the same
+(family, model version, explain) are stacked into one call:
+
+- the first row goes out at once (no timer, so a lone request waits for nothing);
+- rows that arrive while ``max_in_flight`` calls of their kind are on the wire queue up, and the
+  next call takes all of them (at most ``max_rows``); under load the batch grows by itself with
+  the concurrency, at low load it is one row.
+
+Each caller gets its own rows of the answer, or the call's exception. A caller that gives up
+(cancelled) does not cancel the call the others wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RunnerCall = Callable[[str, np.ndarray, str | None, bool], Awaitable[np.ndarray]]
+Kind = tuple[str, str | None, bool]  # family, model version (None: the default model), explain
+
+
+@dataclass
+class _Waiting:
+    rows: np.ndarray
+    answer: asyncio.Future[np.ndarray]
+
+
+@dataclass
+class _Lane:
+    waiting: list[_Waiting] = field(default_factory=list)
+    in_flight: int = 0
+
+
+class Coalescer:
+    """Stacks the rows of concurrent calls of one kind into one runner call (see module doc)."""
+
+    def __init__(self, call: RunnerCall, max_rows: int, max_in_flight: int = 1):
+        self._call, self.max_rows, self.max_in_flight = call, max_rows, max_in_flight
+        self._lanes: dict[Kind, _Lane] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls = self.rows = 0
+
+    async def predict(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        kind = (family, version, explain)
+        lane = self._lanes.setdefault(kind, _Lane())
+        waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
+        lane.waiting.append(waiting)
+        if lane.in_flight < self.max_in_flight:
+            lane.in_flight += 1
+            task = asyncio.create_task(self._drain(kind, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(waiting.answer)
+
+    def _take(self, lane: _Lane) -> list[_Waiting]:
+        """The longest run of waiting callers whose rows fit in one call (at least one caller)."""
+        taken, total = 0, 0
+        for waiting in lane.waiting:
+            if taken and total + waiting.rows.shape[0] > self.max_rows:
+                break
+            taken, total = taken + 1, total + waiting.rows.shape[0]
+        batch, lane.waiting = lane.waiting[:taken], lane.waiting[taken:]
+        return batch
+
+    async def _drain(self, kind: Kind, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                await self._send(kind, self._take(lane))
+        finally:
+            lane.in_flight -= 1
+
+    async def _send(self, kind: Kind, batch: list[_Waiting]) -> None:
+        family, version, explain = kind
+        rows = batch[0].rows if len(batch) == 1 else np.vstack([w.rows for w in batch])
+        self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
+        try:
+            answer = await self._call(family, rows, version, explain)
+        except Exception as exc:  # every caller of this call gets the failure, as it would alone
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(exc)
+            return
+        start = 0
+        for waiting in batch:
+            stop = start + waiting.rows.shape[0]
+            if not waiting.answer.done():
+                waiting.answer.set_result(answer[start:stop])
+            start = stop

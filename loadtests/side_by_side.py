@@ -1,0 +1,188 @@
+"""The service and the same models in one plain process, measured side by side with wrk.
+
+    python -m loadtests.side_by_side [--duration 10] [--rounds 2] [--json docs/side-by-side.json]
+
+Targets: ``service`` (``bentoml serve service:ArmorService``, default settings) and ``in-process``
+(``loadtests.plain_server``: the same models and routes in plain uvicorn with 2 workers, no runner
+hop, no caches). Cells (wrk, 2 threads, on the same two cores as the servers, so every figure
+includes the client's share): a new material per request at 1, 16 and 64 connections; one
+repeated material at 64; 70 % repeats at 64. Each cell is run on both targets in turn, ``--rounds``
+times, alternating which goes first; the best round of each is kept (the machine is shared and
+noisy: the ratio of two figures measured minutes apart is what the issue asks for). RSS is the sum
+over each target's process tree at rest, after warm-up. Prints a table and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "loadtests"
+ROUTE = "/api/v1/predict/mechanical"
+CELLS = (  # name, wrk script, connections
+    ("new material, 1 connection", "wrk_new_material.lua", 1),
+    ("new material, 16 connections", "wrk_new_material.lua", 16),
+    ("new material, 64 connections", "wrk_new_material.lua", 64),
+    ("one repeated material, 64", "wrk_post.lua", 64),
+    ("70 % repeats, 64", "wrk_mixed.lua", 64),
+)
+
+
+@dataclass
+class Cell:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command(target: str, port: int) -> list[str]:
+    if target == "service":
+        bentoml = str(Path(sys.executable).parent / "bentoml")
+        return [bentoml, "serve", "service:ArmorService", "--host", "127.0.0.1", "--port", str(port)]
+    uvicorn = [sys.executable, "-m", "uvicorn", "loadtests.plain_server:build_app", "--factory"]
+    return [*uvicorn, "--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serving(target: str, env: dict[str, str]) -> Iterator[tuple[int, psutil.Process]]:
+    port = free_port()
+    process = subprocess.Popen(
+        _command(target, port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not _ready(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not become ready")
+            time.sleep(0.5)
+        yield port, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(20)
+        if process.poll() is None:
+            process.kill()
+
+
+def rss_mb(root: psutil.Process) -> float:
+    processes = [root, *root.children(recursive=True)]
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total / 1e6
+
+
+def _latency_ms(text: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not match:
+        return float("nan")
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def wrk(port: int, script: str, connections: int, duration_s: int) -> Cell:
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "-s", str(HERE / script), "--latency"]
+    text = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{ROUTE}"], capture_output=True, text=True, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    failed = int(errors.group(1)) if errors else 0
+    failed += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
+    return Cell(rate, _latency_ms(text, "50"), _latency_ms(text, "99"), failed)
+
+
+def measure(target: str, env: dict[str, str], duration_s: int) -> tuple[dict[str, Cell], float]:
+    with serving(target, env) as (port, root):
+        wrk(port, "wrk_post.lua", 4, 2)  # warm-up: connections, first model calls
+        time.sleep(2)
+        rest = rss_mb(root)
+        return {name: wrk(port, script, conns, duration_s) for name, script, conns in CELLS}, rest
+
+
+def best(rounds: list[dict[str, Cell]]) -> dict[str, Cell]:
+    return {name: max((r[name] for r in rounds), key=lambda c: c.requests_per_s) for name, _, _ in CELLS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk cell")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--targets", default="service,in-process")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found (apt-get install wrk)", file=sys.stderr)
+        return 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENTOML_DO_NOT_TRACK": "True"}
+    targets = args.targets.split(",")
+    runs: dict[str, list[dict[str, Cell]]] = {t: [] for t in targets}
+    memory: dict[str, list[float]] = {t: [] for t in targets}
+    for round_no in range(args.rounds):
+        order = targets if round_no % 2 == 0 else targets[::-1]
+        for target in order:
+            print(f"round {round_no + 1}/{args.rounds}: {target} ...", flush=True)
+            cells, rest = measure(target, env, args.duration)
+            runs[target].append(cells)
+            memory[target].append(rest)
+    results = {t: best(runs[t]) for t in targets}
+    print(f"\n{'cell':32s}" + "".join(f"{t:>28s}" for t in targets) + ("   ratio" if len(targets) == 2 else ""))
+    for name, _, _ in CELLS:
+        row = "".join(
+            f"{results[t][name].requests_per_s:10.0f} req/s p50 {results[t][name].p50_ms:6.2f} ms" for t in targets
+        )
+        ratio = (
+            f"   {results[targets[0]][name].requests_per_s / results[targets[1]][name].requests_per_s:5.2f}"
+            if len(targets) == 2
+            else ""
+        )
+        print(f"{name:32s}{row}{ratio}")
+    print("RSS at rest, MB: " + ", ".join(f"{t} {min(memory[t]):.0f}-{max(memory[t]):.0f}" for t in targets))
+    print("errors: " + ", ".join(f"{t} {sum(c.errors for r in runs[t] for c in r.values())}" for t in targets))
+    if args.json:
+        payload = {
+            "command": " ".join(sys.argv),
+            "duration_s": args.duration,
+            "rounds": {t: [{n: asdict(c) for n, c in r.items()} for r in runs[t]] for t in targets},
+            "best": {t: {n: asdict(c) for n, c in results[t].items()} for t in targets},
+            "rss_mb": memory,
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""api/coalescer.py: concurrent rows of one kind go to the runner as one call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from api.coalescer import Coalescer
+
+
+class Runner:
+    """Echoes each row's first number times ten; records the rows of every call."""
+
+    def __init__(self, delay_s: float = 0.01, fail: bool = False):
+        self.delay_s, self.fail = delay_s, fail
+        self.calls: list[tuple[str, int, str | None, bool]] = []
+
+    async def __call__(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        self.calls.append((family, rows.shape[0], version, explain))
+        await asyncio.sleep(self.delay_s)
+        if self.fail:
+            raise ConnectionError("runner down")
+        return rows[:, :1] * 10
+
+
+def row(i: int) -> np.ndarray:
+    return np.array([[float(i), 0.0]])
+
+
+async def many(
+    coalescer: Coalescer, n: int, start: int = 0, version: str | None = None, explain: bool = False
+) -> list[np.ndarray]:
+    calls = [coalescer.predict("mechanical", row(i), version, explain) for i in range(start, start + n)]
+    return list(await asyncio.gather(*calls))
+
+
+def test_rows_arriving_while_a_call_is_on_the_wire_go_together_each_getting_its_own_answer():
+    runner = Runner()
+    coalescer = Coalescer(runner, max_rows=64)
+
+    async def first_then_nine() -> list[np.ndarray]:
+        first = asyncio.create_task(coalescer.predict("mechanical", row(0), None, False))
+        await asyncio.sleep(0.001)  # the first call is on the wire
+        return [await first, *await many(coalescer, 9, start=1)]
+
+    answers = asyncio.run(first_then_nine())
+    assert [a.tolist() for a in answers] == [[[10.0 * i]] for i in range(10)]
+    assert [c[1] for c in runner.calls] == [1, 9]
+    assert coalescer.calls == 2 and coalescer.rows == 10
+
+
+def test_rows_of_one_moment_go_in_one_call():
+    runner = Runner()
+    coalescer = Coalescer(runner, max_rows=64)
+    asyncio.run(many(coalescer, 10))
+    assert [c[1] for c in runner.calls] == [10]
+
+
+def test_a_lone_row_waits_for_nothing():
+    runner = Runner(delay_s=0)
+    coalescer = Coalescer(runner, max_rows=64)
+    assert asyncio.run(coalescer.predict("mechanical", row(3), None, False)).tolist() == [[30.0]]
+    assert [c[1] for c in runner.calls] == [1]
+
+
+def test_no_call_carries_more_than_max_rows():
+    runner = Runner()
+    coalescer = Coalescer(runner, max_rows=4)
+    answers = asyncio.run(many(coalescer, 11))
+    assert [a[0, 0] for a in answers] == [10.0 * i for i in range(11)]
+    assert max(c[1] for c in runner.calls) <= 4 and sum(c[1] for c in runner.calls) == 11
+
+
+def test_kinds_never_share_a_call():
+    runner = Runner()
+    coalescer = Coalescer(runner, max_rows=64)
+
+    async def mixed() -> None:
+        await asyncio.gather(many(coalescer, 3), many(coalescer, 3, explain=True), many(coalescer, 3, version="v1"))
+
+    asyncio.run(mixed())
+    kinds = {(c[0], c[2], c[3]) for c in runner.calls}
+    assert kinds == {("mechanical", None, False), ("mechanical", None, True), ("mechanical", "v1", False)}
+
+
+def test_a_failed_call_reaches_every_caller_of_it_and_the_next_call_still_goes():
+    runner = Runner(fail=True)
+    coalescer = Coalescer(runner, max_rows=64)
+
+    async def failing() -> list[object]:
+        return await asyncio.gather(
+            *[coalescer.predict("mechanical", row(i), None, False) for i in range(5)], return_exceptions=True
+        )
+
+    assert all(isinstance(r, ConnectionError) for r in asyncio.run(failing()))
+    runner.fail = False
+    assert asyncio.run(coalescer.predict("mechanical", row(2), None, False)).tolist() == [[20.0]]
+
+
+def test_a_caller_that_gives_up_does_not_cancel_the_call_of_the_others():
+    runner = Runner(delay_s=0.05)
+    coalescer = Coalescer(runner, max_rows=64)
+
+    async def one_gives_up() -> list[np.ndarray]:
+        leaving = asyncio.create_task(coalescer.predict("mechanical", row(1), None, False))
+        staying = asyncio.create_task(coalescer.predict("mechanical", row(2), None, False))
+        await asyncio.sleep(0.01)
+        leaving.cancel()
+        return [await staying]
+
+    assert [a.tolist() for a in asyncio.run(one_gives_up())] == [[[20.0]]]
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_at_most_max_in_flight_calls_of_a_kind_are_on_the_wire(in_flight):
+    on_wire, peak = 0, 0
+
+    async def runner(family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        nonlocal on_wire, peak
+        on_wire += 1
+        peak = max(peak, on_wire)
+        await asyncio.sleep(0.01)
+        on_wire -= 1
+        return rows[:, :1]
+
+    coalescer = Coalescer(runner, max_rows=2, max_in_flight=in_flight)
+    asyncio.run(many(coalescer, 20))
+    assert peak == in_flight
