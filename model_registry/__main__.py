@@ -1,6 +1,8 @@
 """python -m model_registry train|list|show|generate
 
-train [--data CSV] [--family mechanical|ballistic] [--trees N] [--seed N]
+train [--data CSV] [--family mechanical|ballistic|hardness] [--trees N] [--seed N]
+                            (hardness reads data/vickers_hardness_measured.csv unless --data is
+                            given with --family hardness)
 ensure                      (train only the families the store has no model of)
 list [--family F]
 show TAG
@@ -16,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from features.featurizer import FAMILIES
-from model_registry import store
+from features.catalogue import FAMILIES
+from features.families import ALL_FAMILIES
+from model_registry import hardness, store
 from model_registry.datagen import generate
 from model_registry.dataset import DatasetError, file_sha256, read_csv, write_csv
 from model_registry.train import TrainingConfig, train_family
@@ -41,31 +44,51 @@ def cmd_generate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    data = Path(args.data) if args.data else ensure_reference_data()
-    batch, targets = read_csv(data)
-    digest = file_sha256(data)
-    config = TrainingConfig(n_estimators=args.trees, seed=args.seed)
-    for family in [args.family] if args.family else FAMILIES:
-        trained = train_family(batch, targets, family, config, progress=lambda m: print(m, flush=True))
-        tag = store.save(trained, digest)
-        print(f"saved {tag}")
-        _print_metrics(trained.metrics)
+    families = [args.family] if args.family else list(ALL_FAMILIES)
+    material = [f for f in families if f in FAMILIES]
+    if material:
+        data = Path(args.data) if args.data else ensure_reference_data()
+        batch, targets = read_csv(data)
+        digest = file_sha256(data)
+        config = TrainingConfig(n_estimators=args.trees or TrainingConfig.n_estimators, seed=args.seed)
+        for family in material:
+            trained = train_family(batch, targets, family, config, progress=lambda m: print(m, flush=True))
+            print(f"saved {store.save(trained, digest)}")
+            _print_metrics(trained.metrics)
+    if "hardness" in families:
+        cmd_train_hardness(Path(args.data) if args.data and args.family == "hardness" else hardness.DATA_CSV, args)
     return 0
 
 
+def cmd_train_hardness(data: Path, args) -> None:
+    """The formula -> hardness model from measured data, with its grouped-CV evaluation on the card."""
+    config = hardness.HardnessConfig(n_estimators=args.trees or hardness.HardnessConfig.n_estimators, seed=args.seed)
+    trained = hardness.train_hardness(hardness.read_hardness_csv(data), config, lambda m: print(m, flush=True))
+    print(f"saved {store.save(trained, file_sha256(data))}")
+    _print_metrics(trained.metrics)
+    evaluation = trained.card_extra["evaluation"]
+    for name in ("model", "ridge", "mean_predictor"):
+        m = evaluation[name]
+        print(f"  grouped CV {name:15s} MAE {m['mae']:6.2f}  RMSE {m['rmse']:6.2f}  R2 {m['r2']:6.3f} (GPa)")
+
+
 # The pins the service reads (settings.py); `ensure` verifies the model each family will serve.
-PIN_VARIABLES = {"mechanical": "MECHANICAL_MODEL_TAG", "ballistic": "BALLISTIC_MODEL_TAG"}
+PIN_VARIABLES = {
+    "mechanical": "MECHANICAL_MODEL_TAG",
+    "ballistic": "BALLISTIC_MODEL_TAG",
+    "hardness": "HARDNESS_MODEL_TAG",
+}
 
 
 def cmd_ensure(args) -> int:
     """Train the reference models of the families the store has none of, then load the model each
     family will serve (pinned or newest): checksums and feature schema verified, so `make serve`
     stops with one line naming a corrupt file instead of starting runners that cannot load."""
-    missing = [f for f in FAMILIES if not store.list_models(f)]
+    missing = [f for f in ALL_FAMILIES if not store.list_models(f)]
     for family in missing:
         print(f"no {family} model in the store: training the reference model", flush=True)
         cmd_train(argparse.Namespace(data=None, family=family, trees=args.trees, seed=args.seed))
-    for family in FAMILIES:
+    for family in ALL_FAMILIES:
         model = store.load(family, os.environ.get(PIN_VARIABLES[family]) or None)
         print(f"{family}: {model.tag} verified (checksums, feature schema); the service will serve it")
     return 0
@@ -105,13 +128,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train, evaluate and save models")
     train.add_argument("--data", help="CSV with the columns of data/reference_materials.csv (targets may be empty)")
-    train.add_argument("--family", choices=FAMILIES)
-    train.add_argument("--trees", type=int, default=TrainingConfig.n_estimators)
+    train.add_argument("--family", choices=ALL_FAMILIES)
+    train.add_argument("--trees", type=int, help="trees per target (default: the family's own)")
     train.add_argument("--seed", type=int, default=TrainingConfig.seed)
     ensure = sub.add_parser("ensure", help="train reference models for families with none stored")
-    ensure.add_argument("--trees", type=int, default=TrainingConfig.n_estimators)
+    ensure.add_argument("--trees", type=int, help="trees per target (default: the family's own)")
     ensure.add_argument("--seed", type=int, default=TrainingConfig.seed)
-    sub.add_parser("list", help="list stored models with their metrics").add_argument("--family", choices=FAMILIES)
+    sub.add_parser("list", help="list stored models with their metrics").add_argument("--family", choices=ALL_FAMILIES)
     sub.add_parser("show", help="print a model's stored metadata").add_argument("tag")
     gen = sub.add_parser("generate", help="write a synthetic reference table")
     gen.add_argument("--rows", type=int, default=REFERENCE_ROWS)

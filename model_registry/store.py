@@ -25,7 +25,7 @@ import bentoml
 import numpy as np
 
 from features.catalogue import UNITS
-from features.featurizer import FAMILIES, Featurizer
+from features.families import ALL_FAMILIES, feature_schema
 from model_registry.baseline import LinearBaseline
 from model_registry.dataset import file_sha256
 from model_registry.forest import ARRAY_NAMES, CompiledForest
@@ -62,8 +62,8 @@ class ModelIntegrityError(RegistryError):
 
 
 def model_name(family: str) -> str:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; known: {list(FAMILIES)}")
+    if family not in ALL_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {list(ALL_FAMILIES)}")
     return f"armor_{family}"
 
 
@@ -82,17 +82,17 @@ def _write_files(directory: Path, trained: TrainedModel) -> None:
         "residual_scale": model.residual_scale.tolist(),
         "interval_quantile": model.interval_quantile.tolist(),
         "spread_floor": model.spread_floor.tolist(),
-        "feature_schema": Featurizer(model.family).schema.to_dict(),
+        "feature_schema": feature_schema(model.family).to_dict(),
         "feature_ranges": trained.feature_ranges,
         "feature_importance": trained.importance,
         "metrics": trained.metrics,
-    }
+    } | trained.files_extra
     (directory / "model.json").write_text(json.dumps(payload, indent=1))
 
 
 def _metadata(trained: TrainedModel, dataset_sha256: str, files: dict[str, str]) -> dict:
-    schema = Featurizer(trained.model.family).schema
-    return {
+    schema = feature_schema(trained.model.family)
+    return trained.card_extra | {
         "family": trained.model.family,
         "targets": list(trained.model.targets),
         "units": {t: UNITS[t] for t in trained.model.targets},
@@ -128,7 +128,7 @@ def save(trained: TrainedModel, dataset_sha256: str) -> str:
 
 def list_models(family: str | None = None) -> list[bentoml.Model]:
     """Stored models of one or all families, newest first."""
-    families = [family] if family else list(FAMILIES)
+    families = [family] if family else list(ALL_FAMILIES)
     names = {model_name(f) for f in families}
     models = [m for m in bentoml.models.list() if m.tag.name in names]
     return sorted(models, key=lambda m: m.info.creation_time, reverse=True)
@@ -176,7 +176,7 @@ def _verify(stored: bentoml.Model) -> Path:
 def _payload(stored: bentoml.Model, family: str) -> dict:
     directory = _verify(stored)
     payload = json.loads((directory / "model.json").read_text())
-    expected = Featurizer(family).schema
+    expected = feature_schema(family)
     if payload["feature_schema"]["names"] != list(expected.names):
         raise ModelIntegrityError(
             f"{directory / 'model.json'}: feature schema differs from the featurizer's "
@@ -190,15 +190,19 @@ def card(family: str, tag: str | None = None) -> dict:
     time plus the feature ranges, names, categories and global importance from model.json."""
     stored = resolve(family, tag)
     payload = _payload(stored, family)
-    return dict(stored.info.metadata) | {
-        "tag": str(stored.tag),
-        "name": stored.tag.name,
-        "version": stored.tag.version,
-        "feature_ranges": payload["feature_ranges"],
-        "feature_importance": payload["feature_importance"],
-        "feature_names": payload["feature_schema"]["names"],
-        "feature_categories": payload["feature_schema"]["categories"],
-    }
+    return (
+        dict(stored.info.metadata)
+        | {
+            "tag": str(stored.tag),
+            "name": stored.tag.name,
+            "version": stored.tag.version,
+            "feature_ranges": payload["feature_ranges"],
+            "feature_importance": payload["feature_importance"],
+            "feature_names": payload["feature_schema"]["names"],
+            "feature_categories": payload["feature_schema"]["categories"],
+        }
+        | ({"domain": payload["domain"]} if "domain" in payload else {})
+    )
 
 
 def load(family: str, tag: str | None = None) -> ArmorModel:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from crepes import ConformalRegressor
@@ -49,7 +50,9 @@ class TrainedModel:
     samples: dict
     importance: dict
     feature_ranges: dict
-    config: TrainingConfig
+    config: Any  # TrainingConfig, or a family's own frozen config dataclass (stored with asdict)
+    card_extra: dict = field(default_factory=dict)  # more registry metadata (hardness: grouped-CV evaluation, data)
+    files_extra: dict = field(default_factory=dict)  # more model.json entries (hardness: the composition domain)
 
 
 def split_indices(n: int, config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
