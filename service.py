@@ -1,4 +1,4 @@
-"""The HTTP face: a BentoML service that validates, caches, featurises and calls the two runners.
+"""The HTTP face: a BentoML service that validates, caches, featurises and calls the runner.
 
 Routes live in api/app.py (a FastAPI app mounted on this service); the work lives in api/,
 features/, runners/, caching/ and monitoring/. BentoML's /livez, /readyz, /metrics and the
@@ -16,33 +16,26 @@ import numpy as np
 
 from api.app import create_app
 from api.core import ServiceCore
+from features.families import ALL_FAMILIES
 from monitoring.logs import configure as configure_logging
-from runners.services import BallisticRunner, MechanicalRunner
+from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
 
 
 class DependencyClient:
-    """Adapts a BentoML dependency (runner service) to api.predictor.RunnerClient."""
+    """One family's side of the runner service, as api.predictor.RunnerClient."""
 
-    def __init__(self, dependency: Any):
-        self._dep = dependency.to_async
+    def __init__(self, dependency: Any, family: str):
+        self._dep, self.family = dependency.to_async, family
 
-    async def predict(self, features: np.ndarray) -> np.ndarray:
-        result: np.ndarray = await self._dep.predict(features)
-        return result
-
-    async def explain(self, features: np.ndarray) -> np.ndarray:
-        result: np.ndarray = await self._dep.explain(features)
-        return result
-
-    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
-        result: np.ndarray = await self._dep.predict_version(features, version=version, explain=explain)
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        result: np.ndarray = await self._dep.predict(features, family=self.family, version=version, explain=explain)
         return result
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._dep.card(version=version)
+        result: dict[str, Any] = await self._dep.card(family=self.family, version=version)
         return result
 
 
@@ -54,17 +47,13 @@ def _current() -> ServiceCore:
 @bentoml.service(name="ceramic_armor", **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.api_workers))
 @bentoml.asgi_app(create_app(_current, SETTINGS.serving.max_request_bytes), path="")
 class ArmorService:
-    """Ceramic armor property prediction: mechanical and ballistic, with calibrated 95 % intervals."""
+    """Ceramic armor property prediction: mechanical, ballistic and hardness, with calibrated 95 % intervals."""
 
-    mechanical = bentoml.depends(MechanicalRunner)
-    ballistic = bentoml.depends(BallisticRunner)
+    models = bentoml.depends(ModelRunner)
 
     def __init__(self) -> None:
         configure_logging()
-        self.core = ServiceCore(
-            SETTINGS,
-            {"mechanical": DependencyClient(self.mechanical), "ballistic": DependencyClient(self.ballistic)},
-        )
+        self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f) for f in ALL_FAMILIES})
 
     @bentoml.on_startup
     async def _start_background(self) -> None:

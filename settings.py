@@ -59,15 +59,10 @@ class Environment(BaseSettings):
     )
     mechanical_model_tag: str | None = Field(None, description="pin the mechanical model (tag or version)")
     ballistic_model_tag: str | None = Field(None, description="pin the ballistic model (tag or version)")
+    hardness_model_tag: str | None = Field(None, description="pin the hardness model (tag or version)")
     model_cache_max_mb: float = Field(256.0, gt=0, description="memory budget of lazily loaded model versions, MB")
     max_request_bytes: int = Field(65536, gt=0, description="largest accepted request body, bytes")
-    max_batch_size: int = Field(64, ge=1, description="runner adaptive-batching max batch size, rows")
-    max_latency_ms: int = Field(
-        1000,
-        ge=1,
-        description="runner adaptive-batching latency budget, ms "
-        "(the dispatcher sheds load with 503 when its estimate exceeds it)",
-    )
+    max_batch_size: int = Field(64, ge=1, description="most rows an API worker stacks into one runner call")
     coalesce_in_flight: int = Field(
         1,
         ge=1,
@@ -149,11 +144,10 @@ class SharedCacheSettings:
 
 @dataclass(frozen=True)
 class BatchingSettings:
-    """Runner adaptive batching (BentoML's max_batch_size / max_latency_ms), and the API worker's
-    coalescing before the hop (at most max_batch_size rows a call, coalesce_in_flight calls)."""
+    """The API worker's batching before the hop (api/coalescer.py): at most max_batch_size rows a
+    runner call, coalesce_in_flight calls of one kind on the wire at once."""
 
     max_batch_size: int
-    max_latency_ms: int
     coalesce_in_flight: int
 
 
@@ -231,9 +225,14 @@ def group(env: Environment) -> Settings:
             env.port, env.api_workers, env.prediction_workers, env.max_request_bytes, env.access_log, env.admin_token
         ),
         models=ModelSettings(
-            {"mechanical": env.mechanical_model_tag, "ballistic": env.ballistic_model_tag}, env.model_cache_max_mb
+            {
+                "mechanical": env.mechanical_model_tag,
+                "ballistic": env.ballistic_model_tag,
+                "hardness": env.hardness_model_tag,
+            },
+            env.model_cache_max_mb,
         ),
-        batching=BatchingSettings(env.max_batch_size, env.max_latency_ms, env.coalesce_in_flight),
+        batching=BatchingSettings(env.max_batch_size, env.coalesce_in_flight),
         response_cache=_layer(env, "response"),
         feature_cache=_layer(env, "feature"),
         prediction_cache=_layer(env, "prediction"),

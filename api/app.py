@@ -17,7 +17,15 @@ from fastapi import Body, FastAPI, Request
 from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
-from api.schemas import EXAMPLE_REQUEST, PREDICTION_ERRORS, PredictionRequest, PredictionResponse
+from api.schemas import (
+    EXAMPLE_REQUEST,
+    HARDNESS_EXAMPLE,
+    PREDICTION_ERRORS,
+    HardnessRequest,
+    HardnessResponse,
+    PredictionRequest,
+    PredictionResponse,
+)
 from api.strict_json import StrictJSONRoute
 
 if TYPE_CHECKING:
@@ -43,6 +51,7 @@ def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -
     install_error_handlers(app, get_service)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     body = Body(openapi_examples=_EXAMPLES)
+    hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
 
     # response_model documents the body; handlers return a ready ORJSONResponse so the dict the
     # flow built is not validated a second time on the way out.
@@ -63,6 +72,16 @@ def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -
     )
     async def predict_ballistic(request: PredictionRequest = body) -> ORJSONResponse:
         return await answer(get_service(), "ballistic", request)
+
+    @app.post(
+        "/api/v1/predict/hardness",
+        response_model=HardnessResponse,
+        responses=PREDICTION_ERRORS,
+        summary="Vickers hardness of a chemical formula at one or several loads, learned from 1,062 measured "
+        "values (Zhang et al. 2021), with 95 % intervals and warnings far from the measured data",
+    )
+    async def predict_hardness(request: HardnessRequest = hardness_body) -> ORJSONResponse:
+        return await answer(get_service(), "hardness", request)
 
     @app.get("/health", summary="cheap liveness: status and version")
     @app.get("/api/v1/health", summary="cheap liveness: status and version")

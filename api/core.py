@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from api.families import Family, FormulaFamily, MaterialFamily
 from api.feature_extractor import AsyncFeatureExtractor
 from api.flow import PredictionFlow
 from api.http import SERVICE_VERSION
 from api.predictor import AsyncPredictor
 from caching import ExpirySweeper
-from features.featurizer import FAMILIES
+from features.catalogue import FAMILIES as MATERIAL_FAMILIES
+from features.catalogue import FORMULA_FAMILIES
+from features.families import ALL_FAMILIES as FAMILIES
 from monitoring import report
 from monitoring.instrumented import (
     InstrumentedLayeredCache,
@@ -46,7 +49,9 @@ class ServiceCore:
         self.feature_cache = instrumented_local("feature", settings.feature_cache, self.metrics)
         self.predictor = AsyncPredictor(runners, settings.batching.max_batch_size, settings.batching.coalesce_in_flight)
         self.extractor = AsyncFeatureExtractor(self.metrics, self.feature_cache)
-        self.flow = PredictionFlow(self.predictor, self.extractor, self.metrics, self.response_cache, self.rings)
+        families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
+        families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
+        self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings)
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.processes = report.ProcessMonitor(root_pid)
 

@@ -1,4 +1,6 @@
-"""One code path for both families: validated request -> cache -> features -> runner -> response.
+"""One code path for every family: validated request -> cache -> features -> runner -> response.
+
+What differs between families (canonical form, feature rows, response body) is in api/families.py.
 
 key      = canonical request + model tag (api.keys)
 cached?  -> the stored body, ``cached: true``
@@ -12,13 +14,13 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import orjson
 
-from api import domain, keys, responses
+from api import keys
 from api.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
-from api.feature_extractor import AsyncFeatureExtractor
+from api.families import Family, Prepared, Request
 from api.predictor import AsyncPredictor
-from api.schemas import PredictionRequest
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import Metrics
@@ -92,12 +94,12 @@ class PredictionFlow:
     def __init__(
         self,
         predictor: AsyncPredictor,
-        extractor: AsyncFeatureExtractor,
+        families: dict[str, Family],
         metrics: Metrics,
         response_cache: InstrumentedLayeredCache | None,
         rings: dict[str, Ring],
     ):
-        self.predictor, self.extractor, self.metrics = predictor, extractor, metrics
+        self.predictor, self.families, self.metrics = predictor, families, metrics
         self.response_cache, self.rings = response_cache, rings
         self.cards = ModelCards(predictor)
         self.flight: SingleFlight[dict[str, Any]] = SingleFlight()
@@ -105,46 +107,29 @@ class PredictionFlow:
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
-    async def _compute(
-        self, family: str, request: PredictionRequest, material: dict[str, Any], card: ModelCard, key: str
-    ) -> dict[str, Any]:
-        features = await self.extractor.extract(family, [request], [keys.material_key(family, material)])
+    async def _answer(self, family: str, features: np.ndarray, card: ModelCard, request: Request) -> Unpacked:
+        """The runner's answer, from the model the request asked for (a pinned version is asked
+        for by name when the default moved away from it meanwhile)."""
         explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
-        out = unpack(
-            await self.predictor.predict(family, features, version, explain), len(card.targets), features.shape[1]
-        )
+        width = features.shape[1]
+        out = unpack(await self.predictor.predict(family, features, version, explain), len(card.targets), width)
         if request.model_version is not None and out.tag_id[0] != card.tag_id:
-            # pinned, and the default moved under us: ask for the pinned model by name
-            out = unpack(
-                await self.predictor.predict(family, features, card.tag, explain), len(card.targets), features.shape[1]
-            )
+            out = unpack(await self.predictor.predict(family, features, card.tag, explain), len(card.targets), width)
+        return out
+
+    async def _compute(
+        self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str
+    ) -> dict[str, Any]:
+        out = await self._answer(family, await prepared.features(), card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
-            key = keys.response_key(family, material, answered.tag, request)
-        body = self._respond(request, material["composition"], answered, out)
+            key = keys.response_key(family, prepared.canonical, answered.tag, request)
+        body = prepared.respond(answered, out)
         if self.response_cache is not None:
             await self.response_cache.set(key, orjson.dumps(body))
         return body
-
-    def _respond(
-        self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
-    ) -> dict[str, Any]:
-        warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
-        if card.family == "ballistic":
-            warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
-        body: dict[str, Any] = {
-            "predictions": responses.predictions(
-                card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
-            ),
-            "feature_importance": None,
-            "contribution_base": None,
-        }
-        if request.include_feature_importance and out.contributions is not None:
-            body["feature_importance"] = responses.feature_importance(card, out.contributions[0])
-            body["contribution_base"] = {t: float(out.base[0, o]) for o, t in enumerate(card.targets)}
-        return body | {"model_info": responses.model_info(card), "warnings": warnings}
 
     async def _cached(self, key: str) -> dict[str, Any] | None:
         if self.response_cache is None:
@@ -152,19 +137,17 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         return None if stored is None else orjson.loads(stored)
 
-    async def predict(self, family: str, request: PredictionRequest, request_id: str | None = None) -> dict[str, Any]:
+    async def predict(self, family: str, request: Request, request_id: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        if family == "ballistic":
-            domain.refuse_unvalidated(request)
-        material = keys.canonical_material(request, family)
+        prepared = self.families[family].prepare(request)
         card = await self._card(family, request.model_version)
-        key = keys.response_key(family, material, card.tag, request)
+        key = keys.response_key(family, prepared.canonical, card.tag, request)
         stored = await self._cached(key)
         cached = stored is not None
         body = (
             stored
             if stored is not None
-            else dict(await self.flight.do(key, lambda: self._compute(family, request, material, card, key)))
+            else dict(await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key)))
         )
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)

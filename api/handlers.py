@@ -17,12 +17,12 @@ import aiohttp
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
 from api.http import ORJSONResponse
-from api.schemas import PredictionRequest
+from api.schemas import HardnessRequest, PredictionRequest
 from monitoring.logs import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ logger = logging.getLogger("armor.api")
 access_log = logging.getLogger("armor.access")
 
 
-def _validation_error(exc: RequestValidationError) -> ApiError:
+def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> ApiError:
     errors = exc.errors()
     invalid = [e for e in errors if e["type"] == "json_invalid"]
     if invalid:
@@ -44,7 +44,15 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
         return MalformedBody("request body must be a non-empty JSON object like the documented example")
     stripped: list[Any] = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
-    return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), PredictionRequest)
+    return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), model)
+
+
+# The request body of each prediction route, by the family its path ends with.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "mechanical": PredictionRequest,
+    "ballistic": PredictionRequest,
+    "hardness": HardnessRequest,
+}
 
 
 def _count(core: ServiceCore, family: str, status: int) -> None:
@@ -82,9 +90,9 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], ServiceCore])
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
-        error = _validation_error(exc)
         family = request.url.path.rsplit("/", 1)[-1]
-        if family in ("mechanical", "ballistic"):
+        error = _validation_error(exc, REQUEST_MODELS.get(family, PredictionRequest))
+        if family in REQUEST_MODELS:
             _count(get_service(), family, int(error.status))
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
@@ -128,7 +136,7 @@ async def detail_or_summary(
     return await guarded_get(detail if admin(request, token) else summary)
 
 
-async def answer(core: ServiceCore, family: str, request: PredictionRequest) -> ORJSONResponse:
+async def answer(core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest) -> ORJSONResponse:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
     request_id = uuid.uuid4().hex

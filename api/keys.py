@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from api.schemas import PredictionRequest
+from api.schemas import HardnessRequest, PredictionRequest
 from features.batch import normalise_fractions
 from features.phases import PHASES
 
@@ -49,7 +49,9 @@ def material_key(family: str, material: dict[str, Any]) -> str:
     return digest({"family": family, "material": material})
 
 
-def response_key(family: str, material: dict[str, Any], model_tag: str, request: PredictionRequest) -> str:
+def response_key(
+    family: str, material: dict[str, Any], model_tag: str, request: PredictionRequest | HardnessRequest
+) -> str:
     return digest(
         {
             "family": family,

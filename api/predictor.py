@@ -12,9 +12,9 @@ from api.coalescer import Coalescer
 
 
 class RunnerClient(Protocol):
-    async def predict(self, features: np.ndarray) -> np.ndarray: ...
-    async def explain(self, features: np.ndarray) -> np.ndarray: ...
-    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray: ...
+    """One family's side of the runner (runners/services.py ModelRunner, or in-process)."""
+
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray: ...
     async def card(self, version: str | None = None) -> dict[str, Any]: ...
 
 
@@ -34,10 +34,7 @@ class AsyncPredictor:
         return await self.coalescer.predict(family, features, version, explain)
 
     async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
-        runner = self.runners[family]
-        if version is not None:
-            return np.asarray(await runner.predict_version(features, version, explain))
-        return np.asarray(await (runner.explain(features) if explain else runner.predict(features)))
+        return np.asarray(await self.runners[family].predict(features, version, explain))
 
     async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

@@ -1,11 +1,13 @@
-"""Request and response bodies of /api/v1/predict/{mechanical,ballistic}."""
+"""Request and response bodies of /api/v1/predict/{mechanical,ballistic,hardness}."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from features.catalogue import INDENTATION_LOAD
+from features.formula import MAX_FORMULA_LENGTH
 from features.schema import Material
 
 EXAMPLE_REQUEST: dict[str, Any] = {
@@ -62,7 +64,7 @@ class ModelInfo(BaseModel):
     version: str
     trained_at: str
     training_samples: int
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float | int | str]]
 
 
 class PredictionResponse(BaseModel):
@@ -71,6 +73,73 @@ class PredictionResponse(BaseModel):
     contribution_base: dict[str, float] | None = Field(
         None, description="base value per target; base + sum of contributions = predicted value"
     )
+    model_info: ModelInfo
+    warnings: list[str]
+    request_id: str
+    processing_time_ms: float
+    cached: bool
+
+
+MAX_LOADS = 20  # loads per hardness request: enough for an indentation-size-effect curve
+
+HARDNESS_EXAMPLE: dict[str, Any] = {"formula": "B4C", "load_n": [0.98, 9.8, 49.0], "include_uncertainty": True}
+
+
+def _load(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a load is a number of newtons, got {type(value).__name__}")
+    if not (INDENTATION_LOAD.low <= value <= INDENTATION_LOAD.high) or value != value:
+        raise ValueError(f"load {value!r} N outside the accepted {INDENTATION_LOAD.low:g}-{INDENTATION_LOAD.high:g} N")
+    return float(value)
+
+
+def _loads(value: Any) -> float | list[float]:
+    if not isinstance(value, list):
+        return _load(value)
+    if not 1 <= len(value) <= MAX_LOADS:
+        raise ValueError(f"give 1 to {MAX_LOADS} loads, got {len(value)}")
+    return [_load(v) for v in value]
+
+
+class HardnessRequest(BaseModel):
+    """A chemical formula and one or several Vickers indentation loads."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [HARDNESS_EXAMPLE]})
+    formula: str = Field(
+        min_length=1,
+        max_length=MAX_FORMULA_LENGTH,
+        description="chemical formula, e.g. B4C, TiB2, Ti(C0.5N0.5), (HfZrTaNbTi)C5; element symbols with "
+        "optional decimal amounts and nested brackets",
+    )
+    load_n: Annotated[float | list[float], BeforeValidator(_loads)] = Field(
+        cast(float, INDENTATION_LOAD.default),
+        description=f"indentation load(s), N ({INDENTATION_LOAD.low:g}-{INDENTATION_LOAD.high:g}); several loads "
+        f"(at most {MAX_LOADS}) show the indentation size effect",
+    )
+    include_uncertainty: bool = True
+    include_feature_importance: bool = False
+    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+
+    def loads(self) -> list[float]:
+        return [float(x) for x in (self.load_n if isinstance(self.load_n, list) else [self.load_n])]
+
+
+class HardnessAtLoad(BaseModel):
+    load_n: float
+    vickers_hardness: PropertyPrediction
+
+
+class HardnessResponse(BaseModel):
+    formula: str
+    composition: dict[str, float] = Field(description="element fractions (atomic), as the model saw them")
+    predictions: list[HardnessAtLoad] = Field(description="one entry per requested load, in request order")
+    load_dependence: dict[str, float] | None = Field(
+        None,
+        description="with several loads: the fitted power law H = a * load^n over the requested loads "
+        "(n < 0: harder at low loads, the indentation size effect)",
+    )
+    feature_importance: list[FeatureImportance] | None = None
+    contribution_base: dict[str, float] | None = None
     model_info: ModelInfo
     warnings: list[str]
     request_id: str

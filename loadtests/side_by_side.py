@@ -57,8 +57,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _variant(target: str) -> tuple[str, dict[str, str]]:
+    """``service:NAME=value;NAME=value`` is the service with those environment variables set;
+    ``service@/path`` the service of another checkout (e.g. a git worktree of another commit)."""
+    kind, _, assignments = target.partition(":")
+    kind, _, root = kind.partition("@")
+    env = dict(a.split("=", 1) for a in assignments.split(";") if a)
+    return kind, env | ({"PYTHONPATH": root} if root else {})
+
+
+def _root(target: str) -> Path:
+    return Path(target.split(":")[0].partition("@")[2] or ROOT)
+
+
 def _command(target: str, port: int) -> list[str]:
-    if target == "service":
+    if _variant(target)[0] == "service":
         bentoml = str(Path(sys.executable).parent / "bentoml")
         return [bentoml, "serve", "service:ArmorService", "--host", "127.0.0.1", "--port", str(port)]
     uvicorn = [sys.executable, "-m", "uvicorn", "loadtests.plain_server:build_app", "--factory"]
@@ -77,7 +90,11 @@ def _ready(port: int) -> bool:
 def serving(target: str, env: dict[str, str]) -> Iterator[tuple[int, psutil.Process]]:
     port = free_port()
     process = subprocess.Popen(
-        _command(target, port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _command(target, port),
+        cwd=_root(target),
+        env=env | _variant(target)[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 180
@@ -111,11 +128,13 @@ def _latency_ms(text: str, percentile: str) -> float:
     return float(match.group(1)) * scale
 
 
-def wrk(port: int, script: str, connections: int, duration_s: int) -> Cell:
+def wrk(port: int, script: str, connections: int, duration_s: int, offset: int = 0) -> Cell:
+    """``offset`` shifts the materials of the new-material scripts, so no run repeats (and no cache
+    answers) another run's materials."""
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "-s", str(HERE / script), "--latency"]
     text = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{ROUTE}"], capture_output=True, text=True, check=True
+        [*command, f"http://127.0.0.1:{port}{ROUTE}", "--", str(offset)], capture_output=True, text=True, check=True
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
@@ -125,12 +144,20 @@ def wrk(port: int, script: str, connections: int, duration_s: int) -> Cell:
     return Cell(rate, _latency_ms(text, "50"), _latency_ms(text, "99"), failed)
 
 
-def measure(target: str, env: dict[str, str], duration_s: int) -> tuple[dict[str, Cell], float]:
+OFFSET_STEP = 40_000  # materials one cell may use per thread (4,000 req/s for 10 s); the scripts space
+# their threads 1,000,003 apart, so up to 24 cells never meet
+
+
+def measure(target: str, env: dict[str, str], duration_s: int, round_no: int) -> tuple[dict[str, Cell], float]:
     with serving(target, env) as (port, root):
         wrk(port, "wrk_post.lua", 4, 2)  # warm-up: connections, first model calls
         time.sleep(2)
         rest = rss_mb(root)
-        return {name: wrk(port, script, conns, duration_s) for name, script, conns in CELLS}, rest
+        cells = {}
+        for index, (name, script, conns) in enumerate(CELLS):
+            offset = (round_no * len(CELLS) + index + 1) * OFFSET_STEP
+            cells[name] = wrk(port, script, conns, duration_s, offset)
+        return cells, rest
 
 
 def best(rounds: list[dict[str, Cell]]) -> dict[str, Cell]:
@@ -141,7 +168,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk cell")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--targets", default="service,in-process")
+    parser.add_argument(
+        "--targets",
+        default="service,in-process",
+        help="comma-separated: service, in-process, or service:NAME=value;NAME=value (a variant's environment)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -155,7 +186,7 @@ def main() -> int:
         order = targets if round_no % 2 == 0 else targets[::-1]
         for target in order:
             print(f"round {round_no + 1}/{args.rounds}: {target} ...", flush=True)
-            cells, rest = measure(target, env, args.duration)
+            cells, rest = measure(target, env, args.duration, round_no)
             runs[target].append(cells)
             memory[target].append(rest)
     results = {t: best(runs[t]) for t in targets}

@@ -2,12 +2,17 @@
 -- stepped per thread), the "mixed" load of issue 12.
 --   wrk -t2 -c64 -d10s -s loadtests/wrk_mixed.lua --latency http://127.0.0.1:3000/api/v1/predict/mechanical
 local counter = 0
-local thread_offset = 0
+local thread_offset = 0  -- plus the first script argument (`-- 200000`): a run that must not repeat
+                         -- an earlier run's materials passes an offset of its own
 local threads = {}
 
 function setup(thread)
   thread:set("thread_offset", #threads * 1000003)
   table.insert(threads, thread)
+end
+
+function init(args)
+  thread_offset = (thread_offset or 0) + (tonumber(args[1]) or 0)
 end
 
 local function body(grain, porosity)

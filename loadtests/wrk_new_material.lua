@@ -2,7 +2,8 @@
 -- size stepped by a per-thread counter), so no cache layer can answer it.
 --   wrk -t2 -c16 -d10s -s loadtests/wrk_new_material.lua --latency http://127.0.0.1:3000/api/v1/predict/mechanical
 local counter = 0
-local thread_offset = 0
+local thread_offset = 0  -- plus the first script argument (`-- 200000`): a run that must not repeat
+                         -- an earlier run's materials passes an offset of its own
 local threads = {}
 
 function setup(thread)
@@ -11,7 +12,7 @@ function setup(thread)
 end
 
 function init(args)
-  thread_offset = thread_offset or 0
+  thread_offset = (thread_offset or 0) + (tonumber(args[1]) or 0)
 end
 
 request = function()

@@ -21,7 +21,7 @@ import psutil
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from features.featurizer import FAMILIES
+from features.families import ALL_FAMILIES as FAMILIES
 from model_registry import store
 from monitoring import window
 from monitoring.metrics import Metrics

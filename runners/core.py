@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from features.featurizer import Featurizer
+from features.families import feature_schema
 from model_registry import store
 from model_registry.model import ArmorModel
 from monitoring.instrumented import InstrumentedLocalCache
@@ -62,7 +62,7 @@ class RunnerCore:
     ):
         self.family, self.metrics, self.cache = family, metrics, prediction_cache
         self.models = ModelCache(family, default_tag, model_cache_max_mb * 1e6)
-        self.n_features = len(Featurizer(family).schema.names)
+        self.n_features = len(feature_schema(family).names)
         self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
         self.model_calls = 0
         self._published: set[str] = set()

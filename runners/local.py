@@ -1,4 +1,4 @@
-"""A runner client that calls a RunnerCore in the same process (no HTTP hop, no batching).
+"""A runner client that calls a RunnerCore in the same process (no HTTP hop).
 
 Used by the in-process tests and by the plain single-process baseline server of the load tests.
 """
@@ -16,13 +16,7 @@ class LocalRunnerClient:
     def __init__(self, core: RunnerCore):
         self.core = core
 
-    async def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.core.predict(features)
-
-    async def explain(self, features: np.ndarray) -> np.ndarray:
-        return self.core.predict(features, explain=True)
-
-    async def predict_version(self, features: np.ndarray, version: str, explain: bool) -> np.ndarray:
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
         return self.core.predict(features, explain=explain, version=version)
 
     async def card(self, version: str | None = None) -> dict[str, Any]:

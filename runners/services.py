@@ -1,22 +1,29 @@
-"""One BentoML service per model family, each owning its model and batching concurrent calls.
+"""The runner: one BentoML service that owns every family's models (mechanical, ballistic,
+hardness) and answers rows of features for them.
 
-Adaptive batching: ``max_batch_size`` and ``max_latency_ms`` come from the settings
-(MAX_BATCH_SIZE, MAX_LATENCY_MS); the defaults were chosen by measurement, see
-docs/performance.md. Workers: PREDICTION_WORKERS (default: the CPU cores). Each worker runs
-single-threaded NumPy (OMP/BLAS threads = 1, settings.worker_settings) so workers do not
-oversubscribe the cores.
+Batching happens before the hop: each API worker's Coalescer (api/coalescer.py) stacks the rows of
+its concurrent requests of one kind into one call, with no timer, so a call arriving here is
+already a batch sized by the load (at most MAX_BATCH_SIZE rows). The endpoint then runs it at once
+on the event loop: BentoML's adaptive-batching dispatcher behind it only added its learned wait
+and a thread hop per call (docs/performance.md, issue 12), and one service for all families
+replaced three sets of worker processes (memory at rest, same document).
+
+Workers: PREDICTION_WORKERS (default: the CPU cores). Each worker runs single-threaded NumPy
+(settings.worker_settings) so workers do not oversubscribe the cores.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import bentoml
 import numpy as np
 
 from caching import ExpirySweeper
+from features.families import ALL_FAMILIES
 from model_registry import store
-from monitoring.instrumented import instrumented_local
+from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
 from runners.core import RunnerCore
@@ -32,7 +39,6 @@ _SERVICE_CONFIG = {
     # (_bentoml_impl/client/proxy2.py, SessionManager). Never recycle it.
     "runner_connection": {"max_requests": 10**9, "max_age": 1e9},
 }
-_BATCHING = {"max_batch_size": SETTINGS.batching.max_batch_size, "max_latency_ms": SETTINGS.batching.max_latency_ms}
 
 
 def _model_ref(family: str, pinned: str | None) -> bentoml.models.BentoModel:
@@ -41,24 +47,29 @@ def _model_ref(family: str, pinned: str | None) -> bentoml.models.BentoModel:
     return bentoml.models.BentoModel(str(store.resolve(family, pinned).tag))
 
 
-class _FamilyRunner:
-    """Shared body of the two runner services (only the family and the model reference differ)."""
+@bentoml.service(name="armor_models", **_SERVICE_CONFIG)
+class ModelRunner:
+    """Every family's models in each worker, with the prediction cache in front of them."""
 
-    family: str
-    model_ref: bentoml.models.BentoModel
+    # class attributes, one per family: BentoML packs the models it finds here into a built Bento
+    mechanical_model = _model_ref("mechanical", SETTINGS.models.pins["mechanical"])
+    ballistic_model = _model_ref("ballistic", SETTINGS.models.pins["ballistic"])
+    hardness_model = _model_ref("hardness", SETTINGS.models.pins["hardness"])
 
     def __init__(self) -> None:
         metrics = Metrics()
-        self.core = RunnerCore(
-            self.family,
-            str(self.model_ref.tag),
-            SETTINGS.models.cache_max_mb,
-            metrics,
-            instrumented_local("prediction", SETTINGS.prediction_cache, metrics),
-            Ring(SETTINGS.monitoring.shared_dir, f"batch_{self.family}"),
+        cache = instrumented_local("prediction", SETTINGS.prediction_cache, metrics)
+        self.cores = {family: self._core(family, metrics, cache) for family in ALL_FAMILIES}
+        for core in self.cores.values():
+            core.warm_up()
+        self.sweeper = ExpirySweeper([cache] if cache else [], SETTINGS.monitoring.sweep_interval_s)
+
+    def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
+        model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
+        shared_dir = SETTINGS.monitoring.shared_dir
+        return RunnerCore(
+            family, str(model.tag), SETTINGS.models.cache_max_mb, metrics, cache, Ring(shared_dir, f"batch_{family}")
         )
-        self.core.warm_up()
-        self.sweeper = ExpirySweeper([self.core.cache] if self.core.cache else [], SETTINGS.monitoring.sweep_interval_s)
 
     @bentoml.on_startup
     async def _start_sweeper(self) -> None:
@@ -69,36 +80,22 @@ class _FamilyRunner:
         await self.sweeper.stop()
 
     def __is_ready__(self) -> bool:
-        return self.core.ready
-
-    @bentoml.api(batchable=True, **_BATCHING)
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Values, 95 % intervals and base values for rows of features (default model)."""
-        return self.core.predict(features)
-
-    @bentoml.api(batchable=True, **_BATCHING)
-    def explain(self, features: np.ndarray) -> np.ndarray:
-        """As ``predict`` plus per-feature contributions (default model)."""
-        return self.core.predict(features, explain=True)
+        return all(core.ready for core in self.cores.values())
 
     @bentoml.api
-    def predict_version(self, features: np.ndarray, version: str, explain: bool = False) -> np.ndarray:
-        """Rows through a named model version (loaded lazily into the model cache)."""
-        return self.core.predict(features, explain=explain, version=version)
+    async def predict(
+        self, features: np.ndarray, family: str, version: str | None = None, explain: bool = False
+    ) -> np.ndarray:
+        """Packed rows (runners.contract) of the family's default model or of a named version (a
+        version not yet loaded is loaded off the event loop)."""
+        core = self.cores[family]
+        if version is None:
+            return core.predict(features, explain=explain)
+        return await asyncio.to_thread(core.predict, features, explain, version)
 
     @bentoml.api
-    def card(self, version: str | None = None) -> dict[str, Any]:
-        """The card of the default model or of a version (runners.contract.CardReply as a dict)."""
-        return self.core.card(version).to_dict()
-
-
-@bentoml.service(name="mechanical_runner", **_SERVICE_CONFIG)
-class MechanicalRunner(_FamilyRunner):
-    family = "mechanical"
-    model_ref = _model_ref("mechanical", SETTINGS.models.pins["mechanical"])
-
-
-@bentoml.service(name="ballistic_runner", **_SERVICE_CONFIG)
-class BallisticRunner(_FamilyRunner):
-    family = "ballistic"
-    model_ref = _model_ref("ballistic", SETTINGS.models.pins["ballistic"])
+    async def card(self, family: str, version: str | None = None) -> dict[str, Any]:
+        """The card of the family's default model or of a version (runners.contract.CardReply as a
+        dict; read from the registry off the event loop)."""
+        reply = await asyncio.to_thread(self.cores[family].card, version)
+        return reply.to_dict()

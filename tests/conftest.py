@@ -48,12 +48,24 @@ def stored_tags(trained, bentoml_home):
 
 
 @pytest.fixture(scope="session")
-def runner_cores(stored_tags):
+def hardness_tag(bentoml_home):
+    """A hardness model on all measured rows, few trees and no grouped CV (a few seconds), stored."""
+    from model_registry import store
+    from model_registry.hardness import HardnessConfig, read_hardness_csv, train_hardness
+
+    config = HardnessConfig(n_estimators=20, importance_rows=40, importance_repeats=1)
+    trained = train_hardness(read_hardness_csv(), config, lambda message: None, evaluate=False)
+    return store.save(trained, dataset_sha256="0" * 64)
+
+
+@pytest.fixture(scope="session")
+def runner_cores(stored_tags, hardness_tag):
     """One in-process runner core per family, serving the small stored models."""
     from monitoring.metrics import Metrics
     from runners.core import RunnerCore
 
-    cores = {f: RunnerCore(f, tag, model_cache_max_mb=256, metrics=Metrics()) for f, tag in stored_tags.items()}
+    tags = stored_tags | {"hardness": hardness_tag}
+    cores = {f: RunnerCore(f, tag, model_cache_max_mb=256, metrics=Metrics()) for f, tag in tags.items()}
     for core in cores.values():
         core.warm_up()
     return cores

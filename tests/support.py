@@ -177,19 +177,10 @@ class CountingRunner:
     def __init__(self, core, delay_s: float = 0.05):
         self.core, self.delay_s, self.calls, self.versioned = core, delay_s, 0, 0
 
-    async def predict(self, features):
+    async def predict(self, features, version, explain):
         self.calls += 1
+        self.versioned += version is not None
         await asyncio.sleep(self.delay_s)
-        return self.core.predict(features)
-
-    async def explain(self, features):
-        self.calls += 1
-        await asyncio.sleep(self.delay_s)
-        return self.core.predict(features, explain=True)
-
-    async def predict_version(self, features, version, explain):
-        self.calls += 1
-        self.versioned += 1
         return self.core.predict(features, explain=explain, version=version)
 
     async def card(self, version=None):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from model_registry import store
+from tests.support import CountingRunner
 
 EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())
 MECHANICAL = {
@@ -131,25 +132,22 @@ def test_logs_are_json_lines_carrying_the_request_id(make_core, caplog_json):
     assert access[-1]["status"] == 200 and access[-1]["endpoint"] == "mechanical"
 
 
-def test_runner_unavailable_is_503_with_retry_after(make_core):
+def test_runner_unavailable_is_503_with_retry_after(make_core, runner_cores):
     import aiohttp
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
-    core = make_core()
+    real = CountingRunner(runner_cores["mechanical"], delay_s=0)
 
     class Down:
-        async def predict(self, features):
+        async def predict(self, features, version, explain):
             raise aiohttp.ClientConnectionError("connection refused")
-
-        explain = predict
 
         async def card(self, version=None):
             return await real.card(version)
 
-    real = core.predictor.runners["mechanical"]
-    core.predictor.runners["mechanical"] = Down()
+    core = make_core(runners={"mechanical": Down()})
     with TestClient(create_app(lambda: core, 65536)) as http:
         response = http.post("/api/v1/predict/mechanical", json=EXAMPLE)
     assert response.status_code == 503 and response.headers["retry-after"] == "1"

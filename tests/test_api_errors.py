@@ -62,16 +62,18 @@ def test_get_routes_answer_failures_with_the_json_error_body(make_core):
 
     from api.app import create_app
 
-    core = make_core()
-
     class Down:
+        async def predict(self, features, version, explain):
+            raise aiohttp.ClientConnectionError("connection refused")
+
         async def card(self, version=None):
             raise aiohttp.ClientConnectionError("connection refused")
+
+    core = make_core(runners={"mechanical": Down()})
 
     async def broken_status():
         raise RuntimeError("boom")
 
-    core.predictor.runners["mechanical"] = Down()
     core.status = broken_status
     with TestClient(create_app(lambda: core, 65536), raise_server_exceptions=False) as http:
         models = http.get("/api/v1/models")

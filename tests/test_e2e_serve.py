@@ -29,7 +29,7 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def served(stored_tags, bentoml_home, redis_url):
+def served(stored_tags, hardness_tag, bentoml_home, redis_url):
     server = BentoServer(
         {
             "BENTOML_HOME": bentoml_home,
@@ -110,7 +110,7 @@ def test_status_memory_matches_psutil(served):
     for pid, rss_mb in reported.items():
         assert rss_mb == pytest.approx(psutil.Process(pid).memory_info().rss / 1e6, rel=0.1)
     assert status["cache"]["backend"] == "redis" and status["cache"]["reachable"] is True
-    assert {m["family"] for m in status["models_loaded"]} == {"mechanical", "ballistic"}
+    assert {m["family"] for m in status["models_loaded"]} == {"mechanical", "ballistic", "hardness"}
 
 
 def _metric(text: str, name: str, **labels) -> float:
@@ -153,7 +153,7 @@ def test_bentoml_endpoints_and_openapi_example(served):
 
 
 @pytest.fixture(scope="module")
-def served_memory(stored_tags, bentoml_home, tmp_path_factory):
+def served_memory(stored_tags, hardness_tag, bentoml_home, tmp_path_factory):
     """A second instance with the default memory backend, in its own BENTOML_HOME (bentoml serve
     empties the home's metrics directory at start) holding a copy of the model store."""
     home = tmp_path_factory.mktemp("bentoml-home")

@@ -1,0 +1,175 @@
+"""What differs between the model families on the way through the one prediction flow
+(api/flow.py): how a validated request becomes its canonical form (what the cache key hashes),
+its feature rows, and how the runner's packed answer becomes the response body.
+
+- ``MaterialFamily`` (mechanical, ballistic): a material description of the ten phases, one row.
+- ``FormulaFamily`` (hardness): a chemical formula at one or several loads, one row per load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from api import domain, keys, responses
+from api.errors import InvalidInput
+from api.feature_extractor import AsyncFeatureExtractor
+from api.schemas import HardnessRequest, PredictionRequest
+from features.composition import CompositionDomain, FormulaFeaturizer
+from features.formula import Composition, FormulaError, parse_formula
+from runners.contract import ModelCard, Unpacked
+
+Request = PredictionRequest | HardnessRequest
+
+
+@dataclass
+class Prepared:
+    """A validated request ready for the flow."""
+
+    canonical: dict[str, Any]  # what the response key hashes (with the family and the model tag)
+    features: Callable[[], Awaitable[np.ndarray]]  # the feature rows, computed on a cache miss only
+    respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
+
+
+class Family(Protocol):
+    def prepare(self, request: Any) -> Prepared: ...
+
+
+class MaterialFamily:
+    """Mechanical and ballistic: one row per material, through the feature cache."""
+
+    def __init__(self, family: str, extractor: AsyncFeatureExtractor):
+        self.family, self.extractor = family, extractor
+
+    def prepare(self, request: PredictionRequest) -> Prepared:
+        if self.family == "ballistic":
+            domain.refuse_unvalidated(request)
+        material = keys.canonical_material(request, self.family)
+        row_key = keys.material_key(self.family, material)
+
+        async def features() -> np.ndarray:
+            return await self.extractor.extract(self.family, [request], [row_key])
+
+        def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
+            return self._respond(request, material["composition"], card, out)
+
+        return Prepared(material, features, respond)
+
+    def _respond(
+        self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
+    ) -> dict[str, Any]:
+        warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
+        if card.family == "ballistic":
+            warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
+        body: dict[str, Any] = {
+            "predictions": responses.predictions(
+                card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
+            ),
+            "feature_importance": None,
+            "contribution_base": None,
+        }
+        body |= _importance(request, card, out)
+        return body | {"model_info": responses.model_info(card), "warnings": warnings}
+
+
+def _importance(request: Request, card: ModelCard, out: Unpacked) -> dict[str, Any]:
+    """Feature importance and the contributions of the first row, when asked for."""
+    if not request.include_feature_importance or out.contributions is None:
+        return {}
+    return {
+        "feature_importance": responses.feature_importance(card, out.contributions[0]),
+        "contribution_base": {t: float(out.base[0, o]) for o, t in enumerate(card.targets)},
+    }
+
+
+def _formula_error(exc: FormulaError) -> InvalidInput:
+    return InvalidInput(
+        f"invalid request: formula: {exc.message}",
+        [{"field": "formula", "message": exc.message, "reason": exc.reason}],
+    )
+
+
+class FormulaFamily:
+    """Hardness: a formula at one or several loads, one row per load; warnings from the measured
+    data's domain stored on the model's card."""
+
+    TARGET = "vickers_hardness"
+
+    def __init__(self, family: str = "hardness", featurizer: FormulaFeaturizer | None = None):
+        self.family = family
+        self.featurizer = featurizer or FormulaFeaturizer()
+        self._domains: dict[str, CompositionDomain] = {}
+
+    def prepare(self, request: HardnessRequest) -> Prepared:
+        loads = np.array(request.loads())
+        try:
+            composition = parse_formula(request.formula)
+            rows = self.featurizer.transform([composition] * len(loads), loads)
+        except FormulaError as exc:
+            raise _formula_error(exc) from None
+        canonical = {"formula": composition.key, "loads": [float(f"{x:.10g}") for x in loads]}
+
+        async def features() -> np.ndarray:
+            return rows
+
+        def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
+            return self._respond(request, composition, rows, card, out)
+
+        return Prepared(canonical, features, respond)
+
+    def _domain(self, card: ModelCard) -> CompositionDomain | None:
+        raw = card.metadata.get("domain")
+        if raw is None:
+            return None
+        if card.tag not in self._domains:
+            self._domains[card.tag] = CompositionDomain.from_dict(raw)
+        return self._domains[card.tag]
+
+    def _warnings(self, composition: Composition, rows: np.ndarray, card: ModelCard) -> list[str]:
+        found = self._domain(card)
+        if found is None:
+            return []
+        per_row = found.warnings([composition] * len(rows), rows, self.featurizer.schema)
+        return list(dict.fromkeys(w for row in per_row for w in row))  # each once, in order
+
+    def _respond(
+        self, request: HardnessRequest, composition: Composition, rows: np.ndarray, card: ModelCard, out: Unpacked
+    ) -> dict[str, Any]:
+        warnings = self._warnings(composition, rows, card)
+        loads = request.loads()
+        predictions = [
+            {
+                "load_n": load,
+                self.TARGET: responses.property_entry(
+                    self.TARGET,
+                    float(out.values[i, 0]),
+                    float(out.lower[i, 0]),
+                    float(out.upper[i, 0]),
+                    request.include_uncertainty,
+                    bool(warnings),
+                ),
+            }
+            for i, load in enumerate(loads)
+        ]
+        body: dict[str, Any] = {
+            "formula": request.formula.strip(),
+            "composition": dict(zip(composition.elements, composition.fractions, strict=True)),
+            "predictions": predictions,
+            "load_dependence": load_dependence(np.array(loads), out.values[:, 0]),
+            "feature_importance": None,
+            "contribution_base": None,
+        }
+        body |= _importance(request, card, out)
+        return body | {"model_info": responses.model_info(card), "warnings": warnings}
+
+
+def load_dependence(loads: np.ndarray, hardness: np.ndarray) -> dict[str, float] | None:
+    """H = a * load^n fitted (least squares in log-log) over the requested loads; None with fewer
+    than two distinct loads."""
+    if len(np.unique(loads)) < 2:
+        return None
+    exponent, log_a = np.polyfit(np.log(loads), np.log(hardness), 1)
+    return {"exponent": float(exponent), "coefficient_gpa": float(np.exp(log_a))}
