@@ -1,6 +1,6 @@
-"""The baseline for the load tests: the same models and routes in one plain process (uvicorn,
-one worker), with no runner hop, no adaptive batching and no caches — the design the service
-started from. Used for the side-by-side ratio in docs/performance.md.
+"""The baseline for the load tests: the same models and routes in plain uvicorn processes, with
+no runner hop and no caches (loadtests/side_by_side.py runs it with 2 workers) — the design the
+service started from. Used for the side-by-side ratio in docs/performance.md.
 
     python -m loadtests.plain_server --port 3500
 """
@@ -14,7 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from api.core import ServiceCore
-from features.featurizer import FAMILIES
+from features.families import ALL_FAMILIES as FAMILIES
 from monitoring.metrics import Metrics
 from runners.core import RunnerCore
 from runners.local import LocalRunnerClient
