@@ -57,3 +57,18 @@ loadtest: models
 # Container image (Podman or Docker, whichever runs); see deploy/README.md.
 container: models
 	bash deploy/container.sh
+
+# Three instances + one Redis + HAProxy on this machine, its load test (kill an instance, restart
+# Redis), and the offline checks of the Kubernetes manifests; see docs/deployment.md.
+.PHONY: cluster-up cluster-down cluster-test k8s-check
+cluster-up: models
+	bash deploy/cluster.sh up
+
+cluster-down:
+	bash deploy/cluster.sh down
+
+cluster-test: venv
+	$(PY) -m loadtests.cluster
+
+k8s-check: venv
+	$(PY) -m pytest -q tests/test_deploy_k8s.py

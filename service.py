@@ -17,6 +17,7 @@ import numpy as np
 from api.app import create_app
 from api.core import ServiceCore
 from features.families import ALL_FAMILIES
+from monitoring import bounded_labels
 from monitoring.logs import configure as configure_logging
 from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
@@ -44,8 +45,14 @@ def _current() -> ServiceCore:
     return core
 
 
+APP = create_app(_current, SETTINGS.serving.max_request_bytes)
+bounded_labels.install(
+    [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis]  # type: ignore[attr-defined]  # a bentoml Service once decorated
+)
+
+
 @bentoml.service(name="ceramic_armor", **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.api_workers))
-@bentoml.asgi_app(create_app(_current, SETTINGS.serving.max_request_bytes), path="")
+@bentoml.asgi_app(APP, path="")
 class ArmorService:
     """Ceramic armor property prediction: mechanical, ballistic and hardness, with calibrated 95 % intervals."""
 

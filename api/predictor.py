@@ -1,6 +1,5 @@
-"""Routes feature rows to the family's runner: the batchable default-model endpoints, or the
-named-version endpoint. Concurrent calls go through the Coalescer (one runner call for the rows
-of all callers waiting at that moment); ``calls`` counts runner calls."""
+"""Sends feature rows to the family's side of the runner, through the Coalescer (one runner call
+for the rows of all callers of one kind waiting at that moment); ``calls`` counts runner calls."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ class AsyncPredictor:
         return self.coalescer.calls
 
     async def predict(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
-        """``version`` None: the runner's default model through its batching endpoints."""
+        """``version`` None: the runner's default model."""
         return await self.coalescer.predict(family, features, version, explain)
 
     async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:

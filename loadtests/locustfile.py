@@ -27,15 +27,19 @@ from locust import stats as locust_stats
 from locust.contrib.fasthttp import FastHttpUser
 
 try:  # `locust -f loadtests/locustfile.py` imports this file as a top-level module
-    from loadtests.materials import RequestPool, material_body
+    from loadtests.materials import RequestPool, hardness_body, material_body
 except ImportError:  # run from inside loadtests/ without the repo root on sys.path
-    from materials import RequestPool, material_body
+    from materials import RequestPool, hardness_body, material_body
 
 RATE_PER_USER = float(os.environ.get("LOADTEST_RATE_PER_USER", "5"))
 SEED = int(os.environ.get("LOADTEST_SEED", "42"))
 REPEAT_PROB = float(os.environ.get("LOADTEST_REPEAT_PROB", "0.7"))
 POOL_SIZE = int(os.environ.get("LOADTEST_POOL_SIZE", "500"))
-PATHS = {"mechanical": "/api/v1/predict/mechanical", "ballistic": "/api/v1/predict/ballistic"}
+PATHS = {
+    "mechanical": "/api/v1/predict/mechanical",
+    "ballistic": "/api/v1/predict/ballistic",
+    "hardness": "/api/v1/predict/hardness",
+}
 
 _user_ids = itertools.count()
 CACHED_COUNTS: collections.Counter = collections.Counter()  # (name, cached) -> responses
@@ -124,6 +128,13 @@ class ColdUser(ArmorUser):
     def next_request(self):
         kind = self.rng.choice(("mechanical", "ballistic"))
         return (kind, material_body(self.rng, ballistic=kind == "ballistic")), False
+
+
+class HardnessUser(ArmorUser):
+    """Hardness of compounds of the measured table at one to three loads, ~70 % repeats."""
+
+    scenario = "hardness"
+    pool = RequestPool(lambda rng: ("hardness", hardness_body(rng)), REPEAT_PROB, POOL_SIZE, SEED + 4)
 
 
 @events.quit.add_listener

@@ -7,8 +7,11 @@ would exercise different feature ranges and warnings than production traffic. Pu
 
 from __future__ import annotations
 
+import csv
 import math
 import random
+from functools import cache
+from pathlib import Path
 
 from features.phases import validated_backings
 
@@ -181,3 +184,20 @@ class RequestPool:
         else:
             self.items[self.rng.randrange(self.max_size)] = item
         return item, False
+
+
+MEASURED_HARDNESS = Path(__file__).resolve().parent.parent / "data" / "vickers_hardness_measured.csv"
+HARDNESS_LOADS_N = (0.49, 0.98, 1.96, 2.94, 4.9, 9.8, 19.6, 49.0)  # the usual HV0.05-HV5 test loads
+
+
+@cache
+def measured_formulas() -> tuple[str, ...]:
+    with MEASURED_HARDNESS.open() as handle:
+        return tuple(sorted({row["composition"] for row in csv.DictReader(handle)}))
+
+
+def hardness_body(rng: random.Random) -> dict:
+    """A compound of the measured table at one load, or at two or three (the load curve)."""
+    count = rng.choices((1, 2, 3), weights=(70, 15, 15))[0]
+    loads = sorted(rng.sample(HARDNESS_LOADS_N, count))
+    return {"formula": rng.choice(measured_formulas()), "load_n": loads[0] if count == 1 else loads}

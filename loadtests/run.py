@@ -46,6 +46,7 @@ SCENARIOS = {
     "ballistic": ("BallisticUser", 100.0),
     "mixed": ("MixedUser", 50.0),
     "cold": ("ColdUser", 100.0),
+    "hardness": ("HardnessUser", 100.0),
 }
 MIN_RATE_SHARE = 0.9  # achieved/target rate below this means the test did not apply the load
 RAMP_STEPS = (100, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000)

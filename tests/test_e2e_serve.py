@@ -143,6 +143,18 @@ def test_metrics_expose_custom_series_that_move(served):
     )
 
 
+def test_made_up_paths_do_not_add_metric_series(served):
+    # issue 14, item 3: BentoML labelled its traffic series by the raw path
+    httpx.get(f"{served.url}/x-warm-up")
+    before = httpx.get(f"{served.url}/metrics").text
+    for i in range(200):
+        assert httpx.get(f"{served.url}/x{i}-{'a' * 20}").status_code == 404
+    after = httpx.get(f"{served.url}/metrics").text
+    assert "/x1-" not in after and 'endpoint="/(unrouted)"' in after
+    assert len(after.splitlines()) == len(before.splitlines())
+    assert httpx.get(f"{served.url}/api/v1/health").status_code == 200  # routed requests still arrive intact
+
+
 def test_bentoml_endpoints_and_openapi_example(served):
     assert httpx.get(f"{served.url}/readyz").status_code == 200
     assert httpx.get(f"{served.url}/livez").status_code == 200
