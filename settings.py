@@ -32,6 +32,14 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def runner_workers() -> int:
+    """Half the cores, at least one: the API workers do most of a request's work (HTTP, validation,
+    features, response body) and the runner one model call per stacked batch. On 2 cores one
+    runner worker gave more cold req/s than two, at 523 MB instead of 681 MB at rest
+    (loadtests/side_by_side.py, docs/performance.md)."""
+    return max(1, cpu_cores() // 2)
+
+
 def _environment_names(field_name: str) -> AliasChoices:
     """ARMOR_<NAME> first (a namespace of this service's own), then the documented <NAME>."""
     return AliasChoices(f"ARMOR_{field_name.upper()}", field_name.upper(), field_name)
@@ -52,7 +60,9 @@ class Environment(BaseSettings):
     # serving
     port: int = Field(3000, description="HTTP port of `make serve`")
     prediction_workers: int = Field(
-        default_factory=cpu_cores, ge=1, description="worker processes per runner (default: CPU cores)"
+        default_factory=runner_workers,
+        ge=1,
+        description="worker processes of the runner service (default: half the CPU cores, at least 1)",
     )
     api_workers: int = Field(
         default_factory=cpu_cores, ge=1, description="worker processes of the API service (default: CPU cores)"

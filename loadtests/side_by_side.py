@@ -49,6 +49,8 @@ class Cell:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_ms_per_request: float = float("nan")  # CPU time of the target's processes (not wrk's) / requests
 
 
 def free_port() -> int:
@@ -111,6 +113,17 @@ def serving(target: str, env: dict[str, str]) -> Iterator[tuple[int, psutil.Proc
             process.kill()
 
 
+def cpu_s(root: psutil.Process) -> float:
+    """User + system CPU seconds of the process tree so far (what the target itself spent, whatever
+    else the shared machine is doing)."""
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def rss_mb(root: psutil.Process) -> float:
     processes = [root, *root.children(recursive=True)]
     total = 0
@@ -137,31 +150,37 @@ def wrk(port: int, script: str, connections: int, duration_s: int, offset: int =
         [*command, f"http://127.0.0.1:{port}{ROUTE}", "--", str(offset)], capture_output=True, text=True, check=True
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     failed = int(errors.group(1)) if errors else 0
     failed += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
-    return Cell(rate, _latency_ms(text, "50"), _latency_ms(text, "99"), failed)
+    return Cell(rate, _latency_ms(text, "50"), _latency_ms(text, "99"), failed, requests)
 
 
 OFFSET_STEP = 40_000  # materials one cell may use per thread (4,000 req/s for 10 s); the scripts space
 # their threads 1,000,003 apart, so up to 24 cells never meet
 
 
-def measure(target: str, env: dict[str, str], duration_s: int, round_no: int) -> tuple[dict[str, Cell], float]:
+def measure(
+    target: str, env: dict[str, str], duration_s: int, round_no: int, cells: tuple[tuple[str, str, int], ...] = CELLS
+) -> tuple[dict[str, Cell], float]:
     with serving(target, env) as (port, root):
         wrk(port, "wrk_post.lua", 4, 2)  # warm-up: connections, first model calls
         time.sleep(2)
         rest = rss_mb(root)
-        cells = {}
-        for index, (name, script, conns) in enumerate(CELLS):
+        measured = {}
+        for index, (name, script, conns) in enumerate(cells):
             offset = (round_no * len(CELLS) + index + 1) * OFFSET_STEP
-            cells[name] = wrk(port, script, conns, duration_s, offset)
-        return cells, rest
+            spent = cpu_s(root)
+            cell = wrk(port, script, conns, duration_s, offset)
+            cell.cpu_ms_per_request = (cpu_s(root) - spent) * 1e3 / max(cell.requests, 1)
+            measured[name] = cell
+        return measured, rest
 
 
 def best(rounds: list[dict[str, Cell]]) -> dict[str, Cell]:
-    return {name: max((r[name] for r in rounds), key=lambda c: c.requests_per_s) for name, _, _ in CELLS}
+    return {name: max((r[name] for r in rounds), key=lambda c: c.requests_per_s) for name in rounds[0]}
 
 
 def main() -> int:
@@ -174,26 +193,31 @@ def main() -> int:
         help="comma-separated: service, in-process, or service:NAME=value;NAME=value (a variant's environment)",
     )
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--cells", default="", help="only the cells whose name contains one of these (comma-separated)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found (apt-get install wrk)", file=sys.stderr)
         return 2
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENTOML_DO_NOT_TRACK": "True"}
     targets = args.targets.split(",")
+    wanted = [w for w in args.cells.split(",") if w]
+    chosen = tuple(c for c in CELLS if not wanted or any(w in c[0] for w in wanted))
     runs: dict[str, list[dict[str, Cell]]] = {t: [] for t in targets}
     memory: dict[str, list[float]] = {t: [] for t in targets}
     for round_no in range(args.rounds):
         order = targets if round_no % 2 == 0 else targets[::-1]
         for target in order:
             print(f"round {round_no + 1}/{args.rounds}: {target} ...", flush=True)
-            cells, rest = measure(target, env, args.duration, round_no)
+            cells, rest = measure(target, env, args.duration, round_no, chosen)
             runs[target].append(cells)
             memory[target].append(rest)
     results = {t: best(runs[t]) for t in targets}
-    print(f"\n{'cell':32s}" + "".join(f"{t:>28s}" for t in targets) + ("   ratio" if len(targets) == 2 else ""))
-    for name, _, _ in CELLS:
+    print(f"\n{'cell':32s}" + "".join(f"{t:>38s}" for t in targets) + ("   ratio" if len(targets) == 2 else ""))
+    for name, _, _ in chosen:
         row = "".join(
-            f"{results[t][name].requests_per_s:10.0f} req/s p50 {results[t][name].p50_ms:6.2f} ms" for t in targets
+            f"{results[t][name].requests_per_s:8.0f} req/s p50 {results[t][name].p50_ms:6.2f} ms "
+            f"cpu {results[t][name].cpu_ms_per_request:4.2f} ms"
+            for t in targets
         )
         ratio = (
             f"   {results[targets[0]][name].requests_per_s / results[targets[1]][name].requests_per_s:5.2f}"

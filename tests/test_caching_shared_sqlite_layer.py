@@ -43,7 +43,9 @@ def test_ttl_expiry_with_injected_clock(tmp_path):
     clock.now += 9.9
     assert asyncio.run(layer.get("k")) == b"v"
     clock.now += 0.2
-    assert asyncio.run(layer.get("k")) is None and layer.expirations == 1
+    assert asyncio.run(layer.get("k")) is None
+    assert asyncio.run(layer.sweep_expired()) == 1 and layer.expirations == 1
+    assert asyncio.run(layer.size())[0] == 0
 
 
 def test_entry_cap_drops_least_recently_read(tmp_path):
@@ -54,9 +56,10 @@ def test_entry_cap_drops_least_recently_read(tmp_path):
         asyncio.run(layer.set(f"k{i}", b"x"))
     clock.now += 1
     asyncio.run(layer.get("k0"))  # k0 is now the most recently read
-    for i in range(64, 128):  # the 128th set triggers the limit check
+    for i in range(64, 128):
         clock.now += 1
         asyncio.run(layer.set(f"k{i}", b"x"))
+    asyncio.run(layer.sweep_expired())  # enforces the caps, as the sweeper and every ENFORCE_EVERY sets do
     entries, _ = asyncio.run(layer.size())
     assert entries == 80 and layer.evictions == 48  # k1..k48, the least recently read
     assert asyncio.run(layer.get("k0")) == b"x" and asyncio.run(layer.get("k1")) is None
@@ -66,6 +69,7 @@ def test_byte_cap(tmp_path):
     layer = cache(tmp_path / "c.sqlite", max_bytes=10_000)
     for i in range(128):
         asyncio.run(layer.set(f"k{i:03d}", b"x" * 200))
+    asyncio.run(layer.sweep_expired())
     assert asyncio.run(layer.size())[1] <= 10_000 and layer.evictions > 0
     assert asyncio.run(layer.set("huge", b"x" * 20_000)) is False
 
@@ -106,31 +110,36 @@ def test_opening_waits_for_another_worker_holding_the_file_instead_of_failing(tm
     release.join()
 
 
-def test_a_locked_database_never_stalls_the_event_loop(tmp_path):
-    # Another worker holds the write lock: our set waits up to its busy timeout on the layer's
-    # own thread while the loop keeps running other coroutines.
+def test_a_locked_database_is_a_miss_at_once_never_a_wait(tmp_path):
+    # Another worker holds the write lock: the request path gives up at once (counted as busy)
+    # instead of waiting on the event loop; reads still work (WAL: readers never wait).
     import sqlite3
+    import time
 
     db = tmp_path / "c.sqlite"
-    layer = cache(db, busy_timeout_ms=300)
+    layer = cache(db)
+    asyncio.run(layer.set("old", b"v"))
     holder = sqlite3.connect(str(db), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    ticks = []
-
-    async def ticker():
-        while True:
-            ticks.append(1)
-            await asyncio.sleep(0.005)
-
-    async def main():
-        tick = asyncio.create_task(ticker())
-        stored = await layer.set("k", b"v")
-        tick.cancel()
-        return stored
-
-    assert asyncio.run(main()) is False and layer.errors == 1
-    assert len(ticks) >= 20  # ~300 ms of 5 ms ticks; a blocked loop would give 1
+    started = time.perf_counter()
+    assert asyncio.run(layer.set("k", b"v")) is False
+    assert time.perf_counter() - started < 0.05 and (layer.busy, layer.errors) == (1, 0)
     holder.execute("COMMIT")
+    assert asyncio.run(layer.set("k", b"v")) is True and asyncio.run(layer.get("k")) == b"v"
+
+
+def test_the_caps_are_enforced_in_the_background_every_so_many_sets(tmp_path):
+    from caching.shared.sqlite_layer import ENFORCE_EVERY
+
+    layer = cache(tmp_path / "c.sqlite", max_entries=10, ttl_seconds=10_000)
+
+    async def fill() -> None:
+        for i in range(ENFORCE_EVERY):
+            await layer.set(f"k{i}", b"x")
+        await asyncio.wrap_future(layer._enforcing)  # type: ignore[arg-type]  # noqa: SLF001
+
+    asyncio.run(fill())
+    assert asyncio.run(layer.size())[0] == 10 and layer.evictions == ENFORCE_EVERY - 10
 
 
 def test_close_ends_the_layers_thread(tmp_path):
@@ -138,7 +147,7 @@ def test_close_ends_the_layers_thread(tmp_path):
 
     before = set(threading.enumerate())
     layer = cache(tmp_path / "c.sqlite")
-    asyncio.run(layer.set("k", b"v"))
+    asyncio.run(layer.sweep_expired())  # maintenance starts the thread
     own = [t for t in set(threading.enumerate()) - before if t.name.startswith("machine-cache")]
     assert len(own) == 1
     asyncio.run(layer.close())

@@ -2,13 +2,21 @@
 
 Why: with the memory backend each API worker had its own cache, so a repeat that landed on the
 other worker (any client that opens a new connection per request) was a miss. A SQLite file in
-the directory the workers of one ``bentoml serve`` share costs tens of microseconds per call,
-needs no server, and its locking is made for several processes. Entries carry their expiry;
-the entry count and the stored bytes are capped, the least recently read going first.
+a directory the workers of one ``bentoml serve`` share needs no server, and its locking is made
+for several processes. Entries carry their expiry; the entry count and the stored bytes are
+capped, the least recently read going first.
 
-Like RedisCache it never raises: a locked or broken database is a miss, counted in ``errors``.
-Every database call runs on the layer's own single thread (which also serialises the one
-connection), so a locked database never stalls the event loop: the loop only awaits.
+Never blocks the event loop, never raises:
+- ``get`` and ``set`` are single indexed statements (tens of microseconds), run inline with a
+  busy timeout of 0: in WAL mode a reader never waits, and a write that finds another worker
+  writing gives up at once and counts as ``busy`` (the answer is simply not shared). Handing each
+  call to a thread cost more than the call itself (the hand-off and the GIL convoy it causes:
+  issue 12's profile of the cold path).
+- The heavy part, dropping expired entries and enforcing the caps (a scan of the access index),
+  runs on the layer's own thread with its own connection: from the sweeper, and in the
+  background after every ``ENFORCE_EVERY`` sets so the caps hold between sweeps; a request never
+  waits for it.
+- A locked or broken database is a miss, counted in ``busy`` or ``errors``.
 """
 
 from __future__ import annotations
@@ -18,15 +26,32 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger("armor.cache")
 _SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL, accessed REAL NOT NULL, size INTEGER NOT NULL)"""
+# (accessed, size) covers the eviction order and the byte total: enforcing the caps reads this
+# index, not the values (a full table scan read every stored body, ~30 MB at 10,000 entries).
+_INDEX = "CREATE INDEX IF NOT EXISTS by_access_size ON entries (accessed, size)"
 OPEN_TIMEOUT_S = 10.0
-_ENFORCE_EVERY = 64  # sets between limit checks: a COUNT/SUM per set would double the write cost
+MAINTENANCE_BUSY_TIMEOUT_MS = 1000  # the maintenance thread may wait for the other workers' writes
+ENFORCE_EVERY = 256  # sets between background cap checks
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # another connection holds the lock
+
+T = TypeVar("T")
+
+
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    # Opening waits up to OPEN_TIMEOUT_S for the other workers opening the same file at the same
+    # moment (switching to WAL and creating the table take a write lock).
+    db = sqlite3.connect(str(path), timeout=OPEN_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", _SCHEMA, _INDEX):
+        db.execute(statement)
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    return db
 
 
 class MachineCache:
@@ -39,39 +64,39 @@ class MachineCache:
         max_entries: int,
         max_bytes: int,
         ttl_seconds: float,
-        busy_timeout_ms: int = 50,
         clock: Callable[[], float] = time.time,
     ):
         self.path, self.max_entries, self.max_bytes, self.ttl = Path(path), max_entries, max_bytes, ttl_seconds
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # one connection per process, used only from this thread
+        self._db = _connect(self.path, busy_timeout_ms=0)  # the request path: never waits
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="machine-cache")
-        # Opening waits up to OPEN_TIMEOUT_S for the other workers opening the same file at the same
-        # moment (switching to WAL and creating the table take a write lock); requests later wait
-        # at most busy_timeout_ms and count a miss.
-        self._db = sqlite3.connect(str(path), timeout=OPEN_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=OFF"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute(_SCHEMA)
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_access ON entries (accessed)")
-        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._maintenance: sqlite3.Connection | None = None  # opened on the thread, used only there
+        self._enforcing: Future[Any] | None = None
         self.hits = self.misses = self.errors = self.evictions = self.expirations = 0
-        self.timeouts = 0  # a busy database waits at most busy_timeout_ms and then counts as an error
+        self.busy = 0  # writes given up because another worker was writing
+        self.timeouts = 0  # kept for the shared-layer interface: this layer never waits, so never times out
         self._sets = 0
         self.available = True
 
-    async def _run(self, operation: Callable[[], Any]) -> Any:
+    def _run(self, operation: Callable[[], T]) -> T | None:
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self._thread, operation)
-            self.available = True
-            return result
-        except (sqlite3.Error, RuntimeError) as exc:  # RuntimeError: used after close()
-            if self.available:
-                logger.warning("machine-shared cache unavailable (%s); local layer only", type(exc).__name__)
-            self.available = False
-            self.errors += 1
+            result = operation()
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) in _BUSY:
+                self.busy += 1
+                return None
+            self._failed(exc)
             return None
+        self.available = True
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        if self.available:
+            logger.warning("machine-shared cache unavailable (%s); local layer only", type(exc).__name__)
+        self.available = False
+        self.errors += 1
+        return None
 
     def _get(self, key: str) -> bytes | None:
         now = self._clock()
@@ -79,67 +104,109 @@ class MachineCache:
         if row is None:
             return None
         if row[1] <= now:
-            self._db.execute("DELETE FROM entries WHERE key = ? AND expires <= ?", (key, now))
-            self.expirations += 1
-            return None
+            return None  # the sweep removes it
         self._db.execute("UPDATE entries SET accessed = ? WHERE key = ?", (now, key))
         return bytes(row[0])
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._run(lambda: self._get(key))
+        value = self._run(lambda: self._get(key))
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
-        return value if value is None else bytes(value)
+        return value
 
     def _set(self, key: str, value: bytes, ttl: float) -> bool:
         now = self._clock()
         self._db.execute(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", (key, value, now + ttl, now, len(key) + len(value))
         )
-        self._sets += 1
-        if self._sets % _ENFORCE_EVERY == 0:
-            self._enforce_limits()
         return True
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         if len(value) > self.max_bytes:
             return False
-        return bool(await self._run(lambda: self._set(key, value, ttl or self.ttl)))
+        stored = bool(self._run(lambda: self._set(key, value, ttl or self.ttl)))
+        self._sets += stored
+        if stored and self._sets % ENFORCE_EVERY == 0:
+            self._enforce_in_background()
+        return stored
 
-    def _totals(self) -> tuple[int, int]:
-        count, size = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries").fetchone()
+    # --- maintenance, on the layer's thread -----------------------------------------------------
+
+    def _maintenance_db(self) -> sqlite3.Connection:
+        if self._maintenance is None:
+            self._maintenance = _connect(self.path, MAINTENANCE_BUSY_TIMEOUT_MS)
+        return self._maintenance
+
+    def _totals(self, db: sqlite3.Connection) -> tuple[int, int]:
+        count, size = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries INDEXED BY by_access_size"
+        ).fetchone()
         return int(count), int(size)
 
-    def _enforce_limits(self) -> None:
-        count, size = self._totals()
+    def _enforce_limits(self) -> int:
+        """Drop the least recently read entries until both caps hold; the number dropped."""
+        db = self._maintenance_db()
+        count, size = self._totals(db)
+        dropped = 0
         while count > self.max_entries or size > self.max_bytes:
             # over the entry cap: drop exactly the excess; over the byte cap: drop 5 % at a time
             excess = count - self.max_entries if count > self.max_entries else max(1, count // 20)
-            self._db.execute(
+            db.execute(
                 "DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY accessed LIMIT ?)", (excess,)
             )
-            before, (count, size) = count, self._totals()
-            self.evictions += before - count
+            before, (count, size) = count, self._totals(db)
+            dropped += before - count
+        return dropped
 
-    def _sweep(self) -> int:
-        removed: int = self._db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),)).rowcount
-        self._enforce_limits()
-        return removed
+    def _sweep(self) -> tuple[int, int]:
+        db = self._maintenance_db()
+        expired: int = db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),)).rowcount
+        return expired, self._enforce_limits()
+
+    def _on_thread(self, operation: Callable[[], T]) -> Future[T]:
+        return self._thread.submit(operation)
+
+    def _enforce_in_background(self) -> None:
+        if self._enforcing is not None and not self._enforcing.done():
+            return  # one at a time
+        try:
+            self._enforcing = self._on_thread(self._enforce_limits)
+        except RuntimeError:  # closed
+            return
+        self._enforcing.add_done_callback(self._count_enforced)
+
+    def _count_enforced(self, done: Future[int]) -> None:
+        try:
+            self.evictions += done.result()
+        except (sqlite3.Error, RuntimeError) as exc:
+            self._failed(exc)
+
+    async def _maintain(self, operation: Callable[[], T]) -> T | None:
+        try:
+            return await asyncio.wrap_future(self._on_thread(operation))
+        except (sqlite3.Error, RuntimeError) as exc:  # RuntimeError: used after close()
+            self._failed(exc)
+            return None
 
     async def sweep_expired(self) -> int:
-        """Drop expired entries and enforce the caps; the count of expired entries removed."""
-        removed = await self._run(self._sweep) or 0
-        self.expirations += removed
-        return removed
+        """Drop expired entries and enforce the caps (on the layer's thread); the count of expired
+        entries removed."""
+        swept = await self._maintain(self._sweep)
+        if swept is None:
+            return 0
+        expired, evicted = swept
+        self.expirations += expired
+        self.evictions += evicted
+        return expired
 
     async def size(self) -> tuple[int, int]:
         """(entries, bytes) stored for all workers."""
-        return await self._run(self._totals) or (0, 0)
+        return await self._maintain(lambda: self._totals(self._maintenance_db())) or (0, 0)
 
     async def ping(self) -> bool:
-        return await self._run(lambda: self._db.execute("SELECT 1").fetchone()) is not None
+        return self._run(lambda: self._db.execute("SELECT 1").fetchone()) is not None
 
     async def stats(self) -> dict[str, Any]:
         entries, size = await self.size()
@@ -152,11 +219,13 @@ class MachineCache:
             "hits": self.hits,
             "misses": self.misses,
             "errors": self.errors,
+            "busy": self.busy,
             "evictions": self.evictions,
             "expirations": self.expirations,
         }
 
     async def close(self) -> None:
-        """Close the connection (on its thread) and end the thread."""
-        await self._run(self._db.close)
+        """Close both connections and end the thread."""
+        await self._maintain(lambda: self._maintenance.close() if self._maintenance is not None else None)
         self._thread.shutdown(wait=True)
+        self._run(self._db.close)
