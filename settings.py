@@ -73,6 +73,10 @@ class Environment(BaseSettings):
     model_cache_max_mb: float = Field(256.0, gt=0, description="memory budget of lazily loaded model versions, MB")
     max_request_bytes: int = Field(65536, gt=0, description="largest accepted request body, bytes")
     max_batch_size: int = Field(64, ge=1, description="most rows an API worker stacks into one runner call")
+    max_batch_rows: int = Field(10_000, ge=1, description="most materials in one request to a /batch route")
+    max_batch_request_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="largest accepted request body of a /batch route, bytes"
+    )
     coalesce_in_flight: int = Field(
         1,
         ge=1,
@@ -162,6 +166,16 @@ class BatchingSettings:
 
 
 @dataclass(frozen=True)
+class BatchRouteSettings:
+    """The /batch routes (api/batch_routes.py): most materials per request and the body cap that
+    replaces MAX_REQUEST_BYTES on those routes. Their rows reach the runners in chunks of
+    ``BatchingSettings.max_batch_size``."""
+
+    max_rows: int = 10_000
+    max_request_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     pins: dict[str, str | None]  # family -> pinned tag or version (None: the store's latest)
     cache_max_mb: float
@@ -195,6 +209,7 @@ class Settings:
     prediction_cache: CacheLayerSettings
     shared_cache: SharedCacheSettings
     monitoring: MonitoringSettings
+    batch_routes: BatchRouteSettings = BatchRouteSettings()
 
 
 def _layer(env: Environment, name: str) -> CacheLayerSettings:
@@ -248,6 +263,7 @@ def group(env: Environment) -> Settings:
         prediction_cache=_layer(env, "prediction"),
         shared_cache=_shared(env),
         monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
+        batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes),
     )
 
 

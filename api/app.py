@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, Request
 
+from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
 from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
@@ -27,6 +28,7 @@ from api.schemas import (
     PredictionResponse,
 )
 from api.strict_json import StrictJSONRoute
+from settings import BatchRouteSettings
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -36,9 +38,14 @@ __all__ = ["SERVICE_VERSION", "create_app"]
 _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
 
-def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -> FastAPI:
+def create_app(
+    get_service: Callable[[], ServiceCore],
+    max_request_bytes: int,
+    batch_routes: BatchRouteSettings = BatchRouteSettings(),
+) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
-    instance when served; built directly in tests)."""
+    instance when served; built directly in tests). The /batch routes take MAX_BATCH_ROWS materials
+    and bodies up to MAX_BATCH_REQUEST_BYTES (``batch_routes``)."""
     app = FastAPI(
         title="Ceramic armor ML API",
         version=SERVICE_VERSION,
@@ -49,7 +56,8 @@ def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -
     )
     app.router.route_class = StrictJSONRoute
     install_error_handlers(app, get_service)
-    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    batch_limits = {batch_path(f): batch_routes.max_request_bytes for f in BATCH_FAMILIES}
+    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits)
     body = Body(openapi_examples=_EXAMPLES)
     hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
 
@@ -82,6 +90,8 @@ def create_app(get_service: Callable[[], ServiceCore], max_request_bytes: int) -
     )
     async def predict_hardness(request: HardnessRequest = hardness_body) -> ORJSONResponse:
         return await answer(get_service(), "hardness", request)
+
+    register_batch_routes(app, get_service, batch_routes)
 
     @app.get("/health", summary="cheap liveness: status and version")
     @app.get("/api/v1/health", summary="cheap liveness: status and version")

@@ -107,7 +107,7 @@ class PredictionFlow:
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
-    async def _answer(self, family: str, features: np.ndarray, card: ModelCard, request: Request) -> Unpacked:
+    async def runner_answer(self, family: str, features: np.ndarray, card: ModelCard, request: Request) -> Unpacked:
         """The runner's answer, from the model the request asked for (a pinned version is asked
         for by name when the default moved away from it meanwhile)."""
         explain = request.include_feature_importance
@@ -122,7 +122,7 @@ class PredictionFlow:
     async def _compute(
         self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str
     ) -> dict[str, Any]:
-        out = await self._answer(family, await prepared.features(), card, request)
+        out = await self.runner_answer(family, await prepared.features(), card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, prepared.canonical, answered.tag, request)

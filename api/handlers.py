@@ -97,18 +97,29 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], ServiceCore])
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
 
+# How a call to the runner service fails when it is down, restarting or overloaded: a 503.
+RUNNER_FAILURES: tuple[type[Exception], ...] = (TimeoutError, BentoMLException, aiohttp.ClientError)
+RUNNER_UNAVAILABLE = "the prediction runner is unavailable or overloaded; retry shortly"
+
+
+def failure_response(exc: Exception) -> ORJSONResponse:
+    """The answer to a route that raised: an ApiError's status and body, a runner failure as 503
+    with Retry-After, anything else 500 without internals."""
+    if isinstance(exc, ApiError):
+        return ORJSONResponse(exc.body(), status_code=int(exc.status))
+    if isinstance(exc, RUNNER_FAILURES):
+        logger.warning("runner call failed: %s", type(exc).__name__)
+        error = ServiceUnavailable(RUNNER_UNAVAILABLE)
+        return ORJSONResponse(error.body(), status_code=int(error.status), headers={"Retry-After": "1"})
+    logger.error("unhandled error", exc_info=exc)
+    return ORJSONResponse(internal_error_body(), status_code=500)
+
+
 async def _guarded(coro: Awaitable[Any]) -> ORJSONResponse:
     try:
         return ORJSONResponse(await coro)
-    except ApiError as exc:
-        return ORJSONResponse(exc.body(), status_code=int(exc.status))
-    except (TimeoutError, BentoMLException, aiohttp.ClientError) as exc:
-        logger.warning("runner call failed: %s", type(exc).__name__)
-        error = ServiceUnavailable("the prediction runner is unavailable or overloaded; retry shortly")
-        return ORJSONResponse(error.body(), status_code=int(error.status), headers={"Retry-After": "1"})
-    except Exception:
-        logger.exception("unhandled error")
-        return ORJSONResponse(internal_error_body(), status_code=500)
+    except Exception as exc:
+        return failure_response(exc)
 
 
 def admin(request: Request, token: str | None) -> bool:

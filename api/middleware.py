@@ -1,8 +1,9 @@
-"""ASGI middleware of the API: the request body size limit (413 before anything parses the body)."""
+"""ASGI middleware of the API: the request body size limit (413 before anything parses the body),
+with a larger limit on the paths that take many materials (the /batch routes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -18,30 +19,39 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024
 
 
 class BodySizeLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 before they are parsed. A declared
-    size (Content-Length) is checked at once; a body without one (chunked transfer) is read here,
-    at most ``max_bytes`` + 1 bytes, and handed on only if it fits."""
+    """ASGI middleware: refuse bodies over ``max_bytes`` (``path_limits[path]`` on the paths listed
+    there) with 413 before they are parsed. A declared size (Content-Length) is checked at once; a
+    body without one (chunked transfer) is read here, at most the limit + 1 bytes, and handed on
+    only if it fits."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, drain_max_bytes: int = DRAIN_MAX_BYTES):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        drain_max_bytes: int = DRAIN_MAX_BYTES,
+        path_limits: Mapping[str, int] | None = None,
+    ):
         self.app, self.max_bytes, self.drain_max_bytes = app, max_bytes, drain_max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
+            if int(declared) > limit:
                 if int(declared) <= self.drain_max_bytes:
                     await self._drain(receive, 0)
-                return await self._refuse(send)
+                return await self._refuse(send, limit)
             return await self.app(scope, receive, send)
-        messages = await self._read_within_limit(receive)
+        messages = await self._read_within_limit(receive, limit)
         if messages is None:
-            return await self._refuse(send)
+            return await self._refuse(send, limit)
         replay = iter(messages)
         return await self.app(scope, lambda: self._next(replay, receive), send)
 
-    async def _read_within_limit(self, receive: Receive) -> list[Message] | None:
+    async def _read_within_limit(self, receive: Receive, limit: int) -> list[Message] | None:
         messages: list[Message] = []
         size = 0
         while True:
@@ -49,7 +59,7 @@ class BodySizeLimit:
             messages.append(message)
             size += len(message.get("body", b""))
             ended = message["type"] != "http.request" or not message.get("more_body", False)
-            if size > self.max_bytes:
+            if size > limit:
                 if not ended:
                     await self._drain(receive, size)
                 return None
@@ -69,8 +79,8 @@ class BodySizeLimit:
     async def _next(replay: Iterator[Message], receive: Receive) -> MutableMapping[str, Any]:
         return next(replay, None) or await receive()
 
-    async def _refuse(self, send: Send) -> None:
-        error = BodyTooLarge(f"request body over the limit of {self.max_bytes} bytes")
+    async def _refuse(self, send: Send, limit: int) -> None:
+        error = BodyTooLarge(f"request body over the limit of {limit} bytes")
         await JSONResponse(error.body(), status_code=int(error.status))({"type": "http"}, _no_body, send)
 
 

@@ -219,3 +219,72 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
         {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}},
     ),
 }
+
+
+class BatchOptions(BaseModel):
+    """What a /batch request asks for besides its materials: the top-level fields of a JSON body,
+    the query string of a CSV body. The flags apply to every material, as in a single request."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    include_uncertainty: bool = True
+    include_feature_importance: bool = False
+    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+    rank_by: str | None = Field(
+        None,
+        description="screening: a target of the family, or <target>_low / <target>_high (its 95 % interval's "
+        "bounds); the rows that meet `where` come back best first, followed by the row errors",
+    )
+    order: Literal["descending", "ascending"] = Field(
+        "descending", description="with rank_by: best is highest or lowest"
+    )
+    where: list[str] = Field(
+        default_factory=list,
+        description='screening constraints on targets, e.g. "density <= 3.3", "v50_velocity_low > 850" '
+        "(operators <, <=, >, >=); a row must meet all of them",
+    )
+    top: int | None = Field(None, ge=1, description="screening: at most this many rows, best first (needs rank_by)")
+
+
+class BatchRequest(BatchOptions):
+    """The JSON body of a /batch route (documentation: the route reads the body itself)."""
+
+    materials: list[dict[str, Any]] = Field(
+        description="materials as in a single request (composition, processing, microstructure, armor), without "
+        "the flags"
+    )
+
+
+class BatchRowError(BaseModel):
+    row: int = Field(description="position of the material in the input, from 0 (CSV: the header is not counted)")
+    error: ErrorInfo
+
+
+class BatchRow(BaseModel):
+    row: int = Field(description="position of the material in the input, from 0 (CSV: the header is not counted)")
+    predictions: dict[str, PropertyPrediction]
+    feature_importance: list[FeatureImportance] | None = None
+    contribution_base: dict[str, float] | None = None
+    warnings: list[str]
+    model_version: str = Field(description="tag of the model that answered; its model_info is in summary.models")
+    cached: bool
+
+
+class BatchSummary(BaseModel):
+    rows: int = Field(description="materials received")
+    predicted: int
+    errors: int
+    cached: int = Field(description="rows answered from the response cache")
+    matched: int | None = Field(None, description="screening: rows that met every `where` constraint")
+    returned: int = Field(description="rows in results (screening: matched rows kept by `top`, plus row errors)")
+    models: dict[str, ModelInfo] = Field(description="model_info of every model that answered, by tag")
+    processing_time_ms: float
+
+
+class BatchResponse(BaseModel):
+    """JSON (Accept: application/json). NDJSON (application/x-ndjson): one result a line as rows are done,
+    then {"summary": ...}. CSV (text/csv): one line per result with value, low and high per target."""
+
+    results: list[BatchRow | BatchRowError] = Field(
+        description="one entry per material in input order; screening: the matched rows best first, then the errors"
+    )
+    summary: BatchSummary

@@ -1,0 +1,309 @@
+"""The formats of the /batch routes: what comes in (a JSON body with ``materials``, or CSV with the
+columns of data/reference_materials.csv, optionally gzip-compressed) and what goes out (JSON,
+NDJSON or CSV by ``Accept``, gzip by ``Accept-Encoding``).
+
+CSV in: a header row; the phase columns (fractions; empty = 0) and an optional ``basis``; every
+input of the catalogue by its name (empty or absent = its documented default; only
+``sintering_temperature`` is required); the target columns of the reference table are accepted and
+ignored; any other column is an error naming it. A cell that is not a number where one is expected
+is that row's error. Blank lines are skipped and not counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from api.batch import Outcome, RawRow
+from api.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody
+from api.schemas import BatchOptions
+from api.strict_json import loads_strict
+from features.catalogue import TARGETS, inputs, numeric_inputs
+from features.phases import PHASES
+
+ALL_TARGETS = tuple(t for targets in TARGETS.values() for t in targets)
+_BLOCK_OF = {spec.name: spec.block for spec in inputs()}
+_NUMERIC = frozenset(spec.name for spec in numeric_inputs())
+REQUIRED_COLUMNS = tuple(spec.name for spec in numeric_inputs() if spec.default is None)
+INPUT_COLUMNS = (*PHASES, "basis", *_BLOCK_OF)
+
+
+class UnsupportedMediaType(ApiError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    kind = "unsupported_media_type"
+
+
+def _invalid(field_name: str, message: str) -> InvalidInput:
+    return InvalidInput(f"invalid request: {field_name}: {message}", [{"field": field_name, "message": message}])
+
+
+def too_many_rows(rows: int, max_rows: int) -> BodyTooLarge:
+    return BodyTooLarge(f"{rows} materials in one batch, over the limit of {max_rows} (MAX_BATCH_ROWS)")
+
+
+def decompressed(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
+    """The body as sent before gzip (Content-Encoding: gzip), at most ``max_bytes`` of it."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send gzip or nothing")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        plain = inflater.decompress(body, max_bytes + 1)
+    except zlib.error:
+        raise MalformedBody("request body is not valid gzip") from None
+    if len(plain) > max_bytes:
+        raise BodyTooLarge(f"request body over the limit of {max_bytes} bytes once decompressed")
+    return plain
+
+
+def _options(data: dict[str, Any], strict: bool) -> BatchOptions:
+    try:
+        return BatchOptions.model_validate(data, strict=strict)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, BatchOptions) from None
+
+
+def query_options(params: Iterable[tuple[str, str]]) -> BatchOptions:
+    """Options from the query string (CSV bodies): ``where`` may repeat; the rest are single values."""
+    data: dict[str, Any] = {"where": []}
+    for name, value in params:
+        if name == "where":
+            data["where"].append(value)
+        else:
+            data[name] = value
+    return _options(data, strict=False)
+
+
+@dataclass
+class Job:
+    """A decoded batch request: its options, how many materials, and the materials (lazily)."""
+
+    options: BatchOptions
+    count: int
+    rows: Iterable[RawRow]
+
+
+def json_job(body: bytes, max_rows: int) -> Job:
+    """``{"materials": [...], <options>}``: parsed whole (the body is capped), duplicate keys refused."""
+    try:
+        data = loads_strict(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = str(exc) if str(exc).startswith("duplicate key") else "not valid JSON"
+        raise MalformedBody(f'request body: {reason}; expected {{"materials": [...]}}') from None
+    if not isinstance(data, dict) or not isinstance(data.get("materials"), list):
+        raise MalformedBody('request body must be a JSON object with a "materials" list')
+    materials = data.pop("materials")
+    if len(materials) > max_rows:
+        raise too_many_rows(len(materials), max_rows)
+    options = _options(data, strict=True)
+    return Job(options, len(materials), [RawRow(i, m) for i, m in enumerate(materials)])
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _header(names: list[str]) -> list[str]:
+    names = [n.strip() for n in names]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise _invalid("columns", f"column(s) {duplicated} given more than once")
+    unknown = [n for n in names if n not in INPUT_COLUMNS and n not in ALL_TARGETS]
+    if unknown:
+        raise _invalid("columns", f"unknown column(s) {unknown}; known: {[*INPUT_COLUMNS, *ALL_TARGETS]}")
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    if missing:
+        raise _invalid("columns", f"missing required column(s) {missing}")
+    return names
+
+
+def csv_material(row: int, header: list[str], cells: list[str]) -> RawRow:
+    """One CSV row as the nested material of a single request (empty cells left to the defaults)."""
+    if len(cells) > len(header):
+        return RawRow(row, None, error=_invalid("(row)", f"{len(cells)} cells, the header has {len(header)}"))
+    material: dict[str, dict[str, Any]] = {"composition": {}, "processing": {}, "microstructure": {}, "armor": {}}
+    notes: dict[str, str] = {}
+    for name, raw in zip(header, cells, strict=False):
+        cell = raw.strip()
+        if not cell or name in ALL_TARGETS:
+            continue
+        block = _BLOCK_OF.get(name, "composition")
+        value: Any = cell
+        if name in _NUMERIC or name in PHASES:
+            number = _number(cell)
+            if number is None:
+                notes[f"{block}.{name}"] = f"must be a number, got {cell!r}"
+            else:
+                value = number
+        material[block][name] = value
+    return RawRow(row, material, notes)
+
+
+def _data_rows(text: str) -> Iterator[list[str]]:
+    return (cells for cells in csv.reader(io.StringIO(text)) if any(c.strip() for c in cells))
+
+
+def csv_job(body: bytes, options: BatchOptions, max_rows: int) -> Job:
+    """Rows decoded lazily from the text, one chunk at a time; the count is checked first."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MalformedBody("CSV body is not valid UTF-8") from None
+    rows = _data_rows(text)
+    header = next(rows, None)
+    if header is None:
+        raise MalformedBody("CSV body is empty; expected a header row and one material per row")
+    names = _header(header)
+    # every row ends a line: a text of at most max_rows line breaks cannot hold more rows
+    count = text.count("\n") if text.count("\n") <= max_rows else sum(1 for _ in _data_rows(text)) - 1
+    if count > max_rows:
+        raise too_many_rows(count, max_rows)
+    return Job(options, count, (csv_material(i, names, cells) for i, cells in enumerate(rows)))
+
+
+# ---- out
+
+
+def _accepted(header: str) -> list[tuple[str, float]]:
+    """(media range, q) of an Accept or Accept-Encoding header, in the order given."""
+    ranges = []
+    for part in header.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                q = _number(value) or 0.0
+        if name:
+            ranges.append((name.lower(), q))
+    return ranges
+
+
+def wants_gzip(accept_encoding: str) -> bool:
+    return any(name in ("gzip", "*") and q > 0 for name, q in _accepted(accept_encoding))
+
+
+class JsonEncoder:
+    """``{"results": [...], "summary": {...}}``, written as the rows are done."""
+
+    media_type = "application/json"
+
+    def __init__(self, targets: tuple[str, ...]):
+        self._first = True
+
+    def head(self) -> bytes:
+        return b'{"results":['
+
+    def rows(self, outcomes: list[Outcome]) -> bytes:
+        if not outcomes:
+            return b""
+        joined = b",".join(orjson.dumps(o) for o in outcomes)
+        prefix, self._first = (b"" if self._first else b","), False
+        return prefix + joined
+
+    def tail(self, summary: dict[str, Any]) -> bytes:
+        return b'],"summary":' + orjson.dumps(summary) + b"}"
+
+
+class NdjsonEncoder:
+    """One result per line as the rows are done, then ``{"summary": {...}}``."""
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, targets: tuple[str, ...]):
+        pass
+
+    def head(self) -> bytes:
+        return b""
+
+    def rows(self, outcomes: list[Outcome]) -> bytes:
+        return b"".join(orjson.dumps(o) + b"\n" for o in outcomes)
+
+    def tail(self, summary: dict[str, Any]) -> bytes:
+        return orjson.dumps({"summary": summary}) + b"\n"
+
+
+def csv_columns(targets: tuple[str, ...]) -> list[str]:
+    per_target = [column for t in targets for column in (t, f"{t}_low", f"{t}_high")]
+    return ["row", "status", *per_target, "warnings", "model_version", "cached", "error"]
+
+
+class CsvEncoder:
+    """One line per result: value, low and high per target, warnings joined by "; ", and the
+    row's status (200, or its error's) and error message."""
+
+    media_type = "text/csv"
+
+    def __init__(self, targets: tuple[str, ...]):
+        self.targets = targets
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    def _take(self) -> bytes:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode()
+
+    def head(self) -> bytes:
+        self._writer.writerow(csv_columns(self.targets))
+        return self._take()
+
+    def _line(self, outcome: Outcome) -> list[Any]:
+        if "error" in outcome:
+            error = outcome["error"]
+            return [outcome["row"], error["status"], *[""] * (3 * len(self.targets) + 3), error["message"]]
+        cells: list[Any] = [outcome["row"], 200]
+        for target in self.targets:
+            entry = outcome["predictions"][target]
+            cells += [entry["value"], *(entry["confidence_interval"] or ("", ""))]
+        return [*cells, "; ".join(outcome["warnings"]), outcome["model_version"], outcome["cached"], ""]
+
+    def rows(self, outcomes: list[Outcome]) -> bytes:
+        self._writer.writerows(self._line(o) for o in outcomes)
+        return self._take()
+
+    def tail(self, summary: dict[str, Any]) -> bytes:
+        return b""
+
+
+Encoder = JsonEncoder | NdjsonEncoder | CsvEncoder
+ENCODERS: dict[str, type[Encoder]] = {
+    "application/json": JsonEncoder,
+    "application/x-ndjson": NdjsonEncoder,
+    "application/ndjson": NdjsonEncoder,
+    "text/csv": CsvEncoder,
+}
+
+
+def encoder_for(accept: str, targets: tuple[str, ...]) -> Encoder:
+    """The best supported type of the Accept header (JSON for */*, a missing header or none known)."""
+    ranked = sorted(_accepted(accept), key=lambda r: -r[1])  # stable: the header's order breaks ties
+    chosen = next((name for name, q in ranked if q > 0 and name in ENCODERS), "application/json")
+    return ENCODERS[chosen](targets)
+
+
+class Gzip:
+    """gzip of a stream, flushed at each piece so a client reads the rows as they are sent."""
+
+    def __init__(self) -> None:
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+
+    def piece(self, data: bytes) -> bytes:
+        return self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+
+    def end(self) -> bytes:
+        return self._deflate.flush()

@@ -1,0 +1,143 @@
+"""POST /api/v1/predict/{mechanical,ballistic}/batch: many materials in one request.
+
+Decode (api/batch_io.py), check the limits (MAX_BATCH_ROWS; the body cap MAX_BATCH_REQUEST_BYTES is
+the middleware's), resolve the model, run the first chunk (a runner that is down answers the whole
+request 503 with Retry-After, before anything is sent), then stream the rest as the chunks are done
+(api/batch.py), screened when asked (api/screening.py), gzip-compressed when accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.batch import BatchRun, Outcome
+from api.batch_io import (
+    Encoder,
+    Gzip,
+    Job,
+    UnsupportedMediaType,
+    csv_job,
+    decompressed,
+    encoder_for,
+    json_job,
+    query_options,
+    wants_gzip,
+)
+from api.errors import InvalidInput
+from api.handlers import failure_response
+from api.http import ORJSONResponse
+from api.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
+from api.screening import Screen
+from features.catalogue import TARGETS
+from settings import BatchRouteSettings
+
+if TYPE_CHECKING:
+    from api.core import ServiceCore
+
+BATCH_FAMILIES = ("mechanical", "ballistic")
+_CSV_SCHEMA = {
+    "type": "string",
+    "description": "a header row (columns of data/reference_materials.csv), a material a row",
+}
+_ERRORS: dict[int | str, dict[str, Any]] = PREDICTION_ERRORS | {
+    413: PREDICTION_ERRORS[413]
+    | {"description": "body over MAX_BATCH_REQUEST_BYTES, or more materials than MAX_BATCH_ROWS"},
+    415: {"model": ErrorBody, "description": "a Content-Type other than application/json or text/csv"},
+}
+
+
+def batch_path(family: str) -> str:
+    return f"/api/v1/predict/{family}/batch"
+
+
+async def read_job(request: Request, limits: BatchRouteSettings) -> Job:
+    body = decompressed(await request.body(), request.headers.get("content-encoding", ""), limits.max_request_bytes)
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media == "text/csv":
+        return csv_job(body, query_options(request.query_params.multi_items()), limits.max_rows)
+    if media != "application/json":
+        raise UnsupportedMediaType(f"Content-Type {media!r} is not supported; send application/json or text/csv")
+    if request.query_params:
+        message = "with a JSON body the options go in the body, not the query string"
+        raise InvalidInput(f"invalid request: {message}", [{"field": "(query)", "message": message}])
+    return json_job(body, limits.max_rows)
+
+
+async def _stream(
+    encoder: Encoder, run: BatchRun, screen: Screen | None, first: list[Outcome], rest: AsyncIterator[list[Outcome]]
+) -> AsyncIterator[bytes]:
+    yield encoder.head()
+    if screen is None:
+        yield encoder.rows(first)
+        async for outcomes in rest:
+            yield encoder.rows(outcomes)
+        yield encoder.tail(run.summary() | {"returned": run.rows})
+        return
+    errors: list[Outcome] = []
+    for outcome in itertools.chain(first, *[chunk async for chunk in rest]):
+        errors.append(outcome) if "error" in outcome else screen.offer(outcome)
+    ranked = list(screen.ranked())
+    yield encoder.rows(ranked)
+    yield encoder.rows(errors)
+    yield encoder.tail(run.summary() | {"matched": screen.matched, "returned": len(ranked) + len(errors)})
+
+
+async def _gzipped(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    gzip = Gzip()
+    async for piece in stream:
+        if piece:
+            yield gzip.piece(piece)
+    yield gzip.end()
+
+
+async def answer_batch(core: ServiceCore, family: str, request: Request, limits: BatchRouteSettings) -> Response:
+    job = await read_job(request, limits)
+    screen = Screen.from_options(job.options, family)
+    run = await BatchRun.start(core, family, job.options)
+    chunks = run.chunks(job.rows)
+    first: list[Outcome] = await anext(chunks, [])
+    if run.unavailable is not None and any("error" in o and o["error"]["status"] == 503 for o in first):
+        # the first chunk could not be answered and nothing was sent yet: the client retries the whole batch
+        await chunks.aclose()
+        return ORJSONResponse(run.unavailable.body(), status_code=503, headers={"Retry-After": "1"})
+    encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
+    stream = _stream(encoder, run, screen, first, chunks)
+    headers = {"Vary": "Accept, Accept-Encoding"}
+    if wants_gzip(request.headers.get("accept-encoding", "")):
+        stream, headers["Content-Encoding"] = _gzipped(stream), "gzip"
+    return StreamingResponse(stream, media_type=encoder.media_type, headers=headers)
+
+
+def register_batch_routes(app: FastAPI, get_service: Callable[[], ServiceCore], limits: BatchRouteSettings) -> None:
+    """The /batch route of each material family; their body cap is set on the middleware."""
+    for family in BATCH_FAMILIES:
+        _register(app, get_service, limits, family)
+
+
+def _register(app: FastAPI, get_service: Callable[[], ServiceCore], limits: BatchRouteSettings, family: str) -> None:
+    request_body = {
+        "content": {
+            "application/json": {"schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
+            "text/csv": {"schema": _CSV_SCHEMA},
+        },
+        "required": True,
+    }
+
+    @app.post(
+        batch_path(family),
+        response_model=BatchResponse,
+        responses=_ERRORS,
+        summary=f"{family.capitalize()} predictions for up to MAX_BATCH_ROWS materials (JSON or CSV in; JSON, "
+        "NDJSON or CSV out by Accept; gzip), row-level errors, optional screening (rank_by, where, top)",
+        openapi_extra={"requestBody": request_body},
+    )
+    async def predict_batch(request: Request) -> Response:
+        try:
+            return await answer_batch(get_service(), family, request, limits)
+        except Exception as exc:
+            return failure_response(exc)

@@ -1,0 +1,333 @@
+"""api/batch.py and its routes in-process: row-level errors, order, equality with the single route,
+chunked runner calls, the formats (JSON, CSV, NDJSON, gzip), the limits, runner failures."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import io
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.batch_io import csv_columns
+from features.catalogue import TARGETS
+from settings import BatchRouteSettings
+from tests.support import CountingRunner, example
+
+FLAGS = ("include_uncertainty", "include_feature_importance", "model_version")
+MATERIAL = {k: v for k, v in example().items() if k not in FLAGS}
+CSV_HEADER = "SiC,B4C,Al2O3,sintering_temperature,pressure,grain_size,porosity,atmosphere,threat"
+
+
+def material(i: int) -> dict:
+    """A distinct valid material per ``i``."""
+    return {**MATERIAL, "processing": {**MATERIAL["processing"], "sintering_temperature": 1300 + i}}
+
+
+def csv_line(i: int) -> str:
+    return f"0.6,0.3,0.1,{1300 + i},50,10,0.02,argon,7.62x51_m80"
+
+
+def invalid(field: str, message: str) -> dict:
+    details = [{"field": field, "message": message}]
+    return {
+        "status": 422,
+        "type": "validation_error",
+        "message": f"invalid request: {field}: {message}",
+        "details": details,
+    }
+
+
+def batch_client(make_core, runners=None, limits=BatchRouteSettings(), **overrides) -> TestClient:
+    core = make_core(runners=runners, **overrides)
+    test_client = TestClient(create_app(lambda: core, 65536, limits))
+    test_client.core = core
+    return test_client
+
+
+def post(client, family: str, **kwargs):
+    return client.post(f"/api/v1/predict/{family}/batch", **kwargs)
+
+
+MIXED = [
+    material(0),
+    {**MATERIAL, "composition": {"SiC": 1.5}},
+    material(2),
+    {**MATERIAL, "processing": {**MATERIAL["processing"], "grain_size": 500}},
+    {**material(4), "include_uncertainty": False},
+    42,
+    material(6),
+]
+MIXED_ERRORS = {
+    1: invalid("composition.SiC", "must be between 0 and 1 (fraction), got 1.5"),
+    3: invalid("processing.grain_size", "must be between 0.1 and 100 um, got 500"),
+    4: invalid("include_uncertainty", "set for the whole batch (top level or query string), not per material"),
+    5: {
+        "status": 422,
+        "type": "validation_error",
+        "message": "a material is a JSON object, got int",
+        "details": [{"field": "(material)", "message": "a material is a JSON object, got int"}],
+    },
+}
+
+
+def test_json_mixed_rows_each_get_their_result_or_their_exact_error_in_order(client):
+    response = post(client, "mechanical", json={"materials": MIXED})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["row"] for r in body["results"]] == list(range(len(MIXED)))
+    for result in body["results"]:
+        if result["row"] in MIXED_ERRORS:
+            assert result == {"row": result["row"], "error": MIXED_ERRORS[result["row"]]}
+        else:
+            assert set(result["predictions"]) == set(TARGETS["mechanical"])
+    summary = body["summary"]
+    assert (summary["rows"], summary["predicted"], summary["errors"], summary["returned"]) == (7, 3, 4, 7)
+    assert list(summary["models"]) == [body["results"][0]["model_version"]]
+
+
+@pytest.mark.parametrize("family", ["mechanical", "ballistic"])
+@pytest.mark.parametrize("importance", [False, True])
+def test_a_row_equals_the_single_route_answer_for_its_material(client, family, importance):
+    materials = [material(i) for i in range(3)] + [{**MATERIAL, "microstructure": {"porosity": 0.29}}]
+    flags = {"include_feature_importance": importance}
+    body = post(client, family, json={"materials": materials, **flags}).json()
+    for row, result in zip(materials, body["results"], strict=True):
+        single = client.post(f"/api/v1/predict/{family}", json={**row, **flags}).json()
+        info = single["model_info"]
+        assert result["model_version"] == f"{info['name']}:{info['version']}"
+        assert body["summary"]["models"][result["model_version"]] == info
+        for key in ("predictions", "warnings", "feature_importance", "contribution_base"):
+            assert result[key] == single[key], key
+
+
+def test_a_row_answered_by_the_single_route_before_comes_from_the_response_cache(client):
+    single = client.post("/api/v1/predict/ballistic", json={**material(1), "include_feature_importance": False})
+    body = post(client, "ballistic", json={"materials": [material(0), material(1)]}).json()
+    assert [r["cached"] for r in body["results"]] == [False, True]
+    assert body["results"][1]["predictions"] == single.json()["predictions"]
+    assert body["summary"]["cached"] == 1
+
+
+def test_rows_reach_the_runner_in_chunks_of_max_batch_size(make_core, runner_cores):
+    counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
+    client = batch_client(make_core, runners={"mechanical": counting}, max_batch_size=16)
+    materials = [material(i) for i in range(100)]
+    body = post(client, "mechanical", json={"materials": materials}).json()
+    assert counting.calls == 7  # ceil(100 / 16)
+    assert client.core.predictor.coalescer.rows == 100
+    assert [r["row"] for r in body["results"]] == list(range(100))
+
+
+def test_csv_in_and_out_with_bad_rows(client):
+    lines = [
+        CSV_HEADER,
+        csv_line(0),
+        "0.6,0.3,0.1,abc,50,10,0.02,argon,7.62x51_m80",  # not a number
+        "0.6,0.3,0.1,1800,50,10,0.5,argon,7.62x51_m80",  # porosity out of range
+        "",  # blank: skipped, not counted
+        "0.6,0.3,0.1,,50,10,0.02,argon,7.62x51_m80",  # required cell empty
+        "0.6,0.3,0.1,1800,50,10,0.02,argon,7.62x51_m80,extra",  # a cell too many
+        "0.6,0.3,0.1,1800,50,10,0.02,plasma,7.62x51_m80",  # unknown level
+        csv_line(6),
+    ]
+    response = post(
+        client, "ballistic", content="\n".join(lines), headers={"content-type": "text/csv", "accept": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == csv_columns(TARGETS["ballistic"])
+    assert [r["row"] for r in rows] == [str(i) for i in range(7)]
+    assert [r["status"] for r in rows] == ["200", "422", "422", "422", "422", "422", "200"]
+    messages = [r["error"] for r in rows]
+    assert messages[1] == "invalid request: processing.sintering_temperature: must be a number, got 'abc'"
+    assert (
+        messages[2] == "invalid request: microstructure.porosity: must be between 0 and 0.3 (volume fraction), got 0.5"
+    )
+    assert messages[3] == "invalid request: processing.sintering_temperature: field required"
+    assert messages[4] == "invalid request: (row): 10 cells, the header has 9"
+    assert messages[5].startswith("invalid request: processing.atmosphere: Input should be 'air', 'argon'")
+    json_rows = post(client, "ballistic", json={"materials": [material(0)]}).json()["results"]
+    assert float(rows[0]["v50_velocity"]) == json_rows[0]["predictions"]["v50_velocity"]["value"]
+    low, high = json_rows[0]["predictions"]["v50_velocity"]["confidence_interval"]
+    assert (float(rows[0]["v50_velocity_low"]), float(rows[0]["v50_velocity_high"])) == (low, high)
+
+
+def test_csv_row_equals_the_json_row_of_the_same_material(client):
+    text = "\n".join([CSV_HEADER, csv_line(3)])
+    from_csv = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()["results"][0]
+    composition = {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1}
+    processing = {"sintering_temperature": 1303, "pressure": 50, "grain_size": 10}
+    as_json = {"composition": composition, "processing": processing, "microstructure": {"porosity": 0.02}}
+    from_json = post(client, "mechanical", json={"materials": [as_json]}).json()["results"][0]
+    assert from_csv["predictions"] == from_json["predictions"] and from_csv["warnings"] == from_json["warnings"]
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("SiC,sintering_temperature,colour", "unknown column(s) ['colour']; known: "),
+        ("SiC,pressure", "missing required column(s) ['sintering_temperature']"),
+        ("SiC,SiC,sintering_temperature", "column(s) ['SiC'] given more than once"),
+    ],
+)
+def test_a_bad_csv_header_fails_the_whole_request_naming_the_columns(client, header, message):
+    response = post(client, "mechanical", content=f"{header}\n1,1800\n", headers={"content-type": "text/csv"})
+    assert response.status_code == 422
+    detail = response.json()["error"]["details"][0]
+    assert detail["field"] == "columns" and detail["message"].startswith(message)
+
+
+def test_reference_table_columns_are_accepted_and_targets_ignored(client):
+    with open("data/reference_materials.csv") as handle:
+        text = "".join(handle.readline() for _ in range(21))
+    body = post(client, "ballistic", content=text, headers={"content-type": "text/csv"}).json()
+    assert body["summary"]["rows"] == 20 and body["summary"]["errors"] == 0
+
+
+def test_csv_options_come_from_the_query_string(client):
+    text = "\n".join([CSV_HEADER, csv_line(0)])
+    url = "/api/v1/predict/mechanical/batch?include_uncertainty=false&include_feature_importance=true"
+    result = client.post(url, content=text, headers={"content-type": "text/csv"}).json()["results"][0]
+    assert result["predictions"]["density"]["confidence_interval"] is None
+    assert result["feature_importance"] is not None
+    bad = client.post(url + "&colour=red", content=text, headers={"content-type": "text/csv"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "colour"
+
+
+def test_gzip_out_when_accepted_and_gzip_in(client):
+    materials = [material(i) for i in range(5)]
+    plain = post(client, "mechanical", json={"materials": materials}).json()
+    raw = gzip.compress(json.dumps({"materials": materials}).encode())
+    headers = {"content-type": "application/json", "content-encoding": "gzip", "accept-encoding": "gzip"}
+    response = post(client, "mechanical", content=raw, headers=headers)
+    assert response.headers["content-encoding"] == "gzip"
+    body = response.json()  # httpx inflates what the header announces
+    assert [r["predictions"] for r in body["results"]] == [r["predictions"] for r in plain["results"]]
+    no_gzip = post(client, "mechanical", json={"materials": materials}, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in no_gzip.headers
+
+
+def test_ndjson_is_streamed_one_message_per_chunk(make_core):
+    """The ASGI app sends each chunk's lines as soon as it is done (a body message per chunk)."""
+    core = make_core(max_batch_size=8)
+    app = create_app(lambda: core, 65536)
+    body = json.dumps({"materials": [material(i) for i in range(40)]}).encode()
+    sent: list[dict] = []
+
+    async def call() -> None:
+        received = iter([{"type": "http.request", "body": body, "more_body": False}])
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/v1/predict/mechanical/batch",
+            "raw_path": b"/api/v1/predict/mechanical/batch",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"accept", b"application/x-ndjson")],
+        }
+
+        async def receive():
+            message = next(received, None)
+            if message is None:  # the client stays connected: wait for the response's end
+                await asyncio.Event().wait()
+            return message
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+
+    asyncio.run(call())
+    pieces = [m["body"] for m in sent if m["type"] == "http.response.body" and m.get("body")]
+    assert len(pieces) >= 5  # 40 rows in chunks of 8
+    lines = [json.loads(line) for line in b"".join(pieces).splitlines()]
+    assert [line["row"] for line in lines[:-1]] == list(range(40))
+    assert lines[-1]["summary"]["predicted"] == 40
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/x-ndjson"
+
+
+def test_more_rows_than_max_batch_rows_is_413_naming_the_limit(make_core):
+    client = batch_client(make_core, limits=BatchRouteSettings(max_rows=3))
+    response = post(client, "mechanical", json={"materials": [material(i) for i in range(4)]})
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "status": 413,
+        "type": "body_too_large",
+        "message": "4 materials in one batch, over the limit of 3 (MAX_BATCH_ROWS)",
+    }
+    text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(4))]) + "\n"
+    assert post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).status_code == 413
+    text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(3))]) + "\n"
+    assert post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).status_code == 200
+
+
+def test_batch_routes_have_their_own_body_cap(make_core):
+    client = batch_client(make_core, limits=BatchRouteSettings(max_request_bytes=200_000))
+    materials = [material(i) for i in range(300)]  # ~100 kB: over MAX_REQUEST_BYTES, under the batch cap
+    assert len(json.dumps({"materials": materials})) > 65536
+    assert post(client, "mechanical", json={"materials": materials}).status_code == 200
+    over = post(client, "mechanical", json={"materials": materials * 3})
+    assert over.status_code == 413
+    assert over.json()["error"]["message"] == "request body over the limit of 200000 bytes"
+    single = client.post(
+        "/api/v1/predict/mechanical", content=b"x" * 70_000, headers={"content-type": "application/json"}
+    )
+    assert single.status_code == 413  # the single routes keep MAX_REQUEST_BYTES
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, kind",
+    [
+        ({"content": b"SiC\n1", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
+        ({"content": b"{", "headers": {"content-type": "application/json"}}, 400, "malformed_body"),
+        ({"json": {"materials": {}}}, 400, "malformed_body"),
+        ({"json": {"materials": [], "top": 0}}, 422, "validation_error"),
+        ({"json": {"materials": [], "model_version": "nope"}}, 404, "unknown_model_version"),
+    ],
+)
+def test_request_level_errors(client, kwargs, status, kind):
+    response = post(client, "mechanical", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["type"] == kind
+
+
+class Down:
+    async def predict(self, features, version, explain):
+        raise TimeoutError
+
+    def __init__(self, real):
+        self.real = real
+
+    async def card(self, version=None):
+        return await self.real.card(version)
+
+
+def test_runner_down_before_anything_is_sent_is_a_503_with_retry_after(make_core, runner_cores):
+    from runners.local import LocalRunnerClient
+
+    client = batch_client(make_core, runners={"mechanical": Down(LocalRunnerClient(runner_cores["mechanical"]))})
+    response = post(client, "mechanical", json={"materials": [material(0)]})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["type"] == "unavailable"
+
+
+def test_runner_failing_mid_batch_gives_the_remaining_rows_a_503_error(make_core, runner_cores):
+    class FailsAfterFirst(CountingRunner):
+        async def predict(self, features, version, explain):
+            if self.calls >= 1:
+                self.calls += 1
+                raise TimeoutError
+            return await super().predict(features, version, explain)
+
+    failing = FailsAfterFirst(runner_cores["mechanical"], delay_s=0)
+    client = batch_client(make_core, runners={"mechanical": failing}, max_batch_size=4)
+    body = post(client, "mechanical", json={"materials": [material(i) for i in range(12)]}).json()
+    statuses = [r.get("error", {}).get("status", 200) for r in body["results"]]
+    assert statuses == [200] * 4 + [503] * 8
+    assert failing.calls == 2  # no call after the failure
+    assert (body["summary"]["predicted"], body["summary"]["errors"]) == (4, 8)
