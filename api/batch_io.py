@@ -153,7 +153,14 @@ def csv_material(row: int, header: list[str], cells: list[str]) -> RawRow:
 
 
 def _data_rows(text: str) -> Iterator[list[str]]:
-    return (cells for cells in csv.reader(io.StringIO(text)) if any(c.strip() for c in cells))
+    # newline="": the reader itself ends rows at \n, \r\n or a bare \r (a bare \r in an unquoted cell
+    # was a csv.Error, a 500, under StringIO's default newline handling; found by tests/test_fuzz_api.py)
+    try:
+        for cells in csv.reader(io.StringIO(text, newline="")):
+            if any(c.strip() for c in cells):
+                yield cells
+    except csv.Error as exc:  # a cell over the csv module's field size limit (128 KiB)
+        raise MalformedBody(f"CSV body could not be read: {exc}") from None
 
 
 def csv_job(body: bytes, options: BatchOptions, max_rows: int) -> Job:
@@ -167,8 +174,9 @@ def csv_job(body: bytes, options: BatchOptions, max_rows: int) -> Job:
     if header is None:
         raise MalformedBody("CSV body is empty; expected a header row and one material per row")
     names = _header(header)
-    # every row ends a line: a text of at most max_rows line breaks cannot hold more rows
-    count = text.count("\n") if text.count("\n") <= max_rows else sum(1 for _ in _data_rows(text)) - 1
+    # every row ends a line (\n, \r\n or \r): a text of at most max_rows line breaks cannot hold more rows
+    breaks = text.count("\n") + text.count("\r")
+    count = breaks if breaks <= max_rows else sum(1 for _ in _data_rows(text)) - 1
     if count > max_rows:
         raise too_many_rows(count, max_rows)
     return Job(options, count, (csv_material(i, names, cells) for i, cells in enumerate(rows)))

@@ -331,3 +331,14 @@ def test_runner_failing_mid_batch_gives_the_remaining_rows_a_503_error(make_core
     assert statuses == [200] * 4 + [503] * 8
     assert failing.calls == 2  # no call after the failure
     assert (body["summary"]["predicted"], body["summary"]["errors"]) == (4, 8)
+
+
+def test_a_bare_carriage_return_ends_a_csv_row_and_an_unreadable_cell_is_a_400(client):
+    """A bare \\r in an unquoted cell was a csv.Error, a 500 (found by tests/test_fuzz_api.py)."""
+    text = "\r".join([CSV_HEADER, csv_line(0), csv_line(1)]) + "\r"
+    body = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()
+    assert (body["summary"]["rows"], body["summary"]["errors"]) == (2, 0)
+    over_field_limit = f"{CSV_HEADER}\n{'1' * 200_000},0.3\n"  # the csv module reads cells up to 128 KiB
+    response = post(client, "mechanical", content=over_field_limit, headers={"content-type": "text/csv"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "malformed_body"
