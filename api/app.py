@@ -20,6 +20,7 @@ from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BodySizeLimit
 from api.schemas import (
     EXAMPLE_REQUEST,
+    GET_ERRORS,
     HARDNESS_EXAMPLE,
     PREDICTION_ERRORS,
     HardnessRequest,
@@ -93,14 +94,15 @@ def create_app(
 
     register_batch_routes(app, get_service, batch_routes)
 
-    @app.get("/health", summary="cheap liveness: status and version")
-    @app.get("/api/v1/health", summary="cheap liveness: status and version")
+    @app.get("/health", summary="cheap liveness: status and version", responses=GET_ERRORS)
+    @app.get("/api/v1/health", summary="cheap liveness: status and version", responses=GET_ERRORS)
     async def health() -> ORJSONResponse:
         return await guarded_get(lambda: get_service().health())
 
     @app.get(
         "/api/v1/performance",
         summary="cache, latency, throughput, batching and model-cache figures, aggregated over all worker processes",
+        responses=GET_ERRORS,
     )
     async def performance() -> ORJSONResponse:
         return await guarded_get(lambda: get_service().performance())
@@ -110,6 +112,7 @@ def create_app(
         summary="uptime, CPU and memory of the service's processes and the machine, "
         "versions, loaded models, cache backend reachability (a summary without the admin token when "
         "ADMIN_TOKEN is set)",
+        responses=GET_ERRORS,
     )
     async def status(request: Request) -> ORJSONResponse:
         core = get_service()
@@ -119,6 +122,7 @@ def create_app(
         "/api/v1/models",
         summary="stored model families and versions with their metrics; which is serving "
         "(only the serving tags without the admin token when ADMIN_TOKEN is set)",
+        responses=GET_ERRORS,
     )
     async def models(request: Request) -> ORJSONResponse:
         core = get_service()

@@ -221,6 +221,10 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# What a GET route can fail with: the runner (cards, models) unavailable, or an unexpected failure.
+GET_ERRORS: dict[int | str, dict[str, Any]] = {code: PREDICTION_ERRORS[code] for code in (503, 500)}
+
+
 class BatchOptions(BaseModel):
     """What a /batch request asks for besides its materials: the top-level fields of a JSON body,
     the query string of a CSV body. The flags apply to every material, as in a single request."""
