@@ -83,6 +83,12 @@ class Environment(BaseSettings):
         description="runner calls of one kind (family, version, explain) an API worker keeps on the wire at "
         "once; requests that miss the caches meanwhile are stacked into the next call",
     )
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a single-material request's body must arrive within this many seconds, else 408 "
+        "(slow or stalled clients)",
+    )
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     admin_token: str | None = Field(
         None,
@@ -190,6 +196,7 @@ class ServingSettings:
     access_log: bool
     admin_token: str | None
     request_timeout_s: float = 30.0  # BentoML traffic timeout of every service
+    body_read_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +254,13 @@ def _shared(env: Environment) -> SharedCacheSettings:
 def group(env: Environment) -> Settings:
     return Settings(
         serving=ServingSettings(
-            env.port, env.api_workers, env.prediction_workers, env.max_request_bytes, env.access_log, env.admin_token
+            env.port,
+            env.api_workers,
+            env.prediction_workers,
+            env.max_request_bytes,
+            env.access_log,
+            env.admin_token,
+            body_read_timeout_s=env.body_read_timeout_s,
         ),
         models=ModelSettings(
             {

@@ -17,7 +17,7 @@ from fastapi import Body, FastAPI, Request
 from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
 from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
-from api.middleware import BodySizeLimit
+from api.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
 from api.schemas import (
     EXAMPLE_REQUEST,
     GET_ERRORS,
@@ -43,6 +43,7 @@ def create_app(
     get_service: Callable[[], ServiceCore],
     max_request_bytes: int,
     batch_routes: BatchRouteSettings = BatchRouteSettings(),
+    body_read_timeout_s: float = BODY_READ_TIMEOUT_S,
 ) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests). The /batch routes take MAX_BATCH_ROWS materials
@@ -58,7 +59,9 @@ def create_app(
     app.router.route_class = StrictJSONRoute
     install_error_handlers(app, get_service)
     batch_limits = {batch_path(f): batch_routes.max_request_bytes for f in BATCH_FAMILIES}
-    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits, body_timeout_s=body_read_timeout_s
+    )
     body = Body(openapi_examples=_EXAMPLES)
     hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
 

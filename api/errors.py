@@ -33,6 +33,11 @@ class MalformedBody(ApiError):
     kind = "malformed_body"
 
 
+class RequestTimeout(ApiError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+    kind = "request_timeout"
+
+
 class BodyTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     kind = "body_too_large"
