@@ -155,7 +155,7 @@ class ErrorDetail(BaseModel):
 class ErrorInfo(BaseModel):
     status: int
     type: str = Field(
-        description="validation_error, malformed_body, body_too_large, unknown_model_version, "
+        description="validation_error, malformed_body, body_too_large, request_timeout, unknown_model_version, "
         "unavailable, internal_error, not_found, method_not_allowed"
     )
     message: str
@@ -203,6 +203,10 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
                 "details": [{"field": "processing.grain_size", "message": "must be between 0.1 and 100 um, got 500"}],
             }
         },
+    ),
+    408: _error(
+        "the request body did not arrive within BODY_READ_TIMEOUT_S",
+        {"error": {"status": 408, "type": "request_timeout", "message": "the request body did not arrive within 10 s"}},
     ),
     503: _error(
         "a runner is unavailable or overloaded (Retry-After: 1)",
