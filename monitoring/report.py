@@ -153,6 +153,13 @@ def performance(
     }
 
 
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 class ProcessMonitor:
     """CPU and memory of the service's processes (this worker's parent, the bentoml serve arbiter,
     and all its descendants). psutil's cpu_percent(None) measures since the previous call, so the
@@ -165,8 +172,10 @@ class ProcessMonitor:
         self.processes()
 
     def processes(self) -> list[psutil.Process]:
-        """The current process tree; a process seen for the first time gets its CPU baseline now."""
-        current = [self.root, *self.root.children(recursive=True)]
+        """The current process tree, without dead (zombie) processes: a killed worker that its
+        parent has not reaped yet is not part of the service any more. A process seen for the first
+        time gets its CPU baseline now."""
+        current = [p for p in [self.root, *self.root.children(recursive=True)] if _alive(p)]
         known = {}
         for proc in current:
             if proc.pid not in self._procs:

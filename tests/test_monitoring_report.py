@@ -78,3 +78,21 @@ def test_latency_summary_window_and_throughput():
     summary = latency_summary(np.array([[now, 0.010], [now, 0.020], [now - 120, 0.030]]), window_s=300, now=now)
     assert summary["window_requests"] == 3 and summary["throughput_rps"] == pytest.approx(2 / 60)
     assert summary["p50_ms"] == pytest.approx(20.0) and summary["mean_ms"] == pytest.approx(20.0)
+
+
+def test_a_killed_process_not_yet_reaped_is_not_listed():
+    # issue 14, item 8: after a runner kill /api/v1/status still listed the dead process
+    import multiprocessing
+    import os
+    import time
+
+    from monitoring.report import ProcessMonitor
+
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    child.start()
+    monitor = ProcessMonitor(os.getpid())
+    assert child.pid in {p.pid for p in monitor.processes()}
+    os.kill(child.pid, 9)
+    time.sleep(0.3)  # dead, not reaped: a zombie
+    assert child.pid not in {p.pid for p in monitor.processes()}
+    child.join()
