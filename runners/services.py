@@ -15,6 +15,9 @@ Workers: PREDICTION_WORKERS (default: the CPU cores). Each worker runs single-th
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 from typing import Any
 
 import bentoml
@@ -30,6 +33,7 @@ from runners.core import RunnerCore
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
+logger = logging.getLogger("armor.runner")
 
 _SERVICE_CONFIG = {
     **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.prediction_workers),
@@ -59,7 +63,11 @@ class ModelRunner:
     def __init__(self) -> None:
         metrics = Metrics()
         cache = instrumented_local("prediction", SETTINGS.prediction_cache, metrics)
-        self.cores = {family: self._core(family, metrics, cache) for family in ALL_FAMILIES}
+        try:
+            self.cores = {family: self._core(family, metrics, cache) for family in ALL_FAMILIES}
+        except store.ModelIntegrityError as exc:
+            _stop_the_service(exc)
+            raise
         for core in self.cores.values():
             core.warm_up()
         self.sweeper = ExpirySweeper([cache] if cache else [], SETTINGS.monitoring.sweep_interval_s)
@@ -99,6 +107,15 @@ class ModelRunner:
         dict; read from the registry off the event loop)."""
         reply = await asyncio.to_thread(self.cores[family].card, version)
         return reply.to_dict()
+
+
+def _stop_the_service(exc: store.ModelIntegrityError) -> None:
+    """A model file that fails its checksum will fail it again after any restart: instead of
+    letting BentoML restart this worker forever while /livez says 200 (issue 14, item 2), say
+    which file in one line and stop the whole ``bentoml serve`` (this worker's parent), so the
+    process exits and an orchestrator shows the failure."""
+    logger.critical("%s; stopping the service: restarting cannot repair a model file", exc)
+    os.kill(os.getppid(), signal.SIGTERM)
 
 
 def _fix_media_types(service: Any) -> None:

@@ -213,3 +213,28 @@ def test_a_10_mb_body_from_urllib_reads_the_413_not_a_reset(served):
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 413
     assert json.loads(refused.value.read())["error"]["type"] == "body_too_large"
+
+
+def test_a_corrupt_model_stops_bentoml_serve_with_one_line_naming_the_file(
+    trained, stored_tags, hardness_tag, bentoml_home
+):
+    # issue 14, item 2: under a direct `bentoml serve` the runner used to restart forever while
+    # /livez said 200; `make serve` checks the store first (test_model_registry_store)
+    from pathlib import Path
+
+    import bentoml
+
+    from model_registry import store
+
+    tag = store.save(trained["mechanical"], dataset_sha256="4" * 64)
+    path = Path(store.resolve("mechanical", tag).path) / "forest.npz"
+    path.write_bytes(path.read_bytes()[:-10] + b"corrupted!")
+    server = BentoServer({"BENTOML_HOME": bentoml_home, "MECHANICAL_MODEL_TAG": tag, "API_WORKERS": "1"})
+    try:
+        with pytest.raises(RuntimeError, match="exited"):
+            server.start(timeout_s=90)
+        log = Path(server.log.name).read_text()
+        assert str(path) in log and "checksum mismatch" in log and "stopping the service" in log
+    finally:
+        server.stop()
+        bentoml.models.delete(tag)
