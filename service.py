@@ -46,7 +46,11 @@ def _current() -> ServiceCore:
 
 
 APP = create_app(
-    _current, SETTINGS.serving.max_request_bytes, SETTINGS.batch_routes, SETTINGS.serving.body_read_timeout_s
+    _current,
+    SETTINGS.serving.max_request_bytes,
+    SETTINGS.batch_routes,
+    SETTINGS.serving.body_read_timeout_s,
+    SETTINGS.access,
 )
 bounded_labels.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis]  # type: ignore[attr-defined]  # a bentoml Service once decorated

@@ -89,6 +89,12 @@ class Environment(BaseSettings):
         description="a single-material request's body must arrive within this many seconds, else 408 "
         "(slow or stalled clients)",
     )
+    api_keys: str | None = Field(
+        None, description="comma-separated keys; when set, the prediction routes need X-API-Key with one of them"
+    )
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="prediction requests per key (or client address) per rolling minute, per API worker"
+    )
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     admin_token: str | None = Field(
         None,
@@ -200,6 +206,14 @@ class ServingSettings:
 
 
 @dataclass(frozen=True)
+class AccessSettings:
+    """Who may call the prediction routes and how often (api/access.py); both off by default."""
+
+    api_keys: frozenset[str] = frozenset()
+    rate_limit_per_minute: int | None = None
+
+
+@dataclass(frozen=True)
 class MonitoringSettings:
     shared_dir: str | None  # bentoml serve's directory shared by all workers (metrics, windows)
     performance_window_s: float
@@ -217,6 +231,7 @@ class Settings:
     shared_cache: SharedCacheSettings
     monitoring: MonitoringSettings
     batch_routes: BatchRouteSettings = BatchRouteSettings()
+    access: AccessSettings = AccessSettings()
 
 
 def _layer(env: Environment, name: str) -> CacheLayerSettings:
@@ -277,6 +292,9 @@ def group(env: Environment) -> Settings:
         shared_cache=_shared(env),
         monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
         batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes),
+        access=AccessSettings(
+            frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()), env.rate_limit_per_minute
+        ),
     )
 
 

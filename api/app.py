@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, Request
 
+from api.access import AccessControl, SlidingWindow
 from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
 from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
@@ -29,7 +30,7 @@ from api.schemas import (
     PredictionResponse,
 )
 from api.strict_json import StrictJSONRoute
-from settings import BatchRouteSettings
+from settings import AccessSettings, BatchRouteSettings
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -44,6 +45,7 @@ def create_app(
     max_request_bytes: int,
     batch_routes: BatchRouteSettings = BatchRouteSettings(),
     body_read_timeout_s: float = BODY_READ_TIMEOUT_S,
+    access: AccessSettings = AccessSettings(),
 ) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests). The /batch routes take MAX_BATCH_ROWS materials
@@ -62,6 +64,9 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits, body_timeout_s=body_read_timeout_s
     )
+    if access.api_keys or access.rate_limit_per_minute:  # added last: runs first, before any body is read
+        limiter = SlidingWindow(access.rate_limit_per_minute) if access.rate_limit_per_minute else None
+        app.add_middleware(AccessControl, api_keys=access.api_keys, limiter=limiter)
     body = Body(openapi_examples=_EXAMPLES)
     hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
 

@@ -33,6 +33,16 @@ class MalformedBody(ApiError):
     kind = "malformed_body"
 
 
+class Unauthorized(ApiError):
+    status = HTTPStatus.UNAUTHORIZED
+    kind = "unauthorized"
+
+
+class RateLimited(ApiError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    kind = "rate_limited"
+
+
 class RequestTimeout(ApiError):
     status = HTTPStatus.REQUEST_TIMEOUT
     kind = "request_timeout"

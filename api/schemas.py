@@ -155,7 +155,8 @@ class ErrorDetail(BaseModel):
 class ErrorInfo(BaseModel):
     status: int
     type: str = Field(
-        description="validation_error, malformed_body, body_too_large, request_timeout, unknown_model_version, "
+        description="validation_error, malformed_body, body_too_large, request_timeout, unauthorized, "
+        "rate_limited, unknown_model_version, "
         "unavailable, internal_error, not_found, method_not_allowed"
     )
     message: str
@@ -203,6 +204,14 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
                 "details": [{"field": "processing.grain_size", "message": "must be between 0.1 and 100 um, got 500"}],
             }
         },
+    ),
+    401: _error(
+        "with API_KEYS set: no X-API-Key header, or an unknown key",
+        {"error": {"status": 401, "type": "unauthorized", "message": "a prediction needs the header X-API-Key ..."}},
+    ),
+    429: _error(
+        "with RATE_LIMIT_PER_MINUTE set: too many requests from this key or address (Retry-After)",
+        {"error": {"status": 429, "type": "rate_limited", "message": "more than 60 prediction requests in 60 s; ..."}},
     ),
     408: _error(
         "the request body did not arrive within BODY_READ_TIMEOUT_S",

@@ -1,0 +1,61 @@
+"""api/access.py: optional API keys and the per-client rate limit of the prediction routes."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.access import SlidingWindow
+from api.app import create_app
+from settings import AccessSettings
+from tests.support import example
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_window_admits_the_limit_then_says_how_long_to_wait():
+    clock = Clock()
+    window = SlidingWindow(2, window_s=60, clock=clock)
+    assert window.admit("a") is None
+    clock.now += 10
+    assert window.admit("a") is None and window.admit("b") is None
+    assert window.admit("a") == 50  # the first of a's two requests leaves the window in 50 s
+    clock.now += 50
+    assert window.admit("a") is None
+
+
+def app_with(make_core, access: AccessSettings) -> TestClient:
+    core = make_core()
+    return TestClient(create_app(lambda: core, 65536, access=access))
+
+
+def test_without_settings_nothing_is_asked(client):
+    assert client.post("/api/v1/predict/mechanical", json=example()).status_code == 200
+
+
+def test_api_keys_guard_the_prediction_routes_only(make_core):
+    with app_with(make_core, AccessSettings(frozenset({"k1", "k2"}))) as http:
+        missing = http.post("/api/v1/predict/mechanical", json=example())
+        wrong = http.post("/api/v1/predict/mechanical", json=example(), headers={"X-API-Key": "nope"})
+        right = http.post("/api/v1/predict/mechanical", json=example(), headers={"X-API-Key": "k2"})
+        health = http.get("/api/v1/health")
+    assert (missing.status_code, wrong.status_code, right.status_code, health.status_code) == (401, 401, 200, 200)
+    assert missing.json()["error"]["type"] == "unauthorized"
+
+
+def test_the_rate_limit_answers_429_with_retry_after_per_key(make_core):
+    access = AccessSettings(frozenset({"k1", "k2"}), rate_limit_per_minute=2)
+    with app_with(make_core, access) as http:
+        statuses = [
+            http.post("/api/v1/predict/hardness", json={"formula": "SiC"}, headers={"X-API-Key": "k1"})
+            for _ in range(3)
+        ]
+        other_key = http.post("/api/v1/predict/hardness", json={"formula": "SiC"}, headers={"X-API-Key": "k2"})
+    assert [r.status_code for r in statuses] == [200, 200, 429] and other_key.status_code == 200
+    limited = statuses[-1]
+    assert limited.json()["error"]["type"] == "rate_limited" and 1 <= int(limited.headers["retry-after"]) <= 60
