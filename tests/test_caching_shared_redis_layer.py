@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from caching import LayeredCache, RedisCache, TTLLRUCache
-from tests.support import PROMPT_S, RedisServer, free_port, require_redis_server  # noqa: F401
+from tests.support import PROMPT_S, FakeClock, RedisServer, free_port, require_redis_server  # noqa: F401
 
 T = TypeVar("T")
 
@@ -24,17 +24,6 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def timed(call: Awaitable[T]) -> tuple[T, float]:
