@@ -5,11 +5,12 @@ tuples of ``features.schema``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from features.catalogue import categorical_levels, numeric_names
+from features.catalogue import categorical_levels, inputs, numeric_names
 from features.phases import PHASES, load_phase_table, weight_to_volume
 from features.schema import Material
 
@@ -100,9 +101,12 @@ def encode(name: str, values: Any) -> np.ndarray:
     return codes
 
 
+@cache
+def _block_of() -> dict[str, str]:
+    """Input name -> the request block that holds it (from the catalogue)."""
+    return {spec.name: spec.block for spec in inputs()}
+
+
 def field_value(material: Material, name: str) -> Any:
-    """The value of an input of any block of a validated material."""
-    for block in (material.processing, material.microstructure, material.armor):
-        if name in type(block).model_fields:
-            return getattr(block, name)
-    raise KeyError(name)
+    """The value of an input of any block of a validated material (KeyError if there is none)."""
+    return getattr(getattr(material, _block_of()[name]), name)
