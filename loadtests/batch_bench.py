@@ -8,7 +8,8 @@
    is far cheaper than Python's, so it is the single route's upper bound on a shared machine.
 2. Another ``--rows`` new materials (so neither run profits from the other's caches) as one CSV
    batch request (Accept: text/csv, streamed): rows/s, and the API workers' RSS sampled every
-   10 ms during it (peak minus before).
+   10 ms during it (peak minus before). A request runs on one API worker; a third set of new
+   rows is then sent as one batch request per API worker at once, as a client would to use them all.
 Both runs share the machine with their client, as a user's would. Also prints the batch run's
 result of a CSV with ``--bad`` malformed rows (predicted, errors, in order).
 """
@@ -151,6 +152,22 @@ def batch(url: str, family: str, text: str) -> tuple[float, list[list[str]]]:
     return len(rows) / (time.perf_counter() - started), rows
 
 
+def parallel_batches(url: str, family: str, text: str, parts: int) -> float:
+    """rows/s of the same rows as ``parts`` CSV batch requests sent at once (a request runs on one
+    API worker: this is how a client uses all of them, as ``python -m client screen`` could)."""
+    header, *lines = text.splitlines()
+    share = -(-len(lines) // parts)
+    texts = ["\n".join([header, *lines[i : i + share]]) + "\n" for i in range(0, len(lines), share)]
+    results: list[float] = []
+    started = time.perf_counter()
+    threads = [threading.Thread(target=lambda t=t: results.append(batch(url, family, t)[0])) for t in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(lines) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000")
@@ -186,6 +203,15 @@ def main() -> None:
         growth = (sampler.peak - before) / 1e6
         print(
             f"API workers' RSS: {before / 1e6:.0f} MB before, peak {sampler.peak / 1e6:.0f} MB, growth {growth:.1f} MB"
+        )
+
+    if len(workers) > 1:
+        split_text, _ = candidates_csv(args.rows, args.seed + 3)
+        split_rate = parallel_batches(args.url, args.family, split_text, len(workers))
+        versus_wrk = f", {split_rate / wrk_rate:.1f}x wrk's" if wrk_rate else ""
+        print(
+            f"the rows as {len(workers)} batch requests at once (one per API worker): {split_rate:,.0f} rows/s "
+            f"(ratio {split_rate / single_rate:.1f}x{versus_wrk})"
         )
 
     bad_text, bad_rows = candidates_csv(args.rows, args.seed + 2, args.bad)
