@@ -107,16 +107,18 @@ class FormulaFamily:
         loads = np.array(request.loads())
         try:
             composition = parse_formula(request.formula)
-            rows = self.featurizer.transform([composition] * len(loads), loads)
+            self.featurizer.check(composition)  # refused before the cache lookup; features only on a miss
         except FormulaError as exc:
             raise _formula_error(exc) from None
         canonical = {"formula": composition.key, "loads": [float(f"{x:.10g}") for x in loads]}
+        rows: list[np.ndarray] = []  # computed once, by features(), and read by respond()
 
         async def features() -> np.ndarray:
-            return rows
+            rows.append(self.featurizer.transform([composition] * len(loads), loads))
+            return rows[0]
 
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
-            return self._respond(request, composition, rows, card, out)
+            return self._respond(request, composition, rows[0], card, out)
 
         return Prepared(canonical, features, respond)
 

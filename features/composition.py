@@ -136,6 +136,12 @@ class FormulaFeaturizer:
         categories = ("composition",) * (len(names) - len(LOAD_COLUMNS)) + ("load",) * len(LOAD_COLUMNS)
         self.schema = FeatureSchema(FAMILY, names, categories)
 
+    def check(self, composition: Composition) -> None:
+        """Raise ``FormulaError`` (``element_without_data``) if the table cannot describe one of the
+        composition's elements; cheap, for refusing a request before any featurisation."""
+        for symbol in composition.elements:
+            _row(self.table, symbol, composition.formula)
+
     def transform(self, compositions: Sequence[Composition], loads_n: np.ndarray) -> np.ndarray:
         """(N, F) float64 matrix in ``self.schema.names`` order: row i is composition i at load i.
         Raises ``FormulaError`` (an element without data) or ``ValueError`` (a bad load)."""
