@@ -14,7 +14,7 @@ from api.predictor import AsyncPredictor
 from caching import ExpirySweeper
 from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.catalogue import FORMULA_FAMILIES
-from features.families import ALL_FAMILIES as FAMILIES
+from features.families import ALL_FAMILIES
 from monitoring import report
 from monitoring.instrumented import (
     InstrumentedLayeredCache,
@@ -41,7 +41,7 @@ class ServiceCore:
         baseline); under bentoml serve the rings are read from the shared directory instead."""
         self.settings, self.metrics = settings, Metrics()
         self.monitoring = settings.monitoring
-        self.rings = {f: Ring(self.monitoring.shared_dir, f) for f in FAMILIES}
+        self.rings = {f: Ring(self.monitoring.shared_dir, f) for f in ALL_FAMILIES}
         self.batch_rings = batch_rings or {}
         self.response_cache = instrumented_layered(
             "response", settings.response_cache, settings.shared_cache, self.metrics
@@ -124,8 +124,8 @@ class ServiceCore:
         }
 
     async def models_summary(self) -> dict[str, Any]:
-        return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in FAMILIES}
+        return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in ALL_FAMILIES}
 
     async def models(self) -> dict[str, Any]:
-        serving = {f: (await self.flow.cards.default(f)).tag for f in FAMILIES}
+        serving = {f: (await self.flow.cards.default(f)).tag for f in ALL_FAMILIES}
         return await asyncio.to_thread(report.models, serving)

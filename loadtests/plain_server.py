@@ -14,7 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from api.core import ServiceCore
-from features.families import ALL_FAMILIES as FAMILIES
+from features.families import ALL_FAMILIES
 from monitoring.metrics import Metrics
 from runners.core import RunnerCore
 from runners.local import LocalRunnerClient
@@ -29,7 +29,7 @@ def build_app():
         prometheus_multiproc_dir=None,
     )
     runners = {}
-    for family in FAMILIES:
+    for family in ALL_FAMILIES:
         core = RunnerCore(family, None, settings.models.cache_max_mb, Metrics())
         core.warm_up()
         runners[family] = LocalRunnerClient(core)

@@ -21,7 +21,7 @@ import psutil
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from features.families import ALL_FAMILIES as FAMILIES
+from features.families import ALL_FAMILIES
 from model_registry import store
 from monitoring import window
 from monitoring.metrics import Metrics
@@ -70,7 +70,7 @@ def _histogram(samples: dict, name: str, **labels) -> tuple[int, float]:
 
 def batching(samples: dict, shared_dir: str | None, window_s: float, local_rings: dict) -> dict:
     out = {}
-    for family in FAMILIES:
+    for family in ALL_FAMILIES:
         count, rows = _histogram(samples, "armor_runner_batch_size", family=family)
         recent = window.read_series(_dir(shared_dir), f"batch_{family}", window_s, local_rings.get(family))
         sizes = recent[:, 1]
@@ -107,7 +107,7 @@ def _dir(shared_dir: str | None) -> Path | None:
 
 def predictions(samples: dict, shared_dir: str | None, window_s: float, rings: dict) -> dict:
     out = {}
-    for family in FAMILIES:
+    for family in ALL_FAMILIES:
         count, total = _histogram(samples, "armor_request_duration_seconds", endpoint=family)
         errors = sum(
             v
@@ -253,7 +253,7 @@ def uptime_s(monitor: ProcessMonitor) -> float:
 def models(serving: dict[str, str]) -> dict:
     """Families, their stored versions (newest first) with stored metrics, and the one serving."""
     out = {}
-    for family in FAMILIES:
+    for family in ALL_FAMILIES:
         stored = store.list_models(family)
         out[family] = {
             "serving": serving.get(family),
