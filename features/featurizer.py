@@ -155,11 +155,12 @@ def armor_arrays(batch: MaterialBatch) -> dict[str, np.ndarray]:
     }
 
 
-def _armor_features(batch: MaterialBatch, bulk_density: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
-    arm = armor_arrays(batch)
-    args = (
+def v50_arguments(batch: MaterialBatch, tile_density: np.ndarray, arm: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The arguments of ``physics.florence_v50`` and ``ballistics.bounded_v50`` for every row, in
+    their order (tile, backing, threat), from the batch and its ``armor_arrays``."""
+    return (
         batch.tile_thickness,
-        bulk_density,
+        tile_density,
         batch.backing_thickness,
         arm["backing_density_g_cm3"],
         arm["backing_strength_mpa"],
@@ -167,6 +168,11 @@ def _armor_features(batch: MaterialBatch, bulk_density: np.ndarray) -> dict[str,
         arm["threat_mass_g"],
         arm["threat_caliber_mm"],
     )
+
+
+def _armor_features(batch: MaterialBatch, bulk_density: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+    arm = armor_arrays(batch)
+    args = v50_arguments(batch, bulk_density, arm)
     florence, v50 = physics.florence_v50(*args), ballistics.bounded_v50(*args)
     out = {"tile_thickness": ("armor", batch.tile_thickness), "backing_thickness": ("armor", batch.backing_thickness)}
     out.update({n: ("armor", a) for n, a in arm.items()})

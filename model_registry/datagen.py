@@ -45,7 +45,7 @@ import numpy as np
 from features import ballistics, physics
 from features.batch import MaterialBatch
 from features.catalogue import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS, categorical_levels, numeric_inputs
-from features.featurizer import armor_arrays, mixture_properties
+from features.featurizer import armor_arrays, mixture_properties, v50_arguments
 from features.phases import PHASES, validated_backings
 
 __all__ = ["BALLISTIC_TARGETS", "MECHANICAL_TARGETS", "TARGETS", "UNITS", "generate", "sample_inputs"]
@@ -172,16 +172,7 @@ def mechanical_targets(batch: MaterialBatch, rng: np.random.Generator) -> dict[s
 def ballistic_targets(batch: MaterialBatch, mech: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
     n, arm = len(batch), armor_arrays(batch)
     core, v_threat = arm["threat_core_hardness_factor"], arm["threat_velocity_m_s"]
-    nominal = ballistics.bounded_v50(
-        batch.tile_thickness,
-        mech["density"],
-        batch.backing_thickness,
-        arm["backing_density_g_cm3"],
-        arm["backing_strength_mpa"],
-        arm["backing_failure_strain"],
-        arm["threat_mass_g"],
-        arm["threat_caliber_mm"],
-    )
+    nominal = ballistics.bounded_v50(*v50_arguments(batch, mech["density"], arm))
     hv, kic = mech["vickers_hardness"], mech["fracture_toughness"]
     v50 = nominal * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core**-0.25 * _noise(rng, n, 0.03)
     compliance = np.take(list(BACKING_COMPLIANCE.values()), batch.backing)
