@@ -14,24 +14,33 @@ from typing import Any
 import bentoml
 import numpy as np
 
+from api import header_timeout
 from api.app import create_app
 from api.core import ServiceCore
 from features.families import ALL_FAMILIES
 from monitoring import bounded_labels
 from monitoring.logs import configure as configure_logging
+from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
+header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/header_timeout.py)
 
 
 class DependencyClient:
-    """One family's side of the runner service, as api.predictor.RunnerClient."""
+    """One family's side of the runner service, as api.predictor.RunnerClient: the default model
+    through the socket hop when a runner socket answers (runners/hop.py), everything else (and the
+    default model when no socket answers) through BentoML's client."""
 
-    def __init__(self, dependency: Any, family: str):
-        self._dep, self.family = dependency.to_async, family
+    def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None):
+        self._dep, self.family, self.hop = dependency.to_async, family, hop
 
     async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        if version is None and self.hop is not None:
+            answer = await self.hop.predict(self.family, features, explain)
+            if answer is not None:
+                return answer
         result: np.ndarray = await self._dep.predict(features, family=self.family, version=version, explain=explain)
         return result
 
@@ -66,7 +75,8 @@ class ArmorService:
 
     def __init__(self) -> None:
         configure_logging()
-        self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f) for f in ALL_FAMILIES})
+        self.hop = _socket_hop()
+        self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f, self.hop) for f in ALL_FAMILIES})
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
@@ -76,3 +86,13 @@ class ArmorService:
     @bentoml.on_shutdown
     async def _close(self) -> None:
         await self.core.close()
+        if self.hop is not None:
+            await self.hop.close()
+
+
+def _socket_hop() -> SocketHop | None:
+    """The runner workers' sockets (RUNNER_HOP=socket, the default, under bentoml serve)."""
+    directory = serve_directory(SETTINGS.monitoring.shared_dir)
+    if SETTINGS.batching.hop != "socket" or directory is None:
+        return None
+    return SocketHop(socket_paths(directory, SETTINGS.serving.prediction_workers), ALL_FAMILIES)

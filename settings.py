@@ -83,11 +83,24 @@ class Environment(BaseSettings):
         description="runner calls of one kind (family, version, explain) an API worker keeps on the wire at "
         "once; requests that miss the caches meanwhile are stacked into the next call",
     )
+    runner_hop: Literal["socket", "bentoml"] = Field(
+        "socket",
+        description="how the API workers send rows to the runner's default models: `socket` (raw float64 "
+        "rows over a Unix socket per runner worker, runners/hop.py) or `bentoml` (BentoML's client); "
+        "pinned versions and model cards always use BentoML's client",
+    )
     body_read_timeout_s: float = Field(
         10.0,
         gt=0,
         description="a single-material request's body must arrive within this many seconds, else 408 "
         "(slow or stalled clients)",
+    )
+    header_read_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        description="a request's line and headers must arrive within this many seconds of the connection "
+        "opening or of the request's first byte, else 408 and the connection is closed (a new connection "
+        "that sends nothing is closed silently); 0 turns it off",
     )
     api_keys: str | None = Field(
         None, description="comma-separated keys; when set, the prediction routes need X-API-Key with one of them"
@@ -175,6 +188,7 @@ class BatchingSettings:
 
     max_batch_size: int
     coalesce_in_flight: int
+    hop: str = "socket"  # RUNNER_HOP: socket (runners/hop.py) or bentoml
 
 
 @dataclass(frozen=True)
@@ -203,6 +217,7 @@ class ServingSettings:
     admin_token: str | None
     request_timeout_s: float = 30.0  # BentoML traffic timeout of every service
     body_read_timeout_s: float = 10.0
+    header_read_timeout_s: float = 10.0  # 0: off
 
 
 @dataclass(frozen=True)
@@ -276,6 +291,7 @@ def group(env: Environment) -> Settings:
             env.access_log,
             env.admin_token,
             body_read_timeout_s=env.body_read_timeout_s,
+            header_read_timeout_s=env.header_read_timeout_s,
         ),
         models=ModelSettings(
             {
@@ -285,7 +301,7 @@ def group(env: Environment) -> Settings:
             },
             env.model_cache_max_mb,
         ),
-        batching=BatchingSettings(env.max_batch_size, env.coalesce_in_flight),
+        batching=BatchingSettings(env.max_batch_size, env.coalesce_in_flight, env.runner_hop),
         response_cache=_layer(env, "response"),
         feature_cache=_layer(env, "feature"),
         prediction_cache=_layer(env, "prediction"),

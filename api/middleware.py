@@ -31,7 +31,7 @@ class BodySizeLimit:
     chunked one) must arrive within ``body_timeout_s`` or the request gets 408 — 3,000 half-sent
     requests were otherwise held for as long as their clients liked (issue 14, item 9). The /batch
     routes stream large bodies through and rely on the service's request timeout. Half-sent
-    *headers* never reach the application; uvicorn holds them.
+    *headers* never reach the application: api/header_timeout.py bounds them (HEADER_READ_TIMEOUT_S).
     """
 
     def __init__(

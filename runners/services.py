@@ -30,6 +30,7 @@ from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
 from runners.core import RunnerCore
+from runners.hop import HopServer, serve_directory, socket_paths
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
@@ -71,6 +72,15 @@ class ModelRunner:
         for core in self.cores.values():
             core.warm_up()
         self.sweeper = ExpirySweeper([cache] if cache else [], SETTINGS.monitoring.sweep_interval_s)
+        self.hop = self._hop_server()
+
+    def _hop_server(self) -> HopServer | None:
+        """This worker's socket for the default models (runners/hop.py), unless RUNNER_HOP=bentoml."""
+        directory, index = serve_directory(SETTINGS.monitoring.shared_dir), bentoml.server_context.worker_index
+        if SETTINGS.batching.hop != "socket" or directory is None or index is None:
+            return None
+        path = socket_paths(directory, index)[-1]
+        return HopServer(path, ALL_FAMILIES, lambda family, rows, explain: self.cores[family].predict(rows, explain))
 
     def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
         model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
@@ -80,12 +90,16 @@ class ModelRunner:
         )
 
     @bentoml.on_startup
-    async def _start_sweeper(self) -> None:
+    async def _start_background(self) -> None:
         self.sweeper.start()
+        if self.hop is not None:
+            await self.hop.start()
 
     @bentoml.on_shutdown
-    async def _stop_sweeper(self) -> None:
+    async def _stop_background(self) -> None:
         await self.sweeper.stop()
+        if self.hop is not None:
+            await self.hop.close()
 
     def __is_ready__(self) -> bool:
         return all(core.ready for core in self.cores.values())

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from settings import Environment, load_settings
 
 
@@ -34,3 +37,15 @@ def test_the_machine_cache_lives_in_its_own_directory_beside_the_workers_shared_
     )
     assert load_settings(prometheus_multiproc_dir=None).shared_cache.machine_dir is None
     assert load_settings(prometheus_multiproc_dir=str(shared), cache_backend="redis").shared_cache.machine_dir is None
+
+
+def test_the_header_read_timeout_defaults_to_10_s_and_0_turns_it_off(monkeypatch):
+    for name in ("HEADER_READ_TIMEOUT_S", "ARMOR_HEADER_READ_TIMEOUT_S"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().serving.header_read_timeout_s == 10.0
+    monkeypatch.setenv("HEADER_READ_TIMEOUT_S", "0")
+    assert load_settings().serving.header_read_timeout_s == 0
+    monkeypatch.setenv("ARMOR_HEADER_READ_TIMEOUT_S", "2.5")
+    assert load_settings().serving.header_read_timeout_s == 2.5
+    with pytest.raises(ValidationError):
+        load_settings(header_read_timeout_s=-1)

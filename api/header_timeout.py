@@ -1,0 +1,131 @@
+"""A deadline for the request head (request line and headers): slow clients, issue 14, item 9.
+
+Half-sent *headers* never reach an ASGI app, so api/middleware.py's body deadline cannot see
+them: uvicorn holds such a connection for as long as the client likes. BentoML starts uvicorn in
+each worker (``_bentoml_impl/worker/service.py``) with ``uvicorn.Config(app=..., ...)`` and no
+``http=`` argument, so uvicorn's default ``"auto"`` resolves, when ``Config.load()`` runs at server
+start, to ``uvicorn.protocols.http.auto.AutoHTTPProtocol``: httptools' ``HttpToolsProtocol`` (a
+pinned dependency). Neither BentoML's configuration nor its worker options choose another protocol
+class, and uvicorn has no header timeout of its own (only ``timeout_keep_alive``, which it arms
+after a response and cancels on the next byte received).
+
+``install`` therefore replaces ``AutoHTTPProtocol`` with a subclass that arms a timer when a
+connection opens and when the first byte of a request arrives, and cancels it once the head is
+parsed. When it fires:
+
+- a head was started: the client gets ``408`` with the service's ``{"error": {...}}`` body and
+  ``Connection: close``, then the connection is closed;
+- nothing was sent on a new connection: it is closed silently (there is no request to answer, and
+  an unsolicited response can be read by a pooled or pre-connecting client as the answer to its
+  next request, hence HAProxy's ``option http-ignore-probes``);
+- a response is still being written (a pipelined client started the next head): that response
+  finishes with ``Connection: close`` and the connection closes after it.
+
+Between requests on a keep-alive connection no timer runs: uvicorn's keep-alive timeout (BentoML's
+``--timeout-keep-alive``, 5 s by default) closes an idle connection, and the deadline starts with
+the first byte of the next request, as HAProxy's ``timeout http-request`` does. BentoML imports the
+service module before it builds and starts uvicorn, so installing at import time is early enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http import auto
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.errors import RequestTimeout
+
+HEADER_READ_TIMEOUT_S = 10.0
+_ORIGINAL = "_armor_original"
+
+
+def timeout_response(timeout_s: float, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The raw 408 answer: uvicorn's default headers (Date), the documented JSON error body."""
+    error = RequestTimeout(f"the request headers did not arrive within {timeout_s:g} s")
+    body = json.dumps(error.body(), ensure_ascii=False, separators=(",", ":")).encode()
+    headers = [
+        *default_headers,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return head + b"\r\n" + body
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """httptools' protocol with a deadline of ``header_timeout_s`` for each request head."""
+
+    header_timeout_s = HEADER_READ_TIMEOUT_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_started = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_started = True
+        self._arm_head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_deadline_passed)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer, self._head_started = None, False
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # as uvicorn's shutdown(): close once this response is written
+            return
+        if self._head_started:
+            self.transport.write(timeout_response(self.header_timeout_s, self.server_state.default_headers))
+        self.transport.close()
+
+
+def with_head_deadline(timeout_s: float) -> type[HeaderDeadlineProtocol]:
+    """A protocol class whose connections must deliver each request head within ``timeout_s``."""
+
+    class TimedHeaderDeadlineProtocol(HeaderDeadlineProtocol):
+        header_timeout_s = timeout_s
+
+    return TimedHeaderDeadlineProtocol
+
+
+def install(timeout_s: float) -> None:
+    """Give every connection uvicorn accepts from now on (with ``http="auto"``, as BentoML starts
+    it) a request-head deadline of ``timeout_s`` seconds; 0 removes it. Idempotent."""
+    original = getattr(auto.AutoHTTPProtocol, _ORIGINAL, auto.AutoHTTPProtocol)
+    if timeout_s <= 0:
+        auto.AutoHTTPProtocol = original
+        return
+    if original is not HttpToolsProtocol:
+        raise RuntimeError(
+            f"uvicorn's default HTTP protocol is {original.__name__}, not httptools' HttpToolsProtocol: "
+            "the header read timeout supports httptools only (a pinned dependency); install it or set "
+            "HEADER_READ_TIMEOUT_S=0"
+        )
+    protocol = with_head_deadline(timeout_s)
+    setattr(protocol, _ORIGINAL, original)
+    auto.AutoHTTPProtocol = protocol
