@@ -16,18 +16,23 @@ class CacheReporter:
 
     def __init__(self, layer: str, metrics: Metrics):
         self.layer, self.metrics = layer, metrics
+        # the layer's series, looked up once: several are touched on every request
+        self._hits, self._misses = metrics.cache_hits.labels(layer), metrics.cache_misses.labels(layer)
+        self._evictions, self._expirations = (
+            metrics.cache_evictions.labels(layer),
+            metrics.cache_expirations.labels(layer),
+        )
+        self._entries, self._bytes = metrics.cache_entries.labels(layer), metrics.cache_bytes.labels(layer)
 
     def hit_or_miss(self, value: bytes | None) -> None:
-        counter = self.metrics.cache_misses if value is None else self.metrics.cache_hits
-        counter.labels(self.layer).inc()
+        (self._misses if value is None else self._hits).inc()
 
     def removed(self, reason: Literal["evicted", "expired"], count: int) -> None:
-        counter = self.metrics.cache_evictions if reason == "evicted" else self.metrics.cache_expirations
-        counter.labels(self.layer).inc(count)
+        (self._evictions if reason == "evicted" else self._expirations).inc(count)
 
     def resized(self, entries: int, memory_bytes: int) -> None:
-        self.metrics.cache_entries.labels(self.layer).set(entries)
-        self.metrics.cache_bytes.labels(self.layer).set(memory_bytes)
+        self._entries.set(entries)
+        self._bytes.set(memory_bytes)
 
 
 class InstrumentedLocalCache:

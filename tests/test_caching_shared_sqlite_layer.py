@@ -23,7 +23,12 @@ def cache(path: Path, clock=None, **limits) -> MachineCache:
 
 
 def _writer(path: str) -> None:
-    asyncio.run(cache(Path(path)).set("from-child", b"hello"))
+    async def write_and_close() -> None:
+        layer = cache(Path(path))
+        await layer.set("from-child", b"hello")
+        await layer.close()  # a worker's shutdown writes its queue
+
+    asyncio.run(write_and_close())
 
 
 def test_a_value_written_by_another_process_is_read(tmp_path):
@@ -85,6 +90,7 @@ def test_two_workers_local_layers_share_through_it(tmp_path):
     db = tmp_path / "c.sqlite"
     first, second = (LayeredCache(TTLLRUCache(), cache(db)) for _ in range(2))
     asyncio.run(first.set("answer", b"42"))
+    first.shared.flush()  # as the event loop does FLUSH_AFTER_S later
     assert asyncio.run(second.get("answer")) == b"42"
     stats = asyncio.run(second.stats())
     assert stats["backend"] == "machine" and stats["shared"]["hits"] == 1
@@ -122,10 +128,12 @@ def test_a_locked_database_is_a_miss_at_once_never_a_wait(tmp_path):
     holder = sqlite3.connect(str(db), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     started = time.perf_counter()
-    assert asyncio.run(layer.set("k", b"v")) is False
+    assert asyncio.run(layer.set("k", b"v")) is True  # queued
+    assert layer.flush() is False
     assert time.perf_counter() - started < 0.05 and (layer.busy, layer.errors) == (1, 0)
     holder.execute("COMMIT")
-    assert asyncio.run(layer.set("k", b"v")) is True and asyncio.run(layer.get("k")) == b"v"
+    assert asyncio.run(layer.set("k", b"v")) is True and layer.flush() is True
+    assert asyncio.run(layer.get("k")) == b"v"
 
 
 def test_the_caps_are_enforced_in_the_background_every_so_many_sets(tmp_path):
@@ -140,6 +148,26 @@ def test_the_caps_are_enforced_in_the_background_every_so_many_sets(tmp_path):
 
     asyncio.run(fill())
     assert asyncio.run(layer.size())[0] == 10 and layer.evictions == ENFORCE_EVERY - 10
+
+
+def test_writes_are_gathered_into_one_transaction_and_seen_by_others_after_the_flush(tmp_path):
+    from caching.shared.sqlite_layer import FLUSH_AFTER_S
+
+    db = tmp_path / "c.sqlite"
+    writer, reader = cache(db), cache(db)
+
+    async def scenario() -> tuple[bytes | None, bytes | None, bytes | None]:
+        for i in range(10):
+            await writer.set(f"k{i}", b"v")
+        own, others_before = await writer.get("k3"), await reader.get("k3")
+        await asyncio.sleep(FLUSH_AFTER_S * 3)
+        return own, others_before, await reader.get("k3")
+
+    statements: list[str] = []
+    writer._db.set_trace_callback(statements.append)  # noqa: SLF001
+    own, others_before, others_after = asyncio.run(scenario())
+    assert (own, others_before, others_after) == (b"v", None, b"v")
+    assert sum(s.startswith("BEGIN") for s in statements) == 1  # ten sets, one transaction
 
 
 def test_close_ends_the_layers_thread(tmp_path):
