@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 3000
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench lint typecheck build clean loadtest container science
+.PHONY: venv test models serve bench bench-compare lint typecheck build clean loadtest container science
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ science: models
 bench: venv
 	$(PY) -m features.bench
 	$(PY) -m model_registry.bench
+
+# Issue 12's table (~6 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
+bench-compare: models
+	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 2 --duration 10 --json docs/bench-compare.json
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,15 +1,19 @@
-"""The service and the same models in one plain process, measured side by side with wrk.
+"""The service, the same models in one plain process and a naive server, measured side by side with wrk.
 
-    python -m loadtests.side_by_side [--duration 10] [--rounds 2] [--json docs/side-by-side.json]
+    python -m loadtests.side_by_side [--duration 10] [--rounds 2] [--targets service,in-process,naive]
+                                     [--json docs/side-by-side.json]
 
-Targets: ``service`` (``bentoml serve service:ArmorService``, default settings) and ``in-process``
+Targets: ``service`` (``bentoml serve service:ArmorService``, default settings), ``in-process``
 (``loadtests.plain_server``: the same models and routes in plain uvicorn with 2 workers, no runner
-hop, no caches). Cells (wrk, 2 threads, on the same two cores as the servers, so every figure
+hop, no caches) and ``naive`` (``loadtests.naive_server``: FastAPI + one scikit-learn random forest
+on the same reference data, plain uvicorn with 2 workers: the server a user might write instead).
+Cells (wrk, 2 threads, on the same two cores as the servers, so every figure
 includes the client's share): a new material per request at 1, 16 and 64 connections; one
-repeated material at 64; 70 % repeats at 64. Each cell is run on both targets in turn, ``--rounds``
+repeated material at 64; 70 % repeats at 64. Each cell is run on every target in turn, ``--rounds``
 times, alternating which goes first; the best round of each is kept (the machine is shared and
 noisy: the ratio of two figures measured minutes apart is what the issue asks for). RSS is the sum
-over each target's process tree at rest, after warm-up. Prints a table and the ratios.
+over each target's process tree at rest, after warm-up. Prints a table and the ratios of the first
+target (the service) to each other one. ``make bench-compare`` runs all three.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ CELLS = (  # name, wrk script, connections
     ("one repeated material, 64", "wrk_post.lua", 64),
     ("70 % repeats, 64", "wrk_mixed.lua", 64),
 )
+UVICORN_APPS = {  # targets served by plain uvicorn with 2 workers: the app factory of each
+    "in-process": "loadtests.plain_server:build_app",
+    "naive": "loadtests.naive_server:build_app",
+}
 
 
 @dataclass
@@ -51,6 +59,9 @@ class Cell:
     errors: int
     requests: int = 0
     cpu_ms_per_request: float = float("nan")  # CPU time of the target's processes (not wrk's) / requests
+
+
+Ratios = dict[str, dict[str, float]]  # "service / naive" -> cell name -> ratio of req/s
 
 
 def free_port() -> int:
@@ -76,7 +87,7 @@ def _command(target: str, port: int) -> list[str]:
     if _variant(target)[0] == "service":
         bentoml = str(Path(sys.executable).parent / "bentoml")
         return [bentoml, "serve", "service:ArmorService", "--host", "127.0.0.1", "--port", str(port)]
-    uvicorn = [sys.executable, "-m", "uvicorn", "loadtests.plain_server:build_app", "--factory"]
+    uvicorn = [sys.executable, "-m", "uvicorn", UVICORN_APPS[_variant(target)[0]], "--factory"]
     return [*uvicorn, "--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log"]
 
 
@@ -183,6 +194,31 @@ def best(rounds: list[dict[str, Cell]]) -> dict[str, Cell]:
     return {name: max((r[name] for r in rounds), key=lambda c: c.requests_per_s) for name in rounds[0]}
 
 
+def service_ratios(results: dict[str, dict[str, Cell]], cells: tuple[tuple[str, str, int], ...]) -> Ratios:
+    """req/s of the first target (the service) over each other target's, per cell."""
+    reference, *others = results
+    return {
+        f"{reference} / {other}": {
+            name: results[reference][name].requests_per_s / results[other][name].requests_per_s
+            if results[other][name].requests_per_s
+            else float("nan")
+            for name, _, _ in cells
+        }
+        for other in others
+    }
+
+
+def print_table(results: dict[str, dict[str, Cell]], ratios: Ratios, cells: tuple[tuple[str, str, int], ...]) -> None:
+    print(f"\n{'cell':32s}" + "".join(f"{t:>40s}" for t in results) + "".join(f"{r:>24s}" for r in ratios))
+    for name, _, _ in cells:
+        row = "".join(
+            f"{target[name].requests_per_s:8.0f} req/s p50 {target[name].p50_ms:6.2f} ms "
+            f"cpu {target[name].cpu_ms_per_request:4.2f} ms"
+            for target in results.values()
+        )
+        print(f"{name:32s}{row}" + "".join(f"{ratio[name]:24.2f}" for ratio in ratios.values()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk cell")
@@ -190,7 +226,8 @@ def main() -> int:
     parser.add_argument(
         "--targets",
         default="service,in-process",
-        help="comma-separated: service, in-process, or service:NAME=value;NAME=value (a variant's environment)",
+        help="comma-separated: service, in-process, naive, or service:NAME=value;NAME=value (a variant's "
+        "environment); ratios are of the first to each other one",
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--cells", default="", help="only the cells whose name contains one of these (comma-separated)")
@@ -200,6 +237,9 @@ def main() -> int:
         return 2
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENTOML_DO_NOT_TRACK": "True"}
     targets = args.targets.split(",")
+    unknown = [t for t in targets if _variant(t)[0] not in ("service", *UVICORN_APPS)]
+    if unknown:
+        parser.error(f"unknown target(s) {unknown}: service, in-process or naive")
     wanted = [w for w in args.cells.split(",") if w]
     chosen = tuple(c for c in CELLS if not wanted or any(w in c[0] for w in wanted))
     runs: dict[str, list[dict[str, Cell]]] = {t: [] for t in targets}
@@ -212,19 +252,8 @@ def main() -> int:
             runs[target].append(cells)
             memory[target].append(rest)
     results = {t: best(runs[t]) for t in targets}
-    print(f"\n{'cell':32s}" + "".join(f"{t:>38s}" for t in targets) + ("   ratio" if len(targets) == 2 else ""))
-    for name, _, _ in chosen:
-        row = "".join(
-            f"{results[t][name].requests_per_s:8.0f} req/s p50 {results[t][name].p50_ms:6.2f} ms "
-            f"cpu {results[t][name].cpu_ms_per_request:4.2f} ms"
-            for t in targets
-        )
-        ratio = (
-            f"   {results[targets[0]][name].requests_per_s / results[targets[1]][name].requests_per_s:5.2f}"
-            if len(targets) == 2
-            else ""
-        )
-        print(f"{name:32s}{row}{ratio}")
+    ratios = service_ratios(results, chosen)
+    print_table(results, ratios, chosen)
     print("RSS at rest, MB: " + ", ".join(f"{t} {min(memory[t]):.0f}-{max(memory[t]):.0f}" for t in targets))
     print("errors: " + ", ".join(f"{t} {sum(c.errors for r in runs[t] for c in r.values())}" for t in targets))
     if args.json:
@@ -234,6 +263,7 @@ def main() -> int:
             "rounds": {t: [{n: asdict(c) for n, c in r.items()} for r in runs[t]] for t in targets},
             "best": {t: {n: asdict(c) for n, c in results[t].items()} for t in targets},
             "rss_mb": memory,
+            "requests_per_s_ratios": ratios,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
