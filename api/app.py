@@ -16,9 +16,10 @@ from fastapi import Body, FastAPI, Request
 
 from api.access import AccessControl, SlidingWindow
 from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
-from api.handlers import answer, detail_or_summary, guarded_get, install_error_handlers
+from api.handlers import answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
 from api.http import SERVICE_VERSION, ORJSONResponse
 from api.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
+from api.repeats import RepeatShortcut, raw_key_of
 from api.schemas import (
     EXAMPLE_REQUEST,
     GET_ERRORS,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVICE_VERSION", "create_app"]
 
+PREDICTION_FAMILIES = ("mechanical", "ballistic", "hardness")  # the single-prediction routes below
 _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
 
@@ -60,6 +62,12 @@ def create_app(
     )
     app.router.route_class = StrictJSONRoute
     install_error_handlers(app, get_service)
+    # added first: runs inside the body limits and the access check, before any parsing
+    app.add_middleware(
+        RepeatShortcut,
+        answer=lambda family, raw: answer_repeat(get_service(), family, raw),
+        paths={f"/api/v1/predict/{family}": family for family in PREDICTION_FAMILIES},
+    )
     batch_limits = {batch_path(f): batch_routes.max_request_bytes for f in BATCH_FAMILIES}
     app.add_middleware(
         BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits, body_timeout_s=body_read_timeout_s
@@ -78,8 +86,8 @@ def create_app(
         responses=PREDICTION_ERRORS,
         summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals",
     )
-    async def predict_mechanical(request: PredictionRequest = body) -> ORJSONResponse:
-        return await answer(get_service(), "mechanical", request)
+    async def predict_mechanical(http: Request, request: PredictionRequest = body) -> ORJSONResponse:
+        return await answer(get_service(), "mechanical", request, raw_key_of(http.scope))
 
     @app.post(
         "/api/v1/predict/ballistic",
@@ -87,8 +95,8 @@ def create_app(
         responses=PREDICTION_ERRORS,
         summary="V50, penetration resistance, back-face deformation and multi-hit capability",
     )
-    async def predict_ballistic(request: PredictionRequest = body) -> ORJSONResponse:
-        return await answer(get_service(), "ballistic", request)
+    async def predict_ballistic(http: Request, request: PredictionRequest = body) -> ORJSONResponse:
+        return await answer(get_service(), "ballistic", request, raw_key_of(http.scope))
 
     @app.post(
         "/api/v1/predict/hardness",
@@ -97,8 +105,8 @@ def create_app(
         summary="Vickers hardness of a chemical formula at one or several loads, learned from 1,062 measured "
         "values (Zhang et al. 2021), with 95 % intervals and warnings far from the measured data",
     )
-    async def predict_hardness(request: HardnessRequest = hardness_body) -> ORJSONResponse:
-        return await answer(get_service(), "hardness", request)
+    async def predict_hardness(http: Request, request: HardnessRequest = hardness_body) -> ORJSONResponse:
+        return await answer(get_service(), "hardness", request, raw_key_of(http.scope))
 
     register_batch_routes(app, get_service, batch_routes)
 

@@ -11,6 +11,7 @@ from api.feature_extractor import AsyncFeatureExtractor
 from api.flow import PredictionFlow
 from api.http import SERVICE_VERSION
 from api.predictor import AsyncPredictor
+from api.repeats import RepeatMemo
 from caching import ExpirySweeper
 from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.catalogue import FORMULA_FAMILIES
@@ -51,7 +52,8 @@ class ServiceCore:
         self.extractor = AsyncFeatureExtractor(self.metrics, self.feature_cache)
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
-        self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings)
+        repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
+        self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings, repeats)
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.processes = report.ProcessMonitor(root_pid)
 

@@ -21,6 +21,7 @@ from api import keys
 from api.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.families import Family, Prepared, Request
 from api.predictor import AsyncPredictor
+from api.repeats import RepeatMemo
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import Metrics
@@ -41,6 +42,10 @@ class ModelCards:
         self._default: dict[str, ModelCard] = {}
         self._versions: dict[tuple[str, str], ModelCard] = {}
         self._refused: dict[tuple[str, str], tuple[float, ApiError]] = {}
+
+    def known_default(self, family: str) -> ModelCard | None:
+        """The default model's card as last seen, without asking (None before the first ask)."""
+        return self._default.get(family)
 
     async def default(self, family: str) -> ModelCard:
         if family not in self._default:
@@ -98,9 +103,13 @@ class PredictionFlow:
         metrics: Metrics,
         response_cache: InstrumentedLayeredCache | None,
         rings: dict[str, Ring],
+        repeats: RepeatMemo | None = None,
     ):
+        """``repeats``: exact repeats remembered for the answer before parsing (api/repeats.py);
+        only useful, and only given, with a response cache."""
         self.predictor, self.families, self.metrics = predictor, families, metrics
         self.response_cache, self.rings = response_cache, rings
+        self.repeats = repeats if response_cache is not None else None
         self.cards = ModelCards(predictor)
         self.flight: SingleFlight[dict[str, Any]] = SingleFlight()
 
@@ -137,7 +146,11 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         return None if stored is None else orjson.loads(stored)
 
-    async def predict(self, family: str, request: Request, request_id: str | None = None) -> dict[str, Any]:
+    async def predict(
+        self, family: str, request: Request, request_id: str | None = None, raw_key: str | None = None
+    ) -> dict[str, Any]:
+        """``raw_key``: the request's bytes (api/repeats.py), remembered with its response key
+        once answered, so an exact repeat is answered before parsing."""
         started = time.perf_counter()
         prepared = self.families[family].prepare(request)
         card = await self._card(family, request.model_version)
@@ -149,6 +162,35 @@ class PredictionFlow:
             if stored is not None
             else dict(await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key)))
         )
+        if raw_key is not None and self.repeats is not None and request.model_version is None:
+            self._remember(family, raw_key, key, card.tag)
+        return self._finish(family, body, started, request_id, cached)
+
+    def _remember(self, family: str, raw_key: str, key: str, tag: str) -> None:
+        """Only an answer of the model still serving (one that moved meanwhile stored its answer
+        under its own tag)."""
+        default = self.cards.known_default(family)
+        if self.repeats is not None and default is not None and default.tag == tag:
+            self.repeats.remember(raw_key, key, tag)
+
+    async def repeat(self, family: str, raw_key: str, request_id: str) -> dict[str, Any] | None:
+        """The answer to an exact repeat of a request answered before, from the response cache;
+        None when it is not remembered, was answered by another model than the one now serving,
+        or its answer left the cache (the full path then answers it)."""
+        started = time.perf_counter()
+        remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
+        if remembered is None:
+            return None
+        key, tag = remembered
+        default = self.cards.known_default(family)
+        if default is None or default.tag != tag:
+            return None
+        stored = await self._cached(key)
+        return None if stored is None else self._finish(family, stored, started, request_id, True)
+
+    def _finish(
+        self, family: str, body: dict[str, Any], started: float, request_id: str | None, cached: bool
+    ) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
         return body | {

@@ -147,14 +147,38 @@ async def detail_or_summary(
     return await guarded_get(detail if admin(request, token) else summary)
 
 
-async def answer(core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest) -> ORJSONResponse:
+async def answer(
+    core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest, raw_key: str | None = None
+) -> ORJSONResponse:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
+    response = await _answered(core, family, lambda request_id: core.flow.predict(family, request, request_id, raw_key))
+    if response is None:  # the full path always answers or raises
+        raise RuntimeError("the prediction flow gave no answer")
+    return response
+
+
+async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> ORJSONResponse | None:
+    """The answer to an exact repeat from the response cache (api/repeats.py), or None: the full
+    path answers it."""
+    return await _answered(core, family, lambda request_id: core.flow.repeat(family, raw_key, request_id))
+
+
+async def _answered(
+    core: ServiceCore, family: str, flow: Callable[[str], Awaitable[dict[str, Any] | None]]
+) -> ORJSONResponse | None:
     request_id = uuid.uuid4().hex
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
     try:
-        response = await _guarded(core.flow.predict(family, request, request_id))
+        try:
+            body = await flow(request_id)
+        except Exception as exc:
+            response = failure_response(exc)
+        else:
+            if body is None:
+                return None
+            response = ORJSONResponse(body)
         _count(core, family, response.status_code)
         if core.settings.serving.access_log:
             access_log.info(

@@ -60,7 +60,8 @@ class BodySizeLimit:
             if path in self.path_limits:  # a large body streams through to its route
                 return await self.app(scope, receive, send)
         try:
-            messages = await asyncio.wait_for(self._read_within_limit(receive, limit), self.body_timeout_s)
+            async with asyncio.timeout(self.body_timeout_s):  # no task per request, unlike wait_for
+                messages = await self._read_within_limit(receive, limit)
         except TimeoutError:
             timeout = RequestTimeout(f"the request body did not arrive within {self.body_timeout_s:g} s")
             return await self._refuse(send, timeout)
