@@ -1,16 +1,24 @@
 """Many materials of one family through the pieces of the one prediction flow (api/flow.py), in
-chunks of MAX_BATCH_SIZE rows, in input order.
+input order: validated in blocks of ~BLOCK_ROWS rows, sent to the runner in chunks of
+MAX_BATCH_SIZE rows, as columns.
 
-Per row: validated with the single route's PredictionRequest (the batch's flags added), prepared
-by the family (canonical form, ballistic backing check), keyed like a single request
-(api.keys): a bad row becomes its own error, the others go on. Per chunk: rows found in the
-response cache's in-process layer are answered from it; the others are featurised in one call
-(through the feature cache) and sent to the runner in one call through the coalescer; each row's
-body is the family's ``respond`` on its row of the answer, so a row equals the single route's
-answer for that material (same model version, same warnings).
+Per block:
+- validation: rows decoded as raw columns (a CSV body) are checked against the catalogue's
+  ranges as arrays (``features.batch.conforming``); the others (a JSON body, and the CSV rows
+  that did not pass) are validated one by one with the single route's PredictionRequest (the
+  batch's flags added), which also words their errors: a bad row becomes its own error, with the
+  single route's message, and the others go on. Ballistic rows on a backing the models are not
+  validated for are refused as by the single route (``api.domain.refuse_unvalidated``).
+- keys: each valid row's canonical form and response key, as the single route builds them
+  (``api.keys``); rows found in the response cache's in-process layer are answered from it;
+  the others are featurised in one call, through the feature cache.
+Per chunk: one runner call through the coalescer; the rows' warnings come from ``api.domain`` row
+by row, their bodies (``Answers.outcome``) equal the single route's for that material (same model
+version, same warnings). A CSV answer is written from the runner's arrays (api/batch_io.py).
 
-The next chunk is validated while the current one is on the wire (two chunks in flight), so the
-API worker and the runner work at the same time. Memory grows with the chunk, not with the batch.
+Two chunks are in flight: the runner has the next one while the API worker answers one, and the
+next block is validated while the current block's last chunk is on the wire. Memory grows with the
+block, not with the batch.
 
 Batch answers are not written to the response cache, and the shared layer is not read: a 10,000-
 row screen would evict the interactive traffic's entries from the local layer, and the shared
@@ -24,22 +32,32 @@ further calls (cache hits are still answered): a client re-sends those rows late
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from collections import deque, namedtuple
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from api import keys
+from api import domain, keys, responses
 from api.errors import ApiError, InvalidInput, ServiceUnavailable
-from api.families import Prepared
 from api.handlers import RUNNER_FAILURES, RUNNER_UNAVAILABLE
 from api.schemas import BatchOptions, PredictionRequest
+from features.batch import (
+    MaterialBatch,
+    concat_columns,
+    conforming,
+    material_columns,
+    take_columns,
+    with_defaults,
+)
+from features.catalogue import BALLISTIC_ONLY_BLOCKS, BLOCKS, block_inputs, numeric_names
+from features.phases import PHASES, validated_backings
+from features.schema import Material
 from runners.contract import ModelCard, Unpacked
 
 if TYPE_CHECKING:
@@ -51,7 +69,11 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (*RUNNER_FAILURES, ServiceUnavailabl
 
 Outcome = dict[str, Any]  # one row's result or error, as it goes out
 FLAGS = ("include_uncertainty", "include_feature_importance", "model_version")
-PIPELINE_DEPTH = 2  # chunks in flight: one on the wire while the next is validated and featurised
+PIPELINE_DEPTH = 2  # chunks in flight (module doc)
+# Rows decoded, validated and featurised at once (rounded up to whole chunks): NumPy's cost per
+# call, paid per column and block, stays small per row (64-row blocks cost ~15 us a row more).
+BLOCK_ROWS = 512
+_NUMERIC = frozenset(numeric_names())
 
 
 @dataclass(frozen=True)
@@ -64,12 +86,42 @@ class RawRow:
     error: ApiError | None = None  # the decoder found the row unusable (e.g. a CSV row with too many cells)
 
 
+class Block(Protocol):
+    """Consecutive decoded materials, in input order: what is validated at once."""
+
+    def __len__(self) -> int: ...
+
+    def columns(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The positions (in the block) of the rows decoded as raw columns (``features.batch``),
+        and those columns; the other rows are validated one by one."""
+        ...
+
+    def raw(self, position: int) -> RawRow:
+        """The material at ``position`` as the single route's body would hold it."""
+        ...
+
+    def row(self, position: int) -> int:
+        """The input row (from 0) at ``position``."""
+        ...
+
+
 @dataclass
-class _Valid:
-    row: int
-    request: PredictionRequest
-    prepared: Prepared
-    key: str  # the response key, as the single route builds it
+class RowBlock:
+    """Materials decoded one by one (a JSON body): each is validated one by one."""
+
+    rows: list[RawRow]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def columns(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return np.zeros(0, dtype=np.int64), {}
+
+    def raw(self, position: int) -> RawRow:
+        return self.rows[position]
+
+    def row(self, position: int) -> int:
+        return self.rows[position].row
 
 
 def row_error(row: int, error: ApiError) -> Outcome:
@@ -85,17 +137,159 @@ def _invalid(exc: ValidationError, notes: Mapping[str, str]) -> InvalidInput:
     return InvalidInput.from_validation(ValidationError.from_exception_data("request", errors), PredictionRequest)
 
 
-def _one(out: Unpacked, i: int) -> Unpacked:
-    """Row ``i`` of a runner answer, as the family's ``respond`` reads a single request's answer."""
-    s = slice(i, i + 1)
-    contributions = None if out.contributions is None else out.contributions[s]
-    return Unpacked(out.tag_id[s], out.values[s], out.lower[s], out.upper[s], out.base[s], contributions)
+class Stages:
+    """Seconds of the API worker's time per stage of a run, for benchmarks and profiles: a lap
+    gives the time since the previous lap or start (of any chunk: one thread) to its stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def start(self) -> None:
+        self._since = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._since
+        self._since = now
 
 
-def _chunked(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+@dataclass
+class _Valid:
+    """The valid rows of a block, in input order, as columns (row ``i`` of each field is one
+    material), with what the caches gave for them."""
+
+    positions: np.ndarray  # in the block
+    rows: list[int]  # in the input
+    columns: dict[str, np.ndarray]  # validated, defaults in (features.batch)
+    materials: list[dict[str, Any]]  # canonical form (api.keys)
+    stored: list[dict[str, Any] | None]  # the response cache's body, or None: the runner answers
+    features: np.ndarray  # (N, F); rows answered from the response cache are left empty
+
+    def take(self, index: list[int] | np.ndarray, shift: int = 0) -> _Valid:
+        """The rows ``index``, their positions less ``shift``."""
+        at = np.asarray(index, dtype=np.int64)
+        picked = at.tolist()
+        return _Valid(
+            self.positions[at] - shift,
+            [self.rows[i] for i in picked],
+            take_columns(self.columns, at),
+            [self.materials[i] for i in picked],
+            [self.stored[i] for i in picked],
+            self.features[at],
+        )
+
+
+@dataclass
+class _Checked:
+    """A validated block or chunk: the row errors by position, and the valid rows."""
+
+    size: int
+    errors: dict[int, Outcome]
+    valid: _Valid | None
+
+    def part(self, start: int, stop: int) -> _Checked:
+        """Positions ``start`` to ``stop`` (a chunk of a block), from 0."""
+        errors = {p - start: e for p, e in self.errors.items() if start <= p < stop}
+        valid = self.valid
+        if valid is not None:
+            inside = np.flatnonzero((valid.positions >= start) & (valid.positions < stop))
+            valid = valid.take(inside, shift=start) if len(inside) else None
+        return _Checked(min(stop, self.size) - start, errors, valid)
+
+
+@dataclass
+class Answers:
+    """The rows of a chunk the runner answered: the arrays of its answer (row ``i`` of each is
+    ``rows[i]``) and each row's warnings."""
+
+    rows: list[int]
+    card: ModelCard  # of the model that answered
+    out: Unpacked
+    warnings: list[list[str]]
+    outside: list[bool]  # an input outside the training data's range (api.domain)
+    with_interval: bool
+    explain: bool
+
+    def outcome(self, i: int) -> Outcome:
+        """The single route's body for row ``i`` without its model_info (given once per model in
+        the summary); MaterialFamily._respond builds it for one material."""
+        out, card = self.out, self.card
+        body: Outcome = {
+            "row": self.rows[i],
+            "predictions": responses.predictions(
+                card, out.values[i], out.lower[i], out.upper[i], self.with_interval, self.outside[i]
+            ),
+            "feature_importance": None,
+            "contribution_base": None,
+        }
+        if self.explain and out.contributions is not None:
+            body["feature_importance"] = responses.feature_importance(card, out.contributions[i])
+            body["contribution_base"] = {t: float(out.base[i, o]) for o, t in enumerate(card.targets)}
+        return body | {"warnings": self.warnings[i], "model_version": card.tag, "cached": False}
+
+
+@dataclass
+class ChunkOutcomes:
+    """One chunk's outcomes in input order: each a row's error or cached result (a dict), or the
+    position of its row in ``answers``."""
+
+    items: list[Outcome | int]
+    answers: Answers | None
+
+    def outcomes(self) -> list[Outcome]:
+        return [self._outcome(item) for item in self.items]
+
+    def _outcome(self, item: Outcome | int) -> Outcome:
+        if not isinstance(item, int):
+            return item
+        assert self.answers is not None  # a position points into the answers
+        return self.answers.outcome(item)
+
+    def failed_with(self, status: int) -> bool:
+        return any(not isinstance(item, int) and item.get("error", {}).get("status") == status for item in self.items)
+
+
+# A validated Material as ``api.domain`` reads it: the inputs of its blocks, by name.
+_BLOCK_VIEWS: dict[str, Any] = {block: namedtuple(block, [i.name for i in block_inputs(block)]) for block in BLOCKS}
+_MATERIAL_VIEW: Any = namedtuple("MaterialView", BLOCKS)  # type: ignore[misc]
+
+
+def _materials(columns: dict[str, np.ndarray]) -> list[Material]:
+    """Each row as the attributes ``api.domain`` reads of a validated Material: the column path's
+    stand-in for a request model, which costs more to build than the whole row's answer."""
+    blocks = [
+        map(view._make, zip(*[columns[name].tolist() for name in view._fields], strict=True))
+        for view in _BLOCK_VIEWS.values()
+    ]
+    return [cast(Material, _MATERIAL_VIEW._make(row)) for row in zip(*blocks, strict=True)]
+
+
+def canonical_materials(family: str, columns: dict[str, np.ndarray], volume: np.ndarray) -> list[dict[str, Any]]:
+    """``api.keys.canonical_material`` of every row of validated columns (``volume``: their volume
+    fractions); each distinct number is canonicalised once."""
+    # by value; zeros are their own canonical form, and 0.0 and -0.0 would share an entry
+    canonical: dict[float, float] = {}
+
+    def canon(values: list[Any]) -> list[Any]:
+        return [
+            v if v == 0.0 else canonical[v] if v in canonical else canonical.setdefault(v, keys._canonical_float(v))
+            for v in values
+        ]
+
+    compositions: list[dict[str, float]] = [{} for _ in range(len(volume))]
+    rows, phases = np.nonzero(volume > 0)  # row by row, each row's phases in the order of PHASES
+    for row, phase, value in zip(rows.tolist(), phases.tolist(), canon(volume[rows, phases].tolist()), strict=True):
+        compositions[row][PHASES[phase]] = value
+    materials: list[dict[str, Any]] = [{"composition": composition} for composition in compositions]
+    for block in BLOCKS:
+        if block in BALLISTIC_ONLY_BLOCKS and family != "ballistic":
+            continue
+        names = [spec.name for spec in block_inputs(block)]
+        values = [canon(columns[n].tolist()) if n in _NUMERIC else columns[n].tolist() for n in names]
+        for material, inputs in zip(materials, zip(*values, strict=True), strict=True):
+            material[block] = dict(zip(names, inputs, strict=True))
+    return materials
 
 
 class BatchRun:
@@ -104,10 +298,14 @@ class BatchRun:
     def __init__(self, core: ServiceCore, family: str, options: BatchOptions, card: ModelCard):
         self.core, self.family, self.options, self.card = core, family, options, card
         self.flags = options.model_dump(include=set(FLAGS))
+        # the batch's flags as a request: what api.keys and the flow's runner call read of one
+        self.flag_request = PredictionRequest.model_construct(**self.flags)
         self.chunk_rows = core.settings.batching.max_batch_size
+        self.block_rows = self.chunk_rows * -(-BLOCK_ROWS // self.chunk_rows)  # whole chunks
         self.unavailable: ApiError | None = None  # set at the first runner failure
         self.rows = self.predicted = self.errors = self.cached = 0
         self.models: dict[str, dict[str, Any]] = {}
+        self.stages = Stages()
         self.started = time.perf_counter()
 
     @classmethod
@@ -119,14 +317,16 @@ class BatchRun:
         )
         return cls(core, family, options, card)
 
-    async def chunks(self, rows: Iterable[RawRow]) -> AsyncGenerator[list[Outcome], None]:
-        """Each chunk's outcomes, in input order."""
-        pending: deque[asyncio.Task[list[Outcome]]] = deque()
+    async def chunks(self, blocks: Iterable[Block]) -> AsyncGenerator[ChunkOutcomes, None]:
+        """Each chunk's outcomes, in input order, from the rows decoded in blocks of ``block_rows``."""
+        pending: deque[asyncio.Task[ChunkOutcomes]] = deque()
         try:
-            for chunk in _chunked(rows, self.chunk_rows):
-                pending.append(asyncio.create_task(self._chunk([self._validate(raw) for raw in chunk])))
-                if len(pending) >= PIPELINE_DEPTH:
-                    yield self._count(await pending.popleft())
+            for block in blocks:
+                checked = self._checked(block)
+                for start in range(0, checked.size, self.chunk_rows):
+                    pending.append(asyncio.create_task(self._chunk(checked.part(start, start + self.chunk_rows))))
+                    if len(pending) >= PIPELINE_DEPTH:
+                        yield self._count(await pending.popleft())
             while pending:
                 yield self._count(await pending.popleft())
         finally:
@@ -143,16 +343,47 @@ class BatchRun:
             "processing_time_ms": (time.perf_counter() - self.started) * 1e3,
         }
 
-    def _count(self, outcomes: list[Outcome]) -> list[Outcome]:
-        for outcome in outcomes:
-            failed = "error" in outcome
+    def _count(self, done: ChunkOutcomes) -> ChunkOutcomes:
+        for item in done.items:
+            failed = not isinstance(item, int) and "error" in item
             self.errors += failed
             self.predicted += not failed
-            self.cached += outcome.get("cached", False)
-        self.rows += len(outcomes)
-        return outcomes
+            self.cached += not isinstance(item, int) and item.get("cached", False)
+        self.rows += len(done.items)
+        return done
 
-    def _validate(self, raw: RawRow) -> _Valid | Outcome:
+    # ---- validation
+
+    def _checked(self, block: Block) -> _Checked:
+        """The block's row errors, and its valid rows with what the caches give for them."""
+        self.stages.start()
+        positions, raw = block.columns()
+        self.stages.lap("decode")
+        passed = conforming(raw) & self._backing_validated(raw) if len(positions) else np.zeros(0, dtype=bool)
+        fast = np.zeros(len(block), dtype=bool)
+        fast[positions[passed]] = True
+        parts = [with_defaults(take_columns(raw, passed))] if passed.any() else []
+        errors: dict[int, Outcome] = {}
+        slow: dict[int, PredictionRequest] = {}
+        for position in np.flatnonzero(~fast).tolist():
+            checked = self._validate_row(block.raw(position))
+            if isinstance(checked, PredictionRequest):
+                slow[position] = checked
+            else:
+                errors[position] = checked
+        if slow:
+            parts.append(material_columns(list(slow.values())))
+        positions = np.concatenate([np.flatnonzero(fast), list(slow)]).astype(np.int64)
+        return _Checked(len(block), errors, self._valid(parts, positions, block) if parts else None)
+
+    def _backing_validated(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """Rows the family's models are validated for: the ballistic ones on a validated backing
+        (the others are refused one by one, as by the single route)."""
+        if self.family != "ballistic":
+            return np.ones(len(raw["backing"]), dtype=bool)
+        return np.isin(raw["backing"], ("", *validated_backings()))
+
+    def _validate_row(self, raw: RawRow) -> PredictionRequest | Outcome:
         material = raw.material
         if raw.error is not None:
             return row_error(raw.row, raw.error)
@@ -166,57 +397,136 @@ class BatchRun:
             return row_error(raw.row, InvalidInput(f"invalid request: {misplaced[0]}: {message}", details))
         try:
             request = PredictionRequest.model_validate(material | self.flags)
-            prepared = self.core.flow.families[self.family].prepare(request)
+            if self.family == "ballistic":
+                domain.refuse_unvalidated(request)
         except ValidationError as exc:
             return row_error(raw.row, _invalid(exc, raw.notes))
         except ApiError as exc:
             return row_error(raw.row, exc)
-        return _Valid(
-            raw.row, request, prepared, keys.response_key(self.family, prepared.canonical, self.card.tag, request)
-        )
+        return request
+
+    def _valid(self, parts: list[dict[str, np.ndarray]], positions: np.ndarray, block: Block) -> _Valid:
+        """The valid rows (columns in ``parts``, at ``positions``) in input order, with their
+        canonical forms, the response cache's bodies and the features of the others."""
+        order = np.argsort(positions, kind="stable")
+        positions = positions[order]
+        columns = take_columns(concat_columns(parts), order)
+        batch = MaterialBatch.from_columns(columns)
+        rows = [block.row(p) for p in positions.tolist()]
+        self.stages.lap("validate")
+        materials = canonical_materials(self.family, columns, batch.volume_fractions)
+        request, tag = self.flag_request, self.card.tag
+        stored = [self._cached(keys.response_key(self.family, m, tag, request)) for m in materials]
+        self.stages.lap("keys and response cache")
+        features = self._features(batch, materials, [i for i, body in enumerate(stored) if body is None])
+        self.stages.lap("features")
+        return _Valid(positions, rows, columns, materials, stored, features)
 
     def _cached(self, key: str) -> dict[str, Any] | None:
         cache = self.core.response_cache
         stored = None if cache is None else cache.cache.local.get(key)
         return None if stored is None else dict(orjson.loads(stored))
 
-    async def _chunk(self, items: list[_Valid | Outcome]) -> list[Outcome]:
-        hits = {item.row: body for item in items if isinstance(item, _Valid) and (body := self._cached(item.key))}
-        misses = [item for item in items if isinstance(item, _Valid) and item.row not in hits]
-        answers = await self._predict(misses) if misses else {}
-        out: list[Outcome] = []
-        for item in items:
-            if not isinstance(item, _Valid):
-                out.append(item)
-            elif item.row in hits:
-                out.append(self._result(item.row, hits[item.row], self.card.tag, cached=True))
-            else:
-                out.append(answers[item.row])
-        return out
+    def _features(self, batch: MaterialBatch, materials: list[dict[str, Any]], rows: list[int]) -> np.ndarray:
+        """(N, F) features of ``rows`` through the feature cache (AsyncFeatureExtractor.extract for
+        materials given as columns); the other rows are left empty."""
+        extractor = self.core.extractor
+        featurizer, cache = extractor.featurizers[self.family], extractor.cache
+        features = np.zeros((len(batch), len(featurizer.schema.names)))
+        material_keys = {i: keys.material_key(self.family, materials[i]) for i in rows}
+        missing = rows
+        if cache is not None:
+            found = {i: row for i, key in material_keys.items() if (row := cache.get(key)) is not None}
+            for i, row in found.items():
+                features[i] = np.frombuffer(row, dtype=np.float64)
+            missing = [i for i in rows if i not in found]
+        if missing:
+            started = time.perf_counter()
+            computed = featurizer.transform(batch.take(np.asarray(missing, dtype=np.int64)))
+            extractor.metrics.feature_seconds.observe(time.perf_counter() - started)
+            features[missing] = computed
+            if cache is not None:
+                for i, row in zip(missing, computed, strict=True):
+                    cache.set(material_keys[i], row.tobytes())
+        return features
 
-    async def _predict(self, misses: list[_Valid]) -> dict[int, Outcome]:
-        """One featurisation and one runner call for the chunk's rows that missed the cache."""
+    # ---- runner, answers
+
+    async def _chunk(self, checked: _Checked) -> ChunkOutcomes:
+        valid = checked.valid
+        misses = [] if valid is None else [j for j, body in enumerate(valid.stored) if body is None]
+        answers = None
+        if valid is not None and misses:
+            answers = await self._predict(valid if len(misses) == len(valid.rows) else valid.take(misses))
+        self.stages.start()
+        done = ChunkOutcomes(self._items(checked, {j: i for i, j in enumerate(misses)}, answers), answers)
+        self.stages.lap("answers")
+        return done
+
+    def _items(self, checked: _Checked, missed: dict[int, int], answers: Answers | None) -> list[Outcome | int]:
+        """Each position's outcome: its error, its cached body, its row in the runner's answers
+        (``missed``: valid row -> row of the answers), or a 503 when the runner was unavailable."""
+        valid = checked.valid
+        items: list[Outcome | int] = []
+        j = 0  # the next valid row
+        for position in range(checked.size):
+            if position in checked.errors:
+                items.append(checked.errors[position])
+                continue
+            assert valid is not None  # a position without an error is a valid row
+            body = valid.stored[j]
+            if body is not None:
+                items.append(self._result(valid.rows[j], body, self.card.tag))
+            elif answers is None:
+                items.append(row_error(valid.rows[j], self.unavailable or ServiceUnavailable(RUNNER_UNAVAILABLE)))
+            else:
+                items.append(missed[j])
+            j += 1
+        return items
+
+    async def _predict(self, misses: _Valid) -> Answers | None:
+        """One runner call for the chunk's rows that missed the response cache; None when the
+        runner is unavailable (the rows get a 503 error each)."""
         if self.unavailable is not None:
-            return {m.row: row_error(m.row, self.unavailable) for m in misses}
+            return None
         flow = self.core.flow
-        material_keys = [keys.material_key(self.family, m.prepared.canonical) for m in misses]
-        features = await self.core.extractor.extract(self.family, [m.request for m in misses], material_keys)
+        self.stages.start()
         try:
-            out = await flow.runner_answer(self.family, features, self.card, misses[0].request)
+            out = await flow.runner_answer(self.family, misses.features, self.card, self.flag_request)
             answered = await flow.cards.answered(self.family, float(out.tag_id[0]), self.card)
         except _UNAVAILABLE as exc:
             logger.warning("runner call failed in a batch: %s", type(exc).__name__)
             self.unavailable = exc if isinstance(exc, ApiError) else ServiceUnavailable(RUNNER_UNAVAILABLE)
-            return {m.row: row_error(m.row, self.unavailable) for m in misses}
+            return None
+        finally:
+            self.stages.lap("runner")
         if self.options.model_version is None:
             self.card = answered  # the default moved (a runner restarted on a newer model): follow it
-        return {
-            m.row: self._result(m.row, m.prepared.respond(answered, _one(out, i)), answered.tag, cached=False)
-            for i, m in enumerate(misses)
-        }
+        warnings, outside = self._warnings(misses, answered, out)
+        self.models.setdefault(answered.tag, responses.model_info(answered))
+        flags = self.flag_request
+        answers = Answers(
+            misses.rows, answered, out, warnings, outside, flags.include_uncertainty, flags.include_feature_importance
+        )
+        self.stages.lap("answers")
+        return answers
 
-    def _result(self, row: int, body: dict[str, Any], tag: str, cached: bool) -> Outcome:
-        """The single route's body without its model_info (given once per model in the summary)."""
+    def _warnings(self, rows: _Valid, card: ModelCard, out: Unpacked) -> tuple[list[list[str]], list[bool]]:
+        """Each row's warnings from the domain check (api.domain), as the single route gives them."""
+        warnings: list[list[str]] = []
+        outside: list[bool] = []
+        ballistic = card.family == "ballistic"
+        values = out.values.tolist()
+        for material, canonical, row_values in zip(_materials(rows.columns), rows.materials, values, strict=True):
+            found, beyond = domain.check(material, canonical["composition"], card.feature_ranges, card.family)
+            if ballistic:
+                found += domain.ballistic_warnings(material, dict(zip(card.targets, row_values, strict=True)))
+            warnings.append(found)
+            outside.append(beyond)
+        return warnings, outside
+
+    def _result(self, row: int, body: dict[str, Any], tag: str) -> Outcome:
+        """A cached single-route body without its model_info (given once per model in the summary)."""
         info = body.pop("model_info")
         self.models.setdefault(tag, info)
-        return {"row": row, **body, "model_version": tag, "cached": cached}
+        return {"row": row, **body, "model_version": tag, "cached": True}

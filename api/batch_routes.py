@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.batch import BatchRun, Outcome
+from api.batch import BatchRun, ChunkOutcomes, Outcome
 from api.batch_io import (
     Encoder,
     Gzip,
@@ -69,17 +69,21 @@ async def read_job(request: Request, limits: BatchRouteSettings) -> Job:
 
 
 async def _stream(
-    encoder: Encoder, run: BatchRun, screen: Screen | None, first: list[Outcome], rest: AsyncIterator[list[Outcome]]
+    encoder: Encoder,
+    run: BatchRun,
+    screen: Screen | None,
+    first: ChunkOutcomes,
+    rest: AsyncIterator[ChunkOutcomes],
 ) -> AsyncIterator[bytes]:
     yield encoder.head()
     if screen is None:
-        yield encoder.rows(first)
-        async for outcomes in rest:
-            yield encoder.rows(outcomes)
+        yield encoder.chunk(first)
+        async for done in rest:
+            yield encoder.chunk(done)
         yield encoder.tail(run.summary() | {"returned": run.rows})
         return
     errors: list[Outcome] = []
-    for outcome in itertools.chain(first, *[chunk async for chunk in rest]):
+    for outcome in itertools.chain(first.outcomes(), *[done.outcomes() async for done in rest]):
         errors.append(outcome) if "error" in outcome else screen.offer(outcome)
     ranked = list(screen.ranked())
     yield encoder.rows(ranked)
@@ -99,9 +103,9 @@ async def answer_batch(core: ServiceCore, family: str, request: Request, limits:
     job = await read_job(request, limits)
     screen = Screen.from_options(job.options, family)
     run = await BatchRun.start(core, family, job.options)
-    chunks = run.chunks(job.rows)
-    first: list[Outcome] = await anext(chunks, [])
-    if run.unavailable is not None and any("error" in o and o["error"]["status"] == 503 for o in first):
+    chunks = run.chunks(job.blocks(run.block_rows))
+    first = await anext(chunks, ChunkOutcomes([], None))
+    if run.unavailable is not None and first.failed_with(503):
         # the first chunk could not be answered and nothing was sent yet: the client retries the whole batch
         await chunks.aclose()
         return ORJSONResponse(run.unavailable.body(), status_code=503, headers={"Retry-After": "1"})

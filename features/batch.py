@@ -1,20 +1,43 @@
 """Column arrays for N materials: the one representation the featurizer, the data generator
 and CSV loading share. Categorical values become small integer codes (their index in the
-tuples of ``features.schema``)."""
+tuples of ``features.schema``).
+
+Columns (``MaterialBatch.from_columns``, ``material_columns``): ``fractions`` (N, phases),
+``weight_basis`` (N,) and every input by name, categorical inputs as level names or codes.
+
+Raw columns (``conforming``, ``with_defaults``): a table's cells decoded but not validated, for
+the /batch routes, which check thousands of rows against the catalogue's ranges as arrays
+instead of one request model each: ``fractions`` (N, phases), ``basis`` and every input by name,
+a value not given being NaN (numbers) or "" (names). A cell that was not a number, or was NaN,
+has no raw-column form: its row is validated one by one, which also words the error.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from features.catalogue import categorical_levels, inputs, numeric_names
+from features.catalogue import categorical_inputs, categorical_levels, inputs, numeric_inputs, numeric_names
 from features.phases import PHASES, load_phase_table, weight_to_volume
-from features.schema import Material
+from features.schema import SUM_TOLERANCE, Material
 
-__all__ = ["NUMERIC_INPUTS", "MaterialBatch", "categorical_levels", "encode", "field_value", "normalise_fractions"]
+__all__ = [
+    "NUMERIC_INPUTS",
+    "MaterialBatch",
+    "categorical_levels",
+    "concat_columns",
+    "conforming",
+    "encode",
+    "field_value",
+    "material_columns",
+    "normalise_fractions",
+    "take_columns",
+    "with_defaults",
+]
 
 NUMERIC_INPUTS = numeric_names()
 
@@ -49,15 +72,7 @@ class MaterialBatch:
     @classmethod
     def from_materials(cls, materials: list[Material]) -> MaterialBatch:
         """Validated request models to arrays (weight fractions converted to volume)."""
-        fractions = np.array([m.composition.fractions() for m in materials], dtype=np.float64)
-        weight = np.array([m.composition.basis == "weight" for m in materials])
-        columns = {
-            "fractions": fractions,
-            "weight_basis": weight,
-            **{name: [field_value(m, name) for m in materials] for name in NUMERIC_INPUTS},
-            **{name: [field_value(m, name) for m in materials] for name in categorical_levels()},
-        }
-        return cls.from_columns(columns)
+        return cls.from_columns(material_columns(materials))
 
     @classmethod
     def from_columns(cls, columns: dict[str, Any]) -> MaterialBatch:
@@ -68,6 +83,70 @@ class MaterialBatch:
         numeric = {name: np.asarray(columns[name], dtype=np.float64) for name in NUMERIC_INPUTS}
         codes = {name: encode(name, columns[name]) for name in categorical_levels()}
         return cls(volume_fractions=volume, **numeric, **codes)
+
+
+def material_columns(materials: Sequence[Material]) -> dict[str, np.ndarray]:
+    """Validated request models as columns (categorical inputs by level name)."""
+    fractions = np.array([m.composition.fractions() for m in materials], dtype=np.float64)
+    return {
+        "fractions": fractions.reshape(len(materials), len(PHASES)),
+        "weight_basis": np.array([m.composition.basis == "weight" for m in materials], dtype=bool),
+        **{name: np.array([field_value(m, name) for m in materials], dtype=np.float64) for name in NUMERIC_INPUTS},
+        **{name: np.array([field_value(m, name) for m in materials], dtype=str) for name in categorical_levels()},
+    }
+
+
+def take_columns(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows ``index`` of every column."""
+    return {name: column[index] for name, column in columns.items()}
+
+
+def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The rows of several sets of the same columns, one set after the other."""
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+# Sums within this of the tolerance's edge are left to the request schema, whose sum (left to
+# right in Python) may differ from NumPy's in the last bits.
+SUM_MARGIN = 1e-9
+
+
+def conforming(raw: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows of raw columns (module doc) that the request schema (``features.schema``) accepts:
+    every given number finite and within its accepted range, every required input given, every
+    given name a level of its input, the fractions summing to 1 within ``SUM_TOLERANCE``. A row
+    refused here may still be accepted by the schema (a sum at the tolerance's edge): the caller
+    validates those one by one, which also words their errors."""
+    fractions = raw["fractions"]
+    given = ~np.isnan(fractions)
+    ok = np.all(~given | ((fractions >= 0.0) & (fractions <= 1.0)), axis=1)
+    total = np.where(given, fractions, 0.0).sum(axis=1)
+    ok &= np.abs(total - 1.0) <= SUM_TOLERANCE - SUM_MARGIN
+    ok &= np.isin(raw["basis"], ("", "volume", "weight"))
+    for spec in numeric_inputs():
+        value = raw[spec.name]
+        absent = np.isnan(value)
+        ok &= (absent & (spec.default is not None)) | ((value >= spec.low) & (value <= spec.high))
+    for level_spec in categorical_inputs():
+        ok &= np.isin(raw[level_spec.name], ("", *level_spec.levels))
+    return ok
+
+
+def with_defaults(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Conforming raw columns as columns (``from_columns``), every value not given at its default."""
+    fractions = raw["fractions"]
+    columns = {
+        "fractions": np.where(np.isnan(fractions), 0.0, fractions),
+        "weight_basis": raw["basis"] == "weight",
+    }
+    for spec in numeric_inputs():
+        value = raw[spec.name]
+        default = np.nan if spec.default is None else spec.default  # a required input is given in conforming rows
+        columns[spec.name] = np.where(np.isnan(value), default, value)
+    for level_spec in categorical_inputs():
+        names = raw[level_spec.name]
+        columns[level_spec.name] = np.where(names == "", level_spec.default, names)
+    return columns
 
 
 def normalise_fractions(fractions: np.ndarray, weight_basis: np.ndarray) -> np.ndarray:

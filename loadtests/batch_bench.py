@@ -1,6 +1,7 @@
 """Batch route against single requests, same rows, same run (issue 13). Prints numbers; not a test.
 
     python -m loadtests.batch_bench --url http://127.0.0.1:3000 [--rows 10000] [--family mechanical]
+    python -m loadtests.batch_bench --in-process [--rows 10000] [--repeat 3] [--family mechanical]
 
 1. ``--rows`` new candidate materials (loadtests.materials, seeded; each row distinct, so no
    response-cache hits) as single POSTs from ``--connections`` concurrent connections (httpx,
@@ -12,6 +13,12 @@
    rows is then sent as one batch request per API worker at once, as a client would to use them all.
 Both runs share the machine with their client, as a user's would. Also prints the batch run's
 result of a CSV with ``--bad`` malformed rows (predicted, errors, in order).
+
+``--in-process``: no server. The API worker's own cost per row of a CSV batch (parse, validate,
+keys and response cache, features, answers, CSV out), with the runners of the model store called
+in the same process and their time left out (the hop is not measured): the batch pipeline of
+``api.batch_routes`` driven directly, ``--repeat`` times with new rows each time, microseconds per
+row by stage (``api.batch.Stages``, plus the CSV reading and writing timed here).
 """
 
 from __future__ import annotations
@@ -20,16 +27,20 @@ import argparse
 import asyncio
 import csv
 import io
+import os
 import random
 import re
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import psutil
 
 from features.catalogue import inputs
@@ -168,6 +179,91 @@ def parallel_batches(url: str, family: str, text: str, parts: int) -> float:
     return len(lines) / (time.perf_counter() - started)
 
 
+class TimedRunner:
+    """An in-process runner client that keeps the seconds its calls took (to leave them out)."""
+
+    def __init__(self, core: Any):
+        self.core, self.seconds = core, 0.0
+
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self.core.predict(features, explain=explain, version=version)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    async def card(self, version: str | None = None) -> dict[str, Any]:
+        return self.core.card(version).to_dict()
+
+
+def in_process_core() -> tuple[Any, dict[str, TimedRunner]]:
+    """A ServiceCore with the settings of the environment and the store's default models in-process."""
+    from api.core import ServiceCore
+    from monitoring.metrics import Metrics
+    from runners.core import RunnerCore
+    from settings import load_settings, worker_settings
+
+    worker_settings()  # the process set up as a serving worker's (threads, GC)
+    settings = load_settings(prometheus_multiproc_dir=None)
+    runners = {}
+    for family in ("mechanical", "ballistic"):
+        runner = RunnerCore(family, None, settings.models.cache_max_mb, Metrics())
+        runner.warm_up()
+        runners[family] = TimedRunner(runner)
+    return ServiceCore(settings, runners, root_pid=os.getpid()), runners
+
+
+async def in_process_batch(core: Any, family: str, body: bytes) -> tuple[bytes, dict[str, Any], dict[str, float]]:
+    """One CSV batch (CSV answer) through the pipeline of api.batch_routes: the answer, its summary
+    and the seconds by stage."""
+    from api.batch import BatchRun
+    from api.batch_io import csv_job, encoder_for, query_options
+    from features.catalogue import TARGETS
+
+    seconds = {"read CSV": 0.0}
+    started = time.perf_counter()
+    job = csv_job(body, query_options([]), core.settings.batch_routes.max_rows)
+    seconds["read CSV"] += time.perf_counter() - started
+    run = await BatchRun.start(core, family, job.options)
+
+    def timed_blocks() -> Iterator[Any]:
+        blocks = job.blocks(run.block_rows)
+        while True:
+            started = time.perf_counter()
+            block = next(blocks, None)
+            seconds["read CSV"] += time.perf_counter() - started
+            if block is None:
+                return
+            yield block
+
+    encoder = encoder_for("text/csv", TARGETS[family])
+    pieces, writing = [encoder.head()], 0.0
+    async for done in run.chunks(timed_blocks()):
+        started = time.perf_counter()
+        pieces.append(encoder.chunk(done))
+        writing += time.perf_counter() - started
+    summary = run.summary()
+    pieces.append(encoder.tail(summary))
+    return b"".join(pieces), summary, seconds | run.stages.seconds | {"write CSV": writing}
+
+
+def in_process(rows: int, family: str, repeat: int, seed: int) -> None:
+    """Prints the API worker's microseconds per row, in all and by stage, of ``repeat`` batches."""
+    core, runners = in_process_core()
+    print(f"{rows:,} new {family} rows a batch, runners in-process and their time left out; us per row:")
+    for attempt in range(repeat):
+        body = candidates_csv(rows, seed + attempt)[0].encode()
+        for runner in runners.values():
+            runner.seconds = 0.0
+        started = time.perf_counter()
+        _, summary, seconds = asyncio.run(in_process_batch(core, family, body))
+        api_s = time.perf_counter() - started - sum(r.seconds for r in runners.values())
+        seconds["runner call"] = seconds.pop("runner", 0.0) - sum(r.seconds for r in runners.values())  # hop, loop
+        seconds["other"] = api_s - sum(seconds.values())
+        stages = ", ".join(f"{stage} {s / rows * 1e6:.1f}" for stage, s in seconds.items())
+        print(f"  API worker {api_s / rows * 1e6:5.1f} ({summary['predicted']:,} predicted): {stages}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000")
@@ -176,7 +272,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--bad", type=int, default=100)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
+    parser.add_argument("--in-process", action="store_true", help="no server: the API worker's cost per row")
+    parser.add_argument("--repeat", type=int, default=3, help="with --in-process: batches, new rows each")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.rows, args.family, args.repeat, args.seed)
+        return
 
     workers = api_workers(args.url)
     single_rows = candidate_rows(args.rows, args.seed)

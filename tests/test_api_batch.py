@@ -342,3 +342,95 @@ def test_a_bare_carriage_return_ends_a_csv_row_and_an_unreadable_cell_is_a_400(c
     response = post(client, "mechanical", content=over_field_limit, headers={"content-type": "text/csv"})
     assert response.status_code == 400, response.text
     assert response.json()["error"]["type"] == "malformed_body"
+
+
+# ---- the column path: CSV rows validated, keyed and answered as arrays
+
+
+def test_canonical_materials_of_columns_equal_the_single_routes_canonical_forms():
+    import numpy as np
+
+    from api.batch import canonical_materials
+    from api.keys import canonical_material
+    from api.schemas import PredictionRequest
+    from features.batch import MaterialBatch, material_columns
+
+    bodies = [
+        material(0),
+        {**MATERIAL, "composition": {"WC": 0.5, "SiC": 0.5, "basis": "weight"}},
+        {**MATERIAL, "composition": {"SiC": 0.333333333333, "B4C": 0.666666666667}},
+        {**MATERIAL, "microstructure": {"porosity": -0.0, "pore_size": 12.3456789012345}},
+        {**MATERIAL, "armor": {"tile_thickness": 7.0, "threat": "30-06_m2ap"}},
+    ]
+    requests = [PredictionRequest.model_validate(b) for b in bodies]
+    columns = material_columns(requests)
+    volume = MaterialBatch.from_columns(columns).volume_fractions
+    for family in ("mechanical", "ballistic"):
+        together = canonical_materials(family, columns, volume)
+        apart = [canonical_material(r, family) for r in requests]
+        assert [json.dumps(m, sort_keys=True) for m in together] == [json.dumps(m, sort_keys=True) for m in apart]
+        assert [list(m["composition"]) for m in together] == [list(m["composition"]) for m in apart]  # order kept
+    assert np.signbit(canonical_materials("mechanical", columns, volume)[3]["microstructure"]["porosity"])
+
+
+def test_a_csv_row_is_answered_from_the_single_routes_cache_entry(client):
+    single = client.post("/api/v1/predict/ballistic", json={**material(5), "include_feature_importance": False})
+    text = "\n".join([CSV_HEADER, csv_line(4), csv_line(5)])
+    body = post(client, "ballistic", content=text, headers={"content-type": "text/csv"}).json()
+    assert [r["cached"] for r in body["results"]] == [False, True]
+    assert body["results"][1]["predictions"] == single.json()["predictions"]
+
+
+@pytest.mark.parametrize(
+    "fractions, error",
+    [
+        ("0.6,0.4099999999,0", None),  # 1 + 0.0099999999: within the tolerance, at its edge
+        ("0.6,0.4100001,0", "phase fractions must sum to 1 +- 0.01, they sum to 1.0100"),
+    ],
+)
+def test_fractions_at_the_edge_of_the_sum_tolerance_are_judged_by_the_request_schema(client, fractions, error):
+    text = "\n".join([CSV_HEADER, f"{fractions},1800,50,10,0.02,argon,7.62x51_m80"])
+    result = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()["results"][0]
+    if error is None:
+        composition = dict(zip(("SiC", "B4C"), map(float, fractions.split(",")[:2]), strict=True))
+        as_json = {"composition": composition, "processing": {"sintering_temperature": 1800, "pressure": 50}}
+        single = client.post("/api/v1/predict/mechanical", json={**as_json, "include_feature_importance": False})
+        assert result["predictions"] == single.json()["predictions"]
+    else:
+        assert result["error"] == invalid("composition", error)
+
+
+def test_a_csv_row_on_a_backing_outside_the_ballistic_models_gets_the_single_routes_refusal(client):
+    text = "\n".join([CSV_HEADER + ",backing", csv_line(0) + ",aramid_laminate", csv_line(1) + ","])
+    rows = post(client, "ballistic", content=text, headers={"content-type": "text/csv"}).json()["results"]
+    single = client.post(
+        "/api/v1/predict/ballistic", json={**material(0), "armor": {"backing": "aramid_laminate"}}
+    ).json()
+    assert rows[0]["error"] == single["error"] and "predictions" in rows[1]
+
+
+def test_a_csv_of_several_blocks_keeps_order_errors_and_chunked_runner_calls(make_core, runner_cores):
+    from api.batch import BLOCK_ROWS
+
+    counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
+    client = batch_client(make_core, runners={"mechanical": counting}, max_batch_size=64)
+    rows = 2 * BLOCK_ROWS + 100
+    bad = {7: "abc", BLOCK_ROWS - 1: "99999", BLOCK_ROWS: "", rows - 1: "hot"}
+    lines = [csv_line(i) if i not in bad else csv_line(i).replace(str(1300 + i), bad[i]) for i in range(rows)]
+    text = "\n".join([CSV_HEADER, *lines])
+    body = post(client, "mechanical", content=text, headers={"content-type": "text/csv", "accept": "text/csv"})
+    out = list(csv.DictReader(io.StringIO(body.text)))
+    assert [int(r["row"]) for r in out] == list(range(rows))
+    assert [int(r["row"]) for r in out if r["status"] != "200"] == sorted(bad)
+    assert out[BLOCK_ROWS]["error"] == "invalid request: processing.sintering_temperature: field required"
+    assert counting.calls == -(-rows // 64)
+    assert client.core.feature_cache.cache.stats().cache_size == rows - len(bad)
+
+
+def test_the_feature_cache_serves_rows_seen_before(client):
+    text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(5))])
+    first = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()
+    hits = client.core.feature_cache.cache.stats().hits
+    second = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()
+    assert client.core.feature_cache.cache.stats().hits == hits + 5
+    assert [r["predictions"] for r in first["results"]] == [r["predictions"] for r in second["results"]]
