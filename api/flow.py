@@ -173,20 +173,27 @@ class PredictionFlow:
         if self.repeats is not None and default is not None and default.tag == tag:
             self.repeats.remember(raw_key, key, tag)
 
-    async def repeat(self, family: str, raw_key: str, request_id: str) -> dict[str, Any] | None:
-        """The answer to an exact repeat of a request answered before, from the response cache;
-        None when it is not remembered, was answered by another model than the one now serving,
-        or its answer left the cache (the full path then answers it)."""
+    async def repeat(self, family: str, raw_key: str, request_id: str) -> bytes | None:
+        """The rendered answer to an exact repeat of a request answered before, from the response
+        cache; None when it is not remembered, was answered by another model than the one now
+        serving, or its answer left the cache (the full path then answers it). The stored body is
+        not parsed: the per-request fields are appended to its bytes, as ``_finish`` appends them
+        to the dict."""
         started = time.perf_counter()
         remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
-        if remembered is None:
+        if remembered is None or self.response_cache is None:
             return None
         key, tag = remembered
         default = self.cards.known_default(family)
         if default is None or default.tag != tag:
             return None
-        stored = await self._cached(key)
-        return None if stored is None else self._finish(family, stored, started, request_id, True)
+        stored = await self.response_cache.get(key)
+        if stored is None:
+            return None
+        elapsed = time.perf_counter() - started
+        self._observe(family, elapsed)
+        tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": True})
+        return stored[:-1] + b"," + tail[1:]
 
     def _finish(
         self, family: str, body: dict[str, Any], started: float, request_id: str | None, cached: bool

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from bentoml.exceptions import BentoMLException
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -153,23 +153,24 @@ async def answer(
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
     response = await _answered(core, family, lambda request_id: core.flow.predict(family, request, request_id, raw_key))
-    if response is None:  # the full path always answers or raises
+    if not isinstance(response, ORJSONResponse):  # the full path always answers (a dict) or raises
         raise RuntimeError("the prediction flow gave no answer")
     return response
 
 
-async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> ORJSONResponse | None:
+async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> Response | None:
     """The answer to an exact repeat from the response cache (api/repeats.py), or None: the full
     path answers it."""
     return await _answered(core, family, lambda request_id: core.flow.repeat(family, raw_key, request_id))
 
 
 async def _answered(
-    core: ServiceCore, family: str, flow: Callable[[str], Awaitable[dict[str, Any] | None]]
-) -> ORJSONResponse | None:
+    core: ServiceCore, family: str, flow: Callable[[str], Awaitable[dict[str, Any] | bytes | None]]
+) -> Response | None:
     request_id = uuid.uuid4().hex
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
+    response: Response
     try:
         try:
             body = await flow(request_id)
@@ -178,7 +179,9 @@ async def _answered(
         else:
             if body is None:
                 return None
-            response = ORJSONResponse(body)
+            response = (
+                Response(body, media_type="application/json") if isinstance(body, bytes) else ORJSONResponse(body)
+            )
         _count(core, family, response.status_code)
         if core.settings.serving.access_log:
             access_log.info(
