@@ -170,7 +170,7 @@ def served_plain(out_dir: Path):
     log(f"serving the plain baseline on {url}")
     with open(out_dir / "baseline.log", "w") as service_log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtests.plain_server", "--port", str(port)],
+            [sys.executable, "-m", "loadtests.plain_server", "--workers", "1", "--port", str(port)],
             cwd=ROOT,
             env=quiet_env(),
             stdout=service_log,

@@ -4,8 +4,9 @@
                                      [--json docs/side-by-side.json]
 
 Targets: ``service`` (``bentoml serve service:ArmorService``, default settings), ``in-process``
-(``loadtests.plain_server``: the same models and routes in plain uvicorn with 2 workers, no runner
-hop, no caches) and ``naive`` (``loadtests.naive_server``: FastAPI + one scikit-learn random forest
+(``loadtests.plain_server``: the same models and routes in plain uvicorn with 2 workers and the
+service's HTTP protocol class, no runner hop, no caches; ``in-process:PLAIN_SERVER_HTTP=stock``
+with uvicorn's own) and ``naive`` (``loadtests.naive_server``: FastAPI + one scikit-learn random forest
 on the same reference data, plain uvicorn with 2 workers: the server a user might write instead).
 Cells (wrk, 2 threads, on the same two cores as the servers, so every figure
 includes the client's share): a new material per request at 1, 16 and 64 connections; one
@@ -87,6 +88,8 @@ def _command(target: str, port: int) -> list[str]:
     if _variant(target)[0] == "service":
         bentoml = str(Path(sys.executable).parent / "bentoml")
         return [bentoml, "serve", "service:ArmorService", "--host", "127.0.0.1", "--port", str(port)]
+    if _variant(target)[0] == "in-process":  # its own entry point: the service's HTTP protocol class
+        return [sys.executable, "-m", "loadtests.plain_server", "--workers", "2", "--port", str(port)]
     uvicorn = [sys.executable, "-m", "uvicorn", UVICORN_APPS[_variant(target)[0]], "--factory"]
     return [*uvicorn, "--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log"]
 

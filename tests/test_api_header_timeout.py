@@ -197,3 +197,41 @@ def test_bentoml_starts_uvicorn_with_its_default_protocol():
     source = inspect.getsource(worker.main.callback)  # a click command
     assert "uvicorn.Config(" in source and "http=" not in source
     assert source.index("load(bento_identifier") < source.index("uvicorn.Server(config).run(")
+
+
+class _RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_a_responses_writes_of_one_loop_step_leave_in_one_write() -> None:
+    from api.header_timeout import _OneWritePerStep
+
+    async def scenario() -> tuple[list[bytes], list[bytes], list[bytes], str]:
+        real = _RecordingTransport()
+        corked = _OneWritePerStep(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        corked.write(b"body")
+        during = list(real.writes)
+        await asyncio.sleep(0)
+        after_step = list(real.writes)
+        corked.write(b"chunk")  # a streamed chunk in a later step leaves on its own
+        corked.close()  # closing writes what is pending first
+        return during, after_step, real.writes, corked.get_extra_info("peername")
+
+    during, after_step, final, info = asyncio.run(scenario())
+    assert during == [] and after_step == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    assert final == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"chunk"] and info == "info:peername"
