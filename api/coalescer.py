@@ -59,6 +59,12 @@ class Coalescer:
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(waiting.answer)
 
+    async def direct(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        """One call of its own, beside the lanes: for a caller that is a batch already (a /batch
+        route's chunk) and keeps several on the wire, so the runner always has the next one."""
+        self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
+        return await self._call(family, rows, version, explain)
+
     def _take(self, lane: _Lane) -> list[_Waiting]:
         """The longest run of waiting callers whose rows fit in one call (at least one caller)."""
         taken, total = 0, 0

@@ -116,16 +116,21 @@ class PredictionFlow:
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
-    async def runner_answer(self, family: str, features: np.ndarray, card: ModelCard, request: Request) -> Unpacked:
+    async def runner_answer(
+        self, family: str, features: np.ndarray, card: ModelCard, request: Request, direct: bool = False
+    ) -> Unpacked:
         """The runner's answer, from the model the request asked for (a pinned version is asked
-        for by name when the default moved away from it meanwhile)."""
+        for by name when the default moved away from it meanwhile); ``direct``: see
+        AsyncPredictor.predict."""
         explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
         width = features.shape[1]
-        out = unpack(await self.predictor.predict(family, features, version, explain), len(card.targets), width)
+        packed = await self.predictor.predict(family, features, version, explain, direct)
+        out = unpack(packed, len(card.targets), width)
         if request.model_version is not None and out.tag_id[0] != card.tag_id:
-            out = unpack(await self.predictor.predict(family, features, card.tag, explain), len(card.targets), width)
+            packed = await self.predictor.predict(family, features, card.tag, explain, direct)
+            out = unpack(packed, len(card.targets), width)
         return out
 
     async def _compute(

@@ -28,8 +28,13 @@ class AsyncPredictor:
     def calls(self) -> int:
         return self.coalescer.calls
 
-    async def predict(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
-        """``version`` None: the runner's default model."""
+    async def predict(
+        self, family: str, features: np.ndarray, version: str | None, explain: bool, direct: bool = False
+    ) -> np.ndarray:
+        """``version`` None: the runner's default model; ``direct``: a call of its own, not stacked
+        with other callers' rows (a batch's chunk, see Coalescer.direct)."""
+        if direct:
+            return await self.coalescer.direct(family, features, version, explain)
         return await self.coalescer.predict(family, features, version, explain)
 
     async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
