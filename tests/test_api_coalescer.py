@@ -128,3 +128,19 @@ def test_at_most_max_in_flight_calls_of_a_kind_are_on_the_wire(in_flight):
     coalescer = Coalescer(runner, max_rows=2, max_in_flight=in_flight)
     asyncio.run(many(coalescer, 20))
     assert peak == in_flight
+
+
+def test_direct_calls_go_out_at_once_side_by_side_and_are_counted():
+    runner = Runner()
+    coalescer = Coalescer(runner, max_rows=64)
+
+    async def direct_while_a_lane_call_is_on_the_wire() -> list[np.ndarray]:
+        lane = asyncio.create_task(coalescer.predict("mechanical", row(0), None, False))
+        await asyncio.sleep(0.001)
+        chunks = [coalescer.direct("mechanical", np.vstack([row(i), row(i + 1)]), None, False) for i in (1, 3)]
+        return [await lane, *await asyncio.gather(*chunks)]
+
+    answers = asyncio.run(direct_while_a_lane_call_is_on_the_wire())
+    assert [a[:, 0].tolist() for a in answers] == [[0.0], [10.0, 20.0], [30.0, 40.0]]
+    assert [rows for _, rows, _, _ in runner.calls] == [1, 2, 2]  # not stacked, not held behind the lane
+    assert (coalescer.calls, coalescer.rows) == (3, 5)
