@@ -70,7 +70,7 @@ class HopServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # this user's processes only
         # a socket file left by a killed worker of the same index is replaced by the event loop
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
 
@@ -81,6 +81,8 @@ class HopServer:
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        with contextlib.suppress(OSError):  # the serve's directory, once its last worker is gone
+            self.path.parent.rmdir()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
