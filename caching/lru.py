@@ -113,6 +113,7 @@ class TTLLRUCache:
             if entry is not None and entry.expires_at <= self._clock():
                 self._remove(key)
                 self._count_removed("expired", 1)
+                self._report_size()
                 entry = None
             if entry is None:
                 self._misses += 1
@@ -167,6 +168,8 @@ class TTLLRUCache:
             for key in expired:
                 self._remove(key)
             self._count_removed("expired", len(expired))
+            if expired:
+                self._report_size()
             return len(expired)
 
     def __len__(self) -> int:
@@ -206,10 +209,12 @@ class TTLLRUCache:
         self._memory_bytes -= entry.size_bytes
 
     def _evict_over_limits(self) -> None:
+        evicted = 0
         while len(self._entries) > self._max_entries or self._memory_bytes > self._max_memory_bytes:
             oldest_key = next(iter(self._entries))
             self._remove(oldest_key)
-            self._count_removed("evicted", 1)
+            evicted += 1
+        self._count_removed("evicted", evicted)  # the caller reports the size once
 
     def _count_removed(self, reason: Literal["evicted", "expired"], count: int) -> None:
         if reason == "evicted":
@@ -218,7 +223,6 @@ class TTLLRUCache:
             self._expirations += count
         if self._observer is not None and count:
             self._observer.removed(reason, count)
-            self._report_size()
 
     def _report_size(self) -> None:
         if self._observer is not None:

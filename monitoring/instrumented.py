@@ -23,6 +23,7 @@ class CacheReporter:
             metrics.cache_expirations.labels(layer),
         )
         self._entries, self._bytes = metrics.cache_entries.labels(layer), metrics.cache_bytes.labels(layer)
+        self._entries_reported: int | None = None
 
     def hit_or_miss(self, value: bytes | None) -> None:
         (self._misses if value is None else self._hits).inc()
@@ -31,7 +32,9 @@ class CacheReporter:
         (self._evictions if reason == "evicted" else self._expirations).inc(count)
 
     def resized(self, entries: int, memory_bytes: int) -> None:
-        self._entries.set(entries)
+        if entries != self._entries_reported:  # at its cap a layer's count stays put: no write
+            self._entries.set(entries)
+            self._entries_reported = entries
         self._bytes.set(memory_bytes)
 
 

@@ -263,3 +263,27 @@ def test_concurrent_threads_keep_invariants() -> None:
     counted = sum(entry_size_bytes(k, v) for k, v in live.items() if v is not None)
     assert cache.memory_usage_bytes == counted
     assert len(cache) == sum(v is not None for v in live.values()) <= 20
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def removed(self, reason: str, count: int) -> None:
+        self.events.append(("removed", reason, count))
+
+    def resized(self, entries: int, memory_bytes: int) -> None:
+        self.events.append(("resized", entries))
+
+
+def test_the_observer_hears_each_change_once_with_the_size_after_it():
+    clock = FakeClock()
+    observer = RecordingObserver()
+    cache = TTLLRUCache(max_entries=2, ttl_seconds=10, clock=clock, observer=observer)
+    for key in ("a", "b", "c"):  # "c" evicts "a": one removal, then one size report
+        cache.set(key, b"v")
+    assert observer.events == [("resized", 1), ("resized", 2), ("removed", "evicted", 1), ("resized", 2)]
+    observer.events.clear()
+    clock.now += 11
+    assert cache.get("b") is None and cache.sweep_expired() == 1
+    assert observer.events == [("removed", "expired", 1), ("resized", 1), ("removed", "expired", 1), ("resized", 0)]
