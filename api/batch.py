@@ -431,26 +431,14 @@ class BatchRun:
         return None if stored is None else dict(orjson.loads(stored))
 
     def _features(self, batch: MaterialBatch, materials: list[dict[str, Any]], rows: list[int]) -> np.ndarray:
-        """(N, F) features of ``rows`` through the feature cache (AsyncFeatureExtractor.extract for
-        materials given as columns); the other rows are left empty."""
+        """(N, F) features of ``rows`` through the feature cache (AsyncFeatureExtractor, as the
+        single route); the other rows are left empty."""
         extractor = self.core.extractor
-        featurizer, cache = extractor.featurizers[self.family], extractor.cache
-        features = np.zeros((len(batch), len(featurizer.schema.names)))
-        material_keys = {i: keys.material_key(self.family, materials[i]) for i in rows}
-        missing = rows
-        if cache is not None:
-            found = {i: row for i, key in material_keys.items() if (row := cache.get(key)) is not None}
-            for i, row in found.items():
-                features[i] = np.frombuffer(row, dtype=np.float64)
-            missing = [i for i in rows if i not in found]
-        if missing:
-            started = time.perf_counter()
-            computed = featurizer.transform(batch.take(np.asarray(missing, dtype=np.int64)))
-            extractor.metrics.feature_seconds.observe(time.perf_counter() - started)
-            features[missing] = computed
-            if cache is not None:
-                for i, row in zip(missing, computed, strict=True):
-                    cache.set(material_keys[i], row.tobytes())
+        features = np.zeros((len(batch), len(extractor.featurizers[self.family].schema.names)))
+        if rows:
+            row_keys = [keys.material_key(self.family, materials[i]) for i in rows]
+            index = np.asarray(rows, dtype=np.int64)
+            features[rows] = extractor.through_cache(self.family, lambda at: batch.take(index[at]), row_keys)
         return features
 
     # ---- runner, answers

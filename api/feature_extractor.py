@@ -8,6 +8,7 @@ many rows, will move large inputs off the loop when they exist.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,8 +25,11 @@ class AsyncFeatureExtractor:
         self.cache, self.metrics = cache, metrics
 
     def featurize(self, family: str, materials: list[Material]) -> np.ndarray:
+        return self._transform(family, MaterialBatch.from_materials(materials))
+
+    def _transform(self, family: str, batch: MaterialBatch) -> np.ndarray:
         started = time.perf_counter()
-        features = self.featurizers[family].transform(MaterialBatch.from_materials(materials))
+        features = self.featurizers[family].transform(batch)
         self.metrics.feature_seconds.observe(time.perf_counter() - started)
         return features
 
@@ -33,16 +37,22 @@ class AsyncFeatureExtractor:
         """(N, F) features; rows found in the cache (by ``keys``) are not recomputed."""
         if self.cache is None or keys is None:
             return self.featurize(family, materials)
+        return self.through_cache(family, lambda rows: MaterialBatch.from_materials([materials[i] for i in rows]), keys)
+
+    def through_cache(self, family: str, batch_of: Callable[[list[int]], MaterialBatch], keys: list[str]) -> np.ndarray:
+        """(N, F) features of the N materials keyed by ``keys``: the cached rows from the cache,
+        the others featurised together (``batch_of(positions)`` gives them as one batch) and stored."""
         width = len(self.featurizers[family].schema.names)
-        rows = [self.cache.get(k) for k in keys]
-        missing = [i for i, row in enumerate(rows) if row is None]
-        out = np.empty((len(materials), width))
-        for i, row in enumerate(rows):
+        out = np.empty((len(keys), width))
+        cached = [self.cache.get(k) for k in keys] if self.cache is not None else [None] * len(keys)
+        missing = [i for i, row in enumerate(cached) if row is None]
+        for i, row in enumerate(cached):
             if row is not None:
                 out[i] = np.frombuffer(row, dtype=np.float64)
         if missing:
-            computed = self.featurize(family, [materials[i] for i in missing])
-            for j, i in enumerate(missing):
-                out[i] = computed[j]
-                self.cache.set(keys[i], computed[j].tobytes())
+            computed = self._transform(family, batch_of(missing))
+            out[missing] = computed
+            if self.cache is not None:
+                for i, row in zip(missing, computed, strict=True):
+                    self.cache.set(keys[i], row.tobytes())
         return out
