@@ -36,12 +36,14 @@ class DependencyClient:
     def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None):
         self._dep, self.family, self.hop = dependency.to_async, family, hop
 
-    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True) -> np.ndarray:
         if version is None and self.hop is not None:
-            answer = await self.hop.predict(self.family, features, explain)
+            answer = await self.hop.predict(self.family, features, explain, cache)
             if answer is not None:
                 return answer
-        result: np.ndarray = await self._dep.predict(features, family=self.family, version=version, explain=explain)
+        result: np.ndarray = await self._dep.predict(
+            features, family=self.family, version=version, explain=explain, cache=cache
+        )
         return result
 
     async def card(self, version: str | None = None) -> dict[str, Any]:

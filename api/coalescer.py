@@ -41,8 +41,10 @@ class _Lane:
 class Coalescer:
     """Stacks the rows of concurrent calls of one kind into one runner call (see module doc)."""
 
-    def __init__(self, call: RunnerCall, max_rows: int, max_in_flight: int = 1):
+    def __init__(self, call: RunnerCall, max_rows: int, max_in_flight: int = 1, direct_call: RunnerCall | None = None):
+        """``direct_call``: how ``direct`` calls go out (default: as the lanes' calls)."""
         self._call, self.max_rows, self.max_in_flight = call, max_rows, max_in_flight
+        self._direct_call = direct_call or call
         self._lanes: dict[Kind, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls = self.rows = 0
@@ -63,7 +65,7 @@ class Coalescer:
         """One call of its own, beside the lanes: for a caller that is a batch already (a /batch
         route's chunk) and keeps several on the wire, so the runner always has the next one."""
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
-        return await self._call(family, rows, version, explain)
+        return await self._direct_call(family, rows, version, explain)
 
     def _take(self, lane: _Lane) -> list[_Waiting]:
         """The longest run of waiting callers whose rows fit in one call (at least one caller)."""

@@ -13,7 +13,9 @@ from api.coalescer import Coalescer
 class RunnerClient(Protocol):
     """One family's side of the runner (runners/services.py ModelRunner, or in-process)."""
 
-    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray: ...
+    async def predict(
+        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True
+    ) -> np.ndarray: ...
     async def card(self, version: str | None = None) -> dict[str, Any]: ...
 
 
@@ -22,7 +24,7 @@ class AsyncPredictor:
         """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
         runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT)."""
         self.runners = runners
-        self.coalescer = Coalescer(self._call, max_rows, max_in_flight)
+        self.coalescer = Coalescer(self._call, max_rows, max_in_flight, direct_call=self._uncached_call)
 
     @property
     def calls(self) -> int:
@@ -32,13 +34,17 @@ class AsyncPredictor:
         self, family: str, features: np.ndarray, version: str | None, explain: bool, direct: bool = False
     ) -> np.ndarray:
         """``version`` None: the runner's default model; ``direct``: a call of its own, not stacked
-        with other callers' rows (a batch's chunk, see Coalescer.direct)."""
+        with other callers' rows and past the runner's prediction cache (a batch's chunk, see
+        Coalescer.direct: a screen's rows would only evict the interactive traffic's entries)."""
         if direct:
             return await self.coalescer.direct(family, features, version, explain)
         return await self.coalescer.predict(family, features, version, explain)
 
     async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
         return np.asarray(await self.runners[family].predict(features, version, explain))
+
+    async def _uncached_call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+        return np.asarray(await self.runners[family].predict(features, version, explain, cache=False))
 
     async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

@@ -185,10 +185,10 @@ class TimedRunner:
     def __init__(self, core: Any):
         self.core, self.seconds = core, 0.0
 
-    async def predict(self, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def predict(self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True) -> np.ndarray:
         started = time.perf_counter()
         try:
-            return self.core.predict(features, explain=explain, version=version)
+            return self.core.predict(features, explain=explain, version=version, cache=cache)
         finally:
             self.seconds += time.perf_counter() - started
 

@@ -86,7 +86,11 @@ class RunnerCore:
             self.metrics.model_bytes.labels(self.family, tag).set(size)
         self._published = set(loaded)
 
-    def predict(self, features: np.ndarray, explain: bool = False, version: str | None = None) -> np.ndarray:
+    def predict(
+        self, features: np.ndarray, explain: bool = False, version: str | None = None, cache: bool = True
+    ) -> np.ndarray:
+        """Packed rows; ``cache`` False: past the prediction cache (a batch screen's rows, which
+        would only evict the interactive traffic's entries)."""
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
         self.batch_ring.append(features.shape[0])
@@ -95,7 +99,7 @@ class RunnerCore:
         model = self.models.get(version)
         if self.models.loads != loads:  # a version was loaded (and perhaps one evicted)
             self._publish_models()
-        if self.cache is None:
+        if self.cache is None or not cache:
             return self._run(model, features, explain)
         return self._through_cache(model, features, explain)
 

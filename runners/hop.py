@@ -9,7 +9,8 @@ already a float64 array and the answer is one (``runners.contract``): they only 
 Each runner worker listens on ``<dir>/<worker index>.sock`` (``socket_paths``); each API worker
 keeps one connection per runner worker and multiplexes calls on it by request id.
 
-    request:  id u32 | family u8 | explain u8 | rows u32 | columns u32 | rows*columns float64
+    request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | rows*columns float64
+              (flags: 1 explain, 2 past the prediction cache)
     answer:   id u32 | status u8 | rows u32 | columns u32 | rows*columns float64   (status 0)
               id u32 | status u8 | 0 u32    | length u32 | UTF-8 message          (status 1)
 
@@ -39,7 +40,8 @@ ANSWER = struct.Struct("<IBII")
 OK, FAILED = 0, 1
 FLOAT = np.dtype("<f8")
 
-Answer = Callable[[str, np.ndarray, bool], np.ndarray]  # family, rows, explain -> packed rows
+Answer = Callable[[str, np.ndarray, bool, bool], np.ndarray]  # family, rows, explain, cache -> packed rows
+EXPLAIN, UNCACHED = 1, 2  # request flags
 
 
 def serve_directory(shared_dir: str | None) -> Path | None:
@@ -87,19 +89,20 @@ class HopServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                ident, family, explain, rows, columns = REQUEST.unpack(await reader.readexactly(REQUEST.size))
+                ident, family, flags, rows, columns = REQUEST.unpack(await reader.readexactly(REQUEST.size))
                 body = await reader.readexactly(rows * columns * FLOAT.itemsize)
                 features = np.frombuffer(body, FLOAT).reshape(rows, columns)
-                writer.write(self._reply(ident, family, bool(explain), features))
+                writer.write(self._reply(ident, family, flags, features))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the API worker closed its connection
         finally:
             writer.close()
 
-    def _reply(self, ident: int, family: int, explain: bool, rows: np.ndarray) -> bytes:
+    def _reply(self, ident: int, family: int, flags: int, rows: np.ndarray) -> bytes:
         try:
-            packed = np.ascontiguousarray(self._answer(self.families[family], rows, explain), FLOAT)
+            answer = self._answer(self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED)
+            packed = np.ascontiguousarray(answer, FLOAT)
         except Exception as exc:  # the API answers it as the endpoint's failure would be
             logger.exception("hop call failed")
             message = f"{type(exc).__name__}: {exc}".encode()
@@ -124,12 +127,12 @@ class _Connection:
     def open(self) -> bool:
         return not self.reading.done()
 
-    def send(self, family: int, rows: np.ndarray, explain: bool) -> asyncio.Future[np.ndarray]:
+    def send(self, family: int, rows: np.ndarray, flags: int) -> asyncio.Future[np.ndarray]:
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = answer
         data = np.ascontiguousarray(rows, FLOAT)
-        self.writer.write(REQUEST.pack(self.next_id, family, explain, data.shape[0], data.shape[1]) + data.tobytes())
+        self.writer.write(REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1]) + data.tobytes())
         return answer
 
     async def _read(self) -> None:
@@ -179,12 +182,13 @@ class SocketHop:
         self._down_until: dict[Path, float] = {}
         self._connecting: dict[Path, asyncio.Task[_Connection | None]] = {}
 
-    async def predict(self, family: str, rows: np.ndarray, explain: bool) -> np.ndarray | None:
+    async def predict(self, family: str, rows: np.ndarray, explain: bool, cache: bool = True) -> np.ndarray | None:
         connection = await self._connection()
         if connection is None:
             return None
+        flags = (EXPLAIN if explain else 0) | (0 if cache else UNCACHED)
         try:
-            return await connection.send(self._family[family], rows, explain)
+            return await connection.send(self._family[family], rows, flags)
         except ConnectionError:
             return None  # the runner went away mid-call: BentoML's route answers (503 or the result)
 

@@ -80,7 +80,11 @@ class ModelRunner:
         if SETTINGS.batching.hop != "socket" or directory is None or index is None:
             return None
         path = socket_paths(directory, index)[-1]
-        return HopServer(path, ALL_FAMILIES, lambda family, rows, explain: self.cores[family].predict(rows, explain))
+        return HopServer(
+            path,
+            ALL_FAMILIES,
+            lambda family, rows, explain, cache: self.cores[family].predict(rows, explain, cache=cache),
+        )
 
     def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
         model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
@@ -106,14 +110,15 @@ class ModelRunner:
 
     @bentoml.api
     async def predict(
-        self, features: np.ndarray, family: str, version: str | None = None, explain: bool = False
+        self, features: np.ndarray, family: str, version: str | None = None, explain: bool = False, cache: bool = True
     ) -> np.ndarray:
         """Packed rows (runners.contract) of the family's default model or of a named version (a
-        version not yet loaded is loaded off the event loop)."""
+        version not yet loaded is loaded off the event loop); ``cache`` False: past the prediction
+        cache (a batch screen's rows)."""
         core = self.cores[family]
         if version is None:
-            return core.predict(features, explain=explain)
-        return await asyncio.to_thread(core.predict, features, explain, version)
+            return core.predict(features, explain=explain, cache=cache)
+        return await asyncio.to_thread(core.predict, features, explain, version, cache)
 
     @bentoml.api
     async def card(self, family: str, version: str | None = None) -> dict[str, Any]:

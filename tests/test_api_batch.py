@@ -297,7 +297,7 @@ def test_request_level_errors(client, kwargs, status, kind):
 
 
 class Down:
-    async def predict(self, features, version, explain):
+    async def predict(self, features, version, explain, cache=True):
         raise TimeoutError
 
     def __init__(self, real):
@@ -318,7 +318,7 @@ def test_runner_down_before_anything_is_sent_is_a_503_with_retry_after(make_core
 
 def test_runner_failing_mid_batch_gives_the_remaining_rows_a_503_error(make_core, runner_cores):
     class FailsAfterFirst(CountingRunner):
-        async def predict(self, features, version, explain):
+        async def predict(self, features, version, explain, cache=True):
             if self.calls >= 1:
                 self.calls += 1
                 raise TimeoutError
@@ -424,6 +424,7 @@ def test_a_csv_of_several_blocks_keeps_order_errors_and_chunked_runner_calls(mak
     assert [int(r["row"]) for r in out if r["status"] != "200"] == sorted(bad)
     assert out[BLOCK_ROWS]["error"] == "invalid request: processing.sintering_temperature: field required"
     assert counting.calls == -(-rows // 64)
+    assert counting.uncached == counting.calls  # a screen's rows go past the runner's prediction cache
     assert client.core.feature_cache.cache.stats().cache_size == rows - len(bad)
 
 

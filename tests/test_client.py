@@ -81,7 +81,7 @@ def test_rows_that_come_back_503_are_sent_again(armor, client, runner_cores):
     class FailsOnce(LocalRunnerClient):
         failed = False
 
-        async def predict(self, features, version, explain):
+        async def predict(self, features, version, explain, cache=True):
             if not self.failed and features.shape[0] < 64:  # the second chunk of the first batch
                 FailsOnce.failed = True
                 raise TimeoutError

@@ -25,3 +25,15 @@ def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
     again = core.predict(rows[[2, 0]])
     np.testing.assert_array_equal(again, first[[2, 0]])
     assert cache is not None and core.model_calls == 1 and cache.stats()["hits"] == 2
+
+
+def test_rows_sent_past_the_cache_neither_read_nor_fill_it(stored_tags):
+    metrics = Metrics()
+    cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
+    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    rows = np.random.default_rng(2).random((3, core.n_features))
+    past = core.predict(rows, cache=False)
+    assert cache is not None and len(cache.cache) == 0 and core.model_calls == 1
+    np.testing.assert_array_equal(core.predict(rows), past)  # the same answer through the cache
+    core.predict(rows, cache=False)
+    assert core.model_calls == 3 and cache.stats()["hits"] == 0

@@ -16,12 +16,14 @@ from runners.hop import HopFailed, HopServer, SocketHop, serve_directory, socket
 FAMILIES = ("mechanical", "ballistic", "hardness")
 
 
-def _answer(family: str, rows: np.ndarray, explain: bool) -> np.ndarray:
-    """A stand-in runner: the family's index, the explain flag and each row's sum, per row."""
+def _answer(family: str, rows: np.ndarray, explain: bool, cache: bool = True) -> np.ndarray:
+    """A stand-in runner: the family's index, the explain and cache flags (explain + 2 x cache)
+    and each row's sum, per row."""
     if rows.shape[1] == 0:
         raise ValueError("no features")
     marker = np.full((rows.shape[0], 1), FAMILIES.index(family))
-    return np.hstack([marker, np.full_like(marker, float(explain)), rows.sum(axis=1, keepdims=True), rows])
+    flags = np.full_like(marker, float(explain) + 2.0 * cache)
+    return np.hstack([marker, flags, rows.sum(axis=1, keepdims=True), rows])
 
 
 @pytest.fixture
@@ -51,11 +53,11 @@ async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> 
     hop = SocketHop([short_dir / "1.sock"], FAMILIES)
     try:
         rng = np.random.default_rng(1)
-        calls = [(FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), bool(i % 2)) for i in range(40)]
-        answers = await asyncio.gather(*(hop.predict(f, rows, explain) for f, rows, explain in calls))
-        for (family, rows, explain), answer in zip(calls, answers, strict=True):
+        calls = [(FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), bool(i % 2), i % 3 != 0) for i in range(40)]
+        answers = await asyncio.gather(*(hop.predict(f, rows, explain, cache) for f, rows, explain, cache in calls))
+        for (family, rows, explain, cache), answer in zip(calls, answers, strict=True):
             assert answer is not None
-            np.testing.assert_array_equal(answer, _answer(family, rows, explain))
+            np.testing.assert_array_equal(answer, _answer(family, rows, explain, cache))
             assert answer.flags.writeable
     finally:
         await hop.close()
@@ -119,7 +121,7 @@ async def _a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answ
         restarted = HopServer(path, FAMILIES, _answer)
         await restarted.start()
         answer = await hop.predict("mechanical", np.ones((1, 3)), True)
-        assert answer is not None and answer[0, 1] == 1.0
+        assert answer is not None and answer[0, 1] == 3.0  # explain, through the cache
         await restarted.close()
     finally:
         await hop.close()
@@ -133,9 +135,9 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
     seen: list[str] = []
 
     def answering(name: str):
-        def answer(family: str, rows: np.ndarray, explain: bool) -> np.ndarray:
+        def answer(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
             seen.append(name)
-            return _answer(family, rows, explain)
+            return _answer(family, rows, explain, cache)
 
         return answer
 
