@@ -31,6 +31,7 @@ from api.schemas import (
     PredictionResponse,
 )
 from api.strict_json import StrictJSONRoute
+from features.families import ALL_FAMILIES
 from settings import AccessSettings, BatchRouteSettings
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVICE_VERSION", "create_app"]
 
-PREDICTION_FAMILIES = ("mechanical", "ballistic", "hardness")  # the single-prediction routes below
 _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
 
 
@@ -66,7 +66,7 @@ def create_app(
     app.add_middleware(
         RepeatShortcut,
         answer=lambda family, raw: answer_repeat(get_service(), family, raw),
-        paths={f"/api/v1/predict/{family}": family for family in PREDICTION_FAMILIES},
+        paths={f"/api/v1/predict/{family}": family for family in ALL_FAMILIES},
     )
     batch_limits = {batch_path(f): batch_routes.max_request_bytes for f in BATCH_FAMILIES}
     app.add_middleware(

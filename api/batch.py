@@ -59,8 +59,8 @@ from features.batch import (
     take_columns,
     with_defaults,
 )
-from features.catalogue import BALLISTIC_ONLY_BLOCKS, BLOCKS, block_inputs, numeric_names
-from features.phases import PHASES, validated_backings
+from features.catalogue import BLOCKS, block_inputs
+from features.phases import validated_backings
 from features.schema import Material
 from runners.contract import ModelCard, Unpacked
 
@@ -76,7 +76,6 @@ FLAGS = ("include_uncertainty", "include_feature_importance", "model_version")
 # Rows decoded, validated and featurised at once (rounded up to whole chunks): NumPy's cost per
 # call, paid per column and block, stays small per row (64-row blocks cost ~15 us a row more).
 BLOCK_ROWS = 512
-_NUMERIC = frozenset(numeric_names())
 
 
 @dataclass(frozen=True)
@@ -268,33 +267,6 @@ def _materials(columns: dict[str, np.ndarray]) -> list[Material]:
     return [cast(Material, _MATERIAL_VIEW._make(row)) for row in zip(*blocks, strict=True)]
 
 
-def canonical_materials(family: str, columns: dict[str, np.ndarray], volume: np.ndarray) -> list[dict[str, Any]]:
-    """``api.keys.canonical_material`` of every row of validated columns (``volume``: their volume
-    fractions); each distinct number is canonicalised once."""
-    # by value; zeros are their own canonical form, and 0.0 and -0.0 would share an entry
-    canonical: dict[float, float] = {}
-
-    def canon(values: list[Any]) -> list[Any]:
-        return [
-            v if v == 0.0 else canonical[v] if v in canonical else canonical.setdefault(v, keys._canonical_float(v))
-            for v in values
-        ]
-
-    compositions: list[dict[str, float]] = [{} for _ in range(len(volume))]
-    rows, phases = np.nonzero(volume > 0)  # row by row, each row's phases in the order of PHASES
-    for row, phase, value in zip(rows.tolist(), phases.tolist(), canon(volume[rows, phases].tolist()), strict=True):
-        compositions[row][PHASES[phase]] = value
-    materials: list[dict[str, Any]] = [{"composition": composition} for composition in compositions]
-    for block in BLOCKS:
-        if block in BALLISTIC_ONLY_BLOCKS and family != "ballistic":
-            continue
-        names = [spec.name for spec in block_inputs(block)]
-        values = [canon(columns[n].tolist()) if n in _NUMERIC else columns[n].tolist() for n in names]
-        for material, inputs in zip(materials, zip(*values, strict=True), strict=True):
-            material[block] = dict(zip(names, inputs, strict=True))
-    return materials
-
-
 class BatchRun:
     """One batch request: its rows through validation, the caches and the runner (module doc)."""
 
@@ -418,7 +390,7 @@ class BatchRun:
         batch = MaterialBatch.from_columns(columns)
         rows = [block.row(p) for p in positions.tolist()]
         self.stages.lap("validate")
-        materials = canonical_materials(self.family, columns, batch.volume_fractions)
+        materials = keys.canonical_materials(self.family, columns, batch.volume_fractions)
         request, tag = self.flag_request, self.card.tag
         stored = [self._cached(keys.response_key(self.family, m, tag, request)) for m in materials]
         self.stages.lap("keys and response cache")

@@ -195,21 +195,20 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        elapsed = time.perf_counter() - started
-        self._observe(family, elapsed)
-        tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": True})
+        tail = orjson.dumps(self._per_request(family, started, request_id, True))
         return stored[:-1] + b"," + tail[1:]
 
     def _finish(
         self, family: str, body: dict[str, Any], started: float, request_id: str | None, cached: bool
     ) -> dict[str, Any]:
+        return body | self._per_request(family, started, request_id, cached)
+
+    def _per_request(self, family: str, started: float, request_id: str | None, cached: bool) -> dict[str, Any]:
+        """The fields of an answer that are this request's own (not stored with the body); the
+        request's time is observed here."""
         elapsed = time.perf_counter() - started
         self._observe(family, elapsed)
-        return body | {
-            "request_id": request_id or uuid.uuid4().hex,
-            "processing_time_ms": elapsed * 1e3,
-            "cached": cached,
-        }
+        return {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
 
     def _observe(self, family: str, seconds: float) -> None:
         self.metrics.request_seconds.labels(family).observe(seconds)

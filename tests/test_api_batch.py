@@ -350,8 +350,7 @@ def test_a_bare_carriage_return_ends_a_csv_row_and_an_unreadable_cell_is_a_400(c
 def test_canonical_materials_of_columns_equal_the_single_routes_canonical_forms():
     import numpy as np
 
-    from api.batch import canonical_materials
-    from api.keys import canonical_material
+    from api.keys import canonical_material, canonical_materials
     from api.schemas import PredictionRequest
     from features.batch import MaterialBatch, material_columns
 
