@@ -128,9 +128,11 @@ class Environment(BaseSettings):
     feature_cache_ttl: float = Field(3600.0, gt=0, description="feature cache TTL, s")
     feature_cache_max_mb: float = Field(32.0, gt=0, description="feature cache memory cap, MB")
     machine_shared_cache: bool = Field(
-        True,
+        False,
         description="with CACHE_BACKEND=memory, share the response layer between the API workers of one "
-        "machine (a SQLite file in MACHINE_CACHE_DIR)",
+        "machine (a SQLite file in MACHINE_CACHE_DIR); off by default: a read and a share of a write on "
+        "every miss cost the cold path ~10 % of its throughput (docs/performance.md section 9), and a "
+        "repeat landing on the other API worker is answered by the runner's prediction cache instead",
     )
     machine_cache_dir: str | None = Field(
         None,

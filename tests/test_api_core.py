@@ -4,7 +4,7 @@ import asyncio
 
 
 def test_the_machine_layer_is_built_from_its_settings_and_closed_with_the_core(make_core, tmp_path):
-    core = make_core(machine_cache_dir=str(tmp_path))
+    core = make_core(machine_shared_cache=True, machine_cache_dir=str(tmp_path))
     shared = core.response_cache.cache.shared
     assert (tmp_path / "armor_response_cache.sqlite").exists()
 

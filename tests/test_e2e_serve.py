@@ -171,7 +171,13 @@ def served_memory(stored_tags, hardness_tag, bentoml_home, tmp_path_factory):
     home = tmp_path_factory.mktemp("bentoml-home")
     shutil.copytree(Path(bentoml_home) / "models", home / "models")
     server = BentoServer(
-        {"BENTOML_HOME": str(home), "API_WORKERS": "2", "PREDICTION_WORKERS": "1", "CACHE_BACKEND": "memory"}
+        {
+            "BENTOML_HOME": str(home),
+            "API_WORKERS": "2",
+            "PREDICTION_WORKERS": "1",
+            "CACHE_BACKEND": "memory",
+            "MACHINE_SHARED_CACHE": "true",
+        }
     )
     server.start()
     yield server

@@ -30,13 +30,20 @@ def test_each_cache_layer_gets_its_own_documented_variables(monkeypatch):
 
 def test_the_machine_cache_lives_in_its_own_directory_beside_the_workers_shared_one(tmp_path):
     shared = tmp_path / "prometheus_multiproc_dir"
-    settings = load_settings(prometheus_multiproc_dir=str(shared))
+    settings = load_settings(prometheus_multiproc_dir=str(shared), machine_shared_cache=True)
     assert settings.shared_cache.machine_dir == tmp_path / "armor_machine_cache"
-    assert load_settings(prometheus_multiproc_dir=str(shared), machine_cache_dir="/x").shared_cache.machine_dir == Path(
-        "/x"
-    )
-    assert load_settings(prometheus_multiproc_dir=None).shared_cache.machine_dir is None
-    assert load_settings(prometheus_multiproc_dir=str(shared), cache_backend="redis").shared_cache.machine_dir is None
+    on = {"prometheus_multiproc_dir": str(shared), "machine_shared_cache": True}
+    assert load_settings(**on, machine_cache_dir="/x").shared_cache.machine_dir == Path("/x")
+    assert load_settings(prometheus_multiproc_dir=None, machine_shared_cache=True).shared_cache.machine_dir is None
+    assert load_settings(**on, cache_backend="redis").shared_cache.machine_dir is None
+
+
+def test_the_machine_cache_is_off_unless_asked_for(tmp_path, monkeypatch):
+    monkeypatch.delenv("MACHINE_SHARED_CACHE", raising=False)
+    shared = str(tmp_path / "prometheus_multiproc_dir")
+    assert load_settings(prometheus_multiproc_dir=shared).shared_cache.machine_dir is None
+    monkeypatch.setenv("MACHINE_SHARED_CACHE", "true")
+    assert load_settings(prometheus_multiproc_dir=shared).shared_cache.machine_dir is not None
 
 
 def test_the_header_read_timeout_defaults_to_10_s_and_0_turns_it_off(monkeypatch):
