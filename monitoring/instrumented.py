@@ -24,6 +24,7 @@ class CacheReporter:
         )
         self._entries, self._bytes = metrics.cache_entries.labels(layer), metrics.cache_bytes.labels(layer)
         self._entries_reported: int | None = None
+        self._bytes_reported: int | None = None
 
     def hit_or_miss(self, value: bytes | None) -> None:
         (self._misses if value is None else self._hits).inc()
@@ -32,10 +33,15 @@ class CacheReporter:
         (self._evictions if reason == "evicted" else self._expirations).inc(count)
 
     def resized(self, entries: int, memory_bytes: int) -> None:
-        if entries != self._entries_reported:  # at its cap a layer's count stays put: no write
+        """Each gauge is written only when its value changed: at its cap a layer's count stays
+        put, and the feature and prediction layers' entries all have one size, so their bytes
+        stay put too (a multiprocess gauge write is an mmap write under a lock)."""
+        if entries != self._entries_reported:
             self._entries.set(entries)
             self._entries_reported = entries
-        self._bytes.set(memory_bytes)
+        if memory_bytes != self._bytes_reported:
+            self._bytes.set(memory_bytes)
+            self._bytes_reported = memory_bytes
 
 
 class InstrumentedLocalCache:

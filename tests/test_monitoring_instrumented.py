@@ -28,3 +28,18 @@ def test_evictions_hits_and_size_are_published_without_copying_counters():
 
 def test_a_switched_off_layer_is_not_built():
     assert instrumented_local("feature", CacheLayerSettings(False, 2, 60.0, 1.0), Metrics()) is None
+
+
+def test_a_layer_at_its_cap_writes_its_gauges_only_when_they_change():
+    metrics = Metrics()
+    cache = instrumented_local("feature", CacheLayerSettings(True, 2, 60.0, 1.0), metrics)
+    assert cache is not None
+    writes: list[float] = []
+    gauge = metrics.cache_bytes.labels("feature")
+    original = gauge.set
+    gauge.set = lambda value: (writes.append(value), original(value))[1]  # type: ignore[method-assign]
+    for key in ("a", "b", "c", "d", "e"):  # same size: from the second set on, the bytes stay put
+        cache.set(key, b"value")
+    cache.set("f", b"longer value")
+    assert len(writes) == 3 and writes[-1] == cache.cache.memory_usage_bytes
+    assert sample(metrics, "armor_cache_memory_bytes", "feature") == cache.cache.memory_usage_bytes
