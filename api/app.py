@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, FastAPI, Request, Response
 
 from api.access import AccessControl, SlidingWindow
 from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
@@ -86,7 +86,7 @@ def create_app(
         responses=PREDICTION_ERRORS,
         summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals",
     )
-    async def predict_mechanical(http: Request, request: PredictionRequest = body) -> ORJSONResponse:
+    async def predict_mechanical(http: Request, request: PredictionRequest = body) -> Response:
         return await answer(get_service(), "mechanical", request, raw_key_of(http.scope))
 
     @app.post(
@@ -95,7 +95,7 @@ def create_app(
         responses=PREDICTION_ERRORS,
         summary="V50, penetration resistance, back-face deformation and multi-hit capability",
     )
-    async def predict_ballistic(http: Request, request: PredictionRequest = body) -> ORJSONResponse:
+    async def predict_ballistic(http: Request, request: PredictionRequest = body) -> Response:
         return await answer(get_service(), "ballistic", request, raw_key_of(http.scope))
 
     @app.post(
@@ -105,7 +105,7 @@ def create_app(
         summary="Vickers hardness of a chemical formula at one or several loads, learned from 1,062 measured "
         "values (Zhang et al. 2021), with 95 % intervals and warnings far from the measured data",
     )
-    async def predict_hardness(http: Request, request: HardnessRequest = hardness_body) -> ORJSONResponse:
+    async def predict_hardness(http: Request, request: HardnessRequest = hardness_body) -> Response:
         return await answer(get_service(), "hardness", request, raw_key_of(http.scope))
 
     register_batch_routes(app, get_service, batch_routes)

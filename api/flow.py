@@ -111,7 +111,7 @@ class PredictionFlow:
         self.response_cache, self.rings = response_cache, rings
         self.repeats = repeats if response_cache is not None else None
         self.cards = ModelCards(predictor)
-        self.flight: SingleFlight[dict[str, Any]] = SingleFlight()
+        self.flight: SingleFlight[bytes] = SingleFlight()
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
@@ -133,43 +133,43 @@ class PredictionFlow:
             out = unpack(packed, len(card.targets), width)
         return out
 
-    async def _compute(
-        self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str
-    ) -> dict[str, Any]:
+    async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
+        """The rendered answer (stored as rendered: the response is rendered once)."""
         out = await self.runner_answer(family, await prepared.features(), card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, prepared.canonical, answered.tag, request)
-        body = prepared.respond(answered, out)
+        rendered = orjson.dumps(prepared.respond(answered, out), option=orjson.OPT_SERIALIZE_NUMPY)
         if self.response_cache is not None:
-            await self.response_cache.set(key, orjson.dumps(body))
-        return body
+            await self.response_cache.set(key, rendered)
+        return rendered
 
-    async def _cached(self, key: str) -> dict[str, Any] | None:
-        if self.response_cache is None:
-            return None
-        stored = await self.response_cache.get(key)
-        return None if stored is None else orjson.loads(stored)
+    async def _cached(self, key: str) -> bytes | None:
+        return None if self.response_cache is None else await self.response_cache.get(key)
 
     async def predict(
         self, family: str, request: Request, request_id: str | None = None, raw_key: str | None = None
     ) -> dict[str, Any]:
-        """``raw_key``: the request's bytes (api/repeats.py), remembered with its response key
-        once answered, so an exact repeat is answered before parsing."""
+        """The answer as a dict (``answer`` renders it once, for the routes)."""
+        return dict(orjson.loads(await self.answer(family, request, request_id, raw_key)))
+
+    async def answer(
+        self, family: str, request: Request, request_id: str | None = None, raw_key: str | None = None
+    ) -> bytes:
+        """The rendered answer with this request's own fields. ``raw_key``: the request's bytes
+        (api/repeats.py), remembered with its response key once answered, so an exact repeat is
+        answered before parsing."""
         started = time.perf_counter()
         prepared = self.families[family].prepare(request)
         card = await self._card(family, request.model_version)
         key = keys.response_key(family, prepared.canonical, card.tag, request)
         stored = await self._cached(key)
         cached = stored is not None
-        body = (
-            stored
-            if stored is not None
-            else dict(await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key)))
-        )
+        if stored is None:
+            stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         if raw_key is not None and self.repeats is not None and request.model_version is None:
             self._remember(family, raw_key, key, card.tag)
-        return self._finish(family, body, started, request_id, cached)
+        return self._finish(family, stored, started, request_id, cached)
 
     def _remember(self, family: str, raw_key: str, key: str, tag: str) -> None:
         """Only an answer of the model still serving (one that moved meanwhile stored its answer
@@ -182,8 +182,7 @@ class PredictionFlow:
         """The rendered answer to an exact repeat of a request answered before, from the response
         cache; None when it is not remembered, was answered by another model than the one now
         serving, or its answer left the cache (the full path then answers it). The stored body is
-        not parsed: the per-request fields are appended to its bytes, as ``_finish`` appends them
-        to the dict."""
+        not parsed: ``_finish`` appends the per-request fields to its bytes."""
         started = time.perf_counter()
         remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
         if remembered is None or self.response_cache is None:
@@ -195,13 +194,13 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        tail = orjson.dumps(self._per_request(family, started, request_id, True))
-        return stored[:-1] + b"," + tail[1:]
+        return self._finish(family, stored, started, request_id, True)
 
-    def _finish(
-        self, family: str, body: dict[str, Any], started: float, request_id: str | None, cached: bool
-    ) -> dict[str, Any]:
-        return body | self._per_request(family, started, request_id, cached)
+    def _finish(self, family: str, rendered: bytes, started: float, request_id: str | None, cached: bool) -> bytes:
+        """The rendered answer with this request's own fields appended to its object (the stored
+        bytes are not parsed)."""
+        tail = orjson.dumps(self._per_request(family, started, request_id, cached))
+        return rendered[:-1] + b"," + tail[1:]
 
     def _per_request(self, family: str, started: float, request_id: str | None, cached: bool) -> dict[str, Any]:
         """The fields of an answer that are this request's own (not stored with the body); the

@@ -149,11 +149,11 @@ async def detail_or_summary(
 
 async def answer(
     core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest, raw_key: str | None = None
-) -> ORJSONResponse:
+) -> Response:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
     (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
-    response = await _answered(core, family, lambda request_id: core.flow.predict(family, request, request_id, raw_key))
-    if not isinstance(response, ORJSONResponse):  # the full path always answers (a dict) or raises
+    response = await _answered(core, family, lambda request_id: core.flow.answer(family, request, request_id, raw_key))
+    if response is None:  # the full path always answers or raises
         raise RuntimeError("the prediction flow gave no answer")
     return response
 
