@@ -111,19 +111,26 @@ class RunnerCore:
         return packed
 
     def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
+        """The packed rows, the cached ones from the cache. When every row misses (the cold path)
+        the model's array is returned as it is, without copying rows in and out."""
         cache = self.cache
         assert cache is not None  # only called with a cache
         prefix = f"{model.tag}|{int(explain)}|".encode()
         keys = [hashlib.blake2b(prefix + row.tobytes(), digest_size=20).hexdigest() for row in features]
         found: list[bytes | None] = [cache.get(k) for k in keys]
         missing = [i for i, row in enumerate(found) if row is None]
+        if len(missing) == len(keys):
+            packed = self._run(model, features, explain)
+            for key, row in zip(keys, packed, strict=True):
+                cache.set(key, row.tobytes())
+            return packed
         if missing:
             computed = self._run(model, features[missing], explain)
-            for j, i in enumerate(missing):
-                row_bytes = computed[j].tobytes()
-                found[i] = row_bytes
+            for i, row in zip(missing, computed, strict=True):
+                found[i] = row_bytes = row.tobytes()
                 cache.set(keys[i], row_bytes)
-        return np.vstack([np.frombuffer(row, dtype=np.float64) for row in found if row is not None])
+        joined = bytearray(b"".join(row for row in found if row is not None))  # writable, as the model's array
+        return np.frombuffer(joined, dtype=np.float64).reshape(len(keys), -1)
 
     def card(self, version: str | None = None) -> CardReply:
         """The card of the default model or of a version, or why there is none (never raises for

@@ -27,6 +27,20 @@ def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
     assert cache is not None and core.model_calls == 1 and cache.stats()["hits"] == 2
 
 
+def test_a_call_of_cached_and_new_rows_computes_only_the_new_ones_in_order(stored_tags):
+    metrics = Metrics()
+    cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
+    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    rows = np.random.default_rng(3).random((4, core.n_features))
+    expected = core.predict(rows, cache=False)
+    core.predict(rows[[1, 3]])
+    mixed = core.predict(rows[[3, 0, 1, 2]])
+    np.testing.assert_array_equal(mixed, expected[[3, 0, 1, 2]])
+    assert core.model_calls == 3 and cache is not None and cache.stats()["hits"] == 2
+    mixed[0, 0] = -1.0  # the caller's array, writable and not the cache's bytes
+    np.testing.assert_array_equal(core.predict(rows[[3]]), expected[[3]])
+
+
 def test_rows_sent_past_the_cache_neither_read_nor_fill_it(stored_tags):
     metrics = Metrics()
     cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
