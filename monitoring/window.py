@@ -28,13 +28,17 @@ class Ring:
         else:
             path = Path(directory) / f"armor_ring_{series}_{os.getpid()}.bin"
             self._data = np.memmap(path, dtype=np.float64, mode="w+", shape=(capacity + 1, 2))
+        # appends store through a flat memoryview of the same memory: three float stores, without
+        # building an array from a tuple or numpy's (memmap) indexing on every request
+        self._flat = memoryview(self._data).cast("B").cast("d")
         self._count = 0
 
     def append(self, value: float, now: float | None = None) -> None:
-        slot = self._count % self.capacity
-        self._data[slot + 1] = (time.time() if now is None else now, value)
+        at = 2 * (self._count % self.capacity + 1)
+        self._flat[at] = time.time() if now is None else now
+        self._flat[at + 1] = value
         self._count += 1
-        self._data[0, 0] = self._count  # header: how many were ever written
+        self._flat[0] = self._count  # header: how many were ever written
 
     def rows(self, since: float) -> np.ndarray:
         return _recent(self._data, self.capacity, since)
