@@ -30,7 +30,7 @@ class Ring:
             self._data = np.memmap(path, dtype=np.float64, mode="w+", shape=(capacity + 1, 2))
         # appends store through a flat memoryview of the same memory: three float stores, without
         # building an array from a tuple or numpy's (memmap) indexing on every request
-        self._flat = memoryview(self._data).cast("B").cast("d")
+        self._flat = self._data.data.cast("B").cast("d")
         self._count = 0
 
     def append(self, value: float, now: float | None = None) -> None:
