@@ -12,13 +12,19 @@ that hop, not the model, was the cold path's cost (issue 12). Here rows that wai
 
 Each caller gets its own rows of the answer, or the call's exception. A caller that gives up
 (cancelled) does not cancel the call the others wait for.
+
+A caller may hand over rows not computed yet (``Deferred``: a single request's feature rows,
+api/feature_extractor.PendingRows): the call they go out in computes all of its deferred rows at
+once (``materialize``), which costs little more than computing one of them. A deferred row whose
+computation fails fails its own caller only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,9 +32,28 @@ RunnerCall = Callable[[str, np.ndarray, str | None, bool], Awaitable[np.ndarray]
 Kind = tuple[str, str | None, bool]  # family, model version (None: the default model), explain
 
 
+class Deferred(Protocol):
+    """Rows computed when their call goes out."""
+
+    @property
+    def size(self) -> int: ...  # how many rows
+
+
+Rows = np.ndarray | Deferred
+Materialize = Callable[[str, Sequence[Any]], list[np.ndarray]]  # family, deferred -> their rows
+
+
+def _size(rows: Rows) -> int:
+    return int(rows.shape[0]) if isinstance(rows, np.ndarray) else rows.size
+
+
+def no_deferred(family: str, deferred: Sequence[Any]) -> list[np.ndarray]:
+    raise TypeError("this coalescer was given deferred rows but no way to compute them")
+
+
 @dataclass
 class _Waiting:
-    rows: np.ndarray
+    rows: Rows
     answer: asyncio.Future[np.ndarray]
 
 
@@ -41,15 +66,23 @@ class _Lane:
 class Coalescer:
     """Stacks the rows of concurrent calls of one kind into one runner call (see module doc)."""
 
-    def __init__(self, call: RunnerCall, max_rows: int, max_in_flight: int = 1, direct_call: RunnerCall | None = None):
-        """``direct_call``: how ``direct`` calls go out (default: as the lanes' calls)."""
+    def __init__(
+        self,
+        call: RunnerCall,
+        max_rows: int,
+        max_in_flight: int = 1,
+        direct_call: RunnerCall | None = None,
+        materialize: Materialize = no_deferred,
+    ):
+        """``direct_call``: how ``direct`` calls go out (default: as the lanes' calls);
+        ``materialize``: computes deferred rows (see the module doc)."""
         self._call, self.max_rows, self.max_in_flight = call, max_rows, max_in_flight
-        self._direct_call = direct_call or call
+        self._direct_call, self._materialize = direct_call or call, materialize
         self._lanes: dict[Kind, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls = self.rows = 0
 
-    async def predict(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def predict(self, family: str, rows: Rows, version: str | None, explain: bool) -> np.ndarray:
         kind = (family, version, explain)
         lane = self._lanes.setdefault(kind, _Lane())
         waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
@@ -71,9 +104,9 @@ class Coalescer:
         """The longest run of waiting callers whose rows fit in one call (at least one caller)."""
         taken, total = 0, 0
         for waiting in lane.waiting:
-            if taken and total + waiting.rows.shape[0] > self.max_rows:
+            if taken and total + _size(waiting.rows) > self.max_rows:
                 break
-            taken, total = taken + 1, total + waiting.rows.shape[0]
+            taken, total = taken + 1, total + _size(waiting.rows)
         batch, lane.waiting = lane.waiting[:taken], lane.waiting[taken:]
         return batch
 
@@ -86,7 +119,12 @@ class Coalescer:
 
     async def _send(self, kind: Kind, batch: list[_Waiting]) -> None:
         family, version, explain = kind
-        rows = batch[0].rows if len(batch) == 1 else np.vstack([w.rows for w in batch])
+        arrays = self._computed(family, batch)
+        batch = [w for w in batch if not w.answer.done()]  # a deferred row that failed has its answer
+        if not batch:
+            return
+        parts = [arrays[id(w)] for w in batch]
+        rows = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
         try:
             answer = await self._call(family, rows, version, explain)
@@ -96,8 +134,26 @@ class Coalescer:
                     waiting.answer.set_exception(exc)
             return
         start = 0
-        for waiting in batch:
-            stop = start + waiting.rows.shape[0]
+        for waiting, part in zip(batch, parts, strict=True):
+            stop = start + part.shape[0]
             if not waiting.answer.done():
                 waiting.answer.set_result(answer[start:stop])
             start = stop
+
+    def _computed(self, family: str, batch: list[_Waiting]) -> dict[int, np.ndarray]:
+        """Every caller's rows (by ``id`` of its entry), the deferred ones computed together; a
+        caller whose rows cannot be computed gets the exception (found by computing them alone)."""
+        arrays = {id(w): w.rows for w in batch if isinstance(w.rows, np.ndarray)}
+        deferred = [w for w in batch if not isinstance(w.rows, np.ndarray)]
+        if not deferred:
+            return arrays
+        try:
+            arrays |= zip((id(w) for w in deferred), self._materialize(family, [w.rows for w in deferred]), strict=True)
+        except Exception:
+            for waiting in deferred:
+                try:
+                    arrays[id(waiting)] = self._materialize(family, [waiting.rows])[0]
+                except Exception as exc:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(exc)
+        return arrays

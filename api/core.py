@@ -48,8 +48,13 @@ class ServiceCore:
             "response", settings.response_cache, settings.shared_cache, self.metrics
         )
         self.feature_cache = instrumented_local("feature", settings.feature_cache, self.metrics)
-        self.predictor = AsyncPredictor(runners, settings.batching.max_batch_size, settings.batching.coalesce_in_flight)
         self.extractor = AsyncFeatureExtractor(self.metrics, self.feature_cache)
+        self.predictor = AsyncPredictor(
+            runners,
+            settings.batching.max_batch_size,
+            settings.batching.coalesce_in_flight,
+            materialize=self.extractor.compute_pending,
+        )
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None

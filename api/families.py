@@ -16,7 +16,7 @@ import numpy as np
 
 from api import domain, keys, responses
 from api.errors import InvalidInput
-from api.feature_extractor import AsyncFeatureExtractor
+from api.feature_extractor import AsyncFeatureExtractor, PendingRows
 from api.schemas import HardnessRequest, PredictionRequest
 from features.composition import CompositionDomain, FormulaFeaturizer
 from features.formula import Composition, FormulaError, parse_formula
@@ -32,6 +32,8 @@ class Prepared:
     canonical: dict[str, Any]  # what the response key hashes (with the family and the model tag)
     features: Callable[[], Awaitable[np.ndarray]]  # the feature rows, computed on a cache miss only
     respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
+    # the feature rows, left to be computed with the other rows of their runner call (api/coalescer.py)
+    pending: Callable[[], PendingRows] | None = None
 
 
 class Family(Protocol):
@@ -56,7 +58,10 @@ class MaterialFamily:
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
             return self._respond(request, material["composition"], card, out)
 
-        return Prepared(material, features, respond)
+        def pending() -> PendingRows:
+            return self.extractor.pending(self.family, [request], [row_key])
+
+        return Prepared(material, features, respond, pending)
 
     def _respond(
         self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked

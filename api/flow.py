@@ -20,6 +20,7 @@ import orjson
 from api import keys
 from api.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.families import Family, Prepared, Request
+from api.feature_extractor import PendingRows
 from api.predictor import AsyncPredictor
 from api.repeats import RepeatMemo
 from caching import SingleFlight
@@ -117,15 +118,16 @@ class PredictionFlow:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
     async def runner_answer(
-        self, family: str, features: np.ndarray, card: ModelCard, request: Request, direct: bool = False
+        self, family: str, features: np.ndarray | PendingRows, card: ModelCard, request: Request, direct: bool = False
     ) -> Unpacked:
         """The runner's answer, from the model the request asked for (a pinned version is asked
         for by name when the default moved away from it meanwhile); ``direct``: see
-        AsyncPredictor.predict."""
+        AsyncPredictor.predict. Pending rows only for a request that pins no version (they
+        cannot be sent twice)."""
         explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
-        width = features.shape[1]
+        width = features.shape[1] if isinstance(features, np.ndarray) else features.width
         packed = await self.predictor.predict(family, features, version, explain, direct)
         out = unpack(packed, len(card.targets), width)
         if request.model_version is not None and out.tag_id[0] != card.tag_id:
@@ -135,7 +137,9 @@ class PredictionFlow:
 
     async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
         """The rendered answer (stored as rendered: the response is rendered once)."""
-        out = await self.runner_answer(family, await prepared.features(), card, request)
+        deferred = prepared.pending is not None and request.model_version is None
+        rows = prepared.pending() if prepared.pending is not None and deferred else await prepared.features()
+        out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, prepared.canonical, answered.tag, request)

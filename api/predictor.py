@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from api.coalescer import Coalescer
+from api.coalescer import Coalescer, Materialize, Rows, no_deferred
 
 
 class RunnerClient(Protocol):
@@ -20,23 +20,35 @@ class RunnerClient(Protocol):
 
 
 class AsyncPredictor:
-    def __init__(self, runners: dict[str, RunnerClient], max_rows: int = 64, max_in_flight: int = 1):
+    def __init__(
+        self,
+        runners: dict[str, RunnerClient],
+        max_rows: int = 64,
+        max_in_flight: int = 1,
+        materialize: Materialize = no_deferred,
+    ):
         """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
-        runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT)."""
+        runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT);
+        ``materialize``: computes deferred rows when their call goes out (api/coalescer.py)."""
         self.runners = runners
-        self.coalescer = Coalescer(self._call, max_rows, max_in_flight, direct_call=self._uncached_call)
+        self.coalescer = Coalescer(
+            self._call, max_rows, max_in_flight, direct_call=self._uncached_call, materialize=materialize
+        )
 
     @property
     def calls(self) -> int:
         return self.coalescer.calls
 
     async def predict(
-        self, family: str, features: np.ndarray, version: str | None, explain: bool, direct: bool = False
+        self, family: str, features: Rows, version: str | None, explain: bool, direct: bool = False
     ) -> np.ndarray:
         """``version`` None: the runner's default model; ``direct``: a call of its own, not stacked
         with other callers' rows and past the runner's prediction cache (a batch's chunk, see
-        Coalescer.direct: a screen's rows would only evict the interactive traffic's entries)."""
+        Coalescer.direct: a screen's rows would only evict the interactive traffic's entries);
+        ``features`` may be deferred rows (not with ``direct``)."""
         if direct:
+            if not isinstance(features, np.ndarray):
+                raise TypeError("a direct call needs its rows computed")
             return await self.coalescer.direct(family, features, version, explain)
         return await self.coalescer.predict(family, features, version, explain)
 

@@ -144,3 +144,58 @@ def test_direct_calls_go_out_at_once_side_by_side_and_are_counted():
     assert [a[:, 0].tolist() for a in answers] == [[0.0], [10.0, 20.0], [30.0, 40.0]]
     assert [rows for _, rows, _, _ in runner.calls] == [1, 2, 2]  # not stacked, not held behind the lane
     assert (coalescer.calls, coalescer.rows) == (3, 5)
+
+
+class Later:
+    """Deferred rows: row(i), computed by ``materialize`` when their call goes out."""
+
+    size = 1
+
+    def __init__(self, i: int):
+        self.i = i
+
+
+def test_deferred_rows_waiting_behind_a_call_are_computed_together_in_order_with_computed_rows():
+    runner, computed = Runner(), []
+
+    def materialize(family: str, deferred: list[Later]) -> list[np.ndarray]:
+        computed.append([d.i for d in deferred])
+        return [row(d.i) for d in deferred]
+
+    coalescer = Coalescer(runner, max_rows=64, materialize=materialize)
+
+    async def first_then_mixed() -> list[np.ndarray]:
+        first = asyncio.create_task(coalescer.predict("mechanical", Later(0), None, False))
+        await asyncio.sleep(0.001)  # the first call is on the wire
+        rest = [coalescer.predict("mechanical", Later(i) if i % 2 else row(i), None, False) for i in range(1, 8)]
+        return [await first, *await asyncio.gather(*rest)]
+
+    answers = asyncio.run(first_then_mixed())
+    assert [a.tolist() for a in answers] == [[[10.0 * i]] for i in range(8)]
+    assert computed == [[0], [1, 3, 5, 7]] and [c[1] for c in runner.calls] == [1, 7]
+
+
+def test_a_deferred_row_that_cannot_be_computed_fails_its_caller_only():
+    runner = Runner()
+
+    def materialize(family: str, deferred: list[Later]) -> list[np.ndarray]:
+        if any(d.i == 2 for d in deferred):
+            raise ValueError("row 2 cannot be featurised")
+        return [row(d.i) for d in deferred]
+
+    coalescer = Coalescer(runner, max_rows=64, materialize=materialize)
+
+    async def together() -> list[np.ndarray | BaseException]:
+        calls = [coalescer.predict("mechanical", Later(i), None, False) for i in range(4)]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    answers = asyncio.run(together())
+    assert isinstance(answers[2], ValueError)
+    assert [a.tolist() for i, a in enumerate(answers) if i != 2] == [[[0.0]], [[10.0]], [[30.0]]]  # type: ignore[union-attr]
+    assert [c[1] for c in runner.calls] == [3]
+
+
+def test_deferred_rows_without_a_way_to_compute_them_are_refused():
+    coalescer = Coalescer(Runner(), max_rows=64)
+    with pytest.raises(TypeError):
+        asyncio.run(coalescer.predict("mechanical", Later(0), None, False))

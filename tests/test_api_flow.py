@@ -73,3 +73,39 @@ def test_failed_runner_call_reaches_every_waiter_and_is_not_cached(make_core, ru
     results = asyncio.run(five())
     assert all(isinstance(r, RuntimeError) for r in results)
     assert asyncio.run(core.performance())["response_cache"]["cache_size"] == 0
+
+
+def _porous(i: int) -> PredictionRequest:
+    return request(microstructure={**example()["microstructure"], "porosity": 0.01 + i / 1000})
+
+
+def _answers_and_featurisations(core, concurrent: bool) -> tuple[list[dict], int]:
+    calls = []
+    transform = core.extractor._transform
+    core.extractor._transform = lambda family, batch: (calls.append(family), transform(family, batch))[1]
+
+    async def run() -> list[dict]:
+        asked = [core.flow.predict("mechanical", _porous(i)) for i in range(12)]
+        return list(await asyncio.gather(*asked)) if concurrent else [await a for a in asked]
+
+    return asyncio.run(run()), len(calls)
+
+
+def test_concurrent_new_materials_are_featurised_together_with_the_answers_of_one_by_one(make_core):
+    together, featurised_together = _answers_and_featurisations(make_core(), concurrent=True)
+    alone, featurised_alone = _answers_and_featurisations(make_core(), concurrent=False)
+    assert featurised_alone == 12 and featurised_together < 4
+    assert [a["predictions"] for a in together] == [a["predictions"] for a in alone]
+    assert [a["warnings"] for a in together] == [a["warnings"] for a in alone]
+
+
+def test_only_requests_on_the_default_model_leave_their_rows_pending(make_core, stored_tags):
+    core = make_core()
+    pending = []
+    make_pending = core.extractor.pending
+    core.extractor.pending = lambda *args: (pending.append(args[0]), make_pending(*args))[1]
+    version = stored_tags["mechanical"].split(":")[1]
+    pinned = asyncio.run(core.flow.predict("mechanical", request(model_version=version)))
+    assert pinned["model_info"]["version"] == version and pending == []  # featurised before its call
+    asyncio.run(core.flow.predict("mechanical", _porous(99)))
+    assert pending == ["mechanical"]
