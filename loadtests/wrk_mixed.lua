@@ -2,8 +2,9 @@
 -- stepped per thread), the "mixed" load of issue 12.
 --   wrk -t2 -c64 -d10s -s loadtests/wrk_mixed.lua --latency http://127.0.0.1:3000/api/v1/predict/mechanical
 local counter = 0
-local thread_offset = 0  -- plus the first script argument (`-- 200000`): a run that must not repeat
-                         -- an earlier run's materials passes an offset of its own
+local base = 0  -- this thread's first material: setup's per-thread offset (the global thread_offset,
+                -- which a local of that name would hide) plus the first script argument
+                -- (`-- 200000`), so a run need not repeat an earlier run's materials
 local threads = {}
 
 function setup(thread)
@@ -12,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-  thread_offset = (thread_offset or 0) + (tonumber(args[1]) or 0)
+  base = (thread_offset or 0) + (tonumber(args[1]) or 0)
 end
 
 local function body(grain, porosity)
@@ -26,7 +27,7 @@ end
 
 request = function()
   counter = counter + 1
-  local n = counter + (thread_offset or 0)
+  local n = counter + base
   local b
   if (n * 7919) % 10 < 7 then
     local k = (n * 104729) % 100  -- one of 100 repeated materials

@@ -2,8 +2,9 @@
 -- size stepped by a per-thread counter), so no cache layer can answer it.
 --   wrk -t2 -c16 -d10s -s loadtests/wrk_new_material.lua --latency http://127.0.0.1:3000/api/v1/predict/mechanical
 local counter = 0
-local thread_offset = 0  -- plus the first script argument (`-- 200000`): a run that must not repeat
-                         -- an earlier run's materials passes an offset of its own
+local base = 0  -- this thread's first material: setup's per-thread offset (the global thread_offset,
+                -- which a local of that name would hide) plus the first script argument
+                -- (`-- 200000`), so a run need not repeat an earlier run's materials
 local threads = {}
 
 function setup(thread)
@@ -12,12 +13,12 @@ function setup(thread)
 end
 
 function init(args)
-  thread_offset = (thread_offset or 0) + (tonumber(args[1]) or 0)
+  base = (thread_offset or 0) + (tonumber(args[1]) or 0)
 end
 
 request = function()
   counter = counter + 1
-  local n = counter + thread_offset
+  local n = counter + base
   local porosity = 0.001 + (n % 2990) / 10000.0
   local grain = 1.0 + (math.floor(n / 2990) % 997) / 10.0
   local body = string.format([[{"composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1},
