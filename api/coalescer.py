@@ -13,12 +13,6 @@ that hop, not the model, was the cold path's cost (issue 12). Here rows that wai
 Each caller gets its own rows of the answer, or the call's exception. A caller that gives up
 (cancelled) does not cancel the call the others wait for.
 
-Before a call goes out, it waits up to ``gather_steps`` event-loop steps while this worker has
-prediction requests on their way to the coalescer (``arriving``: requests in progress that are
-not yet waiting here): under load they join the call instead of waiting for the next one, as
-they would in one process, where a request's runner call completes within its own step. A lone
-request has nothing arriving behind it and goes at once.
-
 A caller may hand over rows not computed yet (``Deferred``: a single request's feature rows,
 api/feature_extractor.PendingRows): the call they go out in computes all of its deferred rows at
 once (``materialize``), which costs little more than computing one of them. A deferred row whose
@@ -79,17 +73,11 @@ class Coalescer:
         max_in_flight: int = 1,
         direct_call: RunnerCall | None = None,
         materialize: Materialize = no_deferred,
-        in_progress: Callable[[], int] = lambda: 0,
-        gather_steps: int = 3,
     ):
         """``direct_call``: how ``direct`` calls go out (default: as the lanes' calls);
-        ``materialize``: computes deferred rows; ``in_progress``: this worker's prediction
-        requests in progress, ``gather_steps``: how many loop steps a call waits for the ones on
-        their way (see the module doc)."""
+        ``materialize``: computes deferred rows (see the module doc)."""
         self._call, self.max_rows, self.max_in_flight = call, max_rows, max_in_flight
         self._direct_call, self._materialize = direct_call or call, materialize
-        self._in_progress, self.gather_steps = in_progress, gather_steps
-        self.callers = 0  # callers of ``predict`` waiting for their answer (queued or on the wire)
         self._lanes: dict[Kind, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls = self.rows = 0
@@ -104,21 +92,7 @@ class Coalescer:
             task = asyncio.create_task(self._drain(kind, lane))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self.callers += 1
-        try:
-            return await asyncio.shield(waiting.answer)
-        finally:
-            self.callers -= 1
-
-    def arriving(self) -> int:
-        """Prediction requests of this worker in progress but not waiting here yet."""
-        return self._in_progress() - self.callers
-
-    async def _gather(self, lane: _Lane) -> None:
-        for _ in range(self.gather_steps):
-            if self.arriving() <= 0 or sum(_size(w.rows) for w in lane.waiting) >= self.max_rows:
-                return
-            await asyncio.sleep(0)
+        return await asyncio.shield(waiting.answer)
 
     async def direct(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
         """One call of its own, beside the lanes: for a caller that is a batch already (a /batch
@@ -139,7 +113,6 @@ class Coalescer:
     async def _drain(self, kind: Kind, lane: _Lane) -> None:
         try:
             while lane.waiting:
-                await self._gather(lane)
                 await self._send(kind, self._take(lane))
         finally:
             lane.in_flight -= 1

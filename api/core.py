@@ -54,7 +54,6 @@ class ServiceCore:
             settings.batching.max_batch_size,
             settings.batching.coalesce_in_flight,
             materialize=self.extractor.compute_pending,
-            in_progress=lambda: self.flow.in_progress,
         )
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}

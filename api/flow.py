@@ -113,7 +113,6 @@ class PredictionFlow:
         self.repeats = repeats if response_cache is not None else None
         self.cards = ModelCards(predictor)
         self.flight: SingleFlight[bytes] = SingleFlight()
-        self.in_progress = 0  # requests inside ``answer`` (the coalescer waits for those on their way)
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
@@ -165,17 +164,13 @@ class PredictionFlow:
         (api/repeats.py), remembered with its response key once answered, so an exact repeat is
         answered before parsing."""
         started = time.perf_counter()
-        self.in_progress += 1
-        try:
-            prepared = self.families[family].prepare(request)
-            card = await self._card(family, request.model_version)
-            key = keys.response_key(family, prepared.canonical, card.tag, request)
-            stored = await self._cached(key)
-            cached = stored is not None
-            if stored is None:
-                stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
-        finally:
-            self.in_progress -= 1
+        prepared = self.families[family].prepare(request)
+        card = await self._card(family, request.model_version)
+        key = keys.response_key(family, prepared.canonical, card.tag, request)
+        stored = await self._cached(key)
+        cached = stored is not None
+        if stored is None:
+            stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         if raw_key is not None and self.repeats is not None and request.model_version is None:
             self._remember(family, raw_key, key, card.tag)
         return self._finish(family, stored, started, request_id, cached)

@@ -3,7 +3,6 @@ for the rows of all callers of one kind waiting at that moment); ``calls`` count
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,20 +26,13 @@ class AsyncPredictor:
         max_rows: int = 64,
         max_in_flight: int = 1,
         materialize: Materialize = no_deferred,
-        in_progress: Callable[[], int] = lambda: 0,
     ):
         """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
         runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT);
-        ``materialize``: computes deferred rows when their call goes out; ``in_progress``: this
-        worker's prediction requests in progress (both: api/coalescer.py)."""
+        ``materialize``: computes deferred rows when their call goes out (api/coalescer.py)."""
         self.runners = runners
         self.coalescer = Coalescer(
-            self._call,
-            max_rows,
-            max_in_flight,
-            direct_call=self._uncached_call,
-            materialize=materialize,
-            in_progress=in_progress,
+            self._call, max_rows, max_in_flight, direct_call=self._uncached_call, materialize=materialize
         )
 
     @property
