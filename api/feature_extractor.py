@@ -29,7 +29,6 @@ from monitoring.metrics import Metrics
 class PendingRows:
     """Feature rows of ``materials`` not computed yet (see the module doc)."""
 
-    family: str
     materials: list[Material]
     keys: list[str]
     width: int  # features per row
@@ -55,9 +54,13 @@ class AsyncFeatureExtractor:
 
     async def extract(self, family: str, materials: list[Material], keys: list[str] | None = None) -> np.ndarray:
         """(N, F) features; rows found in the cache (by ``keys``) are not recomputed."""
+        return self.rows(family, materials, keys)
+
+    def rows(self, family: str, materials: list[Material], keys: list[str] | None = None) -> np.ndarray:
+        """``extract``, for a synchronous caller (the coalescer, through ``compute_pending``)."""
         if self.cache is None or keys is None:
             return self.featurize(family, materials)
-        return self.through_cache(family, lambda rows: MaterialBatch.from_materials([materials[i] for i in rows]), keys)
+        return self.through_cache(family, lambda at: MaterialBatch.from_materials([materials[i] for i in at]), keys)
 
     def through_cache(self, family: str, batch_of: Callable[[list[int]], MaterialBatch], keys: list[str]) -> np.ndarray:
         """(N, F) features of the N materials keyed by ``keys``: the cached rows from the cache,
@@ -78,15 +81,10 @@ class AsyncFeatureExtractor:
         return out
 
     def pending(self, family: str, materials: list[Material], keys: list[str]) -> PendingRows:
-        return PendingRows(family, materials, keys, len(self.featurizers[family].schema.names))
+        return PendingRows(materials, keys, len(self.featurizers[family].schema.names))
 
     def compute_pending(self, family: str, pending: Sequence[PendingRows]) -> list[np.ndarray]:
         """The rows of each of ``pending`` (all of ``family``), featurised in one call through the cache."""
-        materials = [m for p in pending for m in p.materials]
-        keys = [k for p in pending for k in p.keys]
-        if self.cache is None:
-            rows = self.featurize(family, materials)
-        else:
-            rows = self.through_cache(family, lambda at: MaterialBatch.from_materials([materials[i] for i in at]), keys)
+        rows = self.rows(family, [m for p in pending for m in p.materials], [k for p in pending for k in p.keys])
         bounds = np.cumsum([0] + [p.size for p in pending])
         return [rows[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -138,7 +138,7 @@ class PredictionFlow:
     async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
         """The rendered answer (stored as rendered: the response is rendered once)."""
         deferred = prepared.pending is not None and request.model_version is None
-        rows = prepared.pending() if prepared.pending is not None and deferred else await prepared.features()
+        rows = prepared.pending() if deferred and prepared.pending else await prepared.features()
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it

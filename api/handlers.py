@@ -164,9 +164,8 @@ async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> Respons
     return await _answered(core, family, lambda request_id: core.flow.repeat(family, raw_key, request_id))
 
 
-async def _answered(
-    core: ServiceCore, family: str, flow: Callable[[str], Awaitable[dict[str, Any] | bytes | None]]
-) -> Response | None:
+async def _answered(core: ServiceCore, family: str, flow: Callable[[str], Awaitable[bytes | None]]) -> Response | None:
+    """The flow's rendered answer (or its failure) as a response, counted; None: no answer."""
     request_id = uuid.uuid4().hex
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
@@ -179,9 +178,7 @@ async def _answered(
         else:
             if body is None:
                 return None
-            response = (
-                Response(body, media_type="application/json") if isinstance(body, bytes) else ORJSONResponse(body)
-            )
+            response = Response(body, media_type="application/json")
         _count(core, family, response.status_code)
         if core.settings.serving.access_log:
             access_log.info(

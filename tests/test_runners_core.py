@@ -16,10 +16,15 @@ def test_batch_features_equal_single(runner_cores):
     np.testing.assert_allclose(together, apart)
 
 
-def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
+def cached_core(stored_tags):
+    """A mechanical runner core with a 100-entry prediction cache, and that cache."""
     metrics = Metrics()
     cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
-    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    return RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache), cache
+
+
+def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
+    core, cache = cached_core(stored_tags)
     rows = np.random.default_rng(1).random((3, core.n_features))
     first = core.predict(rows)
     again = core.predict(rows[[2, 0]])
@@ -28,9 +33,7 @@ def test_runner_prediction_cache_answers_repeated_rows(stored_tags):
 
 
 def test_a_call_of_cached_and_new_rows_computes_only_the_new_ones_in_order(stored_tags):
-    metrics = Metrics()
-    cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
-    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    core, cache = cached_core(stored_tags)
     rows = np.random.default_rng(3).random((4, core.n_features))
     expected = core.predict(rows, cache=False)
     core.predict(rows[[1, 3]])
@@ -42,9 +45,7 @@ def test_a_call_of_cached_and_new_rows_computes_only_the_new_ones_in_order(store
 
 
 def test_rows_sent_past_the_cache_neither_read_nor_fill_it(stored_tags):
-    metrics = Metrics()
-    cache = instrumented_local("prediction", CacheLayerSettings(True, 100, 60.0, 1.0), metrics)
-    core = RunnerCore("mechanical", stored_tags["mechanical"], 256, metrics, cache)
+    core, cache = cached_core(stored_tags)
     rows = np.random.default_rng(2).random((3, core.n_features))
     past = core.predict(rows, cache=False)
     assert cache is not None and len(cache.cache) == 0 and core.model_calls == 1
