@@ -7,7 +7,9 @@ through the service 2-3x slower than the same code in one process (issue 12). Th
 already a float64 array and the answer is one (``runners.contract``): they only need framing.
 
 Each runner worker listens on ``<dir>/<worker index>.sock`` (``socket_paths``); each API worker
-keeps one connection per runner worker and multiplexes calls on it by request id.
+keeps one connection per runner worker and multiplexes calls on it by request id. Both sides are
+asyncio protocols (no reading task, no coroutine step per frame), and a runner worker answers the
+calls that arrive together, from every API worker, as one model call per kind (``HopServer``).
 
     request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | rows*columns float64
               (flags: 1 explain, 2 past the prediction cache)
@@ -29,6 +31,7 @@ import os
 import struct
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,21 +63,81 @@ class HopFailed(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------
+# both sides
+
+
+class _Frames:
+    """Whole frames out of a byte stream: a header, then a body whose size the header gives.
+    Each body is copied out once, as a bytearray: the buffer can be trimmed, and an array over
+    the body is writable (an answer is the caller's to change)."""
+
+    def __init__(self, header: struct.Struct, body_size: Callable[[tuple[int, ...]], int]):
+        self.header, self.body_size = header, body_size
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[tuple[int, ...], bytearray]]:
+        buffer = self._buffer
+        buffer += data
+        frames: list[tuple[tuple[int, ...], bytearray]] = []
+        position, end = 0, len(buffer)
+        while end - position >= self.header.size:
+            head = self.header.unpack_from(buffer, position)
+            start = position + self.header.size
+            stop = start + self.body_size(head)
+            if stop > end:
+                break
+            frames.append((head, buffer[start:stop]))
+            position = stop
+        del buffer[:position]
+        return frames
+
+
+def _request_body(head: tuple[int, ...]) -> int:
+    _, _, _, rows, columns = head
+    return rows * columns * FLOAT.itemsize
+
+
+def _answer_body(head: tuple[int, ...]) -> int:
+    _, status, rows, columns = head
+    return rows * columns * FLOAT.itemsize if status == OK else columns
+
+
+# ---------------------------------------------------------------------------------------------
 # runner side
 
 
+@dataclass
+class _Call:
+    connection: _ServerConnection
+    ident: int
+    family: int
+    flags: int
+    rows: np.ndarray
+
+
 class HopServer:
-    """Serves one runner worker's default models on a Unix socket, on the worker's event loop
-    (the answer is computed inline, as BentoML's endpoint did: the rows are already a batch)."""
+    """Serves one runner worker's default models on a Unix socket, on the worker's event loop.
+
+    The calls that arrive together, from any API worker's connection, are answered together: a
+    call is queued when its frame is read and the queue is answered one step of the event loop
+    later, the calls of one kind (family, flags) as one model call. A model call costs about as
+    much for 8 rows as for 1 (docs/performance.md §1), and while one runs the next API calls wait
+    in the sockets, so under load each answer takes the calls of both API workers at once. The
+    answer is computed inline, as BentoML's endpoint did: the rows are already batches. A merged
+    call that fails is answered call by call, so a failure stays with the call that caused it.
+    """
 
     def __init__(self, path: Path, families: Sequence[str], answer: Answer):
         self.path, self.families, self._answer = path, tuple(families), answer
         self._server: asyncio.AbstractServer | None = None
+        self._queue: list[_Call] = []
+        self.model_calls = self.calls = 0
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # this user's processes only
         # a socket file left by a killed worker of the same index is replaced by the event loop
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _ServerConnection(self), path=str(self.path))
 
     async def close(self) -> None:
         if self._server is not None:
@@ -86,86 +149,146 @@ class HopServer:
         with contextlib.suppress(OSError):  # the serve's directory, once its last worker is gone
             self.path.parent.rmdir()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                ident, family, flags, rows, columns = REQUEST.unpack(await reader.readexactly(REQUEST.size))
-                body = await reader.readexactly(rows * columns * FLOAT.itemsize)
-                features = np.frombuffer(body, FLOAT).reshape(rows, columns)
-                writer.write(self._reply(ident, family, flags, features))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the API worker closed its connection
-        finally:
-            writer.close()
+    def queue(self, call: _Call) -> None:
+        if not self._queue:
+            asyncio.get_running_loop().call_soon(self._answer_queued)
+        self._queue.append(call)
 
-    def _reply(self, ident: int, family: int, flags: int, rows: np.ndarray) -> bytes:
+    def _answer_queued(self) -> None:
+        queued, self._queue = self._queue, []
+        kinds: dict[tuple[int, int], list[_Call]] = {}
+        for call in queued:
+            kinds.setdefault((call.family, call.flags), []).append(call)
+        replies: dict[_ServerConnection, list[bytes]] = {}
+        for calls in kinds.values():
+            for call, reply in zip(calls, self._replies(calls), strict=True):
+                replies.setdefault(call.connection, []).append(reply)
+        for connection, parts in replies.items():
+            connection.write(b"".join(parts))
+
+    def _replies(self, calls: list[_Call]) -> list[bytes]:
+        """One model call for all of them; call by call if it fails."""
+        self.calls += len(calls)
+        if len(calls) == 1:
+            return [self._reply(calls[0], calls[0].rows)]
+        first = calls[0]
         try:
-            answer = self._answer(self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED)
-            packed = np.ascontiguousarray(answer, FLOAT)
+            answer = self._compute(first.family, first.flags, np.vstack([c.rows for c in calls]))
+        except Exception:
+            return [self._reply(call, call.rows) for call in calls]
+        replies, start = [], 0
+        for call in calls:
+            stop = start + call.rows.shape[0]
+            replies.append(ANSWER.pack(call.ident, OK, stop - start, answer.shape[1]) + answer[start:stop].tobytes())
+            start = stop
+        return replies
+
+    def _compute(self, family: int, flags: int, rows: np.ndarray) -> np.ndarray:
+        self.model_calls += 1
+        answer = self._answer(self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED)
+        return np.ascontiguousarray(answer, FLOAT)
+
+    def _reply(self, call: _Call, rows: np.ndarray) -> bytes:
+        try:
+            packed = self._compute(call.family, call.flags, rows)
         except Exception as exc:  # the API answers it as the endpoint's failure would be
             logger.exception("hop call failed")
             message = f"{type(exc).__name__}: {exc}".encode()
-            return ANSWER.pack(ident, FAILED, 0, len(message)) + message
-        return ANSWER.pack(ident, OK, packed.shape[0], packed.shape[1]) + packed.tobytes()
+            return ANSWER.pack(call.ident, FAILED, 0, len(message)) + message
+        return ANSWER.pack(call.ident, OK, packed.shape[0], packed.shape[1]) + packed.tobytes()
+
+
+class _ServerConnection(asyncio.Protocol):
+    """One API worker's connection to this runner worker: frames in, queued on the server."""
+
+    def __init__(self, server: HopServer):
+        self.server, self.frames = server, _Frames(REQUEST, _request_body)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a unix socket's (uvloop's is no asyncio.Transport)
+
+    def data_received(self, data: bytes) -> None:
+        for (ident, family, flags, rows, columns), body in self.frames.feed(data):
+            self.server.queue(_Call(self, ident, family, flags, np.frombuffer(body, FLOAT).reshape(rows, columns)))
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause_writing(self) -> None:  # an API worker that does not read its answers is not read either
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        assert self.transport is not None
+        self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None  # the API worker closed its connection; queued answers are dropped
 
 
 # ---------------------------------------------------------------------------------------------
 # API side
 
 
-class _Connection:
-    """One connection to one runner worker; calls multiplexed by id, answers read by one task."""
+class _Connection(asyncio.Protocol):
+    """One connection to one runner worker; calls multiplexed by id, answers settled as their
+    frames arrive (a protocol, not a reading task: no coroutine step per answer)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
+    def __init__(self) -> None:
         self.pending: dict[int, asyncio.Future[np.ndarray]] = {}
         self.next_id = 0
-        self.reading = asyncio.create_task(self._read())
+        self.frames = _Frames(ANSWER, _answer_body)
+        self.transport: asyncio.Transport | None = None
 
     @property
     def open(self) -> bool:
-        return not self.reading.done()
+        return self.transport is not None and not self.transport.is_closing()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a unix socket's (uvloop's is no asyncio.Transport)
 
     def send(self, family: int, rows: np.ndarray, flags: int) -> asyncio.Future[np.ndarray]:
+        if self.transport is None:  # lost since it was chosen
+            raise ConnectionError("runner connection lost")
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = answer
         data = np.ascontiguousarray(rows, FLOAT)
-        self.writer.write(REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1]) + data.tobytes())
+        self.transport.write(REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1]) + data.tobytes())
         return answer
 
-    async def _read(self) -> None:
-        try:
-            while True:
-                ident, status, rows, columns = ANSWER.unpack(await self.reader.readexactly(ANSWER.size))
-                size = rows * columns * FLOAT.itemsize if status == OK else columns
-                body = await self.reader.readexactly(size)
-                self._settle(self.pending.pop(ident, None), status, body, rows, columns)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self._fail_all(ConnectionError(f"runner connection lost: {exc}"))
+    def data_received(self, data: bytes) -> None:
+        for (ident, status, rows, columns), body in self.frames.feed(data):
+            self._settle(self.pending.pop(ident, None), status, body, rows, columns)
 
     @staticmethod
-    def _settle(answer: asyncio.Future[np.ndarray] | None, status: int, body: bytes, rows: int, columns: int) -> None:
+    def _settle(
+        answer: asyncio.Future[np.ndarray] | None, status: int, body: bytearray, rows: int, columns: int
+    ) -> None:
         if answer is None or answer.done():
             return
         if status == OK:
-            answer.set_result(np.frombuffer(body, FLOAT).reshape(rows, columns).copy())
+            answer.set_result(np.frombuffer(body, FLOAT).reshape(rows, columns))
         else:
             answer.set_exception(HopFailed(body.decode(errors="replace")))
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_all(ConnectionError(f"runner connection lost: {exc or 'closed by the runner'}"))
+
     def _fail_all(self, exc: Exception) -> None:
+        self.transport = None
         for answer in self.pending.values():
             if not answer.done():
                 answer.set_exception(exc)
         self.pending.clear()
-        self.writer.close()
 
     async def close(self) -> None:
-        self.reading.cancel()
+        transport = self.transport
         self._fail_all(ConnectionError("closed"))
-        with contextlib.suppress(BaseException):
-            await self.reading
+        if transport is not None:
+            transport.close()
 
 
 class SocketHop:
@@ -220,12 +343,12 @@ class SocketHop:
 
     async def _connect(self, path: Path) -> _Connection | None:
         try:
-            reader, writer = await asyncio.open_unix_connection(str(path))
+            _, connection = await asyncio.get_running_loop().create_unix_connection(_Connection, str(path))
         except OSError:
             self._down_until[path] = time.monotonic() + self.retry_s
             return None
-        self._connections[path] = _Connection(reader, writer)
-        return self._connections[path]
+        self._connections[path] = connection
+        return connection
 
     async def close(self) -> None:
         for connection in self._connections.values():

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import uvloop
 
 from runners.hop import HopFailed, HopServer, SocketHop, serve_directory, socket_paths
 
@@ -24,6 +26,19 @@ def _answer(family: str, rows: np.ndarray, explain: bool, cache: bool = True) ->
     marker = np.full((rows.shape[0], 1), FAMILIES.index(family))
     flags = np.full_like(marker, float(explain) + 2.0 * cache)
     return np.hstack([marker, flags, rows.sum(axis=1, keepdims=True), rows])
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """Each test on both event loops: uvicorn (so BentoML) runs uvloop, which calls a protocol's
+    connection_made at another moment than asyncio does."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+
+    def run_on(coroutine: Coroutine[Any, Any, None]) -> None:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(asyncio.wait_for(coroutine, 10))  # a call never answered fails, not hangs
+
+    return run_on
 
 
 @pytest.fixture
@@ -43,8 +58,10 @@ def test_the_serve_directory_is_beside_the_shared_one_and_none_outside_a_serve(t
     assert directory is not None and directory.parent == tmp_path / "armor_hop"
 
 
-def test_rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> None:
-    asyncio.run(_rows_go_over_and_each_caller_gets_its_own_answer(short_dir))
+def test_rows_go_over_and_each_caller_gets_its_own_answer(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_rows_go_over_and_each_caller_gets_its_own_answer(short_dir))
 
 
 async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> None:
@@ -65,8 +82,10 @@ async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> 
     assert not short_dir.exists()  # the socket and its (serve's) directory are gone
 
 
-def test_a_runner_failure_reaches_the_caller_with_its_message(short_dir: Path) -> None:
-    asyncio.run(_a_runner_failure_reaches_the_caller_with_its_message(short_dir))
+def test_a_runner_failure_reaches_the_caller_with_its_message(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_a_runner_failure_reaches_the_caller_with_its_message(short_dir))
 
 
 async def _a_runner_failure_reaches_the_caller_with_its_message(short_dir: Path) -> None:
@@ -83,8 +102,10 @@ async def _a_runner_failure_reaches_the_caller_with_its_message(short_dir: Path)
         await server.close()
 
 
-def test_no_socket_means_none_and_is_retried_only_after_the_pause(short_dir: Path) -> None:
-    asyncio.run(_no_socket_means_none_and_is_retried_only_after_the_pause(short_dir))
+def test_no_socket_means_none_and_is_retried_only_after_the_pause(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_no_socket_means_none_and_is_retried_only_after_the_pause(short_dir))
 
 
 async def _no_socket_means_none_and_is_retried_only_after_the_pause(short_dir: Path) -> None:
@@ -102,8 +123,10 @@ async def _no_socket_means_none_and_is_retried_only_after_the_pause(short_dir: P
         await server.close()
 
 
-def test_a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answers(short_dir: Path) -> None:
-    asyncio.run(_a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answers(short_dir))
+def test_a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answers(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answers(short_dir))
 
 
 async def _a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answers(short_dir: Path) -> None:
@@ -127,8 +150,8 @@ async def _a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answ
         await hop.close()
 
 
-def test_calls_spread_over_runner_workers(short_dir: Path) -> None:
-    asyncio.run(_calls_spread_over_runner_workers(short_dir))
+def test_calls_spread_over_runner_workers(short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+    run(_calls_spread_over_runner_workers(short_dir))
 
 
 async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
@@ -152,3 +175,69 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
         for server in servers:
             await server.close()
     assert set(seen) == {"1.sock", "2.sock"}
+
+
+def test_calls_that_arrive_together_from_both_api_workers_are_one_model_call(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_calls_that_arrive_together_are_one_model_call(short_dir))
+
+
+async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> None:
+    model_calls: list[tuple[str, int]] = []
+
+    def counted(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
+        model_calls.append((family, rows.shape[0]))
+        return _answer(family, rows, explain, cache)
+
+    path = short_dir / "1.sock"
+    server = HopServer(path, FAMILIES, counted)
+    await server.start()
+    workers = [SocketHop([path], FAMILIES), SocketHop([path], FAMILIES)]  # two API workers
+    try:
+        for hop in workers:  # connected before the calls go out
+            await hop.predict("mechanical", np.ones((1, 3)), False)
+        model_calls.clear()
+        rng = np.random.default_rng(2)
+        calls = [(workers[i % 2], FAMILIES[i % 2], rng.normal(size=(1 + i % 3, 5))) for i in range(8)]
+        answers = await asyncio.gather(*(hop.predict(family, rows, False) for hop, family, rows in calls))
+        assert len(model_calls) == 2
+        for (_, family, rows), answer in zip(calls, answers, strict=True):
+            np.testing.assert_array_equal(answer, _answer(family, rows, False, True))
+    finally:
+        for hop in workers:
+            await hop.close()
+        await server.close()
+    # written in one loop step, read in the next: one model call per family, every row in it
+    rows_of = {f: sum(rows.shape[0] for _, family, rows in calls if family == f) for f in ("ballistic", "mechanical")}
+    assert sorted(model_calls) == sorted(rows_of.items())
+
+
+def test_a_failing_merged_call_is_answered_call_by_call(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_a_failing_merged_call_is_answered_call_by_call(short_dir))
+
+
+async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> None:
+    def fails_on_nan(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
+        if np.isnan(rows).any():
+            raise ValueError("a NaN feature")
+        return _answer(family, rows, explain, cache)
+
+    path = short_dir / "1.sock"
+    server = HopServer(path, FAMILIES, fails_on_nan)
+    await server.start()
+    hop = SocketHop([path], FAMILIES)
+    try:
+        await hop.predict("mechanical", np.ones((1, 3)), False)
+        good, bad = np.ones((2, 3)), np.full((1, 3), np.nan)
+        answers = await asyncio.gather(
+            hop.predict("mechanical", good, False), hop.predict("mechanical", bad, False), return_exceptions=True
+        )
+    finally:
+        await hop.close()
+        await server.close()
+    assert server.model_calls >= 3  # the merged call, then each alone
+    np.testing.assert_array_equal(answers[0], _answer("mechanical", good, False, True))
+    assert isinstance(answers[1], HopFailed) and "a NaN feature" in str(answers[1])
