@@ -17,6 +17,7 @@ import numpy as np
 from api import header_timeout
 from api.app import create_app
 from api.core import ServiceCore
+from api.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import bounded_labels
 from monitoring.logs import configure as configure_logging
@@ -64,7 +65,9 @@ APP = create_app(
     SETTINGS.access,
 )
 bounded_labels.install(
-    [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis]  # type: ignore[attr-defined]  # a bentoml Service once decorated
+    [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
+    # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
+    bounded_labels.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 
 

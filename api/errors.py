@@ -48,6 +48,11 @@ class RequestTimeout(ApiError):
     kind = "request_timeout"
 
 
+class GatewayTimeout(ApiError):
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    kind = "timeout"
+
+
 class BodyTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     kind = "body_too_large"

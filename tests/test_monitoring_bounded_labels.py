@@ -58,3 +58,65 @@ def test_the_cheaper_http_path_records_exactly_what_bentoml_records():
     )
     count, same = done.stdout.split()
     assert int(count) > 40 and same == "True", done.stdout
+
+
+SHORTCUT_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, tempfile
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
+    from bentoml._internal.server.http import instruments
+    from monitoring import bounded_labels
+
+    seen = []
+
+    def answering(name):
+        async def app(scope, receive, send):
+            seen.append((name, scope["path"]))
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"x"})
+        return app
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        pass
+
+    shortcut = bounded_labels.Shortcut("/api/", answering("shortcut"))
+    known = frozenset({"/api/a", "/b"})
+    middleware = bounded_labels._bounded(instruments.RunnerTrafficMetricsMiddleware, known, shortcut)(
+        answering("bentoml"), namespace="cut"
+    )
+
+    async def go():
+        for path in ["/api/a", "/b", "/api/made-up", "/made-up", "/api/a"]:
+            await middleware({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+
+    asyncio.run(go())
+    text = middleware.metrics_client.generate_latest().decode()
+    totals = sorted(
+        line.split('endpoint="')[1].split('"')[0] + " " + line.split()[-1]
+        for line in text.splitlines()
+        if line.startswith("cut_request_total{")
+    )
+    print(seen)
+    print(totals)
+    """
+)
+
+
+def test_the_shortcut_sends_its_paths_straight_to_its_app_and_they_are_still_counted():
+    done = subprocess.run(
+        [sys.executable, "-c", SHORTCUT_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    seen, totals = done.stdout.splitlines()
+    assert seen == str(
+        [
+            ("shortcut", "/api/a"),
+            ("bentoml", "/b"),
+            ("shortcut", "/api/made-up"),  # the app sees the path the client sent
+            ("bentoml", "/made-up"),
+            ("shortcut", "/api/a"),
+        ]
+    )
+    assert totals == str(["/(unrouted) 2.0", "/api/a 2.0", "/b 1.0"])
