@@ -67,6 +67,7 @@ APP = create_app(
 bounded_labels.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
+    lambda: bentoml.get_current_service().tally,  # this worker's service: the API's or the runner's
     bounded_labels.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 
@@ -82,10 +83,11 @@ class ArmorService:
         configure_logging()
         self.hop = _socket_hop()
         self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f, self.hop) for f in ALL_FAMILIES})
+        self.tally = self.core.metrics.tally  # BentoML's traffic series go through it (monitoring/bounded_labels.py)
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
-        self.core.sweeper.start()
+        self.core.start_background()
         await self.core.warm_up()
 
     @bentoml.on_shutdown

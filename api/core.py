@@ -24,6 +24,7 @@ from monitoring.instrumented import (
     instrumented_local,
 )
 from monitoring.metrics import Metrics
+from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from settings import Settings
 
@@ -60,14 +61,22 @@ class ServiceCore:
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
         self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings, repeats)
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
+        self.flusher = TallyFlusher(self.metrics.tally)
         self.processes = report.ProcessMonitor(root_pid)
 
     def _caches(self) -> list[InstrumentedLayeredCache | InstrumentedLocalCache]:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
 
+    def start_background(self) -> None:
+        """The expiry sweeper and the metrics' flusher, on the running loop."""
+        self.sweeper.start()
+        self.flusher.start()
+
     async def close(self) -> None:
-        """Stop the sweeper and release the caches' connections, files and threads (on shutdown)."""
+        """Stop the sweeper and the flusher (which writes the last metrics), and release the caches'
+        connections, files and threads (on shutdown)."""
         await self.sweeper.stop()
+        await self.flusher.stop()
         for cache in self._caches():
             await cache.close()
 
@@ -93,6 +102,7 @@ class ServiceCore:
         return {"backend": stats["backend"], **({"shared": shared} if shared else {})}
 
     async def performance(self) -> dict[str, Any]:
+        self.metrics.tally.flush()  # this process's figures up to now; the others' up to a second old
         return report.performance(
             self.metrics,
             self.monitoring.shared_dir,
@@ -111,6 +121,7 @@ class ServiceCore:
 
     async def status(self) -> dict[str, Any]:
         snapshot = await asyncio.to_thread(self.processes.snapshot)
+        self.metrics.tally.flush()
         samples = report.read_samples(self.metrics, self.monitoring.shared_dir)
         return {
             "status": "ok",

@@ -49,7 +49,7 @@ class AsyncFeatureExtractor:
     def _transform(self, family: str, batch: MaterialBatch) -> np.ndarray:
         started = time.perf_counter()
         features = self.featurizers[family].transform(batch)
-        self.metrics.feature_seconds.observe(time.perf_counter() - started)
+        self.metrics.tally.observe(self.metrics.feature_seconds, time.perf_counter() - started)
         return features
 
     async def extract(self, family: str, materials: list[Material], keys: list[str] | None = None) -> np.ndarray:

@@ -56,7 +56,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
 
 
 def _count(core: ServiceCore, family: str, status: int) -> None:
-    core.metrics.requests.labels(family, f"{status // 100}xx").inc()
+    core.metrics.tally.inc(core.metrics.requests.labels(family, f"{status // 100}xx"))
 
 
 _HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}

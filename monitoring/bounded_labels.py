@@ -13,12 +13,14 @@ The subclass also records an HTTP request's series more cheaply than BentoML's `
 looks each of them up by five keyword labels on every request (~4 % of an API worker's time on
 the cold path, issue 12's profile). Its endpoints are bounded (the routed paths and
 ``UNROUTED``), so the label children are looked up once per endpoint (and status) and kept; the
-series, their labels and what is recorded are BentoML's. Websockets and ``/metrics`` keep
+series, their labels and what is recorded are BentoML's, written through the service's tally
+once a second (monitoring/tally.py) instead of on every request. Websockets and ``/metrics`` keep
 BentoML's own code.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from timeit import default_timer
@@ -26,6 +28,8 @@ from typing import Any
 
 from bentoml._internal.context import server_context
 from bentoml._internal.server.http import instruments
+
+from monitoring.tally import Tally
 
 UNROUTED = "/(unrouted)"
 # BentoML's own routes (bentoml/_internal/server/base_app.py, http_app.py)
@@ -48,7 +52,9 @@ class Shortcut:
     app: Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-def _bounded(base: type[Any], known: frozenset[str], shortcut: Shortcut | None = None) -> type[Any]:
+def _bounded(
+    base: type[Any], known: frozenset[str], tally_of: Callable[[], Tally], shortcut: Shortcut | None = None
+) -> type[Any]:
     class BoundedPathTrafficMetrics(base):  # type: ignore[misc, valid-type]
         def __init__(self, app: Any, **options: Any) -> None:
             super().__init__(self._restore, **options)
@@ -77,9 +83,9 @@ def _bounded(base: type[Any], known: frozenset[str], shortcut: Shortcut | None =
                 return
             if not self._is_setup:
                 self._setup()
-            series = self._endpoint_series(scope["path"])
+            series, tally = self._endpoint_series(scope["path"]), self._tally()
             if series.stamp is not None:
-                series.stamp.set_to_current_time()
+                tally.set(series.stamp, time.time())  # Gauge.set_to_current_time
             started, status = default_timer(), 0
 
             async def counted_send(message: dict[str, Any]) -> None:
@@ -88,12 +94,22 @@ def _bounded(base: type[Any], known: frozenset[str], shortcut: Shortcut | None =
                     status = message["status"]
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
                     total, duration = series.finished(status)
-                    total.inc()
-                    duration.observe(max(default_timer() - started, 0))
+                    tally.inc(total)
+                    tally.observe(duration, max(default_timer() - started, 0))
                 await send(message)
 
-            with series.in_progress.track_inprogress():
+            tally.inc(series.in_progress)  # Gauge.track_inprogress
+            try:
                 await self._inner_app(scope)(self._restored(scope), receive, counted_send)
+            finally:
+                tally.inc(series.in_progress, -1)
+
+        def _tally(self) -> Tally:
+            """The service's tally, found on the first request (the service exists by then)."""
+            found: Tally | None = self.__dict__.get("_armor_tally")
+            if found is None:
+                found = self.__dict__["_armor_tally"] = tally_of()
+            return found
 
         def _endpoint_series(self, endpoint: str) -> _EndpointSeries:
             cache: dict[str, _EndpointSeries] = self.__dict__.setdefault("_armor_series", {})
@@ -130,11 +146,13 @@ class _EndpointSeries:
         return self._finished[status]
 
 
-def install(routed_paths: Iterable[str], shortcut: Shortcut | None = None) -> None:
-    """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes), and send
-    the requests of ``shortcut`` straight to its app; idempotent."""
+def install(routed_paths: Iterable[str], tally_of: Callable[[], Tally], shortcut: Shortcut | None = None) -> None:
+    """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes), record an
+    HTTP request's series through the tally ``tally_of`` returns (the service's, written once a
+    second, monitoring/tally.py), and send the requests of ``shortcut`` straight to its app;
+    idempotent."""
     current = instruments.RunnerTrafficMetricsMiddleware
     original = getattr(current, "_armor_original", current)
-    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, shortcut)
+    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, tally_of, shortcut)
     bounded._armor_original = original
     instruments.RunnerTrafficMetricsMiddleware = bounded  # type: ignore[misc]

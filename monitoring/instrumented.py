@@ -1,6 +1,6 @@
-"""Caches that report to Prometheus as things happen: hits and misses where they are decided,
-removals and sizes through the cache's observer hook (so counters are never copied afterwards),
-and failures of the shared layer."""
+"""Caches that report to Prometheus: hits and misses where they are decided, removals and sizes
+through the cache's observer hook (so counters are never copied afterwards), gathered by the
+metrics' tally and written once a second (monitoring/tally.py), and failures of the shared layer."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from settings import CacheLayerSettings, SharedCacheSettings
 
 
 class CacheReporter:
-    """The Prometheus side of one cache layer (caching.lru.CacheObserver, plus hits and misses)."""
+    """The Prometheus side of one cache layer (caching.lru.CacheObserver, plus hits and misses),
+    through the metrics' tally: every event is counted, the series are written once a second
+    (monitoring/tally.py)."""
 
     def __init__(self, layer: str, metrics: Metrics):
-        self.layer, self.metrics = layer, metrics
+        self.layer, self.metrics, self._tally = layer, metrics, metrics.tally
         # the layer's series, looked up once: several are touched on every request
         self._hits, self._misses = metrics.cache_hits.labels(layer), metrics.cache_misses.labels(layer)
         self._evictions, self._expirations = (
@@ -23,25 +25,17 @@ class CacheReporter:
             metrics.cache_expirations.labels(layer),
         )
         self._entries, self._bytes = metrics.cache_entries.labels(layer), metrics.cache_bytes.labels(layer)
-        self._entries_reported: int | None = None
-        self._bytes_reported: int | None = None
 
     def hit_or_miss(self, value: bytes | None) -> None:
-        (self._misses if value is None else self._hits).inc()
+        self._tally.inc(self._misses if value is None else self._hits)
 
     def removed(self, reason: Literal["evicted", "expired"], count: int) -> None:
-        (self._evictions if reason == "evicted" else self._expirations).inc(count)
+        self._tally.inc(self._evictions if reason == "evicted" else self._expirations, count)
 
     def resized(self, entries: int, memory_bytes: int) -> None:
-        """Each gauge is written only when its value changed: at its cap a layer's count stays
-        put, and the feature and prediction layers' entries all have one size, so their bytes
-        stay put too (a multiprocess gauge write is an mmap write under a lock)."""
-        if entries != self._entries_reported:
-            self._entries.set(entries)
-            self._entries_reported = entries
-        if memory_bytes != self._bytes_reported:
-            self._bytes.set(memory_bytes)
-            self._bytes_reported = memory_bytes
+        """The gauges take the last size of the second."""
+        self._tally.set(self._entries, entries)
+        self._tally.set(self._bytes, memory_bytes)
 
 
 class InstrumentedLocalCache:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitoring.tally import Tally
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -19,6 +21,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         r = registry or CollectorRegistry()
         self.registry = r
+        self.tally = Tally()  # the hot series' writes, once a second (monitoring/tally.py)
         self.requests = Counter(
             "armor_requests_total",
             "Prediction requests by endpoint and status class",

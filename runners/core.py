@@ -94,7 +94,7 @@ class RunnerCore:
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
         self.batch_ring.append(features.shape[0])
-        self.metrics.batch_size.labels(self.family).observe(features.shape[0])
+        self.metrics.tally.observe(self.metrics.batch_size.labels(self.family), features.shape[0])
         loads = self.models.loads
         model = self.models.get(version)
         if self.models.loads != loads:  # a version was loaded (and perhaps one evicted)
@@ -107,7 +107,7 @@ class RunnerCore:
         started = time.perf_counter()
         self.model_calls += 1
         packed = pack_prediction(model, features, explain)
-        self.metrics.prediction_seconds.labels(self.family).observe(time.perf_counter() - started)
+        self.metrics.tally.observe(self.metrics.prediction_seconds.labels(self.family), time.perf_counter() - started)
         return packed
 
     def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:

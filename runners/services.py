@@ -28,6 +28,7 @@ from features.families import ALL_FAMILIES
 from model_registry import store
 from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
 from monitoring.metrics import Metrics
+from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from runners.core import RunnerCore
 from runners.hop import HopServer, serve_directory, socket_paths
@@ -72,6 +73,8 @@ class ModelRunner:
         for core in self.cores.values():
             core.warm_up()
         self.sweeper = ExpirySweeper([cache] if cache else [], SETTINGS.monitoring.sweep_interval_s)
+        self.tally = metrics.tally  # the runner's series and BentoML's traffic series, written once a second
+        self.flusher = TallyFlusher(self.tally)
         self.hop = self._hop_server()
 
     def _hop_server(self) -> HopServer | None:
@@ -96,12 +99,14 @@ class ModelRunner:
     @bentoml.on_startup
     async def _start_background(self) -> None:
         self.sweeper.start()
+        self.flusher.start()
         if self.hop is not None:
             await self.hop.start()
 
     @bentoml.on_shutdown
     async def _stop_background(self) -> None:
         await self.sweeper.stop()
+        await self.flusher.stop()
         if self.hop is not None:
             await self.hop.close()
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -95,6 +96,7 @@ def test_performance_counts_requests_and_hits_exactly_across_two_workers(served)
     with httpx.Client(base_url=served.url, timeout=30) as http:
         for body in bodies:  # a new connection each time: requests spread over both workers
             assert httpx.post(f"{served.url}/api/v1/predict/mechanical", json=body, timeout=30).status_code == 200
+        time.sleep(1.5)  # the other worker writes its series within a second (monitoring/tally.py)
         after = http.get("/api/v1/performance").json()
     delta_requests = after["predictions"]["mechanical"]["requests"] - before["predictions"]["mechanical"]["requests"]
     delta_hits = after["response_cache"]["hits"] - before["response_cache"]["hits"]
@@ -133,6 +135,7 @@ def test_metrics_expose_custom_series_that_move(served):
     ):
         assert name in before, name
     httpx.post(f"{served.url}/api/v1/predict/ballistic", json=material(30_000), timeout=30)
+    time.sleep(1.5)  # the workers write their series once a second (monitoring/tally.py)
     after = httpx.get(f"{served.url}/metrics").text
     assert (
         _metric(after, "armor_requests_total", endpoint="ballistic", status="2xx")
@@ -190,6 +193,7 @@ def test_memory_backend_repeats_are_hits_whichever_worker_answers(served_memory)
     first = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
     again = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
     assert [r["cached"] for r in first] == [False] * 10 and [r["cached"] for r in again] == [True] * 10
+    time.sleep(1.5)  # the other worker writes its series within a second (monitoring/tally.py)
     after = httpx.get(f"{served_memory.url}/api/v1/performance").json()
     assert after["response_cache"]["hits"] - before["response_cache"]["hits"] == 10
     assert after["response_cache"]["shared"]["backend"] == "machine"

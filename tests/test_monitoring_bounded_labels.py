@@ -16,6 +16,7 @@ SCRIPT = textwrap.dedent(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
     from bentoml._internal.server.http import instruments
     from monitoring import bounded_labels
+    from monitoring.tally import Tally
 
     async def app(scope, receive, send):
         status = 503 if scope["path"] == "/boom" else 200 if scope["path"] in ("/a", "/livez") else 404
@@ -36,10 +37,12 @@ SCRIPT = textwrap.dedent(
         asyncio.run(go())
 
     original = instruments.RunnerTrafficMetricsMiddleware
-    ours = bounded_labels._bounded(original, frozenset({"/a", "/boom", "/livez"}))(app, namespace="ours")
+    tally = Tally()
+    ours = bounded_labels._bounded(original, frozenset({"/a", "/boom", "/livez"}), lambda: tally)(app, namespace="ours")
     theirs = original(app, namespace="theirs")
     run(ours, ["/a", "/a", "/boom", "/livez", "/a", "/made-up"])
     run(theirs, ["/a", "/a", "/boom", "/livez", "/a", "/(unrouted)"])  # what ours labels /made-up as
+    tally.flush()  # ours are written once a second under serve (monitoring/tally.py)
     text = ours.metrics_client.generate_latest().decode()
     timing = re.compile(r"\\d+\\.\\d+e[+-]\\d+|\\d\\.\\d{5,}")  # durations and timestamps differ run to run
 
@@ -66,6 +69,7 @@ SHORTCUT_SCRIPT = textwrap.dedent(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
     from bentoml._internal.server.http import instruments
     from monitoring import bounded_labels
+    from monitoring.tally import Tally
 
     seen = []
 
@@ -84,7 +88,8 @@ SHORTCUT_SCRIPT = textwrap.dedent(
 
     shortcut = bounded_labels.Shortcut("/api/", answering("shortcut"))
     known = frozenset({"/api/a", "/b"})
-    middleware = bounded_labels._bounded(instruments.RunnerTrafficMetricsMiddleware, known, shortcut)(
+    tally = Tally()
+    middleware = bounded_labels._bounded(instruments.RunnerTrafficMetricsMiddleware, known, lambda: tally, shortcut)(
         answering("bentoml"), namespace="cut"
     )
 
@@ -93,6 +98,7 @@ SHORTCUT_SCRIPT = textwrap.dedent(
             await middleware({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
 
     asyncio.run(go())
+    tally.flush()
     text = middleware.metrics_client.generate_latest().decode()
     totals = sorted(
         line.split('endpoint="')[1].split('"')[0] + " " + line.split()[-1]

@@ -1,4 +1,4 @@
-"""monitoring/instrumented.py: cache events reach Prometheus as they happen."""
+"""monitoring/instrumented.py: cache events reach Prometheus through the metrics' tally."""
 
 from monitoring.instrumented import instrumented_local
 from monitoring.metrics import Metrics
@@ -7,6 +7,7 @@ from settings import CacheLayerSettings
 
 
 def sample(metrics: Metrics, name: str, layer: str) -> float:
+    metrics.tally.flush()
     return read_samples(metrics, None).get((name, (("layer", layer),)), 0.0)
 
 
@@ -30,7 +31,7 @@ def test_a_switched_off_layer_is_not_built():
     assert instrumented_local("feature", CacheLayerSettings(False, 2, 60.0, 1.0), Metrics()) is None
 
 
-def test_a_layer_at_its_cap_writes_its_gauges_only_when_they_change():
+def test_the_gauges_are_written_once_a_flush_with_the_last_size() -> None:
     metrics = Metrics()
     cache = instrumented_local("feature", CacheLayerSettings(True, 2, 60.0, 1.0), metrics)
     assert cache is not None
@@ -38,8 +39,10 @@ def test_a_layer_at_its_cap_writes_its_gauges_only_when_they_change():
     gauge = metrics.cache_bytes.labels("feature")
     original = gauge.set
     gauge.set = lambda value: (writes.append(value), original(value))[1]  # type: ignore[method-assign]
-    for key in ("a", "b", "c", "d", "e"):  # same size: from the second set on, the bytes stay put
+    for key in ("a", "b", "c", "d", "e"):
         cache.set(key, b"value")
     cache.set("f", b"longer value")
-    assert len(writes) == 3 and writes[-1] == cache.cache.memory_usage_bytes
+    assert writes == []  # nothing written between flushes
+    metrics.tally.flush()
+    assert writes == [cache.cache.memory_usage_bytes]
     assert sample(metrics, "armor_cache_memory_bytes", "feature") == cache.cache.memory_usage_bytes
