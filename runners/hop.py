@@ -131,7 +131,7 @@ class HopServer:
         self.path, self.families, self._answer = path, tuple(families), answer
         self._server: asyncio.AbstractServer | None = None
         self._queue: list[_Call] = []
-        self.model_calls = self.calls = 0
+        self.model_calls = 0  # calls of the answer function (merged calls count once)
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # this user's processes only
@@ -168,7 +168,6 @@ class HopServer:
 
     def _replies(self, calls: list[_Call]) -> list[bytes]:
         """One model call for all of them; call by call if it fails."""
-        self.calls += len(calls)
         if len(calls) == 1:
             return [self._reply(calls[0], calls[0].rows)]
         first = calls[0]
