@@ -123,7 +123,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm_head_deadline(self) -> None:
-        if self._head_timer is None:
+        if self._head_timer is None and self.header_timeout_s > 0:  # 0: no deadline
             self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_deadline_passed)
 
     def _cancel_head_deadline(self) -> None:
@@ -154,9 +154,10 @@ def with_head_deadline(timeout_s: float) -> type[HeaderDeadlineProtocol]:
 
 def install(timeout_s: float) -> None:
     """Give every connection uvicorn accepts from now on (with ``http="auto"``, as BentoML starts
-    it) a request-head deadline of ``timeout_s`` seconds; 0 removes it. Idempotent."""
+    it) a request-head deadline of ``timeout_s`` seconds (0: none) and one write per response.
+    Idempotent. Without httptools only 0 is possible, and then uvicorn's class stays."""
     original = getattr(auto.AutoHTTPProtocol, _ORIGINAL, auto.AutoHTTPProtocol)
-    if timeout_s <= 0:
+    if original is not HttpToolsProtocol and timeout_s <= 0:
         auto.AutoHTTPProtocol = original
         return
     if original is not HttpToolsProtocol:
@@ -168,3 +169,8 @@ def install(timeout_s: float) -> None:
     protocol = with_head_deadline(timeout_s)
     setattr(protocol, _ORIGINAL, original)
     auto.AutoHTTPProtocol = protocol
+
+
+def uninstall() -> None:
+    """uvicorn's own class again (tests)."""
+    auto.AutoHTTPProtocol = getattr(auto.AutoHTTPProtocol, _ORIGINAL, auto.AutoHTTPProtocol)

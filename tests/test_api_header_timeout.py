@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http import auto
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.header_timeout import HeaderDeadlineProtocol, install
+from api.header_timeout import HeaderDeadlineProtocol, install, uninstall
 
 DEADLINE_S = 0.5
 WAIT_S = 3.0  # a connection still open this long after the deadline is held
@@ -44,7 +44,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.fixture(autouse=True)
 def _uninstall() -> Iterator[None]:
     yield
-    install(0)
+    uninstall()
 
 
 @contextmanager
@@ -177,7 +177,7 @@ def test_uvicorn_alone_holds_a_partial_head():
             conn.recv(1)
 
 
-def test_install_swaps_the_class_uvicorn_resolves_for_http_auto_and_zero_restores_it():
+def test_install_swaps_the_class_uvicorn_resolves_for_http_auto_and_uninstall_restores_it():
     install(1.5)
     install(2.5)  # installing again replaces, never stacks
     config = uvicorn.Config(app)
@@ -186,8 +186,25 @@ def test_install_swaps_the_class_uvicorn_resolves_for_http_auto_and_zero_restore
     assert issubclass(config.http_protocol_class, HeaderDeadlineProtocol)
     assert config.http_protocol_class.header_timeout_s == 2.5  # type: ignore[attr-defined]
     assert config.http_protocol_class.__mro__[2] is HttpToolsProtocol
-    install(0)
+    uninstall()
     assert auto.AutoHTTPProtocol is HttpToolsProtocol
+
+
+def test_zero_switches_off_the_deadline_only():
+    """HEADER_READ_TIMEOUT_S=0: no head deadline, but each response still leaves in one write."""
+    install(0)
+    config = uvicorn.Config(app)
+    config.load()
+    assert issubclass(config.http_protocol_class, HeaderDeadlineProtocol)
+    assert config.http_protocol_class.header_timeout_s == 0  # type: ignore[attr-defined]
+    with server(0) as address, socket.create_connection(address) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a head, then nothing
+        client.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # no 408, no close: the connection waits for the rest
+            client.recv(100)
+        client.sendall(b"\r\n")
+        client.settimeout(5)
+        assert client.recv(1000).startswith(b"HTTP/1.1 200")
 
 
 def test_bentoml_starts_uvicorn_with_its_default_protocol():
