@@ -89,15 +89,20 @@ def test_200_requests_64_in_flight_all_succeed(served):
     assert batching["mechanical"]["batches"] >= 1
 
 
+def settled(url: str, path: str) -> dict:
+    """``path``'s JSON once every worker has written its series (each does once a second,
+    monitoring/tally.py), so requests of earlier tests are all in it."""
+    time.sleep(1.5)
+    return httpx.get(f"{url}{path}", timeout=30).json()
+
+
 def test_performance_counts_requests_and_hits_exactly_across_two_workers(served):
-    before = httpx.get(f"{served.url}/api/v1/performance").json()
+    before = settled(served.url, "/api/v1/performance")
     n_new, repeats = 20, [0, 3, 5, 7, 11, 13, 17, 19, 2, 4]
     bodies = [material(20_000 + i) for i in range(n_new)] + [material(20_000 + i) for i in repeats]
-    with httpx.Client(base_url=served.url, timeout=30) as http:
-        for body in bodies:  # a new connection each time: requests spread over both workers
-            assert httpx.post(f"{served.url}/api/v1/predict/mechanical", json=body, timeout=30).status_code == 200
-        time.sleep(1.5)  # the other worker writes its series within a second (monitoring/tally.py)
-        after = http.get("/api/v1/performance").json()
+    for body in bodies:  # a new connection each time: requests spread over both workers
+        assert httpx.post(f"{served.url}/api/v1/predict/mechanical", json=body, timeout=30).status_code == 200
+    after = settled(served.url, "/api/v1/performance")
     delta_requests = after["predictions"]["mechanical"]["requests"] - before["predictions"]["mechanical"]["requests"]
     delta_hits = after["response_cache"]["hits"] - before["response_cache"]["hits"]
     assert (delta_requests, delta_hits) == (len(bodies), len(repeats))
@@ -123,6 +128,7 @@ def _metric(text: str, name: str, **labels) -> float:
 
 
 def test_metrics_expose_custom_series_that_move(served):
+    time.sleep(1.5)  # earlier tests' requests written by every worker (monitoring/tally.py)
     before = httpx.get(f"{served.url}/metrics").text
     for name in (
         "armor_requests_total",
@@ -188,13 +194,12 @@ def served_memory(stored_tags, hardness_tag, bentoml_home, tmp_path_factory):
 
 
 def test_memory_backend_repeats_are_hits_whichever_worker_answers(served_memory):
-    before = httpx.get(f"{served_memory.url}/api/v1/performance").json()
+    before = settled(served_memory.url, "/api/v1/performance")
     bodies = [material(40_000 + i) for i in range(10)]
     first = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
     again = [httpx.post(f"{served_memory.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
     assert [r["cached"] for r in first] == [False] * 10 and [r["cached"] for r in again] == [True] * 10
-    time.sleep(1.5)  # the other worker writes its series within a second (monitoring/tally.py)
-    after = httpx.get(f"{served_memory.url}/api/v1/performance").json()
+    after = settled(served_memory.url, "/api/v1/performance")
     assert after["response_cache"]["hits"] - before["response_cache"]["hits"] == 10
     assert after["response_cache"]["shared"]["backend"] == "machine"
 
