@@ -52,14 +52,14 @@ class MaterialFamily:
         material = keys.canonical_material(request, self.family)
         row_key = keys.material_key(self.family, material)
 
-        async def features() -> np.ndarray:
-            return await self.extractor.extract(self.family, [request], [row_key])
+        def pending() -> PendingRows:
+            return self.extractor.pending(self.family, [request], [row_key])
+
+        async def features() -> np.ndarray:  # the same rows, computed now (a pinned version's call)
+            return self.extractor.rows(self.family, [request], [row_key])
 
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
             return self._respond(request, material["composition"], card, out)
-
-        def pending() -> PendingRows:
-            return self.extractor.pending(self.family, [request], [row_key])
 
         return Prepared(material, features, respond, pending)
 

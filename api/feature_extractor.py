@@ -41,6 +41,7 @@ class PendingRows:
 class AsyncFeatureExtractor:
     def __init__(self, metrics: Metrics, cache: InstrumentedLocalCache | None = None):
         self.featurizers = {f: Featurizer(f) for f in FAMILIES}
+        self.widths = {f: len(featurizer.schema.names) for f, featurizer in self.featurizers.items()}
         self.cache, self.metrics = cache, metrics
 
     def featurize(self, family: str, materials: list[Material]) -> np.ndarray:
@@ -52,12 +53,9 @@ class AsyncFeatureExtractor:
         self.metrics.tally.observe(self.metrics.feature_seconds, time.perf_counter() - started)
         return features
 
-    async def extract(self, family: str, materials: list[Material], keys: list[str] | None = None) -> np.ndarray:
-        """(N, F) features; rows found in the cache (by ``keys``) are not recomputed."""
-        return self.rows(family, materials, keys)
-
     def rows(self, family: str, materials: list[Material], keys: list[str] | None = None) -> np.ndarray:
-        """``extract``, for a synchronous caller (the coalescer, through ``compute_pending``)."""
+        """(N, F) features; rows found in the cache (by ``keys``) are not recomputed. Inline: see
+        the module doc."""
         if self.cache is None or keys is None:
             return self.featurize(family, materials)
         return self.through_cache(family, lambda at: MaterialBatch.from_materials([materials[i] for i in at]), keys)
@@ -65,8 +63,7 @@ class AsyncFeatureExtractor:
     def through_cache(self, family: str, batch_of: Callable[[list[int]], MaterialBatch], keys: list[str]) -> np.ndarray:
         """(N, F) features of the N materials keyed by ``keys``: the cached rows from the cache,
         the others featurised together (``batch_of(positions)`` gives them as one batch) and stored."""
-        width = len(self.featurizers[family].schema.names)
-        out = np.empty((len(keys), width))
+        out = np.empty((len(keys), self.widths[family]))
         cached = [self.cache.get(k) for k in keys] if self.cache is not None else [None] * len(keys)
         missing = [i for i, row in enumerate(cached) if row is None]
         for i, row in enumerate(cached):
@@ -81,7 +78,7 @@ class AsyncFeatureExtractor:
         return out
 
     def pending(self, family: str, materials: list[Material], keys: list[str]) -> PendingRows:
-        return PendingRows(materials, keys, len(self.featurizers[family].schema.names))
+        return PendingRows(materials, keys, self.widths[family])
 
     def compute_pending(self, family: str, pending: Sequence[PendingRows]) -> list[np.ndarray]:
         """The rows of each of ``pending`` (all of ``family``), featurised in one call through the cache."""

@@ -137,8 +137,10 @@ class PredictionFlow:
 
     async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
         """The rendered answer (stored as rendered: the response is rendered once)."""
-        deferred = prepared.pending is not None and request.model_version is None
-        rows = prepared.pending() if deferred and prepared.pending else await prepared.features()
+        if prepared.pending is not None and request.model_version is None:
+            rows: np.ndarray | PendingRows = prepared.pending()
+        else:
+            rows = await prepared.features()
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it

@@ -17,7 +17,7 @@ class CacheReporter:
     (monitoring/tally.py)."""
 
     def __init__(self, layer: str, metrics: Metrics):
-        self.layer, self.metrics, self._tally = layer, metrics, metrics.tally
+        self._tally = metrics.tally
         # the layer's series, looked up once: several are touched on every request
         self._hits, self._misses = metrics.cache_hits.labels(layer), metrics.cache_misses.labels(layer)
         self._evictions, self._expirations = (

@@ -175,12 +175,8 @@ class HopServer:
             answer = self._compute(first.family, first.flags, np.vstack([c.rows for c in calls]))
         except Exception:
             return [self._reply(call, call.rows) for call in calls]
-        replies, start = [], 0
-        for call in calls:
-            stop = start + call.rows.shape[0]
-            replies.append(ANSWER.pack(call.ident, OK, stop - start, answer.shape[1]) + answer[start:stop].tobytes())
-            start = stop
-        return replies
+        bounds = np.cumsum([0] + [call.rows.shape[0] for call in calls])
+        return [_ok(call, answer[start:stop]) for call, start, stop in zip(calls, bounds[:-1], bounds[1:], strict=True)]
 
     def _compute(self, family: int, flags: int, rows: np.ndarray) -> np.ndarray:
         self.model_calls += 1
@@ -194,7 +190,12 @@ class HopServer:
             logger.exception("hop call failed")
             message = f"{type(exc).__name__}: {exc}".encode()
             return ANSWER.pack(call.ident, FAILED, 0, len(message)) + message
-        return ANSWER.pack(call.ident, OK, packed.shape[0], packed.shape[1]) + packed.tobytes()
+        return _ok(call, packed)
+
+
+def _ok(call: _Call, packed: np.ndarray) -> bytes:
+    """The answer frame of a call that succeeded."""
+    return ANSWER.pack(call.ident, OK, packed.shape[0], packed.shape[1]) + packed.tobytes()
 
 
 class _ServerConnection(asyncio.Protocol):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 
 from api import keys
@@ -20,8 +18,8 @@ def test_cache_hit_avoids_recompute():
     extractor = AsyncFeatureExtractor(metrics, cache)
     req = request()
     material_key = keys.material_key("mechanical", keys.canonical_material(req, "mechanical"))
-    first = asyncio.run(extractor.extract("mechanical", [req], [material_key]))
-    second = asyncio.run(extractor.extract("mechanical", [req], [material_key]))
+    first = extractor.rows("mechanical", [req], [material_key])
+    second = extractor.rows("mechanical", [req], [material_key])
     np.testing.assert_array_equal(first, second)
     assert cache is not None and (cache.stats()["hits"], cache.stats()["misses"]) == (1, 1)
 
@@ -32,6 +30,6 @@ def test_cached_and_computed_rows_keep_their_order():
     extractor = AsyncFeatureExtractor(metrics, cache)
     materials = [request(processing={**example()["processing"], "sintering_temperature": t}) for t in (1700, 1900)]
     names = [keys.material_key("mechanical", keys.canonical_material(m, "mechanical")) for m in materials]
-    asyncio.run(extractor.extract("mechanical", materials[1:], names[1:]))  # the second one is cached
-    both = asyncio.run(extractor.extract("mechanical", materials, names))
+    extractor.rows("mechanical", materials[1:], names[1:])  # the second one is cached
+    both = extractor.rows("mechanical", materials, names)
     np.testing.assert_allclose(both, extractor.featurize("mechanical", materials), rtol=1e-12)
