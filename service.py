@@ -52,8 +52,14 @@ class DependencyClient:
         return result
 
 
+# looked up once: every ``bentoml.<name>`` goes through the package's lazy ``__getattr__``, an
+# ``import_module`` per access (~3 % of an API worker's time on the cold path, where each request
+# asks for its service twice; issue 12)
+_current_service = bentoml.get_current_service
+
+
 def _current() -> ServiceCore:
-    core: ServiceCore = bentoml.get_current_service().core
+    core: ServiceCore = _current_service().core
     return core
 
 
@@ -67,7 +73,7 @@ APP = create_app(
 bounded_labels.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
-    lambda: bentoml.get_current_service().tally,  # this worker's service: the API's or the runner's
+    lambda: _current_service().tally,  # this worker's service: the API's or the runner's
     bounded_labels.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 

@@ -184,6 +184,10 @@ class PredictionFlow:
         if self.repeats is not None and default is not None and default.tag == tag:
             self.repeats.remember(raw_key, key, tag)
 
+    def remembers(self, raw_key: str) -> bool:
+        """Whether ``repeat`` may answer ``raw_key`` (it may still find its answer gone)."""
+        return self.repeats is not None and raw_key in self.repeats
+
     async def repeat(self, family: str, raw_key: str, request_id: str) -> bytes | None:
         """The rendered answer to an exact repeat of a request answered before, from the response
         cache; None when it is not remembered, was answered by another model than the one now

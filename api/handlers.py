@@ -161,6 +161,8 @@ async def answer(
 async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> Response | None:
     """The answer to an exact repeat from the response cache (api/repeats.py), or None: the full
     path answers it."""
+    if not core.flow.remembers(raw_key):  # most requests: no request id made, nothing counted
+        return None
     return await _answered(core, family, lambda request_id: core.flow.repeat(family, raw_key, request_id))
 
 

@@ -57,6 +57,10 @@ class RepeatMemo:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, raw: str) -> bool:
+        """Whether ``raw`` is remembered (its place in the LRU order unchanged)."""
+        return raw in self._entries
+
 
 class RepeatShortcut:
     """ASGI middleware for the single-prediction routes (``paths``: path -> family): a remembered

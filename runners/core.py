@@ -64,6 +64,9 @@ class RunnerCore:
         self.models = ModelCache(family, default_tag, model_cache_max_mb * 1e6)
         self.n_features = len(feature_schema(family).names)
         self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
+        # label children looked up once, not on every call
+        self._batch_rows = metrics.batch_size.labels(family)
+        self._model_seconds = metrics.prediction_seconds.labels(family)
         self.model_calls = 0
         self._published: set[str] = set()
         self._cards: dict[str, ModelCard] = {}
@@ -94,7 +97,7 @@ class RunnerCore:
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
         self.batch_ring.append(features.shape[0])
-        self.metrics.tally.observe(self.metrics.batch_size.labels(self.family), features.shape[0])
+        self.metrics.tally.observe(self._batch_rows, features.shape[0])
         loads = self.models.loads
         model = self.models.get(version)
         if self.models.loads != loads:  # a version was loaded (and perhaps one evicted)
@@ -107,7 +110,7 @@ class RunnerCore:
         started = time.perf_counter()
         self.model_calls += 1
         packed = pack_prediction(model, features, explain)
-        self.metrics.tally.observe(self.metrics.prediction_seconds.labels(self.family), time.perf_counter() - started)
+        self.metrics.tally.observe(self._model_seconds, time.perf_counter() - started)
         return packed
 
     def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:

@@ -59,3 +59,60 @@ def test_a_timeout_of_the_app_itself_is_not_answered_as_the_deadline() -> None:
 
     with pytest.raises(TimeoutError, match="a backend's own timeout"):
         _run(ResponseDeadline(app, timeout_s=1.0))
+
+
+def _gathered(deadline: ResponseDeadline, plan: list[tuple[float, float]]) -> list[tuple[int, float]]:
+    """Requests arriving at ``plan[i][0]`` s whose app answers ``plan[i][1]`` s later, on one loop
+    and one deadline: (status, seconds from arrival to the response's start) of each."""
+
+    async def one(arrival_s: float, answer_s: float) -> tuple[int, float]:
+        await asyncio.sleep(arrival_s)
+        loop = asyncio.get_running_loop()
+        started, sent = loop.time(), []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                sent.append((message["status"], loop.time() - started))
+
+        deadline.app = _answering_after(answer_s)
+        await deadline({"type": "http", "path": "/api/v1/x"}, receive, send)
+        return sent[0]
+
+    async def main() -> list[tuple[int, float]]:
+        return list(await asyncio.gather(*(one(a, s) for a, s in plan)))
+
+    return asyncio.run(main())
+
+
+def test_one_timer_cancels_each_late_request_at_its_own_deadline_and_no_other() -> None:
+    deadline = ResponseDeadline(_answering_after(0.0), timeout_s=0.2)
+    # the first is late; the second answers in time while the first waits; the third is late and
+    # still waiting when the first times out (the timer is set again for it); the fourth arrives
+    # once nothing waits (a new timer)
+    answers = _gathered(deadline, [(0.0, 1.0), (0.05, 0.05), (0.1, 1.0), (0.5, 1.0)])
+    assert [status for status, _ in answers] == [504, 200, 504, 504]
+    assert all(0.2 <= seconds < 0.35 for status, seconds in answers if status == 504)
+    assert not deadline._waiting  # nothing left behind
+
+
+def test_a_cancellation_that_is_not_the_deadline_propagates() -> None:
+    deadline = ResponseDeadline(_answering_after(1.0), timeout_s=5.0)
+
+    async def main() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            raise AssertionError("nothing is sent for a request the client gave up")
+
+        task = asyncio.create_task(deadline({"type": "http", "path": "/api/v1/x"}, receive, send))
+        await asyncio.sleep(0.05)
+        task.cancel()  # the client went away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not deadline._waiting
+
+    asyncio.run(main())

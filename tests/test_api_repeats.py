@@ -51,6 +51,15 @@ def test_the_memo_keeps_the_most_recently_used_entries():
     assert memo.recall("b") is None and memo.recall("a") is not None and len(memo) == 2
 
 
+def test_asking_whether_an_entry_is_remembered_leaves_the_lru_order_alone():
+    memo = RepeatMemo(max_entries=2)
+    memo.remember("a", "key-a", "tag")
+    memo.remember("b", "key-b", "tag")
+    assert "a" in memo and "z" not in memo  # a stays the least recent
+    memo.remember("c", "key-c", "tag")
+    assert "a" not in memo and "b" in memo and "c" in memo
+
+
 def test_raw_keys_differ_by_path_content_type_and_every_byte():
     key = RepeatMemo.raw_key
     base = key("/api/v1/predict/mechanical", b"application/json", b'{"a": 1}')
