@@ -36,9 +36,9 @@ bench: venv
 	$(PY) -m features.bench
 	$(PY) -m model_registry.bench
 
-# Issue 12's table (~6 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
+# Issue 12's table (~9 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
 bench-compare: models
-	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 2 --duration 10 --json docs/bench-compare.json
+	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 3 --duration 10 --json docs/bench-compare.json
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -10,11 +10,15 @@ with uvicorn's own) and ``naive`` (``loadtests.naive_server``: FastAPI + one sci
 on the same reference data, plain uvicorn with 2 workers: the server a user might write instead).
 Cells (wrk, 2 threads, on the same two cores as the servers, so every figure
 includes the client's share): a new material per request at 1, 16 and 64 connections; one
-repeated material at 64; 70 % repeats at 64. Each cell is run on every target in turn, ``--rounds``
-times, alternating which goes first; the best round of each is kept (the machine is shared and
-noisy: the ratio of two figures measured minutes apart is what the issue asks for). RSS is the sum
-over each target's process tree at rest, after warm-up. Prints a table and the ratios of the first
-target (the service) to each other one. ``make bench-compare`` runs all three.
+repeated material at 64; 70 % repeats at 64.
+
+Every target is started (and warmed up) first and stays up; then each cell is run on every target
+in turn, back to back, ``--rounds`` times, alternating which goes first. The machine is shared and
+noisy (the same server and cell moved 1,881–3,197 req/s between 8 s runs minutes apart), so a ratio
+is only read between figures measured seconds apart. Two ratios are printed per cell: of the best
+round of each target (each one's capacity, what the table shows) and the median of the rounds'
+own ratios (each round's targets measured back to back). RSS is the sum over each target's process
+tree at rest, after warm-up. ``make bench-compare`` runs all three targets.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -176,21 +181,37 @@ OFFSET_STEP = 40_000  # materials one cell may use per thread (4,000 req/s for 1
 # their threads 1,000,003 apart, so up to 24 cells never meet
 
 
-def measure(
-    target: str, env: dict[str, str], duration_s: int, round_no: int, cells: tuple[tuple[str, str, int], ...] = CELLS
-) -> tuple[dict[str, Cell], float]:
-    with serving(target, env) as (port, root):
-        wrk(port, "wrk_post.lua", 4, 2)  # warm-up: connections, first model calls
-        time.sleep(2)
-        rest = rss_mb(root)
-        measured = {}
-        for index, (name, script, conns) in enumerate(cells):
-            offset = (round_no * len(CELLS) + index + 1) * OFFSET_STEP
-            spent = cpu_s(root)
-            cell = wrk(port, script, conns, duration_s, offset)
-            cell.cpu_ms_per_request = (cpu_s(root) - spent) * 1e3 / max(cell.requests, 1)
-            measured[name] = cell
-        return measured, rest
+def warmed_up(port: int, root: psutil.Process) -> float:
+    """Connections and first model calls made; the RSS at rest afterwards, MB."""
+    wrk(port, "wrk_post.lua", 4, 2)
+    time.sleep(2)
+    return rss_mb(root)
+
+
+def measure_cell(port: int, root: psutil.Process, cell: tuple[str, str, int], duration_s: int, offset: int) -> Cell:
+    _, script, connections = cell
+    spent = cpu_s(root)
+    measured = wrk(port, script, connections, duration_s, offset)
+    measured.cpu_ms_per_request = (cpu_s(root) - spent) * 1e3 / max(measured.requests, 1)
+    return measured
+
+
+def run(
+    targets: list[str], env: dict[str, str], duration_s: int, rounds: int, cells: tuple[tuple[str, str, int], ...]
+) -> tuple[dict[str, list[dict[str, Cell]]], dict[str, float]]:
+    """Each target's cells, round by round, and its RSS at rest (see the module doc)."""
+    runs: dict[str, list[dict[str, Cell]]] = {t: [{} for _ in range(rounds)] for t in targets}
+    with contextlib.ExitStack() as stack:
+        served = {t: stack.enter_context(serving(t, env)) for t in targets}
+        memory = {t: warmed_up(*served[t]) for t in targets}
+        for index, cell in enumerate(cells):
+            for round_no in range(rounds):
+                order = targets if (index + round_no) % 2 == 0 else targets[::-1]
+                offset = (index * rounds + round_no + 1) * OFFSET_STEP
+                for target in order:
+                    print(f"{cell[0]}, round {round_no + 1}/{rounds}: {target} ...", flush=True)
+                    runs[target][round_no][cell[0]] = measure_cell(*served[target], cell, duration_s, offset)
+    return runs, memory
 
 
 def best(rounds: list[dict[str, Cell]]) -> dict[str, Cell]:
@@ -201,31 +222,48 @@ def service_ratios(results: dict[str, dict[str, Cell]], cells: tuple[tuple[str, 
     """req/s of the first target (the service) over each other target's, per cell."""
     reference, *others = results
     return {
-        f"{reference} / {other}": {
-            name: results[reference][name].requests_per_s / results[other][name].requests_per_s
-            if results[other][name].requests_per_s
-            else float("nan")
-            for name, _, _ in cells
-        }
+        f"{reference} / {other}": {name: _ratio(results[reference][name], results[other][name]) for name, _, _ in cells}
         for other in others
     }
 
 
-def print_table(results: dict[str, dict[str, Cell]], ratios: Ratios, cells: tuple[tuple[str, str, int], ...]) -> None:
-    print(f"\n{'cell':32s}" + "".join(f"{t:>40s}" for t in results) + "".join(f"{r:>24s}" for r in ratios))
+def paired_ratios(runs: dict[str, list[dict[str, Cell]]], cells: tuple[tuple[str, str, int], ...]) -> Ratios:
+    """Per cell, the median over the rounds of the first target's req/s over each other target's in
+    the same round (measured back to back)."""
+    reference, *others = runs
+
+    def median(other: str, name: str) -> float:
+        rounds = zip(runs[reference], runs[other], strict=True)
+        return statistics.median(_ratio(mine[name], theirs[name]) for mine, theirs in rounds)
+
+    return {f"{reference} / {other}": {name: median(other, name) for name, _, _ in cells} for other in others}
+
+
+def _ratio(mine: Cell, theirs: Cell) -> float:
+    return mine.requests_per_s / theirs.requests_per_s if theirs.requests_per_s else float("nan")
+
+
+def print_table(
+    results: dict[str, dict[str, Cell]], ratios: Ratios, paired: Ratios, cells: tuple[tuple[str, str, int], ...]
+) -> None:
+    """The best round of each target, the ratios of those, and (in brackets) the median of the
+    rounds' own ratios."""
+    heads = "".join(f"{r + ' (median)':>36s}" for r in ratios)
+    print(f"\n{'cell':32s}" + "".join(f"{t:>40s}" for t in results) + heads)
     for name, _, _ in cells:
         row = "".join(
             f"{target[name].requests_per_s:8.0f} req/s p50 {target[name].p50_ms:6.2f} ms "
             f"cpu {target[name].cpu_ms_per_request:4.2f} ms"
             for target in results.values()
         )
-        print(f"{name:32s}{row}" + "".join(f"{ratio[name]:24.2f}" for ratio in ratios.values()))
+        both = "".join(f"{f'{ratios[r][name]:.2f} ({paired[r][name]:.2f})':>36s}" for r in ratios)
+        print(f"{name:32s}{row}{both}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk cell")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each cell on each target")
     parser.add_argument(
         "--targets",
         default="service,in-process",
@@ -245,19 +283,11 @@ def main() -> int:
         parser.error(f"unknown target(s) {unknown}: service, in-process or naive")
     wanted = [w for w in args.cells.split(",") if w]
     chosen = tuple(c for c in CELLS if not wanted or any(w in c[0] for w in wanted))
-    runs: dict[str, list[dict[str, Cell]]] = {t: [] for t in targets}
-    memory: dict[str, list[float]] = {t: [] for t in targets}
-    for round_no in range(args.rounds):
-        order = targets if round_no % 2 == 0 else targets[::-1]
-        for target in order:
-            print(f"round {round_no + 1}/{args.rounds}: {target} ...", flush=True)
-            cells, rest = measure(target, env, args.duration, round_no, chosen)
-            runs[target].append(cells)
-            memory[target].append(rest)
+    runs, memory = run(targets, env, args.duration, args.rounds, chosen)
     results = {t: best(runs[t]) for t in targets}
-    ratios = service_ratios(results, chosen)
-    print_table(results, ratios, chosen)
-    print("RSS at rest, MB: " + ", ".join(f"{t} {min(memory[t]):.0f}-{max(memory[t]):.0f}" for t in targets))
+    ratios, paired = service_ratios(results, chosen), paired_ratios(runs, chosen)
+    print_table(results, ratios, paired, chosen)
+    print("RSS at rest, MB: " + ", ".join(f"{t} {memory[t]:.0f}" for t in targets))
     print("errors: " + ", ".join(f"{t} {sum(c.errors for r in runs[t] for c in r.values())}" for t in targets))
     if args.json:
         payload = {
@@ -267,6 +297,7 @@ def main() -> int:
             "best": {t: {n: asdict(c) for n, c in results[t].items()} for t in targets},
             "rss_mb": memory,
             "requests_per_s_ratios": ratios,
+            "median_paired_ratios": paired,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

@@ -1,0 +1,28 @@
+"""loadtests/side_by_side.py: the two ratios of the table (of the best rounds, and the median of
+each round's own)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtests.side_by_side import Cell, best, paired_ratios, service_ratios
+
+CELLS = (("cold", "wrk_new_material.lua", 16),)
+
+
+def _rounds(*rates: float) -> list[dict[str, Cell]]:
+    return [{"cold": Cell(requests_per_s=r, p50_ms=1.0, p99_ms=2.0, errors=0)} for r in rates]
+
+
+def test_the_best_round_ratio_and_the_median_of_the_paired_rounds() -> None:
+    # round 2 is slow for both (the machine was busy): it does not decide either ratio
+    runs = {"service": _rounds(900, 500, 1000), "in-process": _rounds(1000, 600, 1250)}
+    best_ratio = service_ratios({t: best(r) for t, r in runs.items()}, CELLS)["service / in-process"]["cold"]
+    assert best_ratio == pytest.approx(1000 / 1250)
+    paired = paired_ratios(runs, CELLS)["service / in-process"]["cold"]
+    assert paired == pytest.approx(sorted([0.9, 500 / 600, 0.8])[1])
+
+
+def test_rounds_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError):
+        paired_ratios({"service": _rounds(1, 2), "in-process": _rounds(1)}, CELLS)
