@@ -220,5 +220,5 @@ class PredictionFlow:
         return {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
 
     def _observe(self, family: str, seconds: float) -> None:
-        self.metrics.tally.observe(self.metrics.request_seconds.labels(family), seconds)
+        self.metrics.tally.observe(self.metrics.request_latency(family), seconds)
         self.rings[family].append(seconds)

@@ -56,7 +56,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
 
 
 def _count(core: ServiceCore, family: str, status: int) -> None:
-    core.metrics.tally.inc(core.metrics.requests.labels(family, f"{status // 100}xx"))
+    core.metrics.tally.inc(core.metrics.request_counter(family, status))
 
 
 _HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}

@@ -7,11 +7,10 @@ keys nobody asks for again would keep holding memory until pushed out.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-logger = logging.getLogger(__name__)
+from caching.periodic import Periodic
 
 
 class Sweepable(Protocol):
@@ -21,7 +20,7 @@ class Sweepable(Protocol):
 
 
 class ExpirySweeper:
-    """Call ``sweep_expired()`` on each cache every ``interval_s`` seconds.
+    """Call ``sweep_expired()`` on each cache every ``interval_s`` seconds (caching/periodic.py).
 
     ``sleep`` is injectable so tests drive the loop without real waiting.
     """
@@ -33,36 +32,22 @@ class ExpirySweeper:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._caches = list(caches)
-        self._interval_s = interval_s
-        self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self.sweep_once, interval_s, "cache sweep", sleep)
         self.sweeps = 0
         self.removed = 0
 
     @property
     def running(self) -> bool:
         """True while the background task is alive."""
-        return self._task is not None and not self._task.done()
+        return self._loop.running
 
     def start(self) -> None:
         """Start the loop on the running event loop; no-op if already running."""
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
         """Cancel the loop and wait until it has finished."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            # Swallow only the loop's own cancellation; if the caller of stop()
-            # is itself being cancelled, that must propagate.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        await self._loop.stop()
 
     async def sweep_once(self) -> int:
         """Sweep every cache now; return how many entries were removed."""
@@ -72,11 +57,3 @@ class ExpirySweeper:
         self.sweeps += 1
         self.removed += removed
         return removed
-
-    async def _run(self) -> None:
-        while True:
-            await self._sleep(self._interval_s)
-            try:
-                await self.sweep_once()
-            except Exception:  # one bad sweep must not end the loop for good
-                logger.exception("cache sweep failed")

@@ -59,6 +59,9 @@ class Metrics:
         self.batch_size = Histogram(
             "armor_runner_batch_size", "Rows per batch the runner formed", ["family"], buckets=BATCH_BUCKETS, registry=r
         )
+        # label children of the per-request series, by their labels
+        self._counters: dict[tuple[str, int], Counter] = {}
+        self._latencies: dict[str, Histogram] = {}
         self._initialise_series()
         self.model_bytes = Gauge(
             "armor_model_memory_bytes",
@@ -67,6 +70,22 @@ class Metrics:
             multiprocess_mode="liveall",
             registry=r,
         )
+
+    def request_counter(self, family: str, status: int) -> Counter:
+        """The request counter's child of ``family`` and the class of ``status`` (2xx, 4xx, 5xx),
+        looked up once (``labels()`` costs a few microseconds, on every request)."""
+        key = (family, status // 100)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.requests.labels(family, f"{status // 100}xx")
+        return child
+
+    def request_latency(self, family: str) -> Histogram:
+        """The request-time histogram's child of ``family``, looked up once."""
+        child = self._latencies.get(family)
+        if child is None:
+            child = self._latencies[family] = self.request_seconds.labels(family)
+        return child
 
     def _initialise_series(self) -> None:
         """Create each labelled series at 0 so /metrics shows it before the first event."""

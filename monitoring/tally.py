@@ -17,10 +17,10 @@ series are the same as with ``observe`` (tests/test_monitoring_tally.py compares
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import contextlib
 from typing import Any
+
+from caching.periodic import Periodic
 
 
 class _Pending:
@@ -79,25 +79,22 @@ class Tally:
 
 
 class TallyFlusher:
-    """Flushes ``tally`` every ``interval_s`` seconds on the running loop, and once at ``stop``."""
+    """Flushes ``tally`` every ``interval_s`` seconds on the running loop (caching/periodic.py),
+    and once at ``stop``."""
 
     def __init__(self, tally: Tally, interval_s: float = 1.0):
-        self.tally, self.interval_s = tally, interval_s
-        self._task: asyncio.Task[None] | None = None
+        self.tally = tally
+        self._loop = Periodic(self._flush, interval_s, "metrics flush")
+
+    async def _flush(self) -> None:
+        self.tally.flush()
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            self.tally.flush()
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tally.flush()
+        """Stop the loop and write what is left (also when the caller is being cancelled)."""
+        try:
+            await self._loop.stop()
+        finally:
+            self.tally.flush()

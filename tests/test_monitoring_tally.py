@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from monitoring.tally import Tally, TallyFlusher
@@ -69,3 +70,23 @@ def test_the_flusher_writes_every_interval_and_at_stop() -> None:
         return [*seen, registry.get_sample_value("events_total") or 0.0]
 
     assert asyncio.run(run()) == [1.0, 3.0]
+
+
+def test_the_flusher_writes_what_is_left_when_its_caller_is_cancelled() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("events", "events", registry=registry)
+    tally = Tally()
+
+    async def run() -> None:
+        flusher = TallyFlusher(tally, interval_s=3600.0)
+        flusher.start()
+        await asyncio.sleep(0)
+        tally.inc(counter)
+        stopping = asyncio.create_task(flusher.stop())
+        await asyncio.sleep(0)  # inside stop(), waiting for the loop to end
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+
+    asyncio.run(run())
+    assert registry.get_sample_value("events_total") == 1.0
