@@ -19,7 +19,7 @@ from api.app import create_app
 from api.core import ServiceCore
 from api.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
-from monitoring import bounded_labels
+from monitoring import traffic
 from monitoring.logs import configure as configure_logging
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
@@ -70,11 +70,11 @@ APP = create_app(
     SETTINGS.serving.body_read_timeout_s,
     SETTINGS.access,
 )
-bounded_labels.install(
+traffic.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    bounded_labels.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
+    traffic.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 
 
@@ -89,7 +89,7 @@ class ArmorService:
         configure_logging()
         self.hop = _socket_hop()
         self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f, self.hop) for f in ALL_FAMILIES})
-        self.tally = self.core.metrics.tally  # BentoML's traffic series go through it (monitoring/bounded_labels.py)
+        self.tally = self.core.metrics.tally  # BentoML's traffic series go through it (monitoring/traffic.py)
 
     @bentoml.on_startup
     async def _start_background(self) -> None:

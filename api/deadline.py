@@ -2,7 +2,7 @@
 
 BentoML enforces that timeout with its ``TimeoutMiddleware``, which runs every request in a task
 of its own, behind a future and a timer (``bentoml/_internal/server/http/traffic.py``). The
-service's routes skip BentoML's inner middleware (monitoring/bounded_labels.py, ``Shortcut``), so
+service's routes skip BentoML's inner middleware (monitoring/traffic.py, ``Shortcut``), so
 this wrapper keeps the deadline with what it means there: a response that has not started within
 ``timeout_s`` is answered 504; once it has started (a batch's stream), it is not cut.
 

@@ -1,4 +1,4 @@
-"""monitoring/bounded_labels.py: BentoML's traffic series, recorded by the subclass's own HTTP path.
+"""monitoring/traffic.py: BentoML's traffic series, recorded by the subclass's own HTTP path.
 
 Run in a child process: prometheus_client picks its multiprocess value class when it is first
 imported, from PROMETHEUS_MULTIPROC_DIR, as under bentoml serve."""
@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent(
     import asyncio, os, re, sys, tempfile
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
     from bentoml._internal.server.http import instruments
-    from monitoring import bounded_labels
+    from monitoring import traffic
     from monitoring.tally import Tally
 
     async def app(scope, receive, send):
@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent(
 
     original = instruments.RunnerTrafficMetricsMiddleware
     tally = Tally()
-    ours = bounded_labels._bounded(original, frozenset({"/a", "/boom", "/livez"}), lambda: tally)(app, namespace="ours")
+    ours = traffic._bounded(original, frozenset({"/a", "/boom", "/livez"}), lambda: tally)(app, namespace="ours")
     theirs = original(app, namespace="theirs")
     run(ours, ["/a", "/a", "/boom", "/livez", "/a", "/made-up"])
     run(theirs, ["/a", "/a", "/boom", "/livez", "/a", "/(unrouted)"])  # what ours labels /made-up as
@@ -68,7 +68,7 @@ SHORTCUT_SCRIPT = textwrap.dedent(
     import asyncio, os, tempfile
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
     from bentoml._internal.server.http import instruments
-    from monitoring import bounded_labels
+    from monitoring import traffic
     from monitoring.tally import Tally
 
     seen = []
@@ -86,10 +86,10 @@ SHORTCUT_SCRIPT = textwrap.dedent(
     async def send(message):
         pass
 
-    shortcut = bounded_labels.Shortcut("/api/", answering("shortcut"))
+    shortcut = traffic.Shortcut("/api/", answering("shortcut"))
     known = frozenset({"/api/a", "/b"})
     tally = Tally()
-    middleware = bounded_labels._bounded(instruments.RunnerTrafficMetricsMiddleware, known, lambda: tally, shortcut)(
+    middleware = traffic._bounded(instruments.RunnerTrafficMetricsMiddleware, known, lambda: tally, shortcut)(
         answering("bentoml"), namespace="cut"
     )
 

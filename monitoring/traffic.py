@@ -1,6 +1,9 @@
-"""BentoML's traffic metrics labelled by route, not by whatever path a client sends.
+"""The one hook in front of BentoML's HTTP stack: its traffic middleware, replaced by a subclass
+that does three things, each below: (1) labels the traffic series by route, not by whatever path
+a client sends; (2) records them through the service's tally, once a second; (3) sends
+``/api/v1/*`` straight to the service's app (``Shortcut``).
 
-BentoML's ``RunnerTrafficMetricsMiddleware`` (the outermost middleware of every service) labels
+(1) BentoML's ``RunnerTrafficMetricsMiddleware`` (the outermost middleware of every service) labels
 its request counters, histograms and gauges with the raw request path. Anyone could add about
 20 series per made-up path: 5,000 requests for ``/x<random>`` made /metrics 20 MB, a scrape take
 5 s and an API worker grow 148 -> 366 MB (issue 14, item 3). It runs before any middleware a
@@ -9,13 +12,15 @@ subclass that labels every path the service does not route as ``UNROUTED`` and h
 app the request untouched. BentoML builds its middleware list when a worker starts, after the
 service module is imported: installing at import time is early enough.
 
-The subclass also records an HTTP request's series more cheaply than BentoML's ``__call__``, which
+(2) The subclass also records an HTTP request's series more cheaply than BentoML's ``__call__``, which
 looks each of them up by five keyword labels on every request (~4 % of an API worker's time on
 the cold path, issue 12's profile). Its endpoints are bounded (the routed paths and
 ``UNROUTED``), so the label children are looked up once per endpoint (and status) and kept; the
 series, their labels and what is recorded are BentoML's, written through the service's tally
 once a second (monitoring/tally.py) instead of on every request. Websockets and ``/metrics`` keep
 BentoML's own code.
+
+(3) ``Shortcut``: see its docstring.
 """
 
 from __future__ import annotations
