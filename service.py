@@ -37,13 +37,16 @@ class DependencyClient:
     def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None):
         self._dep, self.family, self.hop = dependency.to_async, family, hop
 
-    async def predict(self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True) -> np.ndarray:
+    async def predict(
+        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
+    ) -> np.ndarray:
+        """``materials``: ``features`` are material rows (features.batch.MaterialBatch.to_rows)."""
         if version is None and self.hop is not None:
-            answer = await self.hop.predict(self.family, features, explain, cache)
+            answer = await self.hop.predict(self.family, features, explain, cache, materials)
             if answer is not None:
                 return answer
         result: np.ndarray = await self._dep.predict(
-            features, family=self.family, version=version, explain=explain, cache=cache
+            features, family=self.family, version=version, explain=explain, cache=cache, materials=materials
         )
         return result
 

@@ -13,10 +13,11 @@ that hop, not the model, was the cold path's cost (issue 12). Here rows that wai
 Each caller gets its own rows of the answer, or the call's exception. A caller that gives up
 (cancelled) does not cancel the call the others wait for.
 
-A caller may hand over rows not computed yet (``Deferred``: a single request's feature rows,
-api/feature_extractor.PendingRows): the call they go out in computes all of its deferred rows at
-once (``materialize``), which costs little more than computing one of them. A deferred row whose
-computation fails fails its own caller only.
+A caller may hand over rows not computed yet (``Deferred``: a single request's materials,
+api/feature_extractor.PendingRows): they wait in a lane of their own, and the call they go out in
+encodes all of them at once (``materialize``: in the service, as material rows, which the runner
+featurises for the rows of every API worker together, runners/core.py) and tells the runner so
+(the call's last argument). A deferred row whose encoding fails fails its own caller only.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-RunnerCall = Callable[[str, np.ndarray, str | None, bool], Awaitable[np.ndarray]]
-Kind = tuple[str, str | None, bool]  # family, model version (None: the default model), explain
+# family, rows, model version (None: the default model), explain, rows from ``materialize``
+RunnerCall = Callable[[str, np.ndarray, str | None, bool, bool], Awaitable[np.ndarray]]
+Kind = tuple[str, str | None, bool, bool]  # family, model version, explain, deferred rows
 
 
 class Deferred(Protocol):
@@ -40,7 +42,7 @@ class Deferred(Protocol):
 
 
 Rows = np.ndarray | Deferred
-Materialize = Callable[[str, Sequence[Any]], list[np.ndarray]]  # family, deferred -> their rows
+Materialize = Callable[[str, Sequence[Any]], list[np.ndarray]]  # family, deferred -> the rows sent for them
 
 
 def _size(rows: Rows) -> int:
@@ -83,7 +85,7 @@ class Coalescer:
         self.calls = self.rows = 0
 
     async def predict(self, family: str, rows: Rows, version: str | None, explain: bool) -> np.ndarray:
-        kind = (family, version, explain)
+        kind = (family, version, explain, not isinstance(rows, np.ndarray))
         lane = self._lanes.setdefault(kind, _Lane())
         waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
         lane.waiting.append(waiting)
@@ -98,7 +100,7 @@ class Coalescer:
         """One call of its own, beside the lanes: for a caller that is a batch already (a /batch
         route's chunk) and keeps several on the wire, so the runner always has the next one."""
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
-        return await self._direct_call(family, rows, version, explain)
+        return await self._direct_call(family, rows, version, explain, False)
 
     def _take(self, lane: _Lane) -> list[_Waiting]:
         """The longest run of waiting callers whose rows fit in one call (at least one caller)."""
@@ -118,7 +120,7 @@ class Coalescer:
             lane.in_flight -= 1
 
     async def _send(self, kind: Kind, batch: list[_Waiting]) -> None:
-        family, version, explain = kind
+        family, version, explain, deferred = kind
         arrays = self._computed(family, batch)
         batch = [w for w in batch if not w.answer.done()]  # a deferred row that failed has its answer
         if not batch:
@@ -127,7 +129,7 @@ class Coalescer:
         rows = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
         try:
-            answer = await self._call(family, rows, version, explain)
+            answer = await self._call(family, rows, version, explain, deferred)
         except Exception as exc:  # every caller of this call gets the failure, as it would alone
             for waiting in batch:
                 if not waiting.answer.done():
@@ -141,8 +143,8 @@ class Coalescer:
             start = stop
 
     def _computed(self, family: str, batch: list[_Waiting]) -> dict[int, np.ndarray]:
-        """Every caller's rows (by ``id`` of its entry), the deferred ones computed together; a
-        caller whose rows cannot be computed gets the exception (found by computing them alone)."""
+        """Every caller's rows (by ``id`` of its entry), the deferred ones encoded together; a
+        caller whose rows cannot be encoded gets the exception (found by encoding them alone)."""
         arrays = {id(w): w.rows for w in batch if isinstance(w.rows, np.ndarray)}
         deferred = [w for w in batch if not isinstance(w.rows, np.ndarray)]
         if not deferred:

@@ -54,7 +54,7 @@ class ServiceCore:
             runners,
             settings.batching.max_batch_size,
             settings.batching.coalesce_in_flight,
-            materialize=self.extractor.compute_pending,
+            materialize=self.extractor.material_rows,
         )
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}

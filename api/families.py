@@ -32,7 +32,7 @@ class Prepared:
     canonical: dict[str, Any]  # what the response key hashes (with the family and the model tag)
     features: Callable[[], Awaitable[np.ndarray]]  # the feature rows, computed on a cache miss only
     respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
-    # the feature rows, left to be computed with the other rows of their runner call (api/coalescer.py)
+    # the runner's rows, left to be encoded with the other rows of their runner call (api/coalescer.py)
     pending: Callable[[], PendingRows] | None = None
 
 
@@ -53,7 +53,7 @@ class MaterialFamily:
         row_key = keys.material_key(self.family, material)
 
         def pending() -> PendingRows:
-            return self.extractor.pending(self.family, [request], [row_key])
+            return self.extractor.pending(self.family, [request])
 
         async def features() -> np.ndarray:  # the same rows, computed now (a pinned version's call)
             return self.extractor.rows(self.family, [request], [row_key])

@@ -4,10 +4,11 @@ Inline, on the event loop: one material costs ~0.15 ms (python -m features.bench
 for 1 material), less than handing it to a thread and back.
 
 Almost all of that is fixed cost: one call featurised 1 / 3 / 8 / 16 materials in 178 / 197 / 242
-/ 277 us (timeit, 2026-11-27). So a single request's rows are not featurised on their own when
-they can wait: ``pending`` gives ``PendingRows``, which the coalescer (api/coalescer.py)
-featurises together with every other pending row of the runner call they go out in
-(``compute_pending``), while the previous call of that kind is on the wire.
+/ 277 us (timeit, 2026-11-27). So a single request's materials on the default model are not
+featurised here at all: ``pending`` gives ``PendingRows``, which the coalescer (api/coalescer.py)
+encodes as material rows together with every other pending row of the runner call they go out in
+(``material_rows``), and the runner featurises the rows of all API workers in one call
+(runners/core.py). ``rows`` (with the feature cache) serves pinned versions and the batches.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from monitoring.metrics import Metrics
 
 @dataclass(frozen=True)
 class PendingRows:
-    """Feature rows of ``materials`` not computed yet (see the module doc)."""
+    """The runner's rows of ``materials``, not encoded yet (see the module doc)."""
 
     materials: list[Material]
-    keys: list[str]
-    width: int  # features per row
+    width: int  # features per row (what the runner's answer is unpacked with)
 
     @property
     def size(self) -> int:
@@ -77,11 +77,12 @@ class AsyncFeatureExtractor:
                     self.cache.set(keys[i], row.tobytes())
         return out
 
-    def pending(self, family: str, materials: list[Material], keys: list[str]) -> PendingRows:
-        return PendingRows(materials, keys, self.widths[family])
+    def pending(self, family: str, materials: list[Material]) -> PendingRows:
+        return PendingRows(materials, self.widths[family])
 
-    def compute_pending(self, family: str, pending: Sequence[PendingRows]) -> list[np.ndarray]:
-        """The rows of each of ``pending`` (all of ``family``), featurised in one call through the cache."""
-        rows = self.rows(family, [m for p in pending for m in p.materials], [k for p in pending for k in p.keys])
+    def material_rows(self, family: str, pending: Sequence[PendingRows]) -> list[np.ndarray]:
+        """The material rows of each of ``pending`` (features.batch.MaterialBatch.to_rows), encoded
+        in one call; the runner featurises them."""
+        rows = MaterialBatch.from_materials([m for p in pending for m in p.materials]).to_rows()
         bounds = np.cumsum([0] + [p.size for p in pending])
         return [rows[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -14,8 +14,8 @@ class RunnerClient(Protocol):
     """One family's side of the runner (runners/services.py ModelRunner, or in-process)."""
 
     async def predict(
-        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True
-    ) -> np.ndarray: ...
+        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
+    ) -> np.ndarray: ...  # ``materials``: material rows (features.batch.MaterialBatch.to_rows), not feature rows
     async def card(self, version: str | None = None) -> dict[str, Any]: ...
 
 
@@ -29,7 +29,7 @@ class AsyncPredictor:
     ):
         """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
         runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT);
-        ``materialize``: computes deferred rows when their call goes out (api/coalescer.py)."""
+        ``materialize``: encodes deferred rows when their call goes out (api/coalescer.py)."""
         self.runners = runners
         self.coalescer = Coalescer(
             self._call, max_rows, max_in_flight, direct_call=self._uncached_call, materialize=materialize
@@ -52,11 +52,15 @@ class AsyncPredictor:
             return await self.coalescer.direct(family, features, version, explain)
         return await self.coalescer.predict(family, features, version, explain)
 
-    async def _call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
-        return np.asarray(await self.runners[family].predict(features, version, explain))
+    async def _call(
+        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool
+    ) -> np.ndarray:
+        return np.asarray(await self.runners[family].predict(rows, version, explain, materials=materials))
 
-    async def _uncached_call(self, family: str, features: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
-        return np.asarray(await self.runners[family].predict(features, version, explain, cache=False))
+    async def _uncached_call(
+        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool
+    ) -> np.ndarray:
+        return np.asarray(await self.runners[family].predict(rows, version, explain, cache=False, materials=materials))
 
     async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

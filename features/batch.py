@@ -5,6 +5,10 @@ tuples of ``features.schema``).
 Columns (``MaterialBatch.from_columns``, ``material_columns``): ``fractions`` (N, phases),
 ``weight_basis`` (N,) and every input by name, categorical inputs as level names or codes.
 
+Material rows (``MaterialBatch.to_rows``, ``from_rows``): the batch as one float64 array, how the
+API sends materials to the runner, which featurises the rows of every API worker in one call
+(runners/core.py): the volume fractions, then every other field in order, codes as floats.
+
 Raw columns (``conforming``, ``with_defaults``): a table's cells decoded but not validated, for
 the /batch routes, which check thousands of rows against the catalogue's ranges as arrays
 instead of one request model each: ``fractions`` (N, phases), ``basis`` and every input by name,
@@ -34,6 +38,7 @@ __all__ = [
     "encode",
     "field_value",
     "material_columns",
+    "material_row_width",
     "normalise_fractions",
     "take_columns",
     "with_defaults",
@@ -66,6 +71,21 @@ class MaterialBatch:
     def __len__(self) -> int:
         return self.volume_fractions.shape[0]
 
+    def to_rows(self) -> np.ndarray:
+        """(N, ``material_row_width()``) float64 material rows (module doc)."""
+        rest = [getattr(self, f.name) for f in fields(self)[1:]]
+        return np.column_stack([self.volume_fractions, *rest]).astype(np.float64, copy=False)
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray) -> MaterialBatch:
+        """The batch of ``to_rows`` (codes range-checked as ``encode`` checks them)."""
+        if rows.ndim != 2 or rows.shape[1] != material_row_width():
+            raise ValueError(f"expected material rows of {material_row_width()} columns, got shape {rows.shape}")
+        phases, levels = len(PHASES), categorical_levels()
+        columns = {f.name: rows[:, phases + i] for i, f in enumerate(fields(cls)[1:])}
+        codes = {name: encode(name, columns[name]) for name in levels}
+        return cls(volume_fractions=rows[:, :phases], **(columns | codes))
+
     def take(self, index: np.ndarray) -> MaterialBatch:
         return MaterialBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
@@ -83,6 +103,11 @@ class MaterialBatch:
         numeric = {name: np.asarray(columns[name], dtype=np.float64) for name in NUMERIC_INPUTS}
         codes = {name: encode(name, columns[name]) for name in categorical_levels()}
         return cls(volume_fractions=volume, **numeric, **codes)
+
+
+def material_row_width() -> int:
+    """Columns of a material row (``MaterialBatch.to_rows``): the phases and one per other field."""
+    return len(PHASES) + len(fields(MaterialBatch)) - 1
 
 
 def material_columns(materials: Sequence[Material]) -> dict[str, np.ndarray]:

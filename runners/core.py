@@ -1,17 +1,27 @@
 """What a runner worker does, free of BentoML so it can be tested in-process: hold the models
-(``ModelCache``), warm up, turn feature rows into one packed float array per row and answer
-which model a version is (its card). What crosses to the API: ``runners.contract``.
+(``ModelCache``), warm up, turn feature rows, or material rows of the material families
+(features.batch.MaterialBatch.to_rows), into one packed float array per row and answer which
+model a version is (its card). What crosses to the API: ``runners.contract``.
+
+Why material rows: featurising costs nearly as much for 8 materials as for 1 (a fixed ~0.17 ms,
+api/feature_extractor.py), and here the rows of every API worker arrive in one call, so the
+runner featurises bigger batches than each API worker could, and the API workers, which do most
+of a request's work, do less (issue 12).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
 
+from features.batch import MaterialBatch, material_row_width
+from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.families import feature_schema
+from features.featurizer import Featurizer
 from model_registry import store
 from model_registry.model import ArmorModel
 from monitoring.instrumented import InstrumentedLocalCache
@@ -63,6 +73,7 @@ class RunnerCore:
         self.family, self.metrics, self.cache = family, metrics, prediction_cache
         self.models = ModelCache(family, default_tag, model_cache_max_mb * 1e6)
         self.n_features = len(feature_schema(family).names)
+        self.featurizer = Featurizer(family) if family in MATERIAL_FAMILIES else None
         self.batch_ring = batch_ring or Ring(None, f"batch_{family}")
         # label children looked up once, not on every call
         self._batch_rows = metrics.batch_size.labels(family)
@@ -96,15 +107,51 @@ class RunnerCore:
         would only evict the interactive traffic's entries)."""
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {features.shape}")
-        self.batch_ring.append(features.shape[0])
-        self.metrics.tally.observe(self._batch_rows, features.shape[0])
+        model = self._model(features, version)
+        return self._answer(model, features, explain, cache, lambda rows: self._run(model, rows, explain), b"")
+
+    def predict_materials(
+        self, materials: np.ndarray, explain: bool = False, version: str | None = None, cache: bool = True
+    ) -> np.ndarray:
+        """Packed rows of material rows (module doc), featurised here; as ``predict`` otherwise
+        (the prediction cache keys the material row)."""
+        if self.featurizer is None:
+            raise ValueError(f"the {self.family} family takes feature rows, not material rows")
+        if materials.ndim != 2 or materials.shape[1] != material_row_width():
+            raise ValueError(f"expected material rows of {material_row_width()} columns, got shape {materials.shape}")
+        model = self._model(materials, version)
+        featurizer = self.featurizer
+
+        def compute(rows: np.ndarray) -> np.ndarray:
+            started = time.perf_counter()
+            features = featurizer.transform(MaterialBatch.from_rows(rows))
+            self.metrics.tally.observe(self.metrics.feature_seconds, time.perf_counter() - started)
+            return self._run(model, features, explain)
+
+        return self._answer(model, materials, explain, cache, compute, b"material|")
+
+    def _model(self, rows: np.ndarray, version: str | None) -> ArmorModel:
+        """The model of a call (the batch counted)."""
+        self.batch_ring.append(rows.shape[0])
+        self.metrics.tally.observe(self._batch_rows, rows.shape[0])
         loads = self.models.loads
         model = self.models.get(version)
         if self.models.loads != loads:  # a version was loaded (and perhaps one evicted)
             self._publish_models()
+        return model
+
+    def _answer(
+        self,
+        model: ArmorModel,
+        rows: np.ndarray,
+        explain: bool,
+        cache: bool,
+        compute: Callable[[np.ndarray], np.ndarray],
+        kind: bytes,
+    ) -> np.ndarray:
         if self.cache is None or not cache:
-            return self._run(model, features, explain)
-        return self._through_cache(model, features, explain)
+            return compute(rows)
+        return self._through_cache(model, rows, explain, compute, kind)
 
     def _run(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
         started = time.perf_counter()
@@ -113,22 +160,30 @@ class RunnerCore:
         self.metrics.tally.observe(self._model_seconds, time.perf_counter() - started)
         return packed
 
-    def _through_cache(self, model: ArmorModel, features: np.ndarray, explain: bool) -> np.ndarray:
-        """The packed rows, the cached ones from the cache. When every row misses (the cold path)
-        the model's array is returned as it is, without copying rows in and out."""
+    def _through_cache(
+        self,
+        model: ArmorModel,
+        features: np.ndarray,
+        explain: bool,
+        compute: Callable[[np.ndarray], np.ndarray],
+        kind: bytes,
+    ) -> np.ndarray:
+        """The packed rows, the cached ones from the cache (keyed by ``kind``, feature or material
+        rows, and the row), the others by ``compute``. When every row misses (the cold path) the
+        computed array is returned as it is, without copying rows in and out."""
         cache = self.cache
         assert cache is not None  # only called with a cache
-        prefix = f"{model.tag}|{int(explain)}|".encode()
+        prefix = f"{model.tag}|{int(explain)}|".encode() + kind
         keys = [hashlib.blake2b(prefix + row.tobytes(), digest_size=20).hexdigest() for row in features]
         found: list[bytes | None] = [cache.get(k) for k in keys]
         missing = [i for i, row in enumerate(found) if row is None]
         if len(missing) == len(keys):
-            packed = self._run(model, features, explain)
+            packed = compute(features)
             for key, row in zip(keys, packed, strict=True):
                 cache.set(key, row.tobytes())
             return packed
         if missing:
-            computed = self._run(model, features[missing], explain)
+            computed = compute(features[missing])
             for i, row in zip(missing, computed, strict=True):
                 found[i] = row_bytes = row.tobytes()
                 cache.set(keys[i], row_bytes)

@@ -12,7 +12,7 @@ asyncio protocols (no reading task, no coroutine step per frame), and a runner w
 calls that arrive together, from every API worker, as one model call per kind (``HopServer``).
 
     request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | rows*columns float64
-              (flags: 1 explain, 2 past the prediction cache)
+              (flags: 1 explain, 2 past the prediction cache, 4 material rows, not feature rows)
     answer:   id u32 | status u8 | rows u32 | columns u32 | rows*columns float64   (status 0)
               id u32 | status u8 | 0 u32    | length u32 | UTF-8 message          (status 1)
 
@@ -43,8 +43,9 @@ ANSWER = struct.Struct("<IBII")
 OK, FAILED = 0, 1
 FLOAT = np.dtype("<f8")
 
-Answer = Callable[[str, np.ndarray, bool, bool], np.ndarray]  # family, rows, explain, cache -> packed rows
-EXPLAIN, UNCACHED = 1, 2  # request flags
+# family, rows, explain, cache, material rows (runners/core.py) -> packed rows
+Answer = Callable[[str, np.ndarray, bool, bool, bool], np.ndarray]
+EXPLAIN, UNCACHED, MATERIALS = 1, 2, 4  # request flags
 
 
 def serve_directory(shared_dir: str | None) -> Path | None:
@@ -180,7 +181,9 @@ class HopServer:
 
     def _compute(self, family: int, flags: int, rows: np.ndarray) -> np.ndarray:
         self.model_calls += 1
-        answer = self._answer(self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED)
+        answer = self._answer(
+            self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED, bool(flags & MATERIALS)
+        )
         return np.ascontiguousarray(answer, FLOAT)
 
     def _reply(self, call: _Call, rows: np.ndarray) -> bytes:
@@ -305,11 +308,14 @@ class SocketHop:
         self._down_until: dict[Path, float] = {}
         self._connecting: dict[Path, asyncio.Task[_Connection | None]] = {}
 
-    async def predict(self, family: str, rows: np.ndarray, explain: bool, cache: bool = True) -> np.ndarray | None:
+    async def predict(
+        self, family: str, rows: np.ndarray, explain: bool, cache: bool = True, materials: bool = False
+    ) -> np.ndarray | None:
+        """``materials``: ``rows`` are material rows (features.batch.MaterialBatch.to_rows)."""
         connection = await self._connection()
         if connection is None:
             return None
-        flags = (EXPLAIN if explain else 0) | (0 if cache else UNCACHED)
+        flags = (EXPLAIN if explain else 0) | (0 if cache else UNCACHED) | (MATERIALS if materials else 0)
         try:
             return await connection.send(self._family[family], rows, flags)
         except ConnectionError:

@@ -16,8 +16,11 @@ class LocalRunnerClient:
     def __init__(self, core: RunnerCore):
         self.core = core
 
-    async def predict(self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True) -> np.ndarray:
-        return self.core.predict(features, explain=explain, version=version, cache=cache)
+    async def predict(
+        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
+    ) -> np.ndarray:
+        call = self.core.predict_materials if materials else self.core.predict
+        return call(features, explain, version, cache)
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
         return self.core.card(version).to_dict()

@@ -86,8 +86,14 @@ class ModelRunner:
         return HopServer(
             path,
             ALL_FAMILIES,
-            lambda family, rows, explain, cache: self.cores[family].predict(rows, explain, cache=cache),
+            self._answer,
         )
+
+    def _answer(self, family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
+        """A hop call's packed rows (runners/hop.py): default model, feature or material rows."""
+        core = self.cores[family]
+        call = core.predict_materials if materials else core.predict
+        return call(rows, explain, None, cache)
 
     def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
         model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
@@ -115,15 +121,23 @@ class ModelRunner:
 
     @bentoml.api
     async def predict(
-        self, features: np.ndarray, family: str, version: str | None = None, explain: bool = False, cache: bool = True
+        self,
+        features: np.ndarray,
+        family: str,
+        version: str | None = None,
+        explain: bool = False,
+        cache: bool = True,
+        materials: bool = False,
     ) -> np.ndarray:
         """Packed rows (runners.contract) of the family's default model or of a named version (a
         version not yet loaded is loaded off the event loop); ``cache`` False: past the prediction
-        cache (a batch screen's rows)."""
+        cache (a batch screen's rows); ``materials``: ``features`` are material rows, featurised
+        here (runners/core.py)."""
         core = self.cores[family]
+        call = core.predict_materials if materials else core.predict
         if version is None:
-            return core.predict(features, explain=explain, cache=cache)
-        return await asyncio.to_thread(core.predict, features, explain, version, cache)
+            return call(features, explain, None, cache)
+        return await asyncio.to_thread(call, features, explain, version, cache)
 
     @bentoml.api
     async def card(self, family: str, version: str | None = None) -> dict[str, Any]:

@@ -177,12 +177,13 @@ class CountingRunner:
     def __init__(self, core, delay_s: float = 0.05):
         self.core, self.delay_s, self.calls, self.versioned, self.uncached = core, delay_s, 0, 0, 0
 
-    async def predict(self, features, version, explain, cache=True):
+    async def predict(self, features, version, explain, cache=True, materials=False):
         self.calls += 1
         self.versioned += version is not None
         self.uncached += not cache
         await asyncio.sleep(self.delay_s)
-        return self.core.predict(features, explain=explain, version=version, cache=cache)
+        call = self.core.predict_materials if materials else self.core.predict
+        return call(features, explain, version, cache)
 
     async def card(self, version=None):
         return self.core.card(version).to_dict()

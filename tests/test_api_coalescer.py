@@ -16,9 +16,13 @@ class Runner:
     def __init__(self, delay_s: float = 0.01, fail: bool = False):
         self.delay_s, self.fail = delay_s, fail
         self.calls: list[tuple[str, int, str | None, bool]] = []
+        self.deferred: list[bool] = []  # whether each call carried deferred rows (as materialize gave them)
 
-    async def __call__(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def __call__(
+        self, family: str, rows: np.ndarray, version: str | None, explain: bool, deferred: bool
+    ) -> np.ndarray:
         self.calls.append((family, rows.shape[0], version, explain))
+        self.deferred.append(deferred)
         await asyncio.sleep(self.delay_s)
         if self.fail:
             raise ConnectionError("runner down")
@@ -117,7 +121,7 @@ def test_a_caller_that_gives_up_does_not_cancel_the_call_of_the_others():
 def test_at_most_max_in_flight_calls_of_a_kind_are_on_the_wire(in_flight):
     on_wire, peak = 0, 0
 
-    async def runner(family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def runner(family: str, rows: np.ndarray, version: str | None, explain: bool, deferred: bool) -> np.ndarray:
         nonlocal on_wire, peak
         on_wire += 1
         peak = max(peak, on_wire)
@@ -155,7 +159,9 @@ class Later:
         self.i = i
 
 
-def test_deferred_rows_waiting_behind_a_call_are_computed_together_in_order_with_computed_rows():
+def test_deferred_rows_waiting_behind_a_call_are_encoded_together_in_order_never_with_computed_rows():
+    """Deferred rows go out as what ``materialize`` makes of them (the service: material rows), so
+    they have a lane of their own, and their calls say so."""
     runner, computed = Runner(), []
 
     def materialize(family: str, deferred: list[Later]) -> list[np.ndarray]:
@@ -172,7 +178,9 @@ def test_deferred_rows_waiting_behind_a_call_are_computed_together_in_order_with
 
     answers = asyncio.run(first_then_mixed())
     assert [a.tolist() for a in answers] == [[[10.0 * i]] for i in range(8)]
-    assert computed == [[0], [1, 3, 5, 7]] and [c[1] for c in runner.calls] == [1, 7]
+    assert computed == [[0], [1, 3, 5, 7]]
+    sizes = {flag: [c[1] for c, f in zip(runner.calls, runner.deferred, strict=True) if f == flag] for flag in (1, 0)}
+    assert sizes == {1: [1, 4], 0: [3]}  # rows 1, 3, 5, 7 behind row 0; rows 2, 4, 6 (of one moment) apart
 
 
 def test_a_deferred_row_that_cannot_be_computed_fails_its_caller_only():
@@ -192,7 +200,7 @@ def test_a_deferred_row_that_cannot_be_computed_fails_its_caller_only():
     answers = asyncio.run(together())
     assert isinstance(answers[2], ValueError)
     assert [a.tolist() for i, a in enumerate(answers) if i != 2] == [[[0.0]], [[10.0]], [[30.0]]]  # type: ignore[union-attr]
-    assert [c[1] for c in runner.calls] == [3]
+    assert [c[1] for c in runner.calls] == [3] and runner.deferred == [True]
 
 
 def test_deferred_rows_without_a_way_to_compute_them_are_refused():

@@ -56,7 +56,7 @@ def test_failed_runner_call_reaches_every_waiter_and_is_not_cached(make_core, ru
     real = CountingRunner(runner_cores["mechanical"], delay_s=0)
 
     class Failing:
-        async def predict(self, features, version, explain):
+        async def predict(self, features, version, explain, cache=True, materials=False):
             await asyncio.sleep(0.01)
             raise RuntimeError("runner down")
 
@@ -80,15 +80,20 @@ def _porous(i: int) -> PredictionRequest:
 
 
 def _answers_and_featurisations(core, concurrent: bool) -> tuple[list[dict], int]:
+    """The answers and how many times the runner featurised (it gets the materials' rows)."""
     calls = []
-    transform = core.extractor._transform
-    core.extractor._transform = lambda family, batch: (calls.append(family), transform(family, batch))[1]
+    featurizer = core.predictor.runners["mechanical"].core.featurizer
+    transform = featurizer.transform
+    featurizer.transform = lambda batch: (calls.append(len(batch)), transform(batch))[1]
 
     async def run() -> list[dict]:
         asked = [core.flow.predict("mechanical", _porous(i)) for i in range(12)]
         return list(await asyncio.gather(*asked)) if concurrent else [await a for a in asked]
 
-    return asyncio.run(run()), len(calls)
+    try:
+        return asyncio.run(run()), len(calls)
+    finally:
+        del featurizer.transform  # the shared runner core's own method again
 
 
 def test_concurrent_new_materials_are_featurised_together_with_the_answers_of_one_by_one(make_core):

@@ -190,3 +190,25 @@ def _columns(fractions: np.ndarray, weight: np.ndarray) -> dict[str, Any]:
         **{name: np.ones(n) for name in numeric_names()},
         **{name: np.zeros(n, dtype=np.int64) for name in level_names()},
     }
+
+
+def test_material_rows_give_back_the_batch():
+    """``to_rows`` / ``from_rows``: how the API sends materials to the runner (runners/core.py)."""
+    from dataclasses import fields
+
+    from features.batch import material_row_width
+    from tests.support import example, request
+
+    materials = [request(microstructure={**example()["microstructure"], "porosity": p}) for p in (0.01, 0.2)]
+    batch = MaterialBatch.from_materials(materials)
+    rows = batch.to_rows()
+    assert rows.shape == (2, material_row_width()) and rows.dtype == np.float64
+    back = MaterialBatch.from_rows(rows)
+    for field in fields(MaterialBatch):
+        np.testing.assert_array_equal(getattr(back, field.name), getattr(batch, field.name))
+        assert getattr(back, field.name).dtype.kind == getattr(batch, field.name).dtype.kind
+    rows[:, -1] = 99  # the last field is a categorical code: out of its range
+    with pytest.raises(ValueError, match="codes must be in"):
+        MaterialBatch.from_rows(rows)
+    with pytest.raises(ValueError, match="material rows of"):
+        MaterialBatch.from_rows(rows[:, :-1])

@@ -52,3 +52,53 @@ def test_rows_sent_past_the_cache_neither_read_nor_fill_it(stored_tags):
     np.testing.assert_array_equal(core.predict(rows), past)  # the same answer through the cache
     core.predict(rows, cache=False)
     assert core.model_calls == 3 and cache.stats()["hits"] == 0
+
+
+def _materials(n: int) -> list:
+    """n distinct validated materials (the documented example, porosity stepped)."""
+    from tests.support import example, request
+
+    return [request(microstructure={**example()["microstructure"], "porosity": 0.01 + i / 100}) for i in range(n)]
+
+
+def test_material_rows_answer_as_their_feature_rows(runner_cores):
+    """The runner featurises material rows (how the API sends the default model's rows) to the
+    same answer as the API's feature rows, in a batch or one by one, with contributions."""
+    from features.batch import MaterialBatch
+    from features.featurizer import Featurizer
+
+    for family in ("mechanical", "ballistic"):
+        core = runner_cores[family]
+        batch = MaterialBatch.from_materials(_materials(5))
+        features = Featurizer(family).transform(batch)
+        for explain in (False, True):
+            expected = core.predict(features, explain, cache=False)
+            np.testing.assert_array_equal(core.predict_materials(batch.to_rows(), explain, cache=False), expected)
+            one = core.predict_materials(batch.to_rows()[3:4], explain, cache=False)
+            np.testing.assert_allclose(one, expected[3:4], rtol=1e-12)
+
+
+def test_material_rows_of_the_wrong_width_or_family_are_refused(runner_cores):
+    import pytest
+
+    from features.batch import MaterialBatch
+
+    rows = MaterialBatch.from_materials(_materials(2)).to_rows()
+    with pytest.raises(ValueError, match="material rows"):
+        runner_cores["mechanical"].predict_materials(rows[:, :-1])
+    with pytest.raises(ValueError, match="feature rows, not material rows"):
+        runner_cores["hardness"].predict_materials(rows)
+
+
+def test_the_prediction_cache_keeps_material_and_feature_rows_apart(stored_tags):
+    from features.batch import MaterialBatch
+
+    core, cache = cached_core(stored_tags)
+    rows = MaterialBatch.from_materials(_materials(3)).to_rows()
+    first = core.predict_materials(rows)
+    np.testing.assert_array_equal(core.predict_materials(rows[[2]]), first[[2]])
+    assert cache is not None and core.model_calls == 1 and cache.stats()["hits"] == 1
+    padded = np.zeros((1, core.n_features))
+    padded[0, : rows.shape[1]] = rows[2]  # the same leading numbers as feature rows: another key
+    core.predict(padded)
+    assert core.model_calls == 2 and cache.stats()["hits"] == 1

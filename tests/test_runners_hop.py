@@ -18,13 +18,13 @@ from runners.hop import HopFailed, HopServer, SocketHop, serve_directory, socket
 FAMILIES = ("mechanical", "ballistic", "hardness")
 
 
-def _answer(family: str, rows: np.ndarray, explain: bool, cache: bool = True) -> np.ndarray:
-    """A stand-in runner: the family's index, the explain and cache flags (explain + 2 x cache)
-    and each row's sum, per row."""
+def _answer(family: str, rows: np.ndarray, explain: bool, cache: bool = True, materials: bool = False) -> np.ndarray:
+    """A stand-in runner: the family's index, the explain, cache and materials flags (explain +
+    2 x cache + 4 x materials) and each row's sum, per row."""
     if rows.shape[1] == 0:
         raise ValueError("no features")
     marker = np.full((rows.shape[0], 1), FAMILIES.index(family))
-    flags = np.full_like(marker, float(explain) + 2.0 * cache)
+    flags = np.full_like(marker, float(explain) + 2.0 * cache + 4.0 * materials)
     return np.hstack([marker, flags, rows.sum(axis=1, keepdims=True), rows])
 
 
@@ -70,11 +70,13 @@ async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> 
     hop = SocketHop([short_dir / "1.sock"], FAMILIES)
     try:
         rng = np.random.default_rng(1)
-        calls = [(FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), bool(i % 2), i % 3 != 0) for i in range(40)]
-        answers = await asyncio.gather(*(hop.predict(f, rows, explain, cache) for f, rows, explain, cache in calls))
-        for (family, rows, explain, cache), answer in zip(calls, answers, strict=True):
+        calls = [
+            (FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), bool(i % 2), i % 3 != 0, i % 5 == 0) for i in range(40)
+        ]
+        answers = await asyncio.gather(*(hop.predict(f, rows, e, c, m) for f, rows, e, c, m in calls))
+        for (family, rows, explain, cache, materials), answer in zip(calls, answers, strict=True):
             assert answer is not None
-            np.testing.assert_array_equal(answer, _answer(family, rows, explain, cache))
+            np.testing.assert_array_equal(answer, _answer(family, rows, explain, cache, materials))
             assert answer.flags.writeable
     finally:
         await hop.close()
@@ -158,7 +160,7 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
     seen: list[str] = []
 
     def answering(name: str):
-        def answer(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
+        def answer(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
             seen.append(name)
             return _answer(family, rows, explain, cache)
 
@@ -186,7 +188,7 @@ def test_calls_that_arrive_together_from_both_api_workers_are_one_model_call(
 async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> None:
     model_calls: list[tuple[str, int]] = []
 
-    def counted(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
+    def counted(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
         model_calls.append((family, rows.shape[0]))
         return _answer(family, rows, explain, cache)
 
@@ -220,7 +222,7 @@ def test_a_failing_merged_call_is_answered_call_by_call(
 
 
 async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> None:
-    def fails_on_nan(family: str, rows: np.ndarray, explain: bool, cache: bool) -> np.ndarray:
+    def fails_on_nan(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
         if np.isnan(rows).any():
             raise ValueError("a NaN feature")
         return _answer(family, rows, explain, cache)
