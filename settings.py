@@ -123,7 +123,11 @@ class Environment(BaseSettings):
     prediction_cache_size: int = Field(10000, ge=1, description="prediction cache entries")
     prediction_cache_ttl: float = Field(1800.0, gt=0, description="prediction cache TTL, s")
     prediction_cache_max_mb: float = Field(64.0, gt=0, description="prediction cache memory cap, MB")
-    enable_feature_caching: bool = Field(True, description="feature cache keyed by the normalised material")
+    enable_feature_caching: bool = Field(
+        True,
+        description="feature cache keyed by the normalised material (pinned versions and the /batch routes; "
+        "the runner featurises the default model's single predictions)",
+    )
     feature_cache_size: int = Field(10000, ge=1, description="feature cache entries")
     feature_cache_ttl: float = Field(3600.0, gt=0, description="feature cache TTL, s")
     feature_cache_max_mb: float = Field(32.0, gt=0, description="feature cache memory cap, MB")

@@ -41,7 +41,8 @@ class Family(Protocol):
 
 
 class MaterialFamily:
-    """Mechanical and ballistic: one row per material, through the feature cache."""
+    """Mechanical and ballistic: one row per material; the runner featurises the default model's
+    (runners/core.py), a pinned version's go through the feature cache."""
 
     def __init__(self, family: str, extractor: AsyncFeatureExtractor):
         self.family, self.extractor = family, extractor
@@ -50,13 +51,12 @@ class MaterialFamily:
         if self.family == "ballistic":
             domain.refuse_unvalidated(request)
         material = keys.canonical_material(request, self.family)
-        row_key = keys.material_key(self.family, material)
 
-        def pending() -> PendingRows:
+        def pending() -> PendingRows:  # the default model's: the runner featurises them
             return self.extractor.pending(self.family, [request])
 
-        async def features() -> np.ndarray:  # the same rows, computed now (a pinned version's call)
-            return self.extractor.rows(self.family, [request], [row_key])
+        async def features() -> np.ndarray:  # the feature rows, computed now (a pinned version's call)
+            return self.extractor.rows(self.family, [request], [keys.material_key(self.family, material)])
 
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
             return self._respond(request, material["composition"], card, out)
