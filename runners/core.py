@@ -110,6 +110,18 @@ class RunnerCore:
         model = self._model(features, version)
         return self._answer(model, features, explain, cache, lambda rows: self._run(model, rows, explain), b"")
 
+    def answer(
+        self,
+        rows: np.ndarray,
+        explain: bool = False,
+        version: str | None = None,
+        cache: bool = True,
+        materials: bool = False,
+    ) -> np.ndarray:
+        """``predict_materials`` for material rows, else ``predict``: what every client calls."""
+        call = self.predict_materials if materials else self.predict
+        return call(rows, explain, version, cache)
+
     def predict_materials(
         self, materials: np.ndarray, explain: bool = False, version: str | None = None, cache: bool = True
     ) -> np.ndarray:

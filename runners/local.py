@@ -19,8 +19,7 @@ class LocalRunnerClient:
     async def predict(
         self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
     ) -> np.ndarray:
-        call = self.core.predict_materials if materials else self.core.predict
-        return call(features, explain, version, cache)
+        return self.core.answer(features, explain, version, cache, materials)
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
         return self.core.card(version).to_dict()

@@ -91,9 +91,7 @@ class ModelRunner:
 
     def _answer(self, family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
         """A hop call's packed rows (runners/hop.py): default model, feature or material rows."""
-        core = self.cores[family]
-        call = core.predict_materials if materials else core.predict
-        return call(rows, explain, None, cache)
+        return self.cores[family].answer(rows, explain, None, cache, materials)
 
     def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
         model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
@@ -134,10 +132,9 @@ class ModelRunner:
         cache (a batch screen's rows); ``materials``: ``features`` are material rows, featurised
         here (runners/core.py)."""
         core = self.cores[family]
-        call = core.predict_materials if materials else core.predict
         if version is None:
-            return call(features, explain, None, cache)
-        return await asyncio.to_thread(call, features, explain, version, cache)
+            return core.answer(features, explain, None, cache, materials)
+        return await asyncio.to_thread(core.answer, features, explain, version, cache, materials)
 
     @bentoml.api
     async def card(self, family: str, version: str | None = None) -> dict[str, Any]:

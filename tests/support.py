@@ -182,8 +182,7 @@ class CountingRunner:
         self.versioned += version is not None
         self.uncached += not cache
         await asyncio.sleep(self.delay_s)
-        call = self.core.predict_materials if materials else self.core.predict
-        return call(features, explain, version, cache)
+        return self.core.answer(features, explain, version, cache, materials)
 
     async def card(self, version=None):
         return self.core.card(version).to_dict()
