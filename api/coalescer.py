@@ -121,11 +121,12 @@ class Coalescer:
 
     async def _send(self, kind: Kind, batch: list[_Waiting]) -> None:
         family, version, explain, deferred = kind
-        arrays = self._computed(family, batch)
-        batch = [w for w in batch if not w.answer.done()]  # a deferred row that failed has its answer
+        if deferred:
+            batch, parts = self._encoded(family, batch)
+        else:
+            parts = [w.rows for w in batch]  # type: ignore[misc]  # a lane of computed rows
         if not batch:
             return
-        parts = [arrays[id(w)] for w in batch]
         rows = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
         try:
@@ -142,20 +143,20 @@ class Coalescer:
                 waiting.answer.set_result(answer[start:stop])
             start = stop
 
-    def _computed(self, family: str, batch: list[_Waiting]) -> dict[int, np.ndarray]:
-        """Every caller's rows (by ``id`` of its entry), the deferred ones encoded together; a
-        caller whose rows cannot be encoded gets the exception (found by encoding them alone)."""
-        arrays = {id(w): w.rows for w in batch if isinstance(w.rows, np.ndarray)}
-        deferred = [w for w in batch if not isinstance(w.rows, np.ndarray)]
-        if not deferred:
-            return arrays
+    def _encoded(self, family: str, batch: list[_Waiting]) -> tuple[list[_Waiting], list[np.ndarray]]:
+        """The callers of a lane of deferred rows whose rows could be encoded, and those rows
+        (encoded together); a caller whose rows cannot be encoded gets the exception (found by
+        encoding them alone) and is left out."""
         try:
-            arrays |= zip((id(w) for w in deferred), self._materialize(family, [w.rows for w in deferred]), strict=True)
+            return batch, self._materialize(family, [w.rows for w in batch])
         except Exception:
-            for waiting in deferred:
+            kept: list[_Waiting] = []
+            parts: list[np.ndarray] = []
+            for waiting in batch:
                 try:
-                    arrays[id(waiting)] = self._materialize(family, [waiting.rows])[0]
+                    parts.append(self._materialize(family, [waiting.rows])[0])
+                    kept.append(waiting)
                 except Exception as exc:
                     if not waiting.answer.done():
                         waiting.answer.set_exception(exc)
-        return arrays
+            return kept, parts

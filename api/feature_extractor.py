@@ -31,7 +31,6 @@ class PendingRows:
     """The runner's rows of ``materials``, not encoded yet (see the module doc)."""
 
     materials: list[Material]
-    width: int  # features per row (what the runner's answer is unpacked with)
 
     @property
     def size(self) -> int:
@@ -78,7 +77,8 @@ class AsyncFeatureExtractor:
         return out
 
     def pending(self, family: str, materials: list[Material]) -> PendingRows:
-        return PendingRows(materials, self.widths[family])
+        """``family``'s rows of ``materials``, left to be encoded when their runner call goes out."""
+        return PendingRows(materials)
 
     def material_rows(self, family: str, pending: Sequence[PendingRows]) -> list[np.ndarray]:
         """The material rows of each of ``pending`` (features.batch.MaterialBatch.to_rows), encoded

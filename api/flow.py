@@ -127,7 +127,7 @@ class PredictionFlow:
         explain = request.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
-        width = features.shape[1] if isinstance(features, np.ndarray) else features.width
+        width = len(card.feature_names)  # the contributions' (the rows sent may be material rows)
         packed = await self.predictor.predict(family, features, version, explain, direct)
         out = unpack(packed, len(card.targets), width)
         if request.model_version is not None and out.tag_id[0] != card.tag_id:

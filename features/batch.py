@@ -38,7 +38,7 @@ __all__ = [
     "encode",
     "field_value",
     "material_columns",
-    "material_row_width",
+    "MATERIAL_ROW_WIDTH",
     "normalise_fractions",
     "take_columns",
     "with_defaults",
@@ -72,15 +72,15 @@ class MaterialBatch:
         return self.volume_fractions.shape[0]
 
     def to_rows(self) -> np.ndarray:
-        """(N, ``material_row_width()``) float64 material rows (module doc)."""
+        """(N, ``MATERIAL_ROW_WIDTH``) float64 material rows (module doc)."""
         rest = [getattr(self, f.name) for f in fields(self)[1:]]
         return np.column_stack([self.volume_fractions, *rest]).astype(np.float64, copy=False)
 
     @classmethod
     def from_rows(cls, rows: np.ndarray) -> MaterialBatch:
         """The batch of ``to_rows`` (codes range-checked as ``encode`` checks them)."""
-        if rows.ndim != 2 or rows.shape[1] != material_row_width():
-            raise ValueError(f"expected material rows of {material_row_width()} columns, got shape {rows.shape}")
+        if rows.ndim != 2 or rows.shape[1] != MATERIAL_ROW_WIDTH:
+            raise ValueError(f"expected material rows of {MATERIAL_ROW_WIDTH} columns, got shape {rows.shape}")
         phases, levels = len(PHASES), categorical_levels()
         columns = {f.name: rows[:, phases + i] for i, f in enumerate(fields(cls)[1:])}
         codes = {name: encode(name, columns[name]) for name in levels}
@@ -105,9 +105,8 @@ class MaterialBatch:
         return cls(volume_fractions=volume, **numeric, **codes)
 
 
-def material_row_width() -> int:
-    """Columns of a material row (``MaterialBatch.to_rows``): the phases and one per other field."""
-    return len(PHASES) + len(fields(MaterialBatch)) - 1
+# Columns of a material row (``MaterialBatch.to_rows``): the phases and one per other field.
+MATERIAL_ROW_WIDTH = len(PHASES) + len(fields(MaterialBatch)) - 1
 
 
 def material_columns(materials: Sequence[Material]) -> dict[str, np.ndarray]:

@@ -9,6 +9,8 @@ multiprocess mode the registry does not matter: the files are the truth).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitoring.tally import Tally
@@ -59,9 +61,8 @@ class Metrics:
         self.batch_size = Histogram(
             "armor_runner_batch_size", "Rows per batch the runner formed", ["family"], buckets=BATCH_BUCKETS, registry=r
         )
-        # label children of the per-request series, by their labels
-        self._counters: dict[tuple[str, int], Counter] = {}
-        self._latencies: dict[str, Histogram] = {}
+        # label children of the per-request series, by series and labels (``_child``)
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._initialise_series()
         self.model_bytes = Gauge(
             "armor_model_memory_bytes",
@@ -72,19 +73,22 @@ class Metrics:
         )
 
     def request_counter(self, family: str, status: int) -> Counter:
-        """The request counter's child of ``family`` and the class of ``status`` (2xx, 4xx, 5xx),
-        looked up once (``labels()`` cost 0.9 µs against 0.13 µs, timeit, on every request)."""
-        key = (family, status // 100)
-        child = self._counters.get(key)
-        if child is None:
-            child = self._counters[key] = self.requests.labels(family, f"{status // 100}xx")
+        """The request counter's child of ``family`` and the class of ``status`` (2xx, 4xx, 5xx)."""
+        child: Counter = self._child(self.requests, family, f"{status // 100}xx")
         return child
 
     def request_latency(self, family: str) -> Histogram:
-        """The request-time histogram's child of ``family``, looked up once."""
-        child = self._latencies.get(family)
+        """The request-time histogram's child of ``family``."""
+        child: Histogram = self._child(self.request_seconds, family)
+        return child
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once (``labels()`` cost 0.9 µs against 0.13 µs
+        for a kept child, timeit, on every request)."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._latencies[family] = self.request_seconds.labels(family)
+            child = self._children[key] = metric.labels(*labels)
         return child
 
     def _initialise_series(self) -> None:

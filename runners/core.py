@@ -18,7 +18,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from features.batch import MaterialBatch, material_row_width
+from features.batch import MATERIAL_ROW_WIDTH, MaterialBatch
 from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.families import feature_schema
 from features.featurizer import Featurizer
@@ -129,8 +129,8 @@ class RunnerCore:
         (the prediction cache keys the material row)."""
         if self.featurizer is None:
             raise ValueError(f"the {self.family} family takes feature rows, not material rows")
-        if materials.ndim != 2 or materials.shape[1] != material_row_width():
-            raise ValueError(f"expected material rows of {material_row_width()} columns, got shape {materials.shape}")
+        if materials.ndim != 2 or materials.shape[1] != MATERIAL_ROW_WIDTH:
+            raise ValueError(f"expected material rows of {MATERIAL_ROW_WIDTH} columns, got shape {materials.shape}")
         model = self._model(materials, version)
         featurizer = self.featurizer
 

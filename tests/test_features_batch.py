@@ -196,13 +196,13 @@ def test_material_rows_give_back_the_batch():
     """``to_rows`` / ``from_rows``: how the API sends materials to the runner (runners/core.py)."""
     from dataclasses import fields
 
-    from features.batch import material_row_width
+    from features.batch import MATERIAL_ROW_WIDTH
     from tests.support import example, request
 
     materials = [request(microstructure={**example()["microstructure"], "porosity": p}) for p in (0.01, 0.2)]
     batch = MaterialBatch.from_materials(materials)
     rows = batch.to_rows()
-    assert rows.shape == (2, material_row_width()) and rows.dtype == np.float64
+    assert rows.shape == (2, MATERIAL_ROW_WIDTH) and rows.dtype == np.float64
     back = MaterialBatch.from_rows(rows)
     for field in fields(MaterialBatch):
         np.testing.assert_array_equal(getattr(back, field.name), getattr(batch, field.name))
