@@ -35,6 +35,7 @@ science: models
 bench: venv
 	$(PY) -m features.bench
 	$(PY) -m model_registry.bench
+	$(PY) -m runners.wake_bench
 
 # Issue 12's table (~9 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
 bench-compare: models

@@ -53,7 +53,7 @@ class MaterialFamily:
         material = keys.canonical_material(request, self.family)
 
         def pending() -> PendingRows:  # the default model's: the runner featurises them
-            return self.extractor.pending(self.family, [request])
+            return PendingRows([request])
 
         async def features() -> np.ndarray:  # the feature rows, computed now (a pinned version's call)
             return self.extractor.rows(self.family, [request], [keys.material_key(self.family, material)])

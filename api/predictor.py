@@ -3,6 +3,7 @@ for the rows of all callers of one kind waiting at that moment); ``calls`` count
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,7 +33,7 @@ class AsyncPredictor:
         ``materialize``: encodes deferred rows when their call goes out (api/coalescer.py)."""
         self.runners = runners
         self.coalescer = Coalescer(
-            self._call, max_rows, max_in_flight, direct_call=self._uncached_call, materialize=materialize
+            self._call, max_rows, max_in_flight, direct_call=partial(self._call, cache=False), materialize=materialize
         )
 
     @property
@@ -53,14 +54,10 @@ class AsyncPredictor:
         return await self.coalescer.predict(family, features, version, explain)
 
     async def _call(
-        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool
+        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool, cache: bool = True
     ) -> np.ndarray:
-        return np.asarray(await self.runners[family].predict(rows, version, explain, materials=materials))
-
-    async def _uncached_call(
-        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool
-    ) -> np.ndarray:
-        return np.asarray(await self.runners[family].predict(rows, version, explain, cache=False, materials=materials))
+        """``cache`` False: past the runner's prediction cache (the direct calls)."""
+        return np.asarray(await self.runners[family].predict(rows, version, explain, cache=cache, materials=materials))
 
     async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

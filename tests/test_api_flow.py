@@ -104,11 +104,14 @@ def test_concurrent_new_materials_are_featurised_together_with_the_answers_of_on
     assert [a["warnings"] for a in together] == [a["warnings"] for a in alone]
 
 
-def test_only_requests_on_the_default_model_leave_their_rows_pending(make_core, stored_tags):
+def test_only_requests_on_the_default_model_leave_their_rows_pending(make_core, stored_tags, monkeypatch):
     core = make_core()
-    pending = []
-    make_pending = core.extractor.pending
-    core.extractor.pending = lambda *args: (pending.append(args[0]), make_pending(*args))[1]
+    pending = []  # the calls that reached the runner as material rows
+    runner = core.predictor.runners["mechanical"].core  # shared with other tests: patched for this one only
+    featurise = runner.predict_materials
+    monkeypatch.setattr(
+        runner, "predict_materials", lambda *a, **k: (pending.append("mechanical"), featurise(*a, **k))[1]
+    )
     version = stored_tags["mechanical"].split(":")[1]
     pinned = asyncio.run(core.flow.predict("mechanical", request(model_version=version)))
     assert pinned["model_info"]["version"] == version and pending == []  # featurised before its call
