@@ -244,20 +244,26 @@ def _ratio(mine: Cell, theirs: Cell) -> float:
 
 
 def print_table(
-    results: dict[str, dict[str, Cell]], ratios: Ratios, paired: Ratios, cells: tuple[tuple[str, str, int], ...]
+    runs: dict[str, list[dict[str, Cell]]],
+    ratios: Ratios,
+    paired: Ratios,
+    cells: tuple[tuple[str, str, int], ...],
 ) -> None:
-    """The best round of each target, the ratios of those, and (in brackets) the median of the
-    rounds' own ratios."""
-    heads = "".join(f"{r + ' (median)':>36s}" for r in ratios)
-    print(f"\n{'cell':32s}" + "".join(f"{t:>40s}" for t in results) + heads)
+    """Per cell, a line per target (its best round, then every round's req/s in the order run) and
+    a line per ratio (of the best rounds; in brackets the median of the rounds' own ratios): a
+    block per cell, so long variant names stay readable."""
+    width = max(len(name) for name in [*runs, *ratios])
     for name, _, _ in cells:
-        row = "".join(
-            f"{target[name].requests_per_s:8.0f} req/s p50 {target[name].p50_ms:6.2f} ms "
-            f"cpu {target[name].cpu_ms_per_request:4.2f} ms"
-            for target in results.values()
-        )
-        both = "".join(f"{f'{ratios[r][name]:.2f} ({paired[r][name]:.2f})':>36s}" for r in ratios)
-        print(f"{name:32s}{row}{both}")
+        print(f"\n{name}")
+        for target, rounds in runs.items():
+            top = best(rounds)[name]
+            each = " / ".join(f"{r[name].requests_per_s:.0f}" for r in rounds)
+            print(
+                f"  {target:{width}s}  best {top.requests_per_s:6.0f} req/s, p50 {top.p50_ms:6.2f} ms, "
+                f"cpu {top.cpu_ms_per_request:4.2f} ms a request; rounds {each}"
+            )
+        for ratio in ratios:
+            print(f"  {ratio:{width}s}  {ratios[ratio][name]:.2f} (median of the rounds {paired[ratio][name]:.2f})")
 
 
 def main() -> int:
@@ -286,7 +292,7 @@ def main() -> int:
     runs, memory = run(targets, env, args.duration, args.rounds, chosen)
     results = {t: best(runs[t]) for t in targets}
     ratios, paired = service_ratios(results, chosen), paired_ratios(runs, chosen)
-    print_table(results, ratios, paired, chosen)
+    print_table(runs, ratios, paired, chosen)
     print("RSS at rest, MB: " + ", ".join(f"{t} {memory[t]:.0f}" for t in targets))
     print("errors: " + ", ".join(f"{t} {sum(c.errors for r in runs[t] for c in r.values())}" for t in targets))
     if args.json:

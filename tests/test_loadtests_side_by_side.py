@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.side_by_side import Cell, best, paired_ratios, service_ratios
+from loadtests.side_by_side import Cell, best, paired_ratios, print_table, service_ratios
 
 CELLS = (("cold", "wrk_new_material.lua", 16),)
 
@@ -26,3 +26,18 @@ def test_the_best_round_ratio_and_the_median_of_the_paired_rounds() -> None:
 def test_rounds_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError):
         paired_ratios({"service": _rounds(1, 2), "in-process": _rounds(1)}, CELLS)
+
+
+def test_the_table_shows_every_round_and_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = {"service:COALESCE_IN_FLIGHT=2": _rounds(900, 500, 1000), "in-process": _rounds(1000, 600, 1250)}
+    ratios = service_ratios({t: best(r) for t, r in runs.items()}, CELLS)
+    print_table(runs, ratios, paired_ratios(runs, CELLS), CELLS)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        line.strip().startswith("service:COALESCE_IN_FLIGHT=2") and "rounds 900 / 500 / 1000" in line for line in lines
+    )
+    assert any("best   1250 req/s" in line and "rounds 1000 / 600 / 1250" in line for line in lines)
+    assert any(
+        line.strip().startswith("service:COALESCE_IN_FLIGHT=2 / in-process  0.80 (median of the rounds 0.83)")
+        for line in lines
+    )
