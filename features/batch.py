@@ -73,7 +73,7 @@ class MaterialBatch:
 
     def to_rows(self) -> np.ndarray:
         """(N, ``MATERIAL_ROW_WIDTH``) float64 material rows (module doc)."""
-        rest = [getattr(self, f.name) for f in fields(self)[1:]]
+        rest = [getattr(self, name) for name in _ROW_FIELDS]
         return np.column_stack([self.volume_fractions, *rest]).astype(np.float64, copy=False)
 
     @classmethod
@@ -82,7 +82,7 @@ class MaterialBatch:
         if rows.ndim != 2 or rows.shape[1] != MATERIAL_ROW_WIDTH:
             raise ValueError(f"expected material rows of {MATERIAL_ROW_WIDTH} columns, got shape {rows.shape}")
         phases, levels = len(PHASES), categorical_levels()
-        columns = {f.name: rows[:, phases + i] for i, f in enumerate(fields(cls)[1:])}
+        columns = {name: rows[:, phases + i] for i, name in enumerate(_ROW_FIELDS)}
         codes = {name: encode(name, columns[name]) for name in levels}
         return cls(volume_fractions=rows[:, :phases], **(columns | codes))
 
@@ -105,8 +105,10 @@ class MaterialBatch:
         return cls(volume_fractions=volume, **numeric, **codes)
 
 
-# Columns of a material row (``MaterialBatch.to_rows``): the phases and one per other field.
-MATERIAL_ROW_WIDTH = len(PHASES) + len(fields(MaterialBatch)) - 1
+# A material row (``MaterialBatch.to_rows``): the phases, then one column per other field, in this
+# order (found once: ``fields`` was called on every runner call, on both sides of the hop)
+_ROW_FIELDS = tuple(f.name for f in fields(MaterialBatch)[1:])
+MATERIAL_ROW_WIDTH = len(PHASES) + len(_ROW_FIELDS)
 
 
 def material_columns(materials: Sequence[Material]) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from model_registry.datagen import sample_inputs
 from monitoring.metrics import Metrics
 from runners.core import RunnerCore
+from settings import load_settings
 
 _OTHER = [json.dumps({"values": list(range(200)), "text": "x" * 1000}) for _ in range(50)]
 
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=8, help="material rows a call (a runner batch)")
     parser.add_argument("--calls", type=int, default=300, help="calls measured per case")
     args = parser.parse_args()
-    core = RunnerCore("mechanical", None, 512.0, Metrics())
+    core = RunnerCore("mechanical", None, load_settings().models.cache_max_mb, Metrics())
     core.warm_up()
     rows = sample_inputs(np.random.default_rng(0), args.rows).to_rows()
 
