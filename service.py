@@ -9,6 +9,7 @@ Swagger UI at / stay as BentoML serves them. The settings are built here, once, 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import bentoml
@@ -21,6 +22,7 @@ from api.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
 from monitoring.logs import configure as configure_logging
+from runners.contract import RowKind
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
@@ -37,17 +39,13 @@ class DependencyClient:
     def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None):
         self._dep, self.family, self.hop = dependency.to_async, family, hop
 
-    async def predict(
-        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
-    ) -> np.ndarray:
-        """``materials``: ``features`` are material rows (features.batch.MaterialBatch.to_rows)."""
+    async def predict(self, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
         if version is None and self.hop is not None:
-            answer = await self.hop.predict(self.family, features, explain, cache, materials)
+            answer = await self.hop.predict(self.family, rows, kind)
             if answer is not None:
                 return answer
-        result: np.ndarray = await self._dep.predict(
-            features, family=self.family, version=version, explain=explain, cache=cache, materials=materials
-        )
+        # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
+        result: np.ndarray = await self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
         return result
 
     async def card(self, version: str | None = None) -> dict[str, Any]:

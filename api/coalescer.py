@@ -17,7 +17,7 @@ A caller may hand over rows not computed yet (``Deferred``: a single request's m
 api/feature_extractor.PendingRows): they wait in a lane of their own, and the call they go out in
 encodes all of them at once (``materialize``: in the service, as material rows, which the runner
 featurises for the rows of every API worker together, runners/core.py) and tells the runner so
-(the call's last argument). A deferred row whose encoding fails fails its own caller only.
+(the call's ``RowKind``). A deferred row whose encoding fails fails its own caller only.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# family, rows, model version (None: the default model), explain, rows from ``materialize``
-RunnerCall = Callable[[str, np.ndarray, str | None, bool, bool], Awaitable[np.ndarray]]
-Kind = tuple[str, str | None, bool, bool]  # family, model version, explain, deferred rows
+from runners.contract import RowKind
+
+# family, rows, model version (None: the default model), what the rows are and how to answer them
+RunnerCall = Callable[[str, np.ndarray, str | None, RowKind], Awaitable[np.ndarray]]
+LaneKey = tuple[str, str | None, RowKind]  # family, model version, kind (materials: deferred rows)
 
 
 class Deferred(Protocol):
@@ -68,39 +70,31 @@ class _Lane:
 class Coalescer:
     """Stacks the rows of concurrent calls of one kind into one runner call (see module doc)."""
 
-    def __init__(
-        self,
-        call: RunnerCall,
-        max_rows: int,
-        max_in_flight: int = 1,
-        direct_call: RunnerCall | None = None,
-        materialize: Materialize = no_deferred,
-    ):
-        """``direct_call``: how ``direct`` calls go out (default: as the lanes' calls);
-        ``materialize``: computes deferred rows (see the module doc)."""
+    def __init__(self, call: RunnerCall, max_rows: int, max_in_flight: int = 1, materialize: Materialize = no_deferred):
+        """``materialize``: computes deferred rows (see the module doc)."""
         self._call, self.max_rows, self.max_in_flight = call, max_rows, max_in_flight
-        self._direct_call, self._materialize = direct_call or call, materialize
-        self._lanes: dict[Kind, _Lane] = {}
+        self._materialize = materialize
+        self._lanes: dict[LaneKey, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls = self.rows = 0
 
     async def predict(self, family: str, rows: Rows, version: str | None, explain: bool) -> np.ndarray:
-        kind = (family, version, explain, not isinstance(rows, np.ndarray))
-        lane = self._lanes.setdefault(kind, _Lane())
+        key = (family, version, RowKind(explain, materials=not isinstance(rows, np.ndarray)))
+        lane = self._lanes.setdefault(key, _Lane())
         waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
         lane.waiting.append(waiting)
         if lane.in_flight < self.max_in_flight:
             lane.in_flight += 1
-            task = asyncio.create_task(self._drain(kind, lane))
+            task = asyncio.create_task(self._drain(key, lane))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(waiting.answer)
 
-    async def direct(self, family: str, rows: np.ndarray, version: str | None, explain: bool) -> np.ndarray:
+    async def direct(self, family: str, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
         """One call of its own, beside the lanes: for a caller that is a batch already (a /batch
         route's chunk) and keeps several on the wire, so the runner always has the next one."""
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
-        return await self._direct_call(family, rows, version, explain, False)
+        return await self._call(family, rows, version, kind)
 
     def _take(self, lane: _Lane) -> list[_Waiting]:
         """The longest run of waiting callers whose rows fit in one call (at least one caller)."""
@@ -112,16 +106,16 @@ class Coalescer:
         batch, lane.waiting = lane.waiting[:taken], lane.waiting[taken:]
         return batch
 
-    async def _drain(self, kind: Kind, lane: _Lane) -> None:
+    async def _drain(self, key: LaneKey, lane: _Lane) -> None:
         try:
             while lane.waiting:
-                await self._send(kind, self._take(lane))
+                await self._send(key, self._take(lane))
         finally:
             lane.in_flight -= 1
 
-    async def _send(self, kind: Kind, batch: list[_Waiting]) -> None:
-        family, version, explain, deferred = kind
-        if deferred:
+    async def _send(self, key: LaneKey, batch: list[_Waiting]) -> None:
+        family, version, kind = key
+        if kind.materials:
             batch, parts = self._encoded(family, batch)
         else:
             parts = [w.rows for w in batch]  # type: ignore[misc]  # a lane of computed rows
@@ -130,7 +124,7 @@ class Coalescer:
         rows = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.calls, self.rows = self.calls + 1, self.rows + rows.shape[0]
         try:
-            answer = await self._call(family, rows, version, explain, deferred)
+            answer = await self._call(family, rows, version, kind)
         except Exception as exc:  # every caller of this call gets the failure, as it would alone
             for waiting in batch:
                 if not waiting.answer.done():

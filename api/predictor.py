@@ -3,20 +3,18 @@ for the rows of all callers of one kind waiting at that moment); ``calls`` count
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 
 from api.coalescer import Coalescer, Materialize, Rows, no_deferred
+from runners.contract import RowKind
 
 
 class RunnerClient(Protocol):
     """One family's side of the runner (runners/services.py ModelRunner, or in-process)."""
 
-    async def predict(
-        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
-    ) -> np.ndarray: ...  # ``materials``: material rows (features.batch.MaterialBatch.to_rows), not feature rows
+    async def predict(self, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray: ...
     async def card(self, version: str | None = None) -> dict[str, Any]: ...
 
 
@@ -32,9 +30,7 @@ class AsyncPredictor:
         runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT);
         ``materialize``: encodes deferred rows when their call goes out (api/coalescer.py)."""
         self.runners = runners
-        self.coalescer = Coalescer(
-            self._call, max_rows, max_in_flight, direct_call=partial(self._call, cache=False), materialize=materialize
-        )
+        self.coalescer = Coalescer(self._call, max_rows, max_in_flight, materialize)
 
     @property
     def calls(self) -> int:
@@ -50,14 +46,11 @@ class AsyncPredictor:
         if direct:
             if not isinstance(features, np.ndarray):
                 raise TypeError("a direct call needs its rows computed")
-            return await self.coalescer.direct(family, features, version, explain)
+            return await self.coalescer.direct(family, features, version, RowKind(explain, cache=False))
         return await self.coalescer.predict(family, features, version, explain)
 
-    async def _call(
-        self, family: str, rows: np.ndarray, version: str | None, explain: bool, materials: bool, cache: bool = True
-    ) -> np.ndarray:
-        """``cache`` False: past the runner's prediction cache (the direct calls)."""
-        return np.asarray(await self.runners[family].predict(rows, version, explain, cache=cache, materials=materials))
+    async def _call(self, family: str, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
+        return np.asarray(await self.runners[family].predict(rows, version, kind))
 
     async def card(self, family: str, version: str | None) -> dict[str, Any]:
         return await self.runners[family].card(version)

@@ -8,6 +8,11 @@ The tag id (crc32 of the model tag that answered, exact in a float64) tells the 
 answer, which model produced it: a runner restarted on a newer model is noticed at its first
 answer, and its card fetched, instead of being labelled with the card the API saw first.
 
+``RowKind``: what a call's rows are and how the runner answers them (contributions or not, through
+the prediction cache or past it, feature rows or material rows): one value every client, the
+socket hop and the runner core take, so a new way of asking is one field here, not an argument
+threaded through each of them.
+
 ``ModelCard``: what the API reports about a model, built by the runner from the registry (the
 API never reads the model store). ``CardReply``: the runner's answer to "which model is this
 version?", a card or the reason there is none.
@@ -57,6 +62,20 @@ def unpack(packed: np.ndarray, n_targets: int, n_features: int) -> Unpacked:
     return Unpacked(
         packed[:, 0], rest[:, :o], rest[:, o : 2 * o], rest[:, 2 * o : 3 * o], rest[:, 3 * o : 4 * o], contributions
     )
+
+
+@dataclass(frozen=True)
+class RowKind:
+    """What a runner call's rows are and how they are answered.
+
+    ``explain``: per-feature contributions in the packed answer; ``cache`` False: past the
+    runner's prediction cache (a batch screen's rows, which would only evict the interactive
+    traffic's entries); ``materials``: material rows (features.batch.MaterialBatch.to_rows), which
+    the runner featurises, not feature rows."""
+
+    explain: bool = False
+    cache: bool = True
+    materials: bool = False
 
 
 @dataclass(frozen=True)

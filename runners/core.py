@@ -27,7 +27,7 @@ from model_registry.model import ArmorModel
 from monitoring.instrumented import InstrumentedLocalCache
 from monitoring.metrics import Metrics
 from monitoring.window import Ring
-from runners.contract import CardReply, ModelCard, pack
+from runners.contract import CardReply, ModelCard, RowKind, pack
 from runners.model_cache import ModelCache
 
 
@@ -110,17 +110,10 @@ class RunnerCore:
         model = self._model(features, version)
         return self._answer(model, features, explain, cache, lambda rows: self._run(model, rows, explain), b"")
 
-    def answer(
-        self,
-        rows: np.ndarray,
-        explain: bool = False,
-        version: str | None = None,
-        cache: bool = True,
-        materials: bool = False,
-    ) -> np.ndarray:
+    def answer(self, rows: np.ndarray, kind: RowKind = RowKind(), version: str | None = None) -> np.ndarray:
         """``predict_materials`` for material rows, else ``predict``: what every client calls."""
-        call = self.predict_materials if materials else self.predict
-        return call(rows, explain, version, cache)
+        call = self.predict_materials if kind.materials else self.predict
+        return call(rows, kind.explain, version, kind.cache)
 
     def predict_materials(
         self, materials: np.ndarray, explain: bool = False, version: str | None = None, cache: bool = True

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runners.contract import RowKind
+
 logger = logging.getLogger("armor.hop")
 
 REQUEST = struct.Struct("<IBBII")
@@ -43,9 +45,16 @@ ANSWER = struct.Struct("<IBII")
 OK, FAILED = 0, 1
 FLOAT = np.dtype("<f8")
 
-# family, rows, explain, cache, material rows (runners/core.py) -> packed rows
-Answer = Callable[[str, np.ndarray, bool, bool, bool], np.ndarray]
-EXPLAIN, UNCACHED, MATERIALS = 1, 2, 4  # request flags
+Answer = Callable[[str, np.ndarray, RowKind], np.ndarray]  # family, rows, their kind -> packed rows
+EXPLAIN, UNCACHED, MATERIALS = 1, 2, 4  # request flags: a RowKind on the wire
+
+
+def wire_flags(kind: RowKind) -> int:
+    return (EXPLAIN if kind.explain else 0) | (0 if kind.cache else UNCACHED) | (MATERIALS if kind.materials else 0)
+
+
+def row_kind(flags: int) -> RowKind:
+    return RowKind(explain=bool(flags & EXPLAIN), cache=not flags & UNCACHED, materials=bool(flags & MATERIALS))
 
 
 def serve_directory(shared_dir: str | None) -> Path | None:
@@ -181,9 +190,7 @@ class HopServer:
 
     def _compute(self, family: int, flags: int, rows: np.ndarray) -> np.ndarray:
         self.model_calls += 1
-        answer = self._answer(
-            self.families[family], rows, bool(flags & EXPLAIN), not flags & UNCACHED, bool(flags & MATERIALS)
-        )
+        answer = self._answer(self.families[family], rows, row_kind(flags))
         return np.ascontiguousarray(answer, FLOAT)
 
     def _reply(self, call: _Call, rows: np.ndarray) -> bytes:
@@ -308,16 +315,12 @@ class SocketHop:
         self._down_until: dict[Path, float] = {}
         self._connecting: dict[Path, asyncio.Task[_Connection | None]] = {}
 
-    async def predict(
-        self, family: str, rows: np.ndarray, explain: bool, cache: bool = True, materials: bool = False
-    ) -> np.ndarray | None:
-        """``materials``: ``rows`` are material rows (features.batch.MaterialBatch.to_rows)."""
+    async def predict(self, family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray | None:
         connection = await self._connection()
         if connection is None:
             return None
-        flags = (EXPLAIN if explain else 0) | (0 if cache else UNCACHED) | (MATERIALS if materials else 0)
         try:
-            return await connection.send(self._family[family], rows, flags)
+            return await connection.send(self._family[family], rows, wire_flags(kind))
         except ConnectionError:
             return None  # the runner went away mid-call: BentoML's route answers (503 or the result)
 

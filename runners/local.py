@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from runners.contract import RowKind
 from runners.core import RunnerCore
 
 
@@ -16,10 +17,8 @@ class LocalRunnerClient:
     def __init__(self, core: RunnerCore):
         self.core = core
 
-    async def predict(
-        self, features: np.ndarray, version: str | None, explain: bool, cache: bool = True, materials: bool = False
-    ) -> np.ndarray:
-        return self.core.answer(features, explain, version, cache, materials)
+    async def predict(self, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
+        return self.core.answer(rows, kind, version)
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
         return self.core.card(version).to_dict()

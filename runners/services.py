@@ -30,6 +30,7 @@ from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
 from monitoring.metrics import Metrics
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
+from runners.contract import RowKind
 from runners.core import RunnerCore
 from runners.hop import HopServer, serve_directory, socket_paths
 from settings import bentoml_service_options, worker_settings
@@ -89,9 +90,9 @@ class ModelRunner:
             self._answer,
         )
 
-    def _answer(self, family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
-        """A hop call's packed rows (runners/hop.py): default model, feature or material rows."""
-        return self.cores[family].answer(rows, explain, None, cache, materials)
+    def _answer(self, family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
+        """A hop call's packed rows (runners/hop.py): the default model's."""
+        return self.cores[family].answer(rows, kind)
 
     def _core(self, family: str, metrics: Metrics, cache: InstrumentedLocalCache | None) -> RunnerCore:
         model: bentoml.models.BentoModel = getattr(self, f"{family}_model")
@@ -131,10 +132,10 @@ class ModelRunner:
         version not yet loaded is loaded off the event loop); ``cache`` False: past the prediction
         cache (a batch screen's rows); ``materials``: ``features`` are material rows, featurised
         here (runners/core.py)."""
-        core = self.cores[family]
+        core, kind = self.cores[family], RowKind(explain, cache, materials)
         if version is None:
-            return core.answer(features, explain, None, cache, materials)
-        return await asyncio.to_thread(core.answer, features, explain, version, cache, materials)
+            return core.answer(features, kind)
+        return await asyncio.to_thread(core.answer, features, kind, version)
 
     @bentoml.api
     async def card(self, family: str, version: str | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from model_registry.datagen import sample_inputs
 from monitoring.metrics import Metrics
+from runners.contract import RowKind
 from runners.core import RunnerCore
 from settings import load_settings
 
@@ -63,7 +64,7 @@ def main() -> None:
     rows = sample_inputs(np.random.default_rng(0), args.rows).to_rows()
 
     def call() -> np.ndarray:
-        return core.answer(rows, materials=True)
+        return core.answer(rows, RowKind(materials=True))
 
     call()
     baseline = None

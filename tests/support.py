@@ -177,12 +177,12 @@ class CountingRunner:
     def __init__(self, core, delay_s: float = 0.05):
         self.core, self.delay_s, self.calls, self.versioned, self.uncached = core, delay_s, 0, 0, 0
 
-    async def predict(self, features, version, explain, cache=True, materials=False):
+    async def predict(self, rows, version, kind):
         self.calls += 1
         self.versioned += version is not None
-        self.uncached += not cache
+        self.uncached += not kind.cache
         await asyncio.sleep(self.delay_s)
-        return self.core.answer(features, explain, version, cache, materials)
+        return self.core.answer(rows, kind, version)
 
     async def card(self, version=None):
         return self.core.card(version).to_dict()

@@ -141,7 +141,7 @@ def test_runner_unavailable_is_503_with_retry_after(make_core, runner_cores):
     real = CountingRunner(runner_cores["mechanical"], delay_s=0)
 
     class Down:
-        async def predict(self, features, version, explain, cache=True, materials=False):
+        async def predict(self, rows, version, kind):
             raise aiohttp.ClientConnectionError("connection refused")
 
         async def card(self, version=None):

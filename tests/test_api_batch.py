@@ -297,7 +297,7 @@ def test_request_level_errors(client, kwargs, status, kind):
 
 
 class Down:
-    async def predict(self, features, version, explain, cache=True, materials=False):
+    async def predict(self, rows, version, kind):
         raise TimeoutError
 
     def __init__(self, real):
@@ -318,11 +318,11 @@ def test_runner_down_before_anything_is_sent_is_a_503_with_retry_after(make_core
 
 def test_runner_failing_mid_batch_gives_the_remaining_rows_a_503_error(make_core, runner_cores):
     class FailsAfterFirst(CountingRunner):
-        async def predict(self, features, version, explain, cache=True, materials=False):
+        async def predict(self, rows, version, kind):
             if self.calls >= 1:
                 self.calls += 1
                 raise TimeoutError
-            return await super().predict(features, version, explain, cache, materials)
+            return await super().predict(rows, version, kind)
 
     failing = FailsAfterFirst(runner_cores["mechanical"], delay_s=0)
     client = batch_client(make_core, runners={"mechanical": failing}, max_batch_size=4)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from api.coalescer import Coalescer
+from runners.contract import RowKind
 
 
 class Runner:
@@ -16,13 +17,11 @@ class Runner:
     def __init__(self, delay_s: float = 0.01, fail: bool = False):
         self.delay_s, self.fail = delay_s, fail
         self.calls: list[tuple[str, int, str | None, bool]] = []
-        self.deferred: list[bool] = []  # whether each call carried deferred rows (as materialize gave them)
+        self.kinds: list[RowKind] = []  # materials: the call carried deferred rows (as materialize gave them)
 
-    async def __call__(
-        self, family: str, rows: np.ndarray, version: str | None, explain: bool, deferred: bool
-    ) -> np.ndarray:
-        self.calls.append((family, rows.shape[0], version, explain))
-        self.deferred.append(deferred)
+    async def __call__(self, family: str, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
+        self.calls.append((family, rows.shape[0], version, kind.explain))
+        self.kinds.append(kind)
         await asyncio.sleep(self.delay_s)
         if self.fail:
             raise ConnectionError("runner down")
@@ -121,7 +120,7 @@ def test_a_caller_that_gives_up_does_not_cancel_the_call_of_the_others():
 def test_at_most_max_in_flight_calls_of_a_kind_are_on_the_wire(in_flight):
     on_wire, peak = 0, 0
 
-    async def runner(family: str, rows: np.ndarray, version: str | None, explain: bool, deferred: bool) -> np.ndarray:
+    async def runner(family: str, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
         nonlocal on_wire, peak
         on_wire += 1
         peak = max(peak, on_wire)
@@ -141,12 +140,14 @@ def test_direct_calls_go_out_at_once_side_by_side_and_are_counted():
     async def direct_while_a_lane_call_is_on_the_wire() -> list[np.ndarray]:
         lane = asyncio.create_task(coalescer.predict("mechanical", row(0), None, False))
         await asyncio.sleep(0.001)
-        chunks = [coalescer.direct("mechanical", np.vstack([row(i), row(i + 1)]), None, False) for i in (1, 3)]
+        rows = [np.vstack([row(i), row(i + 1)]) for i in (1, 3)]
+        chunks = [coalescer.direct("mechanical", r, None, RowKind(explain=True, cache=False)) for r in rows]
         return [await lane, *await asyncio.gather(*chunks)]
 
     answers = asyncio.run(direct_while_a_lane_call_is_on_the_wire())
     assert [a[:, 0].tolist() for a in answers] == [[0.0], [10.0, 20.0], [30.0, 40.0]]
     assert [rows for _, rows, _, _ in runner.calls] == [1, 2, 2]  # not stacked, not held behind the lane
+    assert runner.kinds == [RowKind(), RowKind(explain=True, cache=False), RowKind(explain=True, cache=False)]
     assert (coalescer.calls, coalescer.rows) == (3, 5)
 
 
@@ -179,7 +180,7 @@ def test_deferred_rows_waiting_behind_a_call_are_encoded_together_in_order_never
     answers = asyncio.run(first_then_mixed())
     assert [a.tolist() for a in answers] == [[[10.0 * i]] for i in range(8)]
     assert computed == [[0], [1, 3, 5, 7]]
-    sizes = {flag: [c[1] for c, f in zip(runner.calls, runner.deferred, strict=True) if f == flag] for flag in (1, 0)}
+    sizes = {m: [c[1] for c, k in zip(runner.calls, runner.kinds, strict=True) if k.materials == m] for m in (1, 0)}
     assert sizes == {1: [1, 4], 0: [3]}  # rows 1, 3, 5, 7 behind row 0; rows 2, 4, 6 (of one moment) apart
 
 
@@ -200,7 +201,7 @@ def test_a_deferred_row_that_cannot_be_computed_fails_its_caller_only():
     answers = asyncio.run(together())
     assert isinstance(answers[2], ValueError)
     assert [a.tolist() for i, a in enumerate(answers) if i != 2] == [[[0.0]], [[10.0]], [[30.0]]]  # type: ignore[union-attr]
-    assert [c[1] for c in runner.calls] == [3] and runner.deferred == [True]
+    assert [c[1] for c in runner.calls] == [3] and [k.materials for k in runner.kinds] == [True]
 
 
 def test_deferred_rows_without_a_way_to_compute_them_are_refused():

@@ -63,7 +63,7 @@ def test_get_routes_answer_failures_with_the_json_error_body(make_core):
     from api.app import create_app
 
     class Down:
-        async def predict(self, features, version, explain, cache=True, materials=False):
+        async def predict(self, rows, version, kind):
             raise aiohttp.ClientConnectionError("connection refused")
 
         async def card(self, version=None):

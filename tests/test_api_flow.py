@@ -56,7 +56,7 @@ def test_failed_runner_call_reaches_every_waiter_and_is_not_cached(make_core, ru
     real = CountingRunner(runner_cores["mechanical"], delay_s=0)
 
     class Failing:
-        async def predict(self, features, version, explain, cache=True, materials=False):
+        async def predict(self, rows, version, kind):
             await asyncio.sleep(0.01)
             raise RuntimeError("runner down")
 

@@ -81,11 +81,11 @@ def test_rows_that_come_back_503_are_sent_again(armor, client, runner_cores):
     class FailsOnce(LocalRunnerClient):
         failed = False
 
-        async def predict(self, features, version, explain, cache=True, materials=False):
-            if not self.failed and features.shape[0] < 64:  # the second chunk of the first batch
+        async def predict(self, rows, version, kind):
+            if not self.failed and rows.shape[0] < 64:  # the second chunk of the first batch
                 FailsOnce.failed = True
                 raise TimeoutError
-            return await super().predict(features, version, explain, cache, materials)
+            return await super().predict(rows, version, kind)
 
     client.core.predictor.runners["mechanical"] = FailsOnce(runner_cores["mechanical"])
     text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(100))])

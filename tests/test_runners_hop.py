@@ -13,18 +13,22 @@ import numpy as np
 import pytest
 import uvloop
 
-from runners.hop import HopFailed, HopServer, SocketHop, serve_directory, socket_paths
+from runners.contract import RowKind
+from runners.hop import HopFailed, HopServer, SocketHop, row_kind, serve_directory, socket_paths, wire_flags
 
 FAMILIES = ("mechanical", "ballistic", "hardness")
 
 
-def _answer(family: str, rows: np.ndarray, explain: bool, cache: bool = True, materials: bool = False) -> np.ndarray:
-    """A stand-in runner: the family's index, the explain, cache and materials flags (explain +
-    2 x cache + 4 x materials) and each row's sum, per row."""
+PLAIN = RowKind()
+
+
+def _answer(family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
+    """A stand-in runner: the family's index, the kind (explain + 2 x cache + 4 x materials) and
+    each row's sum, per row."""
     if rows.shape[1] == 0:
         raise ValueError("no features")
     marker = np.full((rows.shape[0], 1), FAMILIES.index(family))
-    flags = np.full_like(marker, float(explain) + 2.0 * cache + 4.0 * materials)
+    flags = np.full_like(marker, float(kind.explain) + 2.0 * kind.cache + 4.0 * kind.materials)
     return np.hstack([marker, flags, rows.sum(axis=1, keepdims=True), rows])
 
 
@@ -46,6 +50,12 @@ def short_dir() -> Iterator[Path]:
     """Unix socket paths must stay under ~100 characters: a short temporary directory."""
     with tempfile.TemporaryDirectory(prefix="hop", dir="/tmp") as directory:
         yield Path(directory)
+
+
+def test_every_row_kind_crosses_the_wire_as_itself() -> None:
+    kinds = [RowKind(e, c, m) for e in (False, True) for c in (False, True) for m in (False, True)]
+    assert [row_kind(wire_flags(k)) for k in kinds] == kinds
+    assert len({wire_flags(k) for k in kinds}) == 8
 
 
 def test_socket_paths_are_one_per_runner_worker_from_index_1(short_dir: Path) -> None:
@@ -71,12 +81,13 @@ async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> 
     try:
         rng = np.random.default_rng(1)
         calls = [
-            (FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), bool(i % 2), i % 3 != 0, i % 5 == 0) for i in range(40)
+            (FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), RowKind(bool(i % 2), i % 3 != 0, i % 5 == 0))
+            for i in range(40)
         ]
-        answers = await asyncio.gather(*(hop.predict(f, rows, e, c, m) for f, rows, e, c, m in calls))
-        for (family, rows, explain, cache, materials), answer in zip(calls, answers, strict=True):
+        answers = await asyncio.gather(*(hop.predict(f, rows, kind) for f, rows, kind in calls))
+        for (family, rows, kind), answer in zip(calls, answers, strict=True):
             assert answer is not None
-            np.testing.assert_array_equal(answer, _answer(family, rows, explain, cache, materials))
+            np.testing.assert_array_equal(answer, _answer(family, rows, kind))
             assert answer.flags.writeable
     finally:
         await hop.close()
@@ -96,8 +107,8 @@ async def _a_runner_failure_reaches_the_caller_with_its_message(short_dir: Path)
     hop = SocketHop([short_dir / "1.sock"], FAMILIES)
     try:
         with pytest.raises(HopFailed, match="ValueError: no features"):
-            await hop.predict("mechanical", np.zeros((2, 0)), False)
-        ok = await hop.predict("mechanical", np.ones((1, 3)), False)  # the connection survives it
+            await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)
+        ok = await hop.predict("mechanical", np.ones((1, 3)), PLAIN)  # the connection survives it
         assert ok is not None and ok[0, 2] == 3.0
     finally:
         await hop.close()
@@ -113,13 +124,13 @@ def test_no_socket_means_none_and_is_retried_only_after_the_pause(
 async def _no_socket_means_none_and_is_retried_only_after_the_pause(short_dir: Path) -> None:
     path = short_dir / "1.sock"
     hop = SocketHop([path], FAMILIES, retry_s=0.2)
-    assert await hop.predict("mechanical", np.ones((1, 3)), False) is None
+    assert await hop.predict("mechanical", np.ones((1, 3)), PLAIN) is None
     server = HopServer(path, FAMILIES, _answer)
     await server.start()
     try:
-        assert await hop.predict("mechanical", np.ones((1, 3)), False) is None  # still within the pause
+        assert await hop.predict("mechanical", np.ones((1, 3)), PLAIN) is None  # still within the pause
         await asyncio.sleep(0.25)
-        assert await hop.predict("mechanical", np.ones((1, 3)), False) is not None
+        assert await hop.predict("mechanical", np.ones((1, 3)), PLAIN) is not None
     finally:
         await hop.close()
         await server.close()
@@ -141,11 +152,11 @@ async def _a_runner_that_goes_away_mid_call_gives_none_then_a_restarted_one_answ
     dying = await asyncio.start_unix_server(dies_holding_the_call, path=str(path))
     hop = SocketHop([path], FAMILIES, retry_s=0.0)
     try:
-        assert await hop.predict("mechanical", np.ones((1, 3)), False) is None
+        assert await hop.predict("mechanical", np.ones((1, 3)), PLAIN) is None
         dying.close()
         restarted = HopServer(path, FAMILIES, _answer)
         await restarted.start()
-        answer = await hop.predict("mechanical", np.ones((1, 3)), True)
+        answer = await hop.predict("mechanical", np.ones((1, 3)), RowKind(explain=True))
         assert answer is not None and answer[0, 1] == 3.0  # explain, through the cache
         await restarted.close()
     finally:
@@ -160,9 +171,9 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
     seen: list[str] = []
 
     def answering(name: str):
-        def answer(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
+        def answer(family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
             seen.append(name)
-            return _answer(family, rows, explain, cache)
+            return _answer(family, rows, kind)
 
         return answer
 
@@ -171,7 +182,7 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
         await server.start()
     hop = SocketHop(socket_paths(short_dir, 2), FAMILIES)
     try:
-        await asyncio.gather(*(hop.predict("mechanical", np.ones((1, 3)), False) for _ in range(20)))
+        await asyncio.gather(*(hop.predict("mechanical", np.ones((1, 3)), PLAIN) for _ in range(20)))
     finally:
         await hop.close()
         for server in servers:
@@ -188,9 +199,9 @@ def test_calls_that_arrive_together_from_both_api_workers_are_one_model_call(
 async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> None:
     model_calls: list[tuple[str, int]] = []
 
-    def counted(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
+    def counted(family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
         model_calls.append((family, rows.shape[0]))
-        return _answer(family, rows, explain, cache)
+        return _answer(family, rows, kind)
 
     path = short_dir / "1.sock"
     server = HopServer(path, FAMILIES, counted)
@@ -198,14 +209,14 @@ async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> Non
     workers = [SocketHop([path], FAMILIES), SocketHop([path], FAMILIES)]  # two API workers
     try:
         for hop in workers:  # connected before the calls go out
-            await hop.predict("mechanical", np.ones((1, 3)), False)
+            await hop.predict("mechanical", np.ones((1, 3)), PLAIN)
         model_calls.clear()
         rng = np.random.default_rng(2)
         calls = [(workers[i % 2], FAMILIES[i % 2], rng.normal(size=(1 + i % 3, 5))) for i in range(8)]
-        answers = await asyncio.gather(*(hop.predict(family, rows, False) for hop, family, rows in calls))
+        answers = await asyncio.gather(*(hop.predict(family, rows, PLAIN) for hop, family, rows in calls))
         assert len(model_calls) == 2
         for (_, family, rows), answer in zip(calls, answers, strict=True):
-            np.testing.assert_array_equal(answer, _answer(family, rows, False, True))
+            np.testing.assert_array_equal(answer, _answer(family, rows, PLAIN))
     finally:
         for hop in workers:
             await hop.close()
@@ -222,24 +233,24 @@ def test_a_failing_merged_call_is_answered_call_by_call(
 
 
 async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> None:
-    def fails_on_nan(family: str, rows: np.ndarray, explain: bool, cache: bool, materials: bool) -> np.ndarray:
+    def fails_on_nan(family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
         if np.isnan(rows).any():
             raise ValueError("a NaN feature")
-        return _answer(family, rows, explain, cache)
+        return _answer(family, rows, kind)
 
     path = short_dir / "1.sock"
     server = HopServer(path, FAMILIES, fails_on_nan)
     await server.start()
     hop = SocketHop([path], FAMILIES)
     try:
-        await hop.predict("mechanical", np.ones((1, 3)), False)
+        await hop.predict("mechanical", np.ones((1, 3)), PLAIN)
         good, bad = np.ones((2, 3)), np.full((1, 3), np.nan)
         answers = await asyncio.gather(
-            hop.predict("mechanical", good, False), hop.predict("mechanical", bad, False), return_exceptions=True
+            hop.predict("mechanical", good, PLAIN), hop.predict("mechanical", bad, PLAIN), return_exceptions=True
         )
     finally:
         await hop.close()
         await server.close()
     assert server.model_calls >= 3  # the merged call, then each alone
-    np.testing.assert_array_equal(answers[0], _answer("mechanical", good, False, True))
+    np.testing.assert_array_equal(answers[0], _answer("mechanical", good, PLAIN))
     assert isinstance(answers[1], HopFailed) and "a NaN feature" in str(answers[1])
