@@ -37,12 +37,17 @@ class Prepared:
 
 
 class Family(Protocol):
+    @property
+    def request_model(self) -> type[Request]: ...  # its route's body (validation errors name its fields)
+
     def prepare(self, request: Any) -> Prepared: ...
 
 
 class MaterialFamily:
     """Mechanical and ballistic: one row per material; the runner featurises the default model's
     (runners/core.py), a pinned version's go through the feature cache."""
+
+    request_model = PredictionRequest
 
     def __init__(self, family: str, extractor: AsyncFeatureExtractor):
         self.family, self.extractor = family, extractor
@@ -102,6 +107,7 @@ class FormulaFamily:
     data's domain stored on the model's card."""
 
     TARGET = "vickers_hardness"
+    request_model = HardnessRequest
 
     def __init__(self, family: str = "hardness", featurizer: FormulaFeaturizer | None = None):
         self.family = family

@@ -47,14 +47,6 @@ def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> Ap
     return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), model)
 
 
-# The request body of each prediction route, by the family its path ends with.
-REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "mechanical": PredictionRequest,
-    "ballistic": PredictionRequest,
-    "hardness": HardnessRequest,
-}
-
-
 def _count(core: ServiceCore, family: str, status: int) -> None:
     core.metrics.tally.inc(core.metrics.request_counter(family, status))
 
@@ -90,10 +82,12 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], ServiceCore])
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
-        family = request.url.path.rsplit("/", 1)[-1]
-        error = _validation_error(exc, REQUEST_MODELS.get(family, PredictionRequest))
-        if family in REQUEST_MODELS:
-            _count(get_service(), family, int(error.status))
+        family = request.url.path.rsplit("/", 1)[-1]  # a prediction route's path ends with its family
+        service = get_service()
+        known = service.flow.families.get(family)
+        error = _validation_error(exc, known.request_model if known else PredictionRequest)
+        if known:
+            _count(service, family, int(error.status))
         return ORJSONResponse(error.body(), status_code=int(error.status))
 
 
