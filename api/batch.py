@@ -273,8 +273,6 @@ class BatchRun:
     def __init__(self, core: ServiceCore, family: str, options: BatchOptions, card: ModelCard):
         self.core, self.family, self.options, self.card = core, family, options, card
         self.flags = options.model_dump(include=set(FLAGS))
-        # the batch's flags as a request: what api.keys and the flow's runner call read of one
-        self.flag_request = PredictionRequest.model_construct(**self.flags)
         self.chunk_rows = core.settings.batching.max_batch_size
         self.block_rows = self.chunk_rows * -(-BLOCK_ROWS // self.chunk_rows)  # whole chunks
         self.unavailable: ApiError | None = None  # set at the first runner failure
@@ -391,8 +389,8 @@ class BatchRun:
         rows = [block.row(p) for p in positions.tolist()]
         self.stages.lap("validate")
         materials = keys.canonical_materials(self.family, columns, batch.volume_fractions)
-        request, tag = self.flag_request, self.card.tag
-        stored = [self._cached(keys.response_key(self.family, m, tag, request)) for m in materials]
+        options, tag = self.options, self.card.tag
+        stored = [self._cached(keys.response_key(self.family, m, tag, options)) for m in materials]
         self.stages.lap("keys and response cache")
         features = self._features(batch, materials, [i for i, body in enumerate(stored) if body is None])
         self.stages.lap("features")
@@ -456,7 +454,7 @@ class BatchRun:
         flow = self.core.flow
         self.stages.start()
         try:
-            out = await flow.runner_answer(self.family, misses.features, self.card, self.flag_request, direct=True)
+            out = await flow.runner_answer(self.family, misses.features, self.card, self.options, direct=True)
             answered = await flow.cards.answered(self.family, float(out.tag_id[0]), self.card)
         except _UNAVAILABLE as exc:
             logger.warning("runner call failed in a batch: %s", type(exc).__name__)
@@ -468,7 +466,7 @@ class BatchRun:
             self.card = answered  # the default moved (a runner restarted on a newer model): follow it
         warnings, outside = self._warnings(misses, answered, out)
         self.models.setdefault(answered.tag, responses.model_info(answered))
-        flags = self.flag_request
+        flags = self.options
         answers = Answers(
             misses.rows, answered, out, warnings, outside, flags.include_uncertainty, flags.include_feature_importance
         )

@@ -23,6 +23,7 @@ from api.families import Family, Prepared, Request
 from api.feature_extractor import PendingRows
 from api.predictor import AsyncPredictor
 from api.repeats import RepeatMemo
+from api.schemas import AnswerOptions
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import Metrics
@@ -118,19 +119,24 @@ class PredictionFlow:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
 
     async def runner_answer(
-        self, family: str, features: np.ndarray | PendingRows, card: ModelCard, request: Request, direct: bool = False
+        self,
+        family: str,
+        features: np.ndarray | PendingRows,
+        card: ModelCard,
+        options: AnswerOptions,
+        direct: bool = False,
     ) -> Unpacked:
-        """The runner's answer, from the model the request asked for (a pinned version is asked
-        for by name when the default moved away from it meanwhile); ``direct``: see
+        """The runner's answer, from the model the request (or batch) asked for (a pinned version
+        is asked for by name when the default moved away from it meanwhile); ``direct``: see
         AsyncPredictor.predict. Pending rows only for a request that pins no version (they
         cannot be sent twice)."""
-        explain = request.include_feature_importance
+        explain = options.include_feature_importance
         default = await self.cards.default(family)
         version = None if card.tag == default.tag else card.tag
         width = len(card.feature_names)  # the contributions' (the rows sent may be material rows)
         packed = await self.predictor.predict(family, features, version, explain, direct)
         out = unpack(packed, len(card.targets), width)
-        if request.model_version is not None and out.tag_id[0] != card.tag_id:
+        if options.model_version is not None and out.tag_id[0] != card.tag_id:
             packed = await self.predictor.predict(family, features, card.tag, explain, direct)
             out = unpack(packed, len(card.targets), width)
         return out

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from api.schemas import HardnessRequest, PredictionRequest
+from api.schemas import AnswerOptions, PredictionRequest
 from features.batch import normalise_fractions
 from features.catalogue import BALLISTIC_ONLY_BLOCKS, BLOCKS, block_inputs, numeric_names
 from features.phases import PHASES
@@ -77,15 +77,13 @@ def material_key(family: str, material: dict[str, Any]) -> str:
     return digest({"family": family, "material": material})
 
 
-def response_key(
-    family: str, material: dict[str, Any], model_tag: str, request: PredictionRequest | HardnessRequest
-) -> str:
+def response_key(family: str, material: dict[str, Any], model_tag: str, options: AnswerOptions) -> str:
     return digest(
         {
             "family": family,
             "material": material,
             "model": model_tag,
-            "uncertainty": request.include_uncertainty,
-            "importance": request.include_feature_importance,
+            "uncertainty": options.include_uncertainty,
+            "importance": options.include_feature_importance,
         }
     )

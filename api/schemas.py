@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -305,3 +305,15 @@ class BatchResponse(BaseModel):
         description="one entry per material in input order; screening: the matched rows best first, then the errors"
     )
     summary: BatchSummary
+
+
+class AnswerOptions(Protocol):
+    """What shapes an answer besides the material: a single request's fields, or a batch's options
+    (``BatchOptions``), which the response key and the runner call read alike."""
+
+    @property
+    def include_uncertainty(self) -> bool: ...
+    @property
+    def include_feature_importance(self) -> bool: ...
+    @property
+    def model_version(self) -> str | None: ...
