@@ -30,10 +30,11 @@ class Prepared:
     """A validated request ready for the flow."""
 
     canonical: dict[str, Any]  # what the response key hashes (with the family and the model tag)
-    features: Callable[[], Awaitable[np.ndarray]]  # the feature rows, computed on a cache miss only
+    # the runner's rows, made on a cache miss only; ``pinned``: for a named model version (feature
+    # rows), else for the default model, whose rows may be left to be encoded with the other rows
+    # of their runner call (PendingRows, api/coalescer.py)
+    rows: Callable[[bool], Awaitable[np.ndarray | PendingRows]]
     respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
-    # the runner's rows, left to be encoded with the other rows of their runner call (api/coalescer.py)
-    pending: Callable[[], PendingRows] | None = None
 
 
 class Family(Protocol):
@@ -57,16 +58,15 @@ class MaterialFamily:
             domain.refuse_unvalidated(request)
         material = keys.canonical_material(request, self.family)
 
-        def pending() -> PendingRows:  # the default model's: the runner featurises them
-            return PendingRows([request])
-
-        async def features() -> np.ndarray:  # the feature rows, computed now (a pinned version's call)
+        async def rows(pinned: bool) -> np.ndarray | PendingRows:
+            if not pinned:  # the default model's: the runner featurises them
+                return PendingRows([request])
             return self.extractor.rows(self.family, [request], [keys.material_key(self.family, material)])
 
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
             return self._respond(request, material["composition"], card, out)
 
-        return Prepared(material, features, respond, pending)
+        return Prepared(material, rows, respond)
 
     def _respond(
         self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
@@ -122,16 +122,16 @@ class FormulaFamily:
         except FormulaError as exc:
             raise _formula_error(exc) from None
         canonical = {"formula": composition.key, "loads": [float(f"{x:.10g}") for x in loads]}
-        rows: list[np.ndarray] = []  # computed once, by features(), and read by respond()
+        made: list[np.ndarray] = []  # computed once, by rows(), and read by respond()
 
-        async def features() -> np.ndarray:
-            rows.append(self.featurizer.transform([composition] * len(loads), loads))
-            return rows[0]
+        async def rows(pinned: bool) -> np.ndarray:  # feature rows for every model
+            made.append(self.featurizer.transform([composition] * len(loads), loads))
+            return made[0]
 
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
-            return self._respond(request, composition, rows[0], card, out)
+            return self._respond(request, composition, made[0], card, out)
 
-        return Prepared(canonical, features, respond)
+        return Prepared(canonical, rows, respond)
 
     def _domain(self, card: ModelCard) -> CompositionDomain | None:
         raw = card.metadata.get("domain")

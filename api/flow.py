@@ -143,10 +143,7 @@ class PredictionFlow:
 
     async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
         """The rendered answer (stored as rendered: the response is rendered once)."""
-        if prepared.pending is not None and request.model_version is None:
-            rows: np.ndarray | PendingRows = prepared.pending()
-        else:
-            rows = await prepared.features()
+        rows = await prepared.rows(request.model_version is not None)
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
