@@ -33,7 +33,7 @@ from runners.contract import RowKind
 
 # family, rows, model version (None: the default model), what the rows are and how to answer them
 RunnerCall = Callable[[str, np.ndarray, str | None, RowKind], Awaitable[np.ndarray]]
-LaneKey = tuple[str, str | None, RowKind]  # family, model version, kind (materials: deferred rows)
+LaneKey = tuple[str, str | None, bool, bool]  # family, model version, explain, deferred rows
 
 
 class Deferred(Protocol):
@@ -79,7 +79,7 @@ class Coalescer:
         self.calls = self.rows = 0
 
     async def predict(self, family: str, rows: Rows, version: str | None, explain: bool) -> np.ndarray:
-        key = (family, version, RowKind(explain, materials=not isinstance(rows, np.ndarray)))
+        key = (family, version, explain, not isinstance(rows, np.ndarray))  # a tuple: made per request
         lane = self._lanes.setdefault(key, _Lane())
         waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
         lane.waiting.append(waiting)
@@ -114,8 +114,9 @@ class Coalescer:
             lane.in_flight -= 1
 
     async def _send(self, key: LaneKey, batch: list[_Waiting]) -> None:
-        family, version, kind = key
-        if kind.materials:
+        family, version, explain, deferred = key
+        kind = RowKind(explain, materials=deferred)  # deferred rows go out as material rows
+        if deferred:
             batch, parts = self._encoded(family, batch)
         else:
             parts = [w.rows for w in batch]  # type: ignore[misc]  # a lane of computed rows
