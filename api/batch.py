@@ -466,9 +466,15 @@ class BatchRun:
             self.card = answered  # the default moved (a runner restarted on a newer model): follow it
         warnings, outside = self._warnings(misses, answered, out)
         self.models.setdefault(answered.tag, responses.model_info(answered))
-        flags = self.options
+        options = self.options
         answers = Answers(
-            misses.rows, answered, out, warnings, outside, flags.include_uncertainty, flags.include_feature_importance
+            misses.rows,
+            answered,
+            out,
+            warnings,
+            outside,
+            options.include_uncertainty,
+            options.include_feature_importance,
         )
         self.stages.lap("answers")
         return answers

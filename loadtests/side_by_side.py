@@ -245,18 +245,19 @@ def _ratio(mine: Cell, theirs: Cell) -> float:
 
 def print_table(
     runs: dict[str, list[dict[str, Cell]]],
+    results: dict[str, dict[str, Cell]],
     ratios: Ratios,
     paired: Ratios,
     cells: tuple[tuple[str, str, int], ...],
 ) -> None:
-    """Per cell, a line per target (its best round, then every round's req/s in the order run) and
+    """Per cell, a line per target (its best round from ``results``, then every round's req/s in the order run) and
     a line per ratio (of the best rounds; in brackets the median of the rounds' own ratios): a
     block per cell, so long variant names stay readable."""
     width = max(len(name) for name in [*runs, *ratios])
     for name, _, _ in cells:
         print(f"\n{name}")
         for target, rounds in runs.items():
-            top = best(rounds)[name]
+            top = results[target][name]
             each = " / ".join(f"{r[name].requests_per_s:.0f}" for r in rounds)
             print(
                 f"  {target:{width}s}  best {top.requests_per_s:6.0f} req/s, p50 {top.p50_ms:6.2f} ms, "
@@ -292,7 +293,7 @@ def main() -> int:
     runs, memory = run(targets, env, args.duration, args.rounds, chosen)
     results = {t: best(runs[t]) for t in targets}
     ratios, paired = service_ratios(results, chosen), paired_ratios(runs, chosen)
-    print_table(runs, ratios, paired, chosen)
+    print_table(runs, results, ratios, paired, chosen)
     print("RSS at rest, MB: " + ", ".join(f"{t} {memory[t]:.0f}" for t in targets))
     print("errors: " + ", ".join(f"{t} {sum(c.errors for r in runs[t] for c in r.values())}" for t in targets))
     if args.json:

@@ -61,10 +61,10 @@ def main() -> None:
     args = parser.parse_args()
     core = RunnerCore("mechanical", None, load_settings().models.cache_max_mb, Metrics())
     core.warm_up()
-    rows = sample_inputs(np.random.default_rng(0), args.rows).to_rows()
+    rows, kind = sample_inputs(np.random.default_rng(0), args.rows).to_rows(), RowKind(materials=True)
 
     def call() -> np.ndarray:
-        return core.answer(rows, RowKind(materials=True))
+        return core.answer(rows, kind)
 
     call()
     baseline = None

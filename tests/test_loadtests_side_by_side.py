@@ -30,8 +30,9 @@ def test_rounds_of_different_lengths_are_refused() -> None:
 
 def test_the_table_shows_every_round_and_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
     runs = {"service:COALESCE_IN_FLIGHT=2": _rounds(900, 500, 1000), "in-process": _rounds(1000, 600, 1250)}
-    ratios = service_ratios({t: best(r) for t, r in runs.items()}, CELLS)
-    print_table(runs, ratios, paired_ratios(runs, CELLS), CELLS)
+    results = {t: best(r) for t, r in runs.items()}
+    ratios = service_ratios(results, CELLS)
+    print_table(runs, results, ratios, paired_ratios(runs, CELLS), CELLS)
     lines = capsys.readouterr().out.splitlines()
     assert any(
         line.strip().startswith("service:COALESCE_IN_FLIGHT=2") and "rounds 900 / 500 / 1000" in line for line in lines
