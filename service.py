@@ -15,10 +15,10 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from api import header_timeout
 from api.app import create_app
 from api.core import ServiceCore
-from api.deadline import ResponseDeadline
+from api.transport import header_timeout
+from api.transport.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
 from monitoring.logs import configure as configure_logging
@@ -28,11 +28,11 @@ from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
-header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/header_timeout.py)
+header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/transport/header_timeout.py)
 
 
 class DependencyClient:
-    """One family's side of the runner service, as api.predictor.RunnerClient: the default model
+    """One family's side of the runner service, as api.prediction.predictor.RunnerClient: the default model
     through the socket hop when a runner socket answers (runners/hop.py), everything else (and the
     default model when no socket answers) through BentoML's client."""
 

@@ -189,7 +189,7 @@ class SharedCacheSettings:
 
 @dataclass(frozen=True)
 class BatchingSettings:
-    """The API worker's batching before the hop (api/coalescer.py): at most max_batch_size rows a
+    """The API worker's batching before the hop (api/prediction/coalescer.py): at most max_batch_size rows a
     runner call, coalesce_in_flight calls of one kind on the wire at once."""
 
     max_batch_size: int
@@ -199,7 +199,7 @@ class BatchingSettings:
 
 @dataclass(frozen=True)
 class BatchRouteSettings:
-    """The /batch routes (api/batch_routes.py): most materials per request and the body cap that
+    """The /batch routes (api/batch/routes.py): most materials per request and the body cap that
     replaces MAX_REQUEST_BYTES on those routes. Their rows reach the runners in chunks of
     ``BatchingSettings.max_batch_size``."""
 
@@ -228,7 +228,7 @@ class ServingSettings:
 
 @dataclass(frozen=True)
 class AccessSettings:
-    """Who may call the prediction routes and how often (api/access.py); both off by default."""
+    """Who may call the prediction routes and how often (api/transport/access.py); both off by default."""
 
     api_keys: frozenset[str] = frozenset()
     rate_limit_per_minute: int | None = None

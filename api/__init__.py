@@ -1,2 +1,7 @@
-"""What the HTTP layer needs beyond BentoML: request/response schemas, error bodies, the
-domain check and the response builder. service.py stays a thin wiring of these."""
+"""The HTTP layer: ``app.py`` holds the thin routes, ``core.py`` wires one Settings object and the
+runner clients into what they call. The work is grouped by job:
+
+- ``transport/``: middleware, deadlines, strict JSON, access control, error bodies, repeats;
+- ``prediction/``: the one prediction flow every family shares (schemas to response);
+- ``batch/``: many materials in one request (formats, blocks, screening, the /batch routes).
+"""

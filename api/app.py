@@ -2,7 +2,7 @@
 passive mount only claims the paths this app has, and merges its OpenAPI paths into BentoML's
 document at /docs.json and the Swagger UI at /).
 
-Errors: every ApiError becomes its status with the JSON body of api.errors; pydantic's
+Errors: every ApiError becomes its status with the JSON body of api.transport.errors; pydantic's
 validation errors become 422 naming each field path; malformed or empty JSON is a 400; a body
 over MAX_REQUEST_BYTES is a 413; anything unexpected is a 500 without internals.
 """
@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, Request, Response
 
-from api.access import AccessControl, SlidingWindow
-from api.batch_routes import BATCH_FAMILIES, batch_path, register_batch_routes
-from api.handlers import answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
-from api.http import SERVICE_VERSION, ORJSONResponse
-from api.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
-from api.repeats import RepeatShortcut, raw_key_of
-from api.schemas import (
+from api.batch.routes import BATCH_FAMILIES, batch_path, register_batch_routes
+from api.prediction.schemas import (
     EXAMPLE_REQUEST,
     GET_ERRORS,
     HARDNESS_EXAMPLE,
@@ -30,7 +25,12 @@ from api.schemas import (
     PredictionRequest,
     PredictionResponse,
 )
-from api.strict_json import StrictJSONRoute
+from api.transport.access import AccessControl, SlidingWindow
+from api.transport.handlers import answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
+from api.transport.http import SERVICE_VERSION, ORJSONResponse
+from api.transport.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
+from api.transport.repeats import RepeatShortcut, raw_key_of
+from api.transport.strict_json import StrictJSONRoute
 from features.families import ALL_FAMILIES
 from settings import AccessSettings, BatchRouteSettings
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from api.families import Family, FormulaFamily, MaterialFamily
-from api.feature_extractor import AsyncFeatureExtractor
-from api.flow import PredictionFlow
-from api.http import SERVICE_VERSION
-from api.predictor import AsyncPredictor
-from api.repeats import RepeatMemo
+from api.prediction.families import Family, FormulaFamily, MaterialFamily
+from api.prediction.feature_extractor import AsyncFeatureExtractor
+from api.prediction.flow import PredictionFlow
+from api.prediction.predictor import AsyncPredictor
+from api.transport.http import SERVICE_VERSION
+from api.transport.repeats import RepeatMemo
 from caching import ExpirySweeper
 from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.catalogue import FORMULA_FAMILIES

@@ -17,8 +17,8 @@ result of a CSV with ``--bad`` malformed rows (predicted, errors, in order).
 ``--in-process``: no server. The API worker's own cost per row of a CSV batch (parse, validate,
 keys and response cache, features, answers, CSV out), with the runners of the model store called
 in the same process and their time left out (the hop is not measured): the batch pipeline of
-``api.batch_routes`` driven directly, ``--repeat`` times with new rows each time, microseconds per
-row by stage (``api.batch.Stages``, plus the CSV reading and writing timed here).
+``api.batch.routes`` driven directly, ``--repeat`` times with new rows each time, microseconds per
+row by stage (``api.batch.flow.Stages``, plus the CSV reading and writing timed here).
 """
 
 from __future__ import annotations
@@ -214,10 +214,10 @@ def in_process_core() -> tuple[Any, dict[str, TimedRunner]]:
 
 
 async def in_process_batch(core: Any, family: str, body: bytes) -> tuple[bytes, dict[str, Any], dict[str, float]]:
-    """One CSV batch (CSV answer) through the pipeline of api.batch_routes: the answer, its summary
+    """One CSV batch (CSV answer) through the pipeline of api.batch.routes: the answer, its summary
     and the seconds by stage."""
-    from api.batch import BatchRun
-    from api.batch_io import csv_job, encoder_for, query_options
+    from api.batch.flow import BatchRun
+    from api.batch.io import csv_job, encoder_for, query_options
     from features.catalogue import TARGETS
 
     seconds = {"read CSV": 0.0}

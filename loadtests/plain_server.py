@@ -5,7 +5,7 @@ service started from. Used for the side-by-side ratio in docs/performance.md.
     python -m loadtests.plain_server --port 3500 [--workers 2] [--http service|stock]
 
 ``--http service`` (the default; ``PLAIN_SERVER_HTTP`` in the environment) serves with the
-service's own HTTP protocol class (api/header_timeout.py: the request-head deadline and one write
+service's own HTTP protocol class (api/transport/header_timeout.py: the request-head deadline and one write
 per response), so the side by side compares the architectures, not two HTTP layers; ``stock`` is
 uvicorn's.
 """
@@ -47,7 +47,7 @@ def build_app() -> FastAPI:
     return app
 
 
-HTTP = {"service": "api.header_timeout:HeaderDeadlineProtocol", "stock": "auto"}
+HTTP = {"service": "api.transport.header_timeout:HeaderDeadlineProtocol", "stock": "auto"}
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 model a version is (its card). What crosses to the API: ``runners.contract``.
 
 Why material rows: featurising costs nearly as much for 8 materials as for 1 (a fixed ~0.17 ms,
-api/feature_extractor.py), and here the rows of every API worker arrive in one call, so the
+api/prediction/feature_extractor.py), and here the rows of every API worker arrive in one call, so the
 runner featurises bigger batches than each API worker could, and the API workers, which do most
 of a request's work, do less (issue 12).
 """

@@ -1,7 +1,7 @@
 """The runner: one BentoML service that owns every family's models (mechanical, ballistic,
 hardness) and answers rows of features for them.
 
-Batching happens before the hop: each API worker's Coalescer (api/coalescer.py) stacks the rows of
+Batching happens before the hop: each API worker's Coalescer (api/prediction/coalescer.py) stacks the rows of
 its concurrent requests of one kind into one call, with no timer, so a call arriving here is
 already a batch sized by the load (at most MAX_BATCH_SIZE rows). The endpoint then runs it at once
 on the event loop: BentoML's adaptive-batching dispatcher behind it only added its learned wait

@@ -165,7 +165,7 @@ def example() -> dict:
 
 def request(**changes):
     """The example as a validated PredictionRequest, with top-level blocks replaced."""
-    from api.schemas import PredictionRequest
+    from api.prediction.schemas import PredictionRequest
 
     return PredictionRequest.model_validate({**example(), **changes})
 

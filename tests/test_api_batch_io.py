@@ -1,4 +1,4 @@
-"""api/batch_io.py: CSV rows decoded as raw columns, and CSV lines written from the runner's arrays,
+"""api/batch/io.py: CSV rows decoded as raw columns, and CSV lines written from the runner's arrays,
 which must be the text the CSV writer gives for the rows' bodies."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import io
 import numpy as np
 import pytest
 
-from api.batch import Answers, ChunkOutcomes, RawRow
-from api.batch_io import CsvBlock, CsvEncoder, csv_material, float_text
+from api.batch.flow import Answers, ChunkOutcomes, RawRow
+from api.batch.io import CsvBlock, CsvEncoder, csv_material, float_text
 from features.catalogue import TARGETS
 from features.phases import PHASES
 from runners.contract import ModelCard, Unpacked

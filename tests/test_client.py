@@ -12,7 +12,7 @@ import pytest
 from client import ArmorClient, ServiceError, ServiceUnreachable, screen_csv
 from client.__main__ import main
 from tests.support import free_port
-from tests.test_api_batch import CSV_HEADER, csv_line, material
+from tests.test_api_batch_flow import CSV_HEADER, csv_line, material
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.schemas import PredictionRequest
+from api.prediction.schemas import PredictionRequest
 from tests.support import RedisServer, free_port, require_redis_server
 
 EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())

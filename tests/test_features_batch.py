@@ -171,7 +171,7 @@ def test_take_and_concat_keep_every_column_aligned():
 
 @pytest.mark.parametrize("n", [1, 7, 300])
 def test_normalised_fractions_do_not_depend_on_how_many_rows_are_normalised_together(n):
-    """The batch's canonical forms (api.batch) normalise a block of rows, the single route one row."""
+    """The batch's canonical forms (api.batch.flow) normalise a block of rows, the single route one row."""
     rng = np.random.default_rng(n)
     fractions = rng.dirichlet(np.ones(len(PHASES)), n) * rng.uniform(0.99, 1.01, (n, 1))
     fractions[rng.random(fractions.shape) < 0.6] = 0.0

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.app import create_app
-from api.schemas import MAX_LOADS, HardnessResponse, PredictionResponse, PropertyPrediction
+from api.prediction.schemas import MAX_LOADS, HardnessResponse, PredictionResponse, PropertyPrediction
 from features.catalogue import INDENTATION_LOAD, CategoricalInput, NumericInput, block_inputs
 from features.elements import load_element_table
 from features.phases import PHASES, validated_backings

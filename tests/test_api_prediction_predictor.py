@@ -1,10 +1,10 @@
-"""api/predictor.py: one runner call per batch of rows, packed with the answering model."""
+"""api/prediction/predictor.py: one runner call per batch of rows, packed with the answering model."""
 
 import asyncio
 
 import numpy as np
 
-from api.predictor import AsyncPredictor
+from api.prediction.predictor import AsyncPredictor
 from runners.contract import tag_id, unpack
 from tests.support import CountingRunner
 

@@ -13,7 +13,7 @@ A request costs a dictionary entry, not a timer of its own (over a trivial app, 
 per request added 5.5–6.4 µs, the shared timer 1.6–3.9 µs; issue 12). A timed-out request is
 cancelled as ``asyncio.timeout`` would cancel it, and told apart from any other cancellation (a
 client that went away) the same way. The 504 is the service's error response
-(``api.handlers.failure_response``).
+(``api.transport.handlers.failure_response``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import GatewayTimeout
-from api.handlers import failure_response
+from api.transport.errors import GatewayTimeout
+from api.transport.handlers import failure_response
 
 
 class _Waiting:

@@ -1,4 +1,4 @@
-"""api/batch.py and its routes in-process: row-level errors, order, equality with the single route,
+"""api/batch/flow.py and its routes in-process: row-level errors, order, equality with the single route,
 chunked runner calls, the formats (JSON, CSV, NDJSON, gzip), the limits, runner failures."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.batch_io import csv_columns
+from api.batch.io import csv_columns
 from features.catalogue import TARGETS
 from settings import BatchRouteSettings
 from tests.support import CountingRunner, example
@@ -350,8 +350,8 @@ def test_a_bare_carriage_return_ends_a_csv_row_and_an_unreadable_cell_is_a_400(c
 def test_canonical_materials_of_columns_equal_the_single_routes_canonical_forms():
     import numpy as np
 
-    from api.keys import canonical_material, canonical_materials
-    from api.schemas import PredictionRequest
+    from api.prediction.keys import canonical_material, canonical_materials
+    from api.prediction.schemas import PredictionRequest
     from features.batch import MaterialBatch, material_columns
 
     bodies = [
@@ -409,7 +409,7 @@ def test_a_csv_row_on_a_backing_outside_the_ballistic_models_gets_the_single_rou
 
 
 def test_a_csv_of_several_blocks_keeps_order_errors_and_chunked_runner_calls(make_core, runner_cores):
-    from api.batch import BLOCK_ROWS
+    from api.batch.flow import BLOCK_ROWS
 
     counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
     client = batch_client(make_core, runners={"mechanical": counting}, max_batch_size=64)

@@ -1,4 +1,4 @@
-"""Many materials of one family through the pieces of the one prediction flow (api/flow.py), in
+"""Many materials of one family through the pieces of the one prediction flow (api/prediction/flow.py), in
 input order: validated in blocks of ~BLOCK_ROWS rows, sent to the runner in chunks of
 MAX_BATCH_SIZE rows, as columns.
 
@@ -8,14 +8,14 @@ Per block:
   that did not pass) are validated one by one with the single route's PredictionRequest (the
   batch's flags added), which also words their errors: a bad row becomes its own error, with the
   single route's message, and the others go on. Ballistic rows on a backing the models are not
-  validated for are refused as by the single route (``api.domain.refuse_unvalidated``).
+  validated for are refused as by the single route (``api.prediction.domain.refuse_unvalidated``).
 - keys: each valid row's canonical form and response key, as the single route builds them
-  (``api.keys``); rows found in the response cache's in-process layer are answered from it;
+  (``api.prediction.keys``); rows found in the response cache's in-process layer are answered from it;
   the others are featurised in one call, through the feature cache.
 Per chunk: one runner call of its own (``direct``: beside the coalescer's lanes); the rows'
-warnings come from ``api.domain`` row by row, their bodies (``Answers.outcome``) equal the single
+warnings come from ``api.prediction.domain`` row by row, their bodies (``Answers.outcome``) equal the single
 route's for that material (same model version, same warnings). A CSV answer is written from the
-runner's arrays (api/batch_io.py).
+runner's arrays (api/batch/io.py).
 
 A block's chunks go to the runner together, before the next block is validated, so the runner
 computes one block while the API worker validates the next (with two chunks in flight, the runner
@@ -47,10 +47,10 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from api import domain, keys, responses
-from api.errors import ApiError, InvalidInput, ServiceUnavailable
-from api.handlers import RUNNER_FAILURES, RUNNER_UNAVAILABLE
-from api.schemas import BatchOptions, PredictionRequest
+from api.prediction import domain, keys, responses
+from api.prediction.schemas import BatchOptions, PredictionRequest
+from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable
+from api.transport.handlers import RUNNER_FAILURES, RUNNER_UNAVAILABLE
 from features.batch import (
     MaterialBatch,
     concat_columns,
@@ -164,7 +164,7 @@ class _Valid:
     positions: np.ndarray  # in the block
     rows: list[int]  # in the input
     columns: dict[str, np.ndarray]  # validated, defaults in (features.batch)
-    materials: list[dict[str, Any]]  # canonical form (api.keys)
+    materials: list[dict[str, Any]]  # canonical form (api.prediction.keys)
     stored: list[dict[str, Any] | None]  # the response cache's body, or None: the runner answers
     features: np.ndarray  # (N, F); rows answered from the response cache are left empty
 
@@ -209,7 +209,7 @@ class Answers:
     card: ModelCard  # of the model that answered
     out: Unpacked
     warnings: list[list[str]]
-    outside: list[bool]  # an input outside the training data's range (api.domain)
+    outside: list[bool]  # an input outside the training data's range (api.prediction.domain)
     with_interval: bool
     explain: bool
 
@@ -252,13 +252,13 @@ class ChunkOutcomes:
         return any(not isinstance(item, int) and item.get("error", {}).get("status") == status for item in self.items)
 
 
-# A validated Material as ``api.domain`` reads it: the inputs of its blocks, by name.
+# A validated Material as ``api.prediction.domain`` reads it: the inputs of its blocks, by name.
 _BLOCK_VIEWS: dict[str, Any] = {block: namedtuple(block, [i.name for i in block_inputs(block)]) for block in BLOCKS}
 _MATERIAL_VIEW: Any = namedtuple("MaterialView", BLOCKS)  # type: ignore[misc]
 
 
 def _materials(columns: dict[str, np.ndarray]) -> list[Material]:
-    """Each row as the attributes ``api.domain`` reads of a validated Material: the column path's
+    """Each row as the attributes ``api.prediction.domain`` reads of a validated Material: the column path's
     stand-in for a request model, which costs more to build than the whole row's answer."""
     blocks = [
         map(view._make, zip(*[columns[name].tolist() for name in view._fields], strict=True))
@@ -480,7 +480,7 @@ class BatchRun:
         return answers
 
     def _warnings(self, rows: _Valid, card: ModelCard, out: Unpacked) -> tuple[list[list[str]], list[bool]]:
-        """Each row's warnings from the domain check (api.domain), as the single route gives them."""
+        """Each row's warnings from the domain check (api.prediction.domain), as the single route gives them."""
         warnings: list[list[str]] = []
         outside: list[bool] = []
         ballistic = card.family == "ballistic"

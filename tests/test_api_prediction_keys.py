@@ -1,11 +1,11 @@
-"""api/keys.py: a cache key means the same answer."""
+"""api/prediction/keys.py: a cache key means the same answer."""
 
 from __future__ import annotations
 
 import json
 
-from api import keys
-from api.schemas import PredictionRequest
+from api.prediction import keys
+from api.prediction.schemas import PredictionRequest
 from tests.support import example, request
 
 

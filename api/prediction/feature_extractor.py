@@ -5,7 +5,7 @@ for 1 material), less than handing it to a thread and back.
 
 Almost all of that is fixed cost: one call featurised 1 / 3 / 8 / 16 materials in 178 / 197 / 242
 / 277 us (timeit, 2026-11-27). So a single request's materials on the default model are not
-featurised here at all: they go out as ``PendingRows``, which the coalescer (api/coalescer.py)
+featurised here at all: they go out as ``PendingRows``, which the coalescer (api/prediction/coalescer.py)
 encodes as material rows together with every other pending row of the runner call they go out in
 (``material_rows``), and the runner featurises the rows of all API workers in one call
 (runners/core.py). ``rows`` (with the feature cache) serves pinned versions and the batches.

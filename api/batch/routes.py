@@ -1,9 +1,9 @@
 """POST /api/v1/predict/{mechanical,ballistic}/batch: many materials in one request.
 
-Decode (api/batch_io.py), check the limits (MAX_BATCH_ROWS; the body cap MAX_BATCH_REQUEST_BYTES is
+Decode (api/batch/io.py), check the limits (MAX_BATCH_ROWS; the body cap MAX_BATCH_REQUEST_BYTES is
 the middleware's), resolve the model, run the first chunk (a runner that is down answers the whole
 request 503 with Retry-After, before anything is sent), then stream the rest as the chunks are done
-(api/batch.py), screened when asked (api/screening.py), gzip-compressed when accepted.
+(api/batch/flow.py), screened when asked (api/batch/screening.py), gzip-compressed when accepted.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.batch import BatchRun, ChunkOutcomes, Outcome
-from api.batch_io import (
+from api.batch.flow import BatchRun, ChunkOutcomes, Outcome
+from api.batch.io import (
     Encoder,
     Gzip,
     Job,
@@ -28,11 +28,11 @@ from api.batch_io import (
     query_options,
     wants_gzip,
 )
-from api.errors import InvalidInput
-from api.handlers import failure_response
-from api.http import ORJSONResponse
-from api.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.screening import Screen
+from api.batch.screening import Screen
+from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
+from api.transport.errors import InvalidInput
+from api.transport.handlers import failure_response
+from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
 from settings import BatchRouteSettings
 

@@ -1,4 +1,4 @@
-"""api/repeats.py: exact repeats answered from the response cache before the body is parsed, and
+"""api/transport/repeats.py: exact repeats answered from the response cache before the body is parsed, and
 everything else on the full path."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.repeats import RepeatMemo
+from api.transport.repeats import RepeatMemo
 from settings import AccessSettings
 
 EXAMPLE = json.loads((Path(__file__).parent / "testdata" / "example_request.json").read_text())

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.errors import InvalidInput
-from api.schemas import BatchOptions
+from api.prediction.schemas import BatchOptions
+from api.transport.errors import InvalidInput
 from features.catalogue import TARGETS
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from api.coalescer import Coalescer, Materialize, Rows, no_deferred
+from api.prediction.coalescer import Coalescer, Materialize, Rows, no_deferred
 from runners.contract import RowKind
 
 
@@ -28,7 +28,7 @@ class AsyncPredictor:
     ):
         """``max_rows``: most rows per runner call (the runners' MAX_BATCH_SIZE); ``max_in_flight``:
         runner calls of one kind on the wire at once from this worker (COALESCE_IN_FLIGHT);
-        ``materialize``: encodes deferred rows when their call goes out (api/coalescer.py)."""
+        ``materialize``: encodes deferred rows when their call goes out (api/prediction/coalescer.py)."""
         self.runners = runners
         self.coalescer = Coalescer(self._call, max_rows, max_in_flight, materialize)
 

@@ -1,4 +1,4 @@
-"""api/middleware.py: body size limits and the body deadline, at the ASGI level."""
+"""api/transport/middleware.py: body size limits and the body deadline, at the ASGI level."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 from starlette.types import Message, Receive, Scope, Send
 
-from api.middleware import BodySizeLimit
+from api.transport.middleware import BodySizeLimit
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,7 +3,7 @@ of the last value silently winning ({"SiC": 1.0, "SiC": 0.5} is ambiguous, not a
 
 FastAPI parses the body with ``Request.json``; the route class below hands it a request whose
 ``json`` rejects duplicate keys with a ``JSONDecodeError``, which FastAPI turns into the same
-"invalid JSON" validation error as any other malformed body (api.handlers maps it to 400).
+"invalid JSON" validation error as any other malformed body (api.transport.handlers maps it to 400).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""api/coalescer.py: concurrent rows of one kind go to the runner as one call."""
+"""api/prediction/coalescer.py: concurrent rows of one kind go to the runner as one call."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from api.coalescer import Coalescer
+from api.prediction.coalescer import Coalescer
 from runners.contract import RowKind
 
 

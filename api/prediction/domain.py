@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api.errors import InvalidInput
+from api.transport.errors import InvalidInput
 from features.batch import field_value
 from features.catalogue import family_numeric_inputs
 from features.phases import PHASES, load_armor_tables, validated_backings

@@ -1,13 +1,13 @@
-"""api/screening.py: constraints, ranking and top K, alone and through a /batch route."""
+"""api/batch/screening.py: constraints, ranking and top K, alone and through a /batch route."""
 
 from __future__ import annotations
 
 import pytest
 
-from api.errors import InvalidInput
-from api.schemas import BatchOptions
-from api.screening import Screen, constraint
-from tests.test_api_batch import material, post
+from api.batch.screening import Screen, constraint
+from api.prediction.schemas import BatchOptions
+from api.transport.errors import InvalidInput
+from tests.test_api_batch_flow import material, post
 
 
 def row(i: int, density: float, hardness: float) -> dict:

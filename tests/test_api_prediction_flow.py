@@ -1,11 +1,11 @@
-"""api/flow.py: request -> response cache -> single flight -> features -> runner -> response."""
+"""api/prediction/flow.py: request -> response cache -> single flight -> features -> runner -> response."""
 
 import asyncio
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.schemas import PredictionRequest
+from api.prediction.schemas import PredictionRequest
 from tests.support import CountingRunner, example, request
 
 

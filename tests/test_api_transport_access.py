@@ -1,11 +1,11 @@
-"""api/access.py: optional API keys and the per-client rate limit of the prediction routes."""
+"""api/transport/access.py: optional API keys and the per-client rate limit of the prediction routes."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.access import SlidingWindow
 from api.app import create_app
+from api.transport.access import SlidingWindow
 from settings import AccessSettings
 from tests.support import example
 

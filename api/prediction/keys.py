@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from api.schemas import AnswerOptions, PredictionRequest
+from api.prediction.schemas import AnswerOptions, PredictionRequest
 from features.batch import normalise_fractions
 from features.catalogue import BALLISTIC_ONLY_BLOCKS, BLOCKS, block_inputs, numeric_names
 from features.phases import PHASES

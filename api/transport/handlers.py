@@ -1,5 +1,5 @@
 """How every route answers: failures mapped to their status with the JSON error body of
-api.errors (pydantic validation: 422 naming each field; unparseable bodies: 400; the framework's
+api.transport.errors (pydantic validation: 422 naming each field; unparseable bodies: 400; the framework's
 404/405; runner down or overloaded: 503 with Retry-After; anything else: 500 without internals),
 the admin-token check of the detail routes, and the prediction answer with its access line."""
 
@@ -20,9 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
-from api.http import ORJSONResponse
-from api.schemas import HardnessRequest, PredictionRequest
+from api.prediction.schemas import HardnessRequest, PredictionRequest
+from api.transport.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
+from api.transport.http import ORJSONResponse
 from monitoring.logs import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ async def answer(
 
 
 async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> Response | None:
-    """The answer to an exact repeat from the response cache (api/repeats.py), or None: the full
+    """The answer to an exact repeat from the response cache (api/transport/repeats.py), or None: the full
     path answers it."""
     if not core.flow.remembers(raw_key):  # most requests: no request id made, nothing counted
         return None

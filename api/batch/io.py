@@ -29,10 +29,10 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from api.batch import Answers, Block, ChunkOutcomes, Outcome, RawRow, RowBlock
-from api.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody
-from api.schemas import BatchOptions
-from api.strict_json import loads_strict
+from api.batch.flow import Answers, Block, ChunkOutcomes, Outcome, RawRow, RowBlock
+from api.prediction.schemas import BatchOptions
+from api.transport.errors import ApiError, BodyTooLarge, InvalidInput, MalformedBody
+from api.transport.strict_json import loads_strict
 from features.catalogue import TARGETS, categorical_inputs, inputs, numeric_inputs
 from features.phases import PHASES
 

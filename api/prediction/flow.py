@@ -1,8 +1,8 @@
 """One code path for every family: validated request -> cache -> features -> runner -> response.
 
-What differs between families (canonical form, feature rows, response body) is in api/families.py.
+What differs between families (canonical form, feature rows, response body) is in api/prediction/families.py.
 
-key      = canonical request + model tag (api.keys)
+key      = canonical request + model tag (api.prediction.keys)
 cached?  -> the stored body, ``cached: true``
 else     -> single flight on the key: features (feature cache), one runner call, response;
             stored in the response cache (local, and Redis when CACHE_BACKEND=redis)
@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import orjson
 
-from api import keys
-from api.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
-from api.families import Family, Prepared, Request
-from api.feature_extractor import PendingRows
-from api.predictor import AsyncPredictor
-from api.repeats import RepeatMemo
-from api.schemas import AnswerOptions
+from api.prediction import keys
+from api.prediction.families import Family, Prepared, Request
+from api.prediction.feature_extractor import PendingRows
+from api.prediction.predictor import AsyncPredictor
+from api.prediction.schemas import AnswerOptions
+from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
+from api.transport.repeats import RepeatMemo
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import Metrics
@@ -107,7 +107,7 @@ class PredictionFlow:
         rings: dict[str, Ring],
         repeats: RepeatMemo | None = None,
     ):
-        """``repeats``: exact repeats remembered for the answer before parsing (api/repeats.py);
+        """``repeats``: exact repeats remembered for the answer before parsing (api/transport/repeats.py);
         only useful, and only given, with a response cache."""
         self.predictor, self.families, self.metrics = predictor, families, metrics
         self.response_cache, self.rings = response_cache, rings
@@ -166,7 +166,7 @@ class PredictionFlow:
         self, family: str, request: Request, request_id: str | None = None, raw_key: str | None = None
     ) -> bytes:
         """The rendered answer with this request's own fields. ``raw_key``: the request's bytes
-        (api/repeats.py), remembered with its response key once answered, so an exact repeat is
+        (api/transport/repeats.py), remembered with its response key once answered, so an exact repeat is
         answered before parsing."""
         started = time.perf_counter()
         prepared = self.families[family].prepare(request)

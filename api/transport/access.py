@@ -21,7 +21,7 @@ from collections.abc import Callable
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError, RateLimited, Unauthorized
+from api.transport.errors import ApiError, RateLimited, Unauthorized
 
 PROTECTED_PREFIX = "/api/v1/predict/"
 WINDOW_S = 60.0

@@ -1,6 +1,6 @@
 """A deadline for the request head (request line and headers): slow clients, issue 14, item 9.
 
-Half-sent *headers* never reach an ASGI app, so api/middleware.py's body deadline cannot see
+Half-sent *headers* never reach an ASGI app, so api/transport/middleware.py's body deadline cannot see
 them: uvicorn holds such a connection for as long as the client likes. BentoML starts uvicorn in
 each worker (``_bentoml_impl/worker/service.py``) with ``uvicorn.Config(app=..., ...)`` and no
 ``http=`` argument, so uvicorn's default ``"auto"`` resolves, when ``Config.load()`` runs at server
@@ -44,7 +44,7 @@ from typing import Any
 from uvicorn.protocols.http import auto
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.errors import RequestTimeout
+from api.transport.errors import RequestTimeout
 
 HEADER_READ_TIMEOUT_S = 10.0
 _ORIGINAL = "_armor_original"

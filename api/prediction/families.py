@@ -1,5 +1,5 @@
 """What differs between the model families on the way through the one prediction flow
-(api/flow.py): how a validated request becomes its canonical form (what the cache key hashes),
+(api/prediction/flow.py): how a validated request becomes its canonical form (what the cache key hashes),
 its feature rows, and how the runner's packed answer becomes the response body.
 
 - ``MaterialFamily`` (mechanical, ballistic): a material description of the ten phases, one row.
@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from api import domain, keys, responses
-from api.errors import InvalidInput
-from api.feature_extractor import AsyncFeatureExtractor, PendingRows
-from api.schemas import HardnessRequest, PredictionRequest
+from api.prediction import domain, keys, responses
+from api.prediction.feature_extractor import AsyncFeatureExtractor, PendingRows
+from api.prediction.schemas import HardnessRequest, PredictionRequest
+from api.transport.errors import InvalidInput
 from features.composition import CompositionDomain, FormulaFeaturizer
 from features.formula import Composition, FormulaError, parse_formula
 from runners.contract import ModelCard, Unpacked
@@ -32,7 +32,7 @@ class Prepared:
     canonical: dict[str, Any]  # what the response key hashes (with the family and the model tag)
     # the runner's rows, made on a cache miss only; ``pinned``: for a named model version (feature
     # rows), else for the default model, whose rows may be left to be encoded with the other rows
-    # of their runner call (PendingRows, api/coalescer.py)
+    # of their runner call (PendingRows, api/prediction/coalescer.py)
     rows: Callable[[bool], Awaitable[np.ndarray | PendingRows]]
     respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
 

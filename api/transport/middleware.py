@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, BodyTooLarge, RequestTimeout
+from api.transport.errors import ApiError, BodyTooLarge, RequestTimeout
 
 # A refused body up to this size is read to its end (and discarded) before the 413 is sent: a
 # client that sends the whole body before reading (Python's urllib does) would otherwise see the
@@ -31,7 +31,7 @@ class BodySizeLimit:
     chunked one) must arrive within ``body_timeout_s`` or the request gets 408 — 3,000 half-sent
     requests were otherwise held for as long as their clients liked (issue 14, item 9). The /batch
     routes stream large bodies through and rely on the service's request timeout. Half-sent
-    *headers* never reach the application: api/header_timeout.py bounds them (HEADER_READ_TIMEOUT_S).
+    *headers* never reach the application: api/transport/header_timeout.py bounds them (HEADER_READ_TIMEOUT_S).
     """
 
     def __init__(

@@ -1,11 +1,11 @@
-"""api/feature_extractor.py: features through the feature cache."""
+"""api/prediction/feature_extractor.py: features through the feature cache."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from api import keys
-from api.feature_extractor import AsyncFeatureExtractor
+from api.prediction import keys
+from api.prediction.feature_extractor import AsyncFeatureExtractor
 from monitoring.instrumented import instrumented_local
 from monitoring.metrics import Metrics
 from settings import CacheLayerSettings

@@ -1,4 +1,4 @@
-"""api/header_timeout.py: the request-head deadline, on a real uvicorn server in this process.
+"""api/transport/header_timeout.py: the request-head deadline, on a real uvicorn server in this process.
 
 The server is started as BentoML's worker starts it (``uvicorn.Config`` without ``http=``, served
 on a socket it is handed), with a 0.5 s deadline; the client is a raw socket, so a request can
@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http import auto
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.header_timeout import HeaderDeadlineProtocol, install, uninstall
+from api.transport.header_timeout import HeaderDeadlineProtocol, install, uninstall
 
 DEADLINE_S = 0.5
 WAIT_S = 3.0  # a connection still open this long after the deadline is held
@@ -235,7 +235,7 @@ class _RecordingTransport:
 
 
 def test_a_responses_writes_of_one_loop_step_leave_in_one_write() -> None:
-    from api.header_timeout import _OneWritePerStep
+    from api.transport.header_timeout import _OneWritePerStep
 
     async def scenario() -> tuple[list[bytes], list[bytes], list[bytes], str]:
         real = _RecordingTransport()

@@ -1,4 +1,4 @@
-"""api/deadline.py: a response that does not start in time is a 504; one under way is not cut."""
+"""api/transport/deadline.py: a response that does not start in time is a 504; one under way is not cut."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from api.deadline import ResponseDeadline
+from api.transport.deadline import ResponseDeadline
 
 
 def _run(app: Any) -> list[dict[str, Any]]:
