@@ -19,7 +19,8 @@ here and checked against the published points in data/ballistic_reference.csv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,8 +59,7 @@ def bounded_v50(
     return v_thin * np.sqrt(np.maximum(tile_mm, limit) / limit)
 
 
-@dataclass(frozen=True)
-class Build:
+class Build(NamedTuple):
     """What a ballistic answer says about the build besides the predicted targets: its areal
     density (what a plate designer trades against V50) and the threat's reference velocity."""
 
@@ -73,15 +73,21 @@ class Build:
         return self.tile_areal_density + self.backing_areal_density
 
 
+@cache
+def _densities() -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Phase and backing densities (g/cm3) and threat reference velocities (m/s), by name."""
+    table, armor = load_phase_table(), load_armor_tables()
+    phases = {p: float(d) for p, d in zip(PHASES, table.density, strict=True)}
+    backings = {name: float(b["density_g_cm3"]) for name, b in armor["backings"].items()}
+    threats = {name: float(t["velocity_m_s"]) for name, t in armor["threats"].items()}
+    return phases, backings, threats
+
+
 def build_of(
     volume_fractions: Mapping[str, float], porosity: float, tile_mm: float, backing: str, backing_mm: float, threat: str
 ) -> Build:
     """The build of one material: ``volume_fractions`` by phase (absent = 0), porosity as a fraction."""
-    table, armor = load_phase_table(), load_armor_tables()
-    theoretical = sum(float(table.density[PHASES.index(p)]) * f for p, f in volume_fractions.items())
-    return Build(
-        # g/cm3 x mm = kg/m2
-        tile_areal_density=theoretical * (1.0 - porosity) * tile_mm,
-        backing_areal_density=float(armor["backings"][backing]["density_g_cm3"]) * backing_mm,
-        threat_velocity=float(armor["threats"][threat]["velocity_m_s"]),
-    )
+    phases, backings, threats = _densities()
+    theoretical = sum(phases[p] * f for p, f in volume_fractions.items())
+    # g/cm3 x mm = kg/m2
+    return Build(theoretical * (1.0 - porosity) * tile_mm, backings[backing] * backing_mm, threats[threat])

@@ -496,22 +496,20 @@ class BatchRun:
     def _row_checks(self, rows: _Valid, card: ModelCard, out: Unpacked) -> _RowChecks:
         """Each row's warnings from the domain check (api.prediction.domain) and, ballistic, its
         build (areal density, V50 margin), as the single route gives them."""
-        checks = _RowChecks([], [], [])
+        checks = _RowChecks([], [], [None] * len(rows.rows))
         ballistic = card.family == "ballistic"
         values = out.values.tolist()
-        for i, (material, canonical, row_values) in enumerate(
-            zip(_materials(rows.columns), rows.materials, values, strict=True)
-        ):
+        materials = _materials(rows.columns)
+        for material, canonical, row_values in zip(materials, rows.materials, values, strict=True):
             found, beyond = domain.check(material, canonical["composition"], card.feature_ranges, card.family)
-            build = None
             if ballistic:
                 found += domain.ballistic_warnings(material, dict(zip(card.targets, row_values, strict=True)))
-                row = (out.values[i], out.lower[i], out.upper[i])
-                with_interval = self.options.include_uncertainty
-                build = responses.material_build(material, canonical["composition"], card, row, with_interval)
             checks.warnings.append(found)
             checks.outside.append(beyond)
-            checks.builds.append(build)
+        if ballistic:
+            compositions = [m["composition"] for m in rows.materials]
+            answer, interval = (out.values, out.lower, out.upper), self.options.include_uncertainty
+            checks.builds = list(responses.builds(materials, compositions, card, answer, interval))
         return checks
 
     def _result(self, row: int, body: dict[str, Any], tag: str) -> Outcome:

@@ -72,15 +72,19 @@ class MaterialFamily:
         self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
     ) -> dict[str, Any]:
         warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
-        row = (out.values[0], out.lower[0], out.upper[0])
         body: dict[str, Any] = {
-            "predictions": responses.predictions(card, *row, request.include_uncertainty, outside),
+            "predictions": responses.predictions(
+                card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
+            ),
             "feature_importance": None,
             "contribution_base": None,
         }
         if card.family == "ballistic":
             warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
-            body["build"] = responses.material_build(request, volume_fractions, card, row, request.include_uncertainty)
+            answer = (out.values[:1], out.lower[:1], out.upper[:1])
+            (body["build"],) = responses.builds(
+                [request], [volume_fractions], card, answer, request.include_uncertainty
+            )
         body |= _importance(request, card, out)
         return body | {"model_info": responses.model_info(card), "warnings": warnings}
 

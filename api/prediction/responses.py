@@ -77,26 +77,31 @@ def build_entry(build: Build, threat: str, v50: tuple[float, float, float], with
     }
 
 
-def material_build(
-    material: Material,
-    volume_fractions: dict[str, float],
+def builds(
+    materials: list[Material],
+    compositions: list[dict[str, float]],
     card: ModelCard,
-    row: tuple[np.ndarray, np.ndarray, np.ndarray],
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
     with_interval: bool,
-) -> dict[str, Any]:
-    """``build_entry`` of one ballistic answer: ``row`` is its (values, lower, upper) per target."""
-    armor = material.armor
-    build = build_of(
-        volume_fractions,
-        material.microstructure.porosity,
-        armor.tile_thickness,
-        armor.backing,
-        armor.backing_thickness,
-        armor.threat,
-    )
+) -> list[dict[str, Any]]:
+    """``build_entry`` of every ballistic material of a runner answer (``out``: values, lower,
+    upper, each of shape (N, targets)); ``compositions``: their volume fractions by phase. One
+    function for the single and the batch route, so both give the same numbers."""
     o = card.targets.index("v50_velocity")
-    v50 = (float(row[0][o]), float(row[1][o]), float(row[2][o]))
-    return build_entry(build, armor.threat, v50, with_interval)
+    v50 = zip(*(a[:, o].tolist() for a in out), strict=True)
+    builds = []
+    for material, composition, v in zip(materials, compositions, v50, strict=True):
+        armor = material.armor
+        build = build_of(
+            composition,
+            material.microstructure.porosity,
+            armor.tile_thickness,
+            armor.backing,
+            armor.backing_thickness,
+            armor.threat,
+        )
+        builds.append(build_entry(build, armor.threat, v, with_interval))
+    return builds
 
 
 def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict[str, Any]]:
