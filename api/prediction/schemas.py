@@ -67,12 +67,35 @@ class ModelInfo(BaseModel):
     metrics: dict[str, dict[str, float | int | str]]
 
 
+class ArealDensity(BaseModel):
+    value: float = Field(description="tile (at its bulk density) plus backing")
+    unit: str
+    tile: float
+    backing: float
+
+
+class V50Margin(BaseModel):
+    value: float = Field(description="predicted V50 minus the threat's reference velocity; negative: perforation")
+    unit: str
+    threat: str
+    reference_velocity: float
+    confidence_interval: list[float] | None = Field(None, description="the V50 interval minus the reference velocity")
+
+
+class BuildSummary(BaseModel):
+    """Ballistic answers only: what the build weighs and how far its V50 clears the threat."""
+
+    areal_density: ArealDensity
+    v50_margin: V50Margin
+
+
 class PredictionResponse(BaseModel):
     predictions: dict[str, PropertyPrediction]
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = Field(
         None, description="base value per target; base + sum of contributions = predicted value"
     )
+    build: BuildSummary | None = Field(None, description="ballistic family only")
     model_info: ModelInfo
     warnings: list[str]
     request_id: str
@@ -281,6 +304,7 @@ class BatchRow(BaseModel):
     predictions: dict[str, PropertyPrediction]
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = None
+    build: BuildSummary | None = Field(None, description="ballistic family only")
     warnings: list[str]
     model_version: str = Field(description="tag of the model that answered; its model_info is in summary.models")
     cached: bool
