@@ -17,7 +17,9 @@ import numpy as np
 
 from api.app import create_app
 from api.core import ServiceCore
+from api.prediction.schemas import HardnessRequest, PredictionRequest
 from api.transport import header_timeout
+from api.transport.bentoml_api import HardnessAnswer, PredictionAnswer, hardness_answer, material_answer, typed_models
 from api.transport.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
@@ -96,6 +98,29 @@ class ArmorService:
     async def _start_background(self) -> None:
         self.core.start_background()
         await self.core.warm_up()
+
+    # BentoML's own endpoints (/predict_mechanical, ...): the bodies and answers of /api/v1/predict/...
+    # through the same flow, for bentoml.SyncHTTPClient / AsyncHTTPClient and /schema.json
+    # (api/transport/bentoml_api.py). The positional-only argument makes the whole body the model.
+    @bentoml.api(route="/predict_mechanical")
+    async def predict_mechanical(self, request: PredictionRequest, /) -> PredictionAnswer:
+        """Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals."""
+        return await material_answer(self.core, "mechanical", request)
+
+    @bentoml.api(route="/predict_ballistic")
+    async def predict_ballistic(self, request: PredictionRequest, /) -> PredictionAnswer:
+        """V50, penetration resistance, back-face deformation and multi-hit capability."""
+        return await material_answer(self.core, "ballistic", request)
+
+    @bentoml.api(route="/predict_hardness")
+    async def predict_hardness(self, request: HardnessRequest, /) -> HardnessAnswer:
+        """Vickers hardness of a chemical formula at one or several loads, with 95 % intervals."""
+        return await hardness_answer(self.core, request)
+
+    @bentoml.api(route="/models")
+    async def models_serving(self) -> dict[str, Any]:
+        """The model serving each family (its tag)."""
+        return await typed_models(self.core)
 
     @bentoml.on_shutdown
     async def _close(self) -> None:
