@@ -72,12 +72,13 @@ APP = create_app(
     SETTINGS.batch_routes,
     SETTINGS.serving.body_read_timeout_s,
     SETTINGS.access,
+    openapi_source=lambda: _bentoml_openapi(),
 )
 traffic.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    traffic.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
+    traffic.Shortcut(("/api/v1/", "/docs.json"), ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 
 
@@ -127,6 +128,13 @@ class ArmorService:
         await self.core.close()
         if self.hop is not None:
             await self.hop.close()
+
+
+def _bentoml_openapi() -> dict[str, Any]:
+    """BentoML's OpenAPI document of this service, published valid at /docs.json (api/transport/openapi.py)."""
+    service: Any = ArmorService  # a bentoml Service once decorated
+    document: dict[str, Any] = service.openapi_spec.asdict()
+    return document
 
 
 def _socket_hop() -> SocketHop | None:

@@ -69,3 +69,15 @@ def test_refusals_keep_their_status(served):
             client.predict_mechanical(example() | {"model_version": "armor_mechanical:doesnotexist"})
         with pytest.raises(bentoml.exceptions.InvalidArgument):
             client.predict_mechanical(example() | {"composition": {"SiC": 2.0}})
+
+
+def test_docs_json_is_valid_openapi_31_with_every_route(served):
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    document = httpx.get(f"{served.url}/docs.json", timeout=30).json()
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["version"] != "None"
+    assert [str(error)[:200] for error in OpenAPIV31SpecValidator(document).iter_errors()] == []
+    paths = set(document["paths"])
+    assert {"/predict_mechanical", "/api/v1/predict/mechanical", "/api/v1/predict/mechanical/batch"} <= paths
+    assert "img.shields.io" not in httpx.get(f"{served.url}/docs.json", timeout=30).text
