@@ -17,9 +17,17 @@ import numpy as np
 
 from api.app import create_app
 from api.core import ServiceCore
-from api.prediction.schemas import HardnessRequest, PredictionRequest
+from api.prediction.schemas import BatchRequest, HardnessRequest, PredictionRequest
 from api.transport import header_timeout
-from api.transport.bentoml_api import HardnessAnswer, PredictionAnswer, hardness_answer, material_answer, typed_models
+from api.transport.bentoml_api import (
+    BatchAnswer,
+    HardnessAnswer,
+    PredictionAnswer,
+    batch_answer,
+    hardness_answer,
+    material_answer,
+    typed_models,
+)
 from api.transport.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
@@ -117,6 +125,16 @@ class ArmorService:
     async def predict_hardness(self, request: HardnessRequest, /) -> HardnessAnswer:
         """Vickers hardness of a chemical formula at one or several loads, with 95 % intervals."""
         return await hardness_answer(self.core, request)
+
+    @bentoml.api(route="/predict_mechanical_batch")
+    async def predict_mechanical_batch(self, request: BatchRequest, /) -> BatchAnswer:
+        """Mechanical predictions for many materials (the JSON of /api/v1/predict/mechanical/batch)."""
+        return await batch_answer(self.core, "mechanical", request)
+
+    @bentoml.api(route="/predict_ballistic_batch")
+    async def predict_ballistic_batch(self, request: BatchRequest, /) -> BatchAnswer:
+        """Ballistic predictions for many materials (the JSON of /api/v1/predict/ballistic/batch)."""
+        return await batch_answer(self.core, "ballistic", request)
 
     @bentoml.api(route="/models")
     async def models_serving(self) -> dict[str, Any]:

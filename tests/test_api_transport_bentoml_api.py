@@ -53,3 +53,28 @@ def test_models_names_the_serving_tag_of_every_family(client):
     serving = asyncio.run(typed_models(client.core))
     assert set(serving) == {"mechanical", "ballistic", "hardness"}
     assert all(entry["serving"].startswith(f"armor_{family}:") for family, entry in serving.items())
+
+
+def test_batch_answer_equals_the_route_with_row_errors_and_screening(client):
+    from api.prediction.schemas import BatchRequest
+    from api.transport.bentoml_api import batch_answer
+
+    material = {k: v for k, v in example().items() if k in ("composition", "processing", "microstructure")}
+    body = {"materials": [material, {"composition": {"SiC": 2.0}}, material], "rank_by": "density", "top": 5}
+    route = client.post("/api/v1/predict/mechanical/batch", json=body).json()
+    typed = asyncio.run(batch_answer(client.core, "mechanical", BatchRequest.model_validate(body)))
+    assert typed.model_dump(mode="json", exclude_none=True)["results"] == [
+        {k: v for k, v in row.items() if v is not None} for row in route["results"]
+    ]
+    assert typed.summary.errors == route["summary"]["errors"] == 1
+
+
+def test_batch_over_the_row_limit_keeps_its_413(make_core):
+    from api.prediction.schemas import BatchRequest
+    from api.transport.bentoml_api import batch_answer
+
+    core = make_core(max_batch_rows=2)
+    request = BatchRequest.model_validate({"materials": [{"composition": {"SiC": 1.0}}] * 3})
+    with pytest.raises(FlowFailure) as caught:
+        asyncio.run(batch_answer(core, "mechanical", request))
+    assert caught.value.error_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE

@@ -35,7 +35,14 @@ def _values(body: dict) -> dict:
 def test_schema_lists_the_typed_endpoints(served):
     schema = httpx.get(f"{served.url}/schema.json", timeout=10).json()
     names = {route["name"] for route in schema["routes"]}
-    assert {"predict_mechanical", "predict_ballistic", "predict_hardness", "models_serving"} <= names
+    assert {
+        "predict_mechanical",
+        "predict_ballistic",
+        "predict_hardness",
+        "predict_mechanical_batch",
+        "predict_ballistic_batch",
+        "models_serving",
+    } <= names
 
 
 @pytest.mark.parametrize(
@@ -61,6 +68,17 @@ def test_async_client_and_the_model_list(served):
     answer, serving = asyncio.run(run())
     assert "vickers_hardness" in answer["predictions"]
     assert serving["mechanical"]["serving"] == answer["model_info"]["name"] + ":" + answer["model_info"]["version"]
+
+
+def test_batch_through_the_client_gives_the_routes_rows(served):
+    material = {k: v for k, v in example().items() if k in ("composition", "processing", "microstructure")}
+    body = {"materials": [material, {"composition": {"SiC": 2.0}}]}
+    expected = httpx.post(f"{served.url}/api/v1/predict/ballistic/batch", json=body, timeout=60).json()
+    with bentoml.SyncHTTPClient(served.url) as client:
+        answer = client.predict_ballistic_batch(body)
+    assert answer["results"][0]["predictions"] == expected["results"][0]["predictions"]
+    assert answer["results"][1]["error"]["status"] == expected["results"][1]["error"]["status"] == 422
+    assert answer["summary"]["errors"] == 1
 
 
 def test_refusals_keep_their_status(served):

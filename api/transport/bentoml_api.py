@@ -17,8 +17,22 @@ import orjson
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel
 
-from api.prediction.schemas import HardnessRequest, HardnessResponse, PredictionRequest, PredictionResponse
+from api.batch.io import JsonEncoder, json_job
+from api.batch.routes import job_stream
+from api.prediction.schemas import (
+    BatchRequest,
+    BatchSummary,
+    ErrorInfo,
+    FeatureImportance,
+    HardnessRequest,
+    HardnessResponse,
+    PredictionRequest,
+    PredictionResponse,
+    PropertyPrediction,
+)
+from api.transport.errors import ApiError
 from api.transport.handlers import answer
+from features.catalogue import TARGETS
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -64,6 +78,38 @@ async def material_answer(core: ServiceCore, family: str, request: PredictionReq
 
 async def hardness_answer(core: ServiceCore, request: HardnessRequest) -> HardnessAnswer:
     return HardnessAnswer.model_validate(await _body(core, "hardness", request))
+
+
+class BatchAnswerRow(BaseModel):
+    """A result of the /batch route: a row's predictions, or its error. One model with optional fields,
+    not the route's union (BentoML's client decodes a union as its first member and drops ``error``)."""
+
+    row: int
+    predictions: dict[str, PropertyPrediction] | None = None
+    feature_importance: list[FeatureImportance] | None = None
+    contribution_base: dict[str, float] | None = None
+    warnings: list[str] | None = None
+    model_version: str | None = None
+    cached: bool | None = None
+    error: ErrorInfo | None = None
+
+
+class BatchAnswer(_WithoutNulls, BaseModel):
+    """The JSON body of ``/api/v1/predict/{mechanical,ballistic}/batch``."""
+
+    results: list[BatchAnswerRow]
+    summary: BatchSummary
+
+
+async def batch_answer(core: ServiceCore, family: str, request: BatchRequest) -> BatchAnswer:
+    """The JSON answer of the /batch route to the same body (the same limits, row errors and
+    screening: the body goes through the route's own reader)."""
+    try:
+        job = json_job(orjson.dumps(request.model_dump(exclude_unset=True)), core.settings.batch_routes.max_rows)
+        stream = await job_stream(core, family, job, JsonEncoder(TARGETS[family]))
+    except ApiError as exc:
+        raise FlowFailure(exc.message, int(exc.status)) from None
+    return BatchAnswer.model_validate_json(b"".join([piece async for piece in stream]))
 
 
 async def typed_models(core: ServiceCore) -> dict[str, Any]:
