@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 3000
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench bench-compare lint typecheck build clean loadtest container science
+.PHONY: venv test models serve bench bench-compare bench-paths lint typecheck build clean loadtest container science
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: venv
 # Issue 12's table (~9 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
 bench-compare: models
 	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 3 --duration 10 --json docs/bench-compare.json
+
+# What each way in costs: /api/v1/predict/mechanical against BentoML's typed /predict_mechanical (~2 min).
+bench-paths: models
+	$(PY) -m loadtests.paths_bench --rounds 3 --duration 8 --json docs/paths-bench.json
 
 lint: venv
 	$(VENV)/bin/ruff check .

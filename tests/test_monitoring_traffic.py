@@ -46,9 +46,12 @@ SCRIPT = textwrap.dedent(
     text = ours.metrics_client.generate_latest().decode()
     timing = re.compile(r"\\d+\\.\\d+e[+-]\\d+|\\d\\.\\d{5,}")  # durations and timestamps differ run to run
 
+    bucket = re.compile(r"(_bucket\\{.*\\}) \\S+$")  # which bucket a duration falls in is timing too
+
     def series(namespace):
         prefix = namespace + "_"
-        return sorted(timing.sub("T", line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+        lines = [bucket.sub(r"\\1 B", line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix)]
+        return sorted(timing.sub("T", line) for line in lines)
 
     print(len(series("ours")), series("ours") == series("theirs"))
     """

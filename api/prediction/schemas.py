@@ -35,7 +35,7 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 class PredictionRequest(Material):
     """A material plus what to return. ``armor`` is used by the ballistic family only."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+    model_config = ConfigDict(extra="forbid", strict=True)
     include_uncertainty: bool = True
     include_feature_importance: bool = False
     model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
@@ -127,7 +127,7 @@ def _loads(value: Any) -> float | list[float]:
 class HardnessRequest(BaseModel):
     """A chemical formula and one or several Vickers indentation loads."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [HARDNESS_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", strict=True)
     formula: str = Field(
         min_length=1,
         max_length=MAX_FORMULA_LENGTH,
