@@ -189,9 +189,16 @@ def predicted(driver: WebDriver, targets: list[str]) -> dict[str, dict[str, Any]
 def test_preset_prediction_shows_the_apis_answer(page, api, shots, family, preset_id):
     choose_family(page, family)
     click(page, f'[data-testid="preset-{preset_id}"]')
+    explain = family == "mechanical"  # the contributions chart, on request
+    if explain:
+        click(page, "#explain")
     click(page, '[data-testid="predict"]')
     expected = api.post(f"/api/v1/predict/{family}", json=preset(preset_id)).json()["predictions"]
     shown = predicted(page, list(expected))
+    if explain:
+        WebDriverWait(page, WAIT_S).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="contributions-chart"] svg.marks')
+        )
     for target, p in expected.items():
         assert shown[target]["value"] == p["value"], target
         assert shown[target]["interval"] == p["confidence_interval"], target

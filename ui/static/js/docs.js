@@ -10,6 +10,7 @@ fetch("/docs.json")
   .then((spec) => {
     spec.info = { ...spec.info, title: "Ceramic armor property service", description: DESCRIPTION };
     delete spec.info.contact;
+    if (spec.info.version === "None") delete spec.info.version; // BentoML's, for a service served from source
     window.ui = window.SwaggerUIBundle({
       spec,
       dom_id: "#swagger-ui",

@@ -59,7 +59,7 @@ const LABELS = {
   compressive_strength: "Compressive strength",
   poisson_ratio: "Poisson ratio",
   v50_velocity: "V50",
-  penetration_resistance: "Penetration resistance (DOP mass efficiency)",
+  penetration_resistance: "Penetration resistance",
   back_face_deformation: "Back-face deformation",
   multi_hit_capability: "Multi-hit capability",
 };
@@ -75,5 +75,24 @@ export function humanise(name) {
 
 /** A short range text, e.g. "1200–2500 °C". */
 export function rangeText(spec) {
-  return `${spec.low}–${spec.high} ${unitText(spec.unit)}`.trim();
+  const unit = unitText(spec.unit);
+  return unit && !unit.startsWith("(") ? `${spec.low}–${spec.high} ${unit}` : `${spec.low}–${spec.high}`;
+}
+
+/** "Name (unit)" for a chart title or a table header; a unit that is already a remark stays bare. */
+export function withUnit(label, unit) {
+  const text = unitText(unit);
+  if (!text) return label;
+  return text.startsWith("(") ? `${label} ${text}` : `${label} (${text})`;
+}
+
+const DESCRIPTIONS = {
+  penetration_resistance: "depth-of-penetration mass efficiency (Rosenberg & Yeshurun 1988)",
+  v50_velocity: "ballistic limit velocity: half of the rounds at it perforate",
+  back_face_deformation: "depth of the backing's bulge behind a stopped round",
+  multi_hit_capability: "probability that the tile stops a second hit",
+};
+
+export function targetDescription(target) {
+  return DESCRIPTIONS[target] || "";
 }

@@ -132,6 +132,7 @@ async function predict() {
   try {
     const response = await busy($("predict"), () => postJSON(`/api/v1/predict/${request.family}`, body));
     renderResult($("result"), response, request.family);
+    if (window.matchMedia("(max-width: 900px)").matches) $("panel-predict").scrollIntoView({ block: "start" });
     history.remember(state.label || labelOf(request), request, predictionsOf(response));
     state.label = "";
   } catch (error) {

@@ -3,7 +3,7 @@
 
 import { draw } from "./charts.js";
 import { el } from "./form.js";
-import { decimalsFor, fmt, fmtInterval, humanise, targetLabel, unitText } from "./format.js";
+import { decimalsFor, fmt, fmtInterval, humanise, targetDescription, targetLabel, unitText } from "./format.js";
 
 /** {target: prediction} of a material or hardness response (hardness: the first load). */
 export function predictionsOf(response) {
@@ -20,7 +20,7 @@ function card(target, p) {
   const unit = unitText(p.unit);
   const quality = p.prediction_quality;
   return el("article", { class: "card", "data-target": target }, [
-    el("h3", { text: targetLabel(target) }),
+    el("h3", { text: targetLabel(target), title: targetDescription(target) || null }),
     el("p", { class: "value" }, [
       el("span", { "data-testid": `value-${target}`, "data-value": String(p.value), text: fmt(p.value, decimals) }),
       unit ? el("span", { class: "unit", text: ` ${unit}` }) : null,
@@ -88,6 +88,7 @@ const TOP_CONTRIBUTIONS = 12;
 function drawContributions(node, note, response, target, prediction) {
   const rows = response.feature_importance
     .map((f) => ({ feature: f.name, category: f.category, contribution: f.contribution[target] || 0 }))
+    .map((row) => ({ ...row, magnitude: Math.abs(row.contribution) }))
     .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution))
     .slice(0, TOP_CONTRIBUTIONS);
   const unit = unitText(prediction.unit);
@@ -100,7 +101,7 @@ function drawContributions(node, note, response, target, prediction) {
     data: { values: rows },
     mark: { type: "bar", tooltip: true },
     encoding: {
-      y: { field: "feature", type: "nominal", sort: { field: "contribution", op: "sum", order: "descending" }, title: null },
+      y: { field: "feature", type: "nominal", sort: { field: "magnitude", op: "sum", order: "descending" }, title: null },
       x: { field: "contribution", type: "quantitative", title: `contribution (${unit || "dimensionless"})` },
       color: {
         condition: { test: "datum.contribution < 0", value: "#c2410c" },

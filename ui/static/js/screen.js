@@ -8,7 +8,7 @@
 import { postCsvStream } from "./api.js";
 import { draw } from "./charts.js";
 import { el } from "./form.js";
-import { decimalsFor, fmt, targetLabel, unitText } from "./format.js";
+import { decimalsFor, fmt, targetDescription, targetLabel, unitText, withUnit } from "./format.js";
 
 /** RFC 4180 fields: quoted cells may hold commas, quotes ("") and line breaks. */
 export function parseCsv(text) {
@@ -114,7 +114,9 @@ export class Screening {
       { key: "row", label: "row" },
       { key: "label", label: this.asideNames.length ? this.asideNames.join(" ") : "label" },
     ];
-    for (const t of this.targets()) cols.push({ key: t, label: targetLabel(t), unit: unitText(this.catalogue.units[t]) });
+    for (const t of this.targets()) {
+      cols.push({ key: t, label: targetLabel(t), unit: unitText(this.catalogue.units[t]), numeric: true, title: targetDescription(t) });
+    }
     cols.push({ key: "warnings", label: "warnings" });
     return cols;
   }
@@ -154,7 +156,7 @@ export class Screening {
         this.renderTable(node);
         node.querySelector(`th[data-key="${col.key}"] button`).focus();
       });
-      head.append(el("th", { scope: "col", "data-key": col.key, "aria-sort": active ? (this.sortDescending ? "descending" : "ascending") : "none" }, [button]));
+      head.append(el("th", { scope: "col", class: col.numeric ? "num" : null, title: col.title || null, "data-key": col.key, "aria-sort": active ? (this.sortDescending ? "descending" : "ascending") : "none" }, [button]));
     }
     const tbody = el("tbody");
     for (const result of this.sorted()) tbody.append(this.renderRow(result, cols));
@@ -185,7 +187,10 @@ export class Screening {
         ]),
       );
     }
-    tr.append(el("td", { class: "warn", title: result.warnings.join("\n"), text: result.warnings.length ? `${result.warnings.length} ⚠` : "" }));
+    const warnings = result.warnings.length
+      ? el("details", {}, [el("summary", { text: `${result.warnings.length} ⚠` }), el("ul", {}, result.warnings.map((w) => el("li", { text: w })))])
+      : null;
+    tr.append(el("td", { class: "warn" }, [warnings]));
     return tr;
   }
 
@@ -197,7 +202,7 @@ export class Screening {
         const y = r.predictions[yTarget];
         return { label: this.labels[r.row] || `row ${r.row}`, x: x.value, xlo: x.confidence_interval[0], xhi: x.confidence_interval[1], y: y.value, ylo: y.confidence_interval[0], yhi: y.confidence_interval[1] };
       });
-    const title = (t) => `${targetLabel(t)}${unitText(this.catalogue.units[t]) ? ` (${unitText(this.catalogue.units[t])})` : ""}`;
+    const title = (t) => withUnit(targetLabel(t), this.catalogue.units[t]);
     const x = { field: "x", type: "quantitative", title: title(xTarget), scale: { zero: false } };
     const y = { field: "y", type: "quantitative", title: title(yTarget), scale: { zero: false } };
     return {

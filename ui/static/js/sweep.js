@@ -6,7 +6,7 @@
 
 import { postJSON } from "./api.js";
 import { draw } from "./charts.js";
-import { fmt, humanise, targetLabel, unitText } from "./format.js";
+import { fmt, humanise, targetLabel, withUnit } from "./format.js";
 
 export const SWEEP_POINTS = 25;
 
@@ -45,7 +45,7 @@ export async function materialSweep(family, material, spec, catalogue) {
       rows.push({
         x: isCurrent ? current : xs[i],
         target,
-        panel: `${targetLabel(target)}${p.unit && unitText(p.unit) ? ` (${unitText(p.unit)})` : ""}`,
+        panel: withUnit(targetLabel(target), p.unit),
         value: p.value,
         low: p.confidence_interval[0],
         high: p.confidence_interval[1],
@@ -77,7 +77,7 @@ export async function hardnessSweep(formulaBody, catalogue) {
 const X_FORMAT = ".4~g";
 
 function panelSpec(panel, rows, xTitle, log, width, reference) {
-  const x = { field: "x", type: "quantitative", title: xTitle, scale: log ? { type: "log" } : { zero: false } };
+  const x = { field: "x", type: "quantitative", title: xTitle, scale: log ? { type: "log", nice: false } : { zero: false, nice: false } };
   const y = { field: "value", type: "quantitative", title: null, scale: { zero: false } };
   const layers = [
     {
@@ -149,8 +149,7 @@ export async function drawSweep(node, result, xTitle, log) {
 }
 
 export function sweepTitle(spec) {
-  const unit = unitText(spec.unit);
-  return `${humanise(spec.doc)}${unit ? ` (${unit})` : ""}`;
+  return withUnit(humanise(spec.doc), spec.unit);
 }
 
 export function describe(result, spec) {
