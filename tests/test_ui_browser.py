@@ -268,9 +268,35 @@ def test_ballistic_sweep_points_equal_the_batch_routes(page, api, shots, served)
     screenshot(page, shots / "sweep-ballistic.png")
 
 
-def test_hardness_sweep_is_against_load_on_a_log_axis(page, api, shots):
+def test_a_phase_fraction_sweeps_with_the_other_phases_filling_the_rest(page, api):
+    click(page, '[data-testid="preset-sic-b4c"]')
+    click(page, "#tab-sweep")
+    Select(page.find_element(By.ID, "sweep-input")).select_by_value("composition.SiC")
+    click(page, '[data-testid="draw-sweep"]')
+    points = [p for p in sweep_points(page) if not p["current"]]
+    xs = grid(0.0, 1.0, SWEEP_POINTS, False)
+    material = preset("sic-b4c")
+
+    def composition(x: float) -> dict[str, float]:
+        return {k: v for k, v in {"SiC": x, "B4C": 1 - x}.items() if v > 0}
+
+    materials = [{**material, "composition": composition(x)} for x in xs]
+    results = api.post("/api/v1/predict/mechanical/batch", json={"materials": materials}).json()["results"]
+    density = [p for p in points if p["target"] == "density"]
+    assert [p["x"] for p in density] == pytest.approx(xs, abs=1e-15)
+    assert [p["value"] for p in density] == [r["predictions"]["density"]["value"] for r in results]
+
+
+def test_hardness_prediction_and_sweep_against_load_on_a_log_axis(page, api, shots):
     choose_family(page, "hardness")
     click(page, '[data-testid="preset-tib2"]')
+    click(page, '[data-testid="predict"]')
+    single = api.post("/api/v1/predict/hardness", json={"formula": "TiB2"}).json()["predictions"][0]
+    shown = predicted(page, ["vickers_hardness"])["vickers_hardness"]
+    assert (shown["value"], shown["interval"]) == (
+        single["vickers_hardness"]["value"],
+        single["vickers_hardness"]["confidence_interval"],
+    )
     click(page, "#tab-sweep")
     click(page, '[data-testid="draw-sweep"]')
     points = sweep_points(page)

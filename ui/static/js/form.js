@@ -262,6 +262,21 @@ export class MaterialForm {
     return this.catalogue.inputs.filter((s) => s.kind === "number" && (family === "ballistic" || s.block !== "armor"));
   }
 
+  /** A phase's fraction as a sweepable input: 0 to 1, the other phases scaled to fill the rest. */
+  phaseSpecs() {
+    return this.catalogue.phases.map((phase) => ({
+      name: phase,
+      block: "composition",
+      kind: "number",
+      unit: "(fraction)",
+      low: 0,
+      high: 1,
+      default: 0,
+      log_scaled: false,
+      doc: `${phase} fraction`,
+    }));
+  }
+
   clearErrors() {
     for (const node of this.root.querySelectorAll("[data-error-for]")) node.textContent = "";
     for (const node of this.root.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");

@@ -164,8 +164,14 @@ function renderSweepChoices() {
     $("sweep-range").textContent = `${rangeText(load)}, log axis`;
     return;
   }
-  for (const spec of form.numericSpecs(state.family)) {
-    select.append(el("option", { value: `${spec.block}.${spec.name}`, text: `${sweepTitle(spec)} — ${spec.block}` }));
+  const groups = new Map();
+  for (const spec of form.numericSpecs(state.family).concat(form.phaseSpecs())) {
+    if (!groups.has(spec.block)) {
+      const label = spec.block === "composition" ? "Composition (the other phases scaled to fill)" : humanise(spec.block);
+      groups.set(spec.block, el("optgroup", { label }));
+      select.append(groups.get(spec.block));
+    }
+    groups.get(spec.block).append(el("option", { value: `${spec.block}.${spec.name}`, text: sweepTitle(spec) }));
   }
   select.value = state.family === "ballistic" ? "armor.tile_thickness" : "processing.sintering_temperature";
   updateSweepRange();
@@ -173,7 +179,7 @@ function renderSweepChoices() {
 
 function sweepSpec() {
   const [block, name] = $("sweep-input").value.split(".");
-  return catalogue.inputs.find((s) => s.block === block && s.name === name);
+  return form.numericSpecs(state.family).concat(form.phaseSpecs()).find((s) => s.block === block && s.name === name);
 }
 
 function updateSweepRange() {
@@ -187,23 +193,35 @@ async function sweep() {
   form.clearErrors();
   writeUrl();
   const chart = $("sweep-chart");
+  const warnings = $("sweep-warnings");
+  warnings.hidden = true;
+  const showWarnings = (result) => {
+    const { current, warned, points } = result.warnings;
+    warnings.hidden = !current.length && !warned;
+    warnings.textContent = "";
+    const heading = warned === null ? "Warnings" : "Warnings at the current material";
+    if (current.length) warnings.append(el("h3", { text: heading }), el("ul", {}, current.map((w) => el("li", { text: w }))));
+    if (warned) warnings.append(el("p", { text: `${warned} of the ${points} swept points carry warnings (amber; hover to read them).` }));
+  };
   try {
     await busy($("draw-sweep"), async () => {
       if (state.family === "hardness") {
         const result = await hardnessSweep(form.formula(), catalogue);
         $("sweep-note").textContent = describe(result, { log_scaled: true });
         await drawSweep(chart, result, "indentation load (N)", true);
+        showWarnings(result);
         return;
       }
       const spec = sweepSpec();
       const material = form.material();
-      if ((material[spec.block] || {})[spec.name] === undefined && spec.default !== null) {
+      if (spec.block !== "composition" && (material[spec.block] || {})[spec.name] === undefined && spec.default !== null) {
         (material[spec.block] = material[spec.block] || {})[spec.name] = spec.default;
       }
       const result = await materialSweep(state.family, material, spec, catalogue);
       if (result.error) throw new ApiError(result.error.status, result.error);
       $("sweep-note").textContent = describe(result, spec);
       await drawSweep(chart, result, sweepTitle(spec), spec.log_scaled);
+      showWarnings(result);
     });
   } catch (error) {
     chart.textContent = "";

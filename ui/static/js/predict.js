@@ -26,8 +26,8 @@ function card(target, p) {
       unit ? el("span", { class: "unit", text: ` ${unit}` }) : null,
     ]),
     p.confidence_interval
-      ? el("p", { class: "interval" }, [
-          "95 % interval ",
+      ? el("p", { class: "interval", title: "the model's 95 % prediction interval" }, [
+          "95 %: ",
           el("span", {
             "data-testid": `interval-${target}`,
             "data-low": String(p.confidence_interval[0]),

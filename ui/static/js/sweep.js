@@ -20,7 +20,18 @@ export function grid(low, high, n, log) {
   return out;
 }
 
+/** The composition with ``phase`` at ``x`` and the other phases scaled to fill 1 - x. */
+export function withPhase(composition, phase, x) {
+  const others = Object.entries(composition).filter(([k, v]) => k !== phase && k !== "basis" && v > 0);
+  const rest = others.reduce((sum, [, v]) => sum + v, 0);
+  const out = composition.basis ? { basis: composition.basis } : {};
+  if (x > 0) out[phase] = x;
+  for (const [k, v] of others) if (1 - x > 0) out[k] = (v / rest) * (1 - x);
+  return out;
+}
+
 function withValue(material, spec, x) {
+  if (spec.block === "composition") return { ...material, composition: withPhase(material.composition || {}, spec.name, x) };
   const block = { ...(material[spec.block] || {}), [spec.name]: x };
   return { ...material, [spec.block]: block };
 }
@@ -30,12 +41,19 @@ function failedRows(results) {
 }
 
 export async function materialSweep(family, material, spec, catalogue) {
+  if (spec.block === "composition") {
+    const others = Object.entries(material.composition || {}).filter(([k, v]) => k !== spec.name && k !== "basis" && v > 0);
+    if (!others.length) {
+      const message = `to sweep the ${spec.name} fraction, the material needs another phase to fill the rest`;
+      return { error: { status: 422, type: "validation_error", message, details: [{ field: "composition", message }] }, rows: [] };
+    }
+  }
   const xs = grid(spec.low, spec.high, SWEEP_POINTS, spec.log_scaled);
   const materials = xs.map((x) => withValue(material, spec, x)).concat([material]);
   const answer = await postJSON(`/api/v1/predict/${family}/batch`, { materials, include_uncertainty: true });
   const bad = failedRows(answer.results);
   if (bad.length) return { error: bad[0].error, rows: [] };
-  const current = (material[spec.block] || {})[spec.name];
+  const current = (material[spec.block] || {})[spec.name] ?? spec.default;
   const threat = family === "ballistic" ? (material.armor || {}).threat : undefined;
   const reference = threat ? catalogue.armor.threats[threat].reference_velocity_m_s : undefined;
   const rows = [];
@@ -50,10 +68,13 @@ export async function materialSweep(family, material, spec, catalogue) {
         low: p.confidence_interval[0],
         high: p.confidence_interval[1],
         current: isCurrent,
+        warned: result.warnings.length > 0,
+        warning: result.warnings.join(" · "),
       });
     }
   });
-  return { rows, reference, threat, warnings: answer.results[xs.length].warnings };
+  const warned = answer.results.slice(0, xs.length).filter((r) => r.warnings.length).length;
+  return { rows, reference, threat, warnings: { current: answer.results[xs.length].warnings, warned, points: xs.length } };
 }
 
 export async function hardnessSweep(formulaBody, catalogue) {
@@ -71,7 +92,7 @@ export async function hardnessSweep(formulaBody, catalogue) {
     high: entry.vickers_hardness.confidence_interval[1],
     current: i === xs.length,
   }));
-  return { rows, warnings: answer.warnings, loadDependence: answer.load_dependence };
+  return { rows, warnings: { current: answer.warnings, warned: null }, loadDependence: answer.load_dependence };
 }
 
 const X_FORMAT = ".4~g";
@@ -87,15 +108,22 @@ function panelSpec(panel, rows, xTitle, log, width, reference) {
     },
     {
       transform: [{ filter: "!datum.current" }],
-      mark: { type: "line", color: "#1d4ed8", strokeWidth: 2, point: { size: 14, color: "#1d4ed8" } },
+      mark: { type: "line", color: "#1d4ed8", strokeWidth: 2 },
+      encoding: { x, y },
+    },
+    {
+      transform: [{ filter: "!datum.current" }],
+      mark: { type: "point", filled: true, size: 22 },
       encoding: {
         x,
         y,
+        color: { condition: { test: "datum.warned", value: "#d97706" }, value: "#1d4ed8" },
         tooltip: [
           { field: "x", title: xTitle, format: X_FORMAT },
           { field: "value", title: "value", format: X_FORMAT },
           { field: "low", title: "95 % low", format: X_FORMAT },
           { field: "high", title: "95 % high", format: X_FORMAT },
+          { field: "warning", title: "warnings" },
         ],
       },
     },
@@ -158,7 +186,7 @@ export function describe(result, spec) {
   if (result.loadDependence) {
     parts.push(`Fitted over these loads: H = ${fmt(result.loadDependence.coefficient_gpa, 2)} GPa · (load / N)^${fmt(result.loadDependence.exponent, 3)}.`);
   }
-  parts.push("Orange point: the current material. Shaded: 95 % interval.");
+  parts.push("Orange point: the current material; amber points carry warnings (hover to read). Shaded: 95 % interval.");
   if (spec && spec.log_scaled) parts.push("Log axis (the range spans decades).");
   return parts.join(" ");
 }
