@@ -37,6 +37,7 @@ if CHROMIUM is None or CHROMEDRIVER is None:
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -394,6 +395,27 @@ def test_a_shared_link_reproduces_the_prediction_and_history_compares(page, api,
     columns = page.find_elements(By.CSS_SELECTOR, '[data-testid="compare-table"] thead th')
     assert len(columns) >= 3  # the row header and at least the two alumina predictions
     screenshot(page, shots / "compare.png")
+
+
+def test_keyboard_alone_switches_views_and_predicts(page, api):
+    page.find_element(By.ID, "tab-predict").send_keys(Keys.ARROW_RIGHT)
+    assert page.switch_to.active_element.get_attribute("id") == "tab-sweep"
+    assert not page.find_element(By.ID, "panel-sweep").get_attribute("hidden")
+    page.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+    temperature = page.find_element(By.ID, "in-processing-sintering_temperature")
+    temperature.send_keys(Keys.CONTROL, "a")
+    temperature.send_keys("1900", Keys.ENTER)  # Enter in any field predicts
+    material = {**preset("dense-sic"), "processing": {"sintering_temperature": 1900}}
+    expected = api.post("/api/v1/predict/mechanical", json=material).json()["predictions"]["density"]["value"]
+    WebDriverWait(page, WAIT_S).until(
+        lambda d: (
+            [
+                float(e.get_attribute("data-value"))
+                for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="value-density"]')
+            ]
+            == [expected]
+        )
+    )
 
 
 def test_readable_on_a_phone(page, shots):
