@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,10 +49,10 @@ async def _request_us(app: FastAPI, path: str, n: int) -> float:
         "server": ("127.0.0.1", 3000),
     }
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         return None
 
     started = time.perf_counter()
