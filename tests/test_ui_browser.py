@@ -266,6 +266,8 @@ def test_ballistic_sweep_points_equal_the_batch_routes(page, api, shots, served)
     threat = next(i for i in catalogue["inputs"] if i["name"] == "threat")["default"]
     velocity = catalogue["armor"]["threats"][threat]["reference_velocity_m_s"]
     assert f"{velocity} m/s" in note
+    actions = page.find_elements(By.CSS_SELECTOR, '[data-testid="sweep-chart"] .vega-actions a')
+    assert sorted(a.get_attribute("textContent") for a in actions) == ["Save as PNG", "Save as SVG"]
     screenshot(page, shots / "sweep-ballistic.png")
 
 
