@@ -393,9 +393,13 @@ def test_a_shared_link_reproduces_the_prediction_and_history_compares(page, api,
     wait_ready(page)
     again = predicted(page, ["density"])
     assert again["density"]["value"] == first["density"]["value"]
+    kept = page.execute_script("return JSON.parse(localStorage.getItem('armor.history'))")
+    alumina = [k for k in kept if k["request"]["material"].get("composition", {}).get("Al2O3") == 0.995]
+    assert len(alumina) == 1 and kept[0]["request"] == alumina[0]["request"]  # kept once, on top
+    assert alumina[0]["predictions"]["density"]["value"] == first["density"]["value"]
     click(page, "#tab-compare")
     columns = page.find_elements(By.CSS_SELECTOR, '[data-testid="compare-table"] thead th')
-    assert len(columns) >= 3  # the row header and at least the two alumina predictions
+    assert len(columns) == 1 + len(kept) >= 3  # the row header, then every kept prediction (earlier tests' too)
     screenshot(page, shots / "compare.png")
 
 

@@ -19,12 +19,14 @@ function save(items) {
   localStorage.setItem(STORAGE, JSON.stringify(items.slice(0, KEEP)));
 }
 
-/** Keep a prediction (newest first, at most KEEP); ``request`` is what reproduces it. */
+/** Keep a prediction (newest first, at most KEEP; the same request again moves to the top);
+ * ``request`` is what reproduces it. */
 export function remember(label, request, predictions) {
   const compact = {};
   for (const [t, p] of Object.entries(predictions)) compact[t] = { value: p.value, unit: p.unit, interval: p.confidence_interval };
   const item = { id: `${Date.now()}-${Math.random().toString(36).slice(2, 7)}`, at: new Date().toISOString(), label, request, predictions: compact };
-  save([item, ...load()]);
+  const same = JSON.stringify(request);
+  save([item, ...load().filter((kept) => JSON.stringify(kept.request) !== same)]);
   return item;
 }
 

@@ -62,10 +62,10 @@ function requestOf() {
 function writeUrl() {
   const params = new URLSearchParams({ view: state.view, family: state.family });
   params.set("m", JSON.stringify(requestOf().material));
-  history_replace(`#${params}`);
+  replaceHash(`#${params}`);
 }
 
-function history_replace(hash) {
+function replaceHash(hash) {
   if (location.hash !== hash) window.history.replaceState(null, "", hash);
 }
 
