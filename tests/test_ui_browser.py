@@ -316,7 +316,7 @@ def test_hardness_prediction_and_sweep_against_load_on_a_log_axis(page, api, sho
     screenshot(page, shots / "sweep-hardness.png")
 
 
-def ndjson_rows(api: httpx.Client) -> list[dict[str, Any]]:
+def ndjson_rows(api: httpx.Client, screening: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """examples/candidates.csv without its sample column, through the batch route as NDJSON."""
     rows = list(csv.reader(io.StringIO(CANDIDATES.read_text())))
     keep = [i for i, name in enumerate(rows[0]) if name != "sample"]
@@ -325,6 +325,7 @@ def ndjson_rows(api: httpx.Client) -> list[dict[str, Any]]:
         "/api/v1/predict/ballistic/batch",
         content=body,
         headers={"Content-Type": "text/csv", "Accept": "application/x-ndjson"},
+        params=screening,
     )
     return [json.loads(line) for line in answer.text.splitlines() if line and "summary" not in json.loads(line)]
 
@@ -361,18 +362,21 @@ def test_screening_the_candidates_shows_every_row_and_its_errors(page, api, shot
     screenshot(page, shots / "screen.png")
 
 
-def test_screening_ranks_and_sorts(page):
+def test_screening_filters_and_ranks_as_the_route_does_and_sorts(page, api):
+    where, rank_by, top = "penetration_resistance >= 1.5", "v50_velocity_low", 3
     click(page, "#tab-screen")
     Select(page.find_element(By.ID, "screen-family")).select_by_value("ballistic")
-    Select(page.find_element(By.ID, "screen-rank")).select_by_value("v50_velocity_low")
-    page.find_element(By.ID, "screen-top").send_keys("3")
+    Select(page.find_element(By.ID, "screen-rank")).select_by_value(rank_by)
+    page.find_element(By.ID, "screen-top").send_keys(str(top))
+    page.find_element(By.ID, "screen-where").send_keys(where)
     page.find_element(By.CSS_SELECTOR, '[data-testid="screen-file"]').send_keys(str(CANDIDATES))
     click(page, '[data-testid="screen"]')
     WebDriverWait(page, WAIT_S).until(lambda d: "met the constraints" in d.find_element(By.ID, "screen-status").text)
-    rows = page.find_elements(By.CSS_SELECTOR, '[data-testid="screen-table"] tbody tr:not(.row-error)')
-    assert len(rows) == 3
-    lows = [float(tr.find_element(By.CSS_SELECTOR, "td.num").get_attribute("data-low")) for tr in rows]
-    assert lows == sorted(lows, reverse=True)
+    expected = ndjson_rows(api, {"rank_by": rank_by, "top": top, "where": where})
+    shown = page.find_elements(By.CSS_SELECTOR, '[data-testid="screen-table"] tbody tr')
+    assert [int(tr.get_attribute("data-row")) for tr in shown] == [r["row"] for r in expected]  # the route's order
+    ranked = [r for r in expected if "error" not in r]
+    assert len(ranked) == top and all(r["predictions"]["penetration_resistance"]["value"] >= 1.5 for r in ranked)
     click(page, 'th[data-key="v50_velocity"] button')  # sort by the value, highest first
     values = [
         float(td.get_attribute("data-value"))
