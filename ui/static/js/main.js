@@ -329,7 +329,10 @@ function wire() {
     if (state.view === "sweep") sweep();
     else predict();
   });
-  form.onChange = () => writeUrl();
+  form.onChange = () => {
+    state.label = ""; // an edited preset is no longer the preset
+    writeUrl();
+  };
   $("sweep-input").addEventListener("change", updateSweepRange);
   $("draw-sweep").addEventListener("click", sweep);
   $("share").addEventListener("click", async () => {
