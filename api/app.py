@@ -1,6 +1,6 @@
 """The HTTP routes /api/v1/* and /health: a FastAPI app mounted on the BentoML service (BentoML's
 passive mount only claims the paths this app has, and merges its OpenAPI paths into BentoML's
-document at /docs.json and the Swagger UI at /).
+document at /docs.json). The web page (ui/) is mounted last, at /ui/, with / sent there.
 
 Errors: every ApiError becomes its status with the JSON body of api.transport.errors; pydantic's
 validation errors become 422 naming each field path; malformed or empty JSON is a 400; a body
@@ -20,6 +20,7 @@ from api.prediction.schemas import (
     EXAMPLE_REQUEST,
     GET_ERRORS,
     HARDNESS_EXAMPLE,
+    MAX_LOADS,
     PREDICTION_ERRORS,
     HardnessRequest,
     HardnessResponse,
@@ -33,8 +34,10 @@ from api.transport.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
 from api.transport.openapi import published_document
 from api.transport.repeats import RepeatShortcut, raw_key_of
 from api.transport.strict_json import StrictJSONRoute
+from features.describe import document as catalogue_document
 from features.families import ALL_FAMILIES
 from settings import AccessSettings, BatchRouteSettings
+from ui import serve as ui_page
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -150,6 +153,18 @@ def create_app(
 
     if openapi_source is not None:
         _publish_openapi(app, openapi_source)
+    catalogue = catalogue_document() | {"limits": {"max_batch_rows": batch_routes.max_rows, "max_loads": MAX_LOADS}}
+
+    @app.get(
+        "/api/v1/catalogue",
+        summary="families, targets and units, and every input with its unit, accepted range and default "
+        "(what a client needs to build a form; the web page at /ui/ reads it)",
+        responses=GET_ERRORS,
+    )
+    async def catalogue_route() -> ORJSONResponse:
+        return ORJSONResponse(catalogue)
+
+    ui_page.mount(app)  # last: the API routes stay first in the router
     return app
 
 

@@ -295,3 +295,12 @@ def test_a_pinned_version_is_answered_by_that_model_even_when_the_default_moved(
     body = {**EXAMPLE, "model_version": pinned.split(":")[1], "microstructure": {"porosity": 0.031}}
     info = client.post("/api/v1/predict/mechanical", json=body).json()["model_info"]
     assert f"{info['name']}:{info['version']}" == pinned
+
+
+def test_catalogue_route_gives_the_catalogue_and_the_request_limits(client):
+    from api.prediction.schemas import MAX_LOADS
+    from features.describe import document
+
+    answer = client.get("/api/v1/catalogue")
+    assert answer.status_code == 200
+    assert answer.json() == document() | {"limits": {"max_batch_rows": 10_000, "max_loads": MAX_LOADS}}

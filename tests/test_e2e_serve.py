@@ -170,7 +170,8 @@ def test_made_up_paths_do_not_add_metric_series(served):
 def test_bentoml_endpoints_and_openapi_example(served):
     assert httpx.get(f"{served.url}/readyz").status_code == 200
     assert httpx.get(f"{served.url}/livez").status_code == 200
-    assert "<html" in httpx.get(f"{served.url}/").text.lower()
+    page = httpx.get(f"{served.url}/", follow_redirects=True)  # sent to the web page (ui/)
+    assert str(page.url).endswith("/ui/") and "<html" in page.text.lower()
     spec = httpx.get(f"{served.url}/docs.json").json()
     assert {"/api/v1/predict/mechanical", "/api/v1/predict/ballistic", "/api/v1/performance"} <= set(spec["paths"])
     assert '"sintering_temperature": 1800' in json.dumps(spec)
