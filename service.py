@@ -4,7 +4,8 @@ Routes live in api/app.py (a FastAPI app mounted on this service); the work live
 features/, runners/, caching/ and monitoring/; the web page (ui/) is mounted on the same app at
 /ui/, and / is sent there in place of BentoML's Swagger page. /docs.json is BentoML's OpenAPI
 document made valid (api/transport/openapi.py); BentoML's typed endpoints (/predict_mechanical, ...)
-serve its clients; /livez, /readyz and /metrics stay as BentoML serves them. The settings are built here, once, and passed down.
+serve its clients; /livez, /readyz and /metrics stay as BentoML serves them. The settings are
+built here, once, and passed down.
 
     bentoml serve service:ArmorService --port 3000
 """
