@@ -98,11 +98,9 @@ class HardnessConfig:
     # these bounds (N), the 1st and 99th percentile loads of the compounds measured at several loads
     size_effect_column: str = "max_valence_d"
     p_star_bounds_n: tuple[float, float] = (0.003, 3.0)
-    anchors: bool = True  # add the phase table's sourced HV1 of the catalogue's dense phases
-    # an anchor weighs this many times its compound's measured rows together: the sourced HV1 of a
-    # dense polycrystal owns the phase's level at 9.8 N, the measured rows (other loads, unknown
-    # microstructure) reach it only through the uncertain load law
-    anchor_weight: float = 10.0
+    # add the phase table's sourced HV1 of the catalogue's dense phases; it owns the load-independent
+    # level of its compound (``_anchored_residuals``)
+    anchors: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,14 +119,6 @@ class HardnessData:
     def groups(self) -> np.ndarray:
         """One group per composition (canonical key: ``TiB2`` and ``B2Ti`` are one group)."""
         return np.array([c.key for c in self.compositions])
-
-    def weights(self, anchor_weight: float) -> np.ndarray:
-        """Sample weights: 1 per measured row; an anchor ``anchor_weight`` times its compound's
-        measured rows together (at least 1)."""
-        groups, measured = self.groups, ~self.anchor
-        counts = {g: int(n) for g, n in zip(*np.unique(groups[measured], return_counts=True), strict=True)}
-        rows = zip(groups, self.anchor, strict=True)
-        return np.array([anchor_weight * max(1, counts.get(g, 0)) if a else 1.0 for g, a in rows])
 
     def subset(self, rows: np.ndarray) -> HardnessData:
         return HardnessData(
@@ -248,9 +238,9 @@ def _p_star_scatter(
     return float(np.std(offsets)) if offsets else 0.0
 
 
-def _load_baseline(X: np.ndarray, z: np.ndarray, law: SizeEffectLaw, weights: np.ndarray) -> LinearBaseline:
-    """ln H = intercept + ln g(P / P*(x)): the load law fixed, the intercept the weighted mean."""
-    intercept = float(np.average(z - law.log_factor(X), weights=weights))
+def _load_baseline(X: np.ndarray, z: np.ndarray, law: SizeEffectLaw) -> LinearBaseline:
+    """ln H = intercept + ln g(P / P*(x)): the load law fixed, the intercept the mean."""
+    intercept = float(np.mean(z - law.log_factor(X)))
     return LinearBaseline(
         links=["log"],
         columns=[[]],
@@ -262,9 +252,18 @@ def _load_baseline(X: np.ndarray, z: np.ndarray, law: SizeEffectLaw, weights: np
     )
 
 
-def _fit_forest(
-    X: np.ndarray, r: np.ndarray, weights: np.ndarray, names: tuple[str, ...], config: HardnessConfig
-) -> CompiledForest:
+def _anchored_residuals(residual: np.ndarray, rows: Rows) -> np.ndarray:
+    """The load-free residual (ln H0) of every row of an anchored compound set to its anchor's: the
+    phase table's sourced HV1 of a dense polycrystal owns a catalogue phase's level; its measured
+    rows at other loads (microstructure unknown) still fit the load law and calibrate the interval,
+    and the compound keeps its number of rows, so its neighbours see the same tree structure."""
+    out = residual.copy()
+    for i in np.flatnonzero(~rows.measured):
+        out[rows.groups == rows.groups[i]] = residual[i]
+    return out
+
+
+def _fit_forest(X: np.ndarray, r: np.ndarray, names: tuple[str, ...], config: HardnessConfig) -> CompiledForest:
     """ExtraTrees on the load-free residual (ln H0). The load columns are held constant while they
     are fitted, so no tree ever splits on them: the load dependence is the PSR law's alone."""
     blind = X.copy()
@@ -276,24 +275,23 @@ def _fit_forest(
         max_features=config.max_features,
         random_state=config.seed,
         n_jobs=-1,
-    ).fit(blind, r, sample_weight=weights)
+    ).fit(blind, r)
     return CompiledForest.from_trees([[e.tree_ for e in forest.estimators_]])
 
 
 def _fit_on(rows: Rows, names: tuple[str, ...], config: HardnessConfig) -> ArmorModel:
     """Load law (measured rows only), baseline and correction trees (interval not yet calibrated)."""
-    z, weights, m = np.log(rows.hardness_gpa), rows.weights, rows.measured
+    z, m = np.log(rows.hardness_gpa), rows.measured
     law = fit_size_effect(rows.X[m], rows.hardness_gpa[m], rows.groups[m], names, config)
-    baseline = _load_baseline(rows.X, z, law, weights)
-    residual = z - baseline.predict(rows.X)[:, 0]
-    r_mean = float(np.average(residual, weights=weights))
-    r_scale = float(np.sqrt(np.average((residual - r_mean) ** 2, weights=weights))) + 1e-12
+    baseline = _load_baseline(rows.X, z, law)
+    residual = _anchored_residuals(z - baseline.predict(rows.X)[:, 0], rows)
+    r_mean, r_scale = float(residual.mean()), float(residual.std()) + 1e-12
     X = rows.X
     model = ArmorModel(
         tag="",
         family=FAMILY,
         targets=TARGETS,
-        forest=_fit_forest(X, (residual - r_mean) / r_scale, weights, names, config),
+        forest=_fit_forest(X, (residual - r_mean) / r_scale, names, config),
         baseline=baseline,
         residual_mean=np.array([r_mean]),
         residual_scale=np.array([r_scale]),
@@ -309,20 +307,19 @@ def _fit_on(rows: Rows, names: tuple[str, ...], config: HardnessConfig) -> Armor
 
 @dataclass(frozen=True)
 class Rows:
-    """Feature rows with their hardness, composition group, sample weight and whether measured."""
+    """Feature rows with their hardness, composition group and whether measured (else an anchor)."""
 
     X: np.ndarray
     hardness_gpa: np.ndarray
     groups: np.ndarray
-    weights: np.ndarray
     measured: np.ndarray
 
     @classmethod
-    def of(cls, X: np.ndarray, data: HardnessData, config: HardnessConfig) -> Rows:
-        return cls(X, data.hardness_gpa, data.groups, data.weights(config.anchor_weight), ~data.anchor)
+    def of(cls, X: np.ndarray, data: HardnessData) -> Rows:
+        return cls(X, data.hardness_gpa, data.groups, ~data.anchor)
 
     def take(self, index: np.ndarray) -> Rows:
-        return Rows(*(a[index] for a in (self.X, self.hardness_gpa, self.groups, self.weights, self.measured)))
+        return Rows(*(a[index] for a in (self.X, self.hardness_gpa, self.groups, self.measured)))
 
 
 def fit_model(rows: Rows, names: tuple[str, ...], config: HardnessConfig) -> ArmorModel:
@@ -375,10 +372,15 @@ def composition_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[tuple
 
 
 def grouped_cv(
-    rows: Rows, names: tuple[str, ...], config: HardnessConfig, progress: Callable[[str], None] = print
+    rows: Rows,
+    names: tuple[str, ...],
+    config: HardnessConfig,
+    progress: Callable[[str], None] = print,
+    hard: set[str] | None = None,
 ) -> dict[str, Any]:
     """Out-of-fold predictions of the model, a mean predictor and ridge, on the same grouped folds;
-    scored on the measured rows (the phase-table anchors train, they are not scored)."""
+    scored on the measured rows (the phase-table anchors train, they are not scored), and on the
+    measured rows of the ``hard`` compositions alone."""
     n, y = len(rows.X), rows.hardness_gpa
     folds = composition_folds(rows.groups, config.folds, config.seed)
     oof = {name: np.zeros(n) for name in ("model", "mean", "ridge", "lower", "upper")}
@@ -402,7 +404,14 @@ def grouped_cv(
         per_fold.append(fold)
         progress(f"  fold {k + 1}/{config.folds}: MAE {fold['mae']:.2f} GPa on {fold['compositions']} compositions")
     m = rows.measured
+    h = m & np.isin(rows.groups, sorted(hard or ()))
+    on_hard: dict[str, Any] = {}
+    if h.sum() > 1:
+        on_hard = _scores(y[h], oof["model"][h]) | _interval_scores(
+            y[h], oof["lower"][h], oof["upper"][h], oof["model"][h]
+        )
     return {
+        "model_on_hard_ceramics": on_hard | {"rows": int(h.sum())},
         "split": f"GroupKFold({config.folds}, shuffled, seed {config.seed}) over compositions",
         "rows": int(m.sum()),
         "compositions": len(set(rows.groups[m])),
@@ -492,13 +501,13 @@ def train_hardness(
     data = with_phase_anchors(data) if config.anchors else data
     featurizer = FormulaFeaturizer()
     names = featurizer.schema.names
-    rows = Rows.of(featurizer.transform(data.compositions, data.load_n), data, config)
+    rows = Rows.of(featurizer.transform(data.compositions, data.load_n), data)
     started = time.perf_counter()
     evaluation: dict[str, Any] = {}
     if evaluate:
         progress(f"[{FAMILY}] grouped {config.folds}-fold CV on {len(rows.X)} rows x {rows.X.shape[1]} features")
-        evaluation = grouped_cv(rows, names, config, progress)
         hard = hard_ceramic_groups(data)
+        evaluation = grouped_cv(rows, names, config, progress, hard)
         progress(f"[{FAMILY}] held out: {len(hard)} hard ceramics (B/C/N/O compounds above 10 GPa)")
         evaluation["held_out_hard_ceramics"] = held_out_group(rows, hard, names, config)
     model = fit_model(rows, names, config)

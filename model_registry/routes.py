@@ -29,7 +29,7 @@ from features.composition import FormulaFeaturizer
 from features.featurizer import Featurizer
 from features.formula import parse_formula
 from features.indentation import SizeEffectLaw
-from features.phases import DATA_DIR, PHASES
+from features.phases import DATA_DIR, PHASES, load_phase_table
 from features.schema import Material
 from model_registry.model import ArmorModel
 
@@ -49,10 +49,11 @@ class RouteRow:
     @property
     def agree(self) -> bool:
         """The two 95 % intervals overlap."""
-        return self.mechanical[1] <= self.formula[2] and self.formula[1] <= self.mechanical[2]
+        return bool(self.mechanical[1] <= self.formula[2] and self.formula[1] <= self.mechanical[2])
 
     def inside(self, route: tuple[float, float, float]) -> bool:
-        return self.published[0] <= route[0] <= self.published[1]
+        """The route's value lies in the published range."""
+        return bool(self.published[0] <= route[0] <= self.published[1])
 
 
 def published_ranges() -> dict[str, tuple[float, float]]:
@@ -61,10 +62,12 @@ def published_ranges() -> dict[str, tuple[float, float]]:
 
 
 def dense_phase(phase: str, grain_size_um: float) -> Material:
+    """The phase alone, fully dense, sintered at its usual densification temperature (phase table)."""
+    temperature = float(load_phase_table().densification_c[PHASES.index(phase)])
     return Material.model_validate(
         {
             "composition": {phase: 1.0},
-            "processing": {"sintering_temperature": 1800, "grain_size": grain_size_um},
+            "processing": {"sintering_temperature": temperature, "grain_size": grain_size_um},
             "microstructure": {"porosity": 0.0},
         }
     )
@@ -163,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     print(f"models: {mechanical.tag}, {hardness.tag}")
     if args.json:
-        payload = [asdict(r) | {"agree": r.agree} for r in rows]
+        payload = [
+            asdict(r)
+            | {
+                "agree": bool(r.agree),
+                "inside": {"mechanical": bool(r.inside(r.mechanical)), "formula": bool(r.inside(r.formula))},
+            }
+            for r in rows
+        ]
         Path(args.json).write_text(json.dumps({"models": [mechanical.tag, hardness.tag], "rows": payload}, indent=1))
     if args.plot:
         plot_load_curves(hardness, Path(args.plot))
