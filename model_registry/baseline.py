@@ -81,7 +81,9 @@ class LinearBaseline:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, O) baseline in link space."""
-        out = self._intercepts + self.all_terms(X) @ self._matrix
+        # summed term by term, not with a matrix product: BLAS blocks a product differently for 1
+        # and for N rows, and a material must get the same answer (to the last bit) alone and in a batch
+        out = self._intercepts + (self.all_terms(X)[:, :, None] * self._matrix).sum(axis=1)
         if self._law is not None:
             out[:, 0] += self._law.log_factor(X)
         return out

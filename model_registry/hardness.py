@@ -5,25 +5,30 @@ Adv. Mater. 33 (2021) 2005112, MIT; see data/README.md). Features: ``features.co
 
 Model: an ``ArmorModel`` (one code path with the mechanical and ballistic families), in log space:
 
-    ln H = ln H_0 + beta * (ln P - mean ln P) + c + s * trees(x)
+    ln H = ln H0(x) + ln g(P / P*(x)),   ln H0(x) = c + s * trees(x)
 
-- ``beta`` is the indentation-size-effect exponent, fitted *within* compositions (each
-  composition's own mean removed from ln H and ln P; the 148 compositions measured at 2+ loads),
-  so that it is not confounded by which compounds happen to be tested at which loads. It is the
-  physics baseline (``LinearBaseline`` with one log term) and carries the load beyond the data.
-- ``trees``: ExtraTrees on the standardised residual, all composition features and the load;
-  non-increasing in both load columns (every one of the 148 multi-load compositions in the data
-  softens with load), so the answer never rises with load.
-- 95 % interval: split conformal in log space (crepes), normalised by the spread across trees plus
-  the distance outside the training range (``model_registry.model``); calibrated on compositions
-  held out of the fit (a random 20 % of the compositions, all their loads).
+- ``g`` is Li & Bradt's proportional-specimen-resistance size effect (``features.indentation``):
+  it falls with load and levels off at the load-independent H0. P* = exp(c0 + c1 max_valence_d)
+  is fitted *within* compositions on the compounds measured at several loads (each compound's own
+  mean removed), so it is not confounded by which compounds happen to be tested at which loads.
+  The law travels in the baseline (``LinearBaseline.load_law``) and carries the load everywhere.
+- ``trees``: ExtraTrees on the load-free residual, the load columns held constant while they are
+  fitted, so the load curve of every compound is exactly the law.
+- Anchors (``with_phase_anchors``): one row per catalogue phase at its phase-table HV1 (9.8 N);
+  it sets its compound's load-independent level (``_anchored_residuals``), so the formula route
+  and the mechanical route start from the same sourced value (``model_registry.routes``).
+- 95 % interval: cross-conformal in log space (crepes), normalised by the spread across trees, the
+  distance outside the training range and the law's own uncertainty away from the measured loads
+  (``SizeEffectLaw.half_width``); calibrated on the measured rows of compositions held out of the fit.
 
 Evaluation (``grouped_cv``): GroupKFold over compositions (a composition's canonical key, so
 ``TiB2`` and ``B2Ti`` are one group: the same compound at several loads is never on both sides).
-In each fold the full procedure (fit, conformal calibration on held-out compositions of the
-training folds) is run on the training folds only; MAE, RMSE and R^2 in GPa and the 95 % coverage
-are pooled over the out-of-fold rows, beside a mean predictor and a ridge regression on the same
-standardised features and folds.
+In each fold the full procedure (law, anchors, fit, conformal calibration on held-out compositions
+of the training folds) is run on the training folds only; MAE, RMSE and R^2 in GPa, the 95 %
+coverage and relative width are pooled over the out-of-fold measured rows (all, and the hard
+ceramics), beside a mean predictor and a ridge regression on the same standardised features and
+folds. ``held_out_group`` fits without every hard ceramic and scores them; ``in_data_widths``
+compares the served interval with each multiply-measured compound's spread.
 """
 
 from __future__ import annotations
@@ -94,8 +99,9 @@ class HardnessConfig:
     folds: int = 5  # grouped cross-validation over compositions
     importance_repeats: int = 2
     importance_rows: int = 300  # a seeded sample of the rows: permutation importance over all 1,062 took 18 s
-    # the size-effect law (features/indentation.py): ln P* = c0 + c1 * this column; P* searched within
-    # these bounds (N), the 1st and 99th percentile loads of the compounds measured at several loads
+    # the size-effect law (features/indentation.py): ln P* = c0 + c1 * this column (the most d-rich
+    # element's d electrons: metallic borides soften far more with load than covalent compounds);
+    # P* searched within these bounds (N), which hold every compound's own best fit (0.007-1.06 N)
     size_effect_column: str = "max_valence_d"
     p_star_bounds_n: tuple[float, float] = (0.003, 3.0)
     # add the phase table's sourced HV1 of the catalogue's dense phases; it owns the load-independent
