@@ -31,6 +31,7 @@ serve: models
 science: models
 	$(PY) -m model_registry.sweep --json docs/science-sweep.json
 	$(PY) -m model_registry.ood --json docs/science-ood.json
+	$(PY) -m model_registry.routes --json docs/science-routes.json --plot docs/hardness-load-curves.png
 
 bench: venv
 	$(PY) -m features.bench

@@ -76,6 +76,11 @@ def parse_formula(text: str) -> Composition:
     return Composition(formula, elements, tuple(counts[e] / total for e in elements))
 
 
+def element_counts(text: str) -> dict[str, float]:
+    """Atoms of each element in one formula unit as written (``B4C`` -> {B: 4, C: 1}); raises ``FormulaError``."""
+    return dict(_count(text.strip()))
+
+
 def _count(formula: str) -> dict[str, float]:
     stack = [_Group(defaultdict(float), -1, "")]
     position = 0

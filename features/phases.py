@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from features.elements import PROPERTY_NAMES, load_element_table
+from features.formula import element_counts
+
 DATA_DIR = Path(__file__).parent / "data"
 
 PHASES: tuple[str, ...] = ("SiC", "B4C", "Al2O3", "WC", "TiC", "TiB2", "ZrO2", "AlN", "Si3N4", "other")
@@ -89,3 +92,41 @@ def weight_to_volume(weight_fractions: np.ndarray, density: np.ndarray) -> np.nd
     """Convert rows of weight fractions to volume fractions: V_i = (w_i/rho_i) / sum_j (w_j/rho_j)."""
     specific_volume = weight_fractions / density
     return specific_volume / specific_volume.sum(axis=1, keepdims=True)
+
+
+AVOGADRO = 6.02214076e23  # 1/mol (SI, exact)
+
+
+def formula_mass(formula: str) -> float:
+    """g/mol of one formula unit, from the element table's standard atomic masses."""
+    table = load_element_table()
+    column = PROPERTY_NAMES.index("atomic_mass")
+    return sum(n * float(table.values[table.index[e], column]) for e, n in element_counts(formula).items())
+
+
+def cell_volume_angstrom3(lattice: dict[str, Any]) -> float:
+    """Unit-cell volume of a cubic (a^3) or hexagonal (sqrt(3)/2 a^2 c) cell, in cubic angstroms."""
+    a = float(lattice["a_angstrom"])
+    if lattice["system"] == "cubic":
+        return a**3
+    if lattice["system"] == "hexagonal":
+        return float(np.sqrt(3.0) / 2.0 * a * a * float(lattice["c_angstrom"]))
+    raise ValueError(f"unsupported crystal system {lattice['system']!r}")
+
+
+def crystal_density(lattice: dict[str, Any]) -> float:
+    """Theoretical density Z M / (N_A V) in g/cm3 from a phase's ``lattice`` entry in phases.json."""
+    mass_g = lattice["formula_units"] * formula_mass(lattice["formula"]) / AVOGADRO
+    return mass_g / (cell_volume_angstrom3(lattice) * 1e-24)
+
+
+def load_phase_hv1() -> dict[str, tuple[float, float]]:
+    """{phase: (hardness GPa, load N)} for the phases whose table hardness is a dense-polycrystal
+    Vickers value at a stated load (the anchors of the formula route, model_registry/hardness.py)."""
+    raw = json.loads((DATA_DIR / "phases.json").read_text())
+    out = {}
+    for phase, props in raw["phases"].items():
+        hv = props["hardness_gpa"]
+        if hv.get("basis") == "dense_polycrystal" and "load_n" in hv:
+            out[phase] = (float(hv["value"]), float(hv["load_n"]))
+    return out

@@ -12,13 +12,16 @@ GRAIN_SIZE_REFERENCE_UM = 5.0  # grain size at which the phase table's hardness 
 
 
 def rule_of_mixtures(volume_fractions: np.ndarray, phase_values: np.ndarray) -> np.ndarray:
-    """Sum_i V_i * p_i (Voigt average), e.g. theoretical density rho_th = sum V_i rho_i."""
-    return volume_fractions @ phase_values
+    """Sum_i V_i * p_i (Voigt average), e.g. theoretical density rho_th = sum V_i rho_i.
+
+    Summed row by row, not with a matrix product: BLAS blocks a product differently for 1 and for N
+    rows, and a material must get the same features (to the last bit) alone and in a batch."""
+    return (volume_fractions * phase_values).sum(axis=1)
 
 
 def reuss_average(volume_fractions: np.ndarray, phase_values: np.ndarray) -> np.ndarray:
     """1 / sum_i (V_i / p_i): the Reuss (iso-stress) bound."""
-    return 1.0 / (volume_fractions @ (1.0 / phase_values))
+    return 1.0 / (volume_fractions / phase_values).sum(axis=1)
 
 
 def _present_extreme(volume_fractions: np.ndarray, phase_values: np.ndarray, largest: bool) -> np.ndarray:

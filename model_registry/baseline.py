@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.indentation import SizeEffectLaw
 from features.targets import BASELINES, NUISANCE_COLUMNS, Baseline
 
 TRANSFORMS = {
@@ -48,6 +49,8 @@ class LinearBaseline:
     coefficients: list[list[float]]
     intercepts: list[float]
     term_means: list[list[float]]  # mean of each transformed term on the training rows (contribution origin)
+    # the hardness family's indentation size effect on its one target (features/indentation.py)
+    load_law: dict | None = None
 
     def __post_init__(self) -> None:
         self.compile()
@@ -65,6 +68,9 @@ class LinearBaseline:
         self._matrix[np.arange(len(self._cols)), self._outputs] = self._beta
         self._intercepts = np.asarray(self.intercepts, dtype=np.float64)
         self._base = self._intercepts + self._means @ self._matrix
+        self._law = SizeEffectLaw(**self.load_law) if self.load_law else None
+        if self._law is not None:
+            self._base = self._base + self._law.term_mean
 
     def all_terms(self, X: np.ndarray) -> np.ndarray:
         """(n, K) every target's transformed terms, side by side."""
@@ -75,7 +81,20 @@ class LinearBaseline:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, O) baseline in link space."""
-        return self._intercepts + self.all_terms(X) @ self._matrix
+        # summed term by term, not with a matrix product: BLAS blocks a product differently for 1
+        # and for N rows, and a material must get the same answer (to the last bit) alone and in a batch
+        out = self._intercepts + (self.all_terms(X)[:, :, None] * self._matrix).sum(axis=1)
+        if self._law is not None:
+            out[:, 0] += self._law.log_factor(X)
+        return out
+
+    def half_width(self, X: np.ndarray) -> np.ndarray | float:
+        """Link-space interval half-width the physics terms add (the load law's), else 0."""
+        if self._law is None:
+            return 0.0
+        out = np.zeros((len(X), len(self.links)))
+        out[:, 0] = self._law.half_width(X)
+        return out
 
     @property
     def base(self) -> np.ndarray:
@@ -88,6 +107,8 @@ class LinearBaseline:
         out = np.zeros((len(X), X.shape[1], len(self.links)))
         for k, (j, o) in enumerate(zip(self._cols, self._outputs, strict=True)):  # K is a handful of terms
             out[:, j, o] += centred[:, k]
+        if self._law is not None:
+            out[:, self._law.load_column, 0] += self._law.log_factor(X) - self._law.term_mean
         return out
 
     def to_dict(self) -> dict:
@@ -98,7 +119,7 @@ class LinearBaseline:
             coefficients=self.coefficients,
             intercepts=self.intercepts,
             term_means=self.term_means,
-        )
+        ) | ({"load_law": self.load_law} if self.load_law else {})
 
 
 def _fit_one(

@@ -3,8 +3,9 @@
 Per target o, in the target's link space (log, or logit for a probability):
 
     z = baseline(x) + residual_mean + residual_scale * trees(x)
-    half-width = q * (residual_scale * spread(x) + floor + extrapolation(x))
+    half-width = q * (residual_scale * spread(x) + floor + extrapolation(x) + load(x))
     extrapolation(x) = sum_j sensitivity_j * excess_j(x)
+    load(x) = the hardness family's load-law uncertainty (``LinearBaseline.half_width``), else 0
 
 ``excess_j`` is how far feature j lies outside its training range, in units of that range, and
 ``sensitivity_j`` how much the correction trees moved along feature j across the training data
@@ -78,7 +79,7 @@ class ArmorModel:
         """One forest walk for every target, its 95 % interval and (optionally) contributions."""
         z, spread, raw = self.link_prediction(X, contributions)
         extrapolation = self.excess(X) @ self.sensitivity
-        half = self.interval_quantile * (spread + self.spread_floor + extrapolation)
+        half = self.interval_quantile * (spread + self.spread_floor + extrapolation + self.baseline.half_width(X))
         n, low_centre, high_centre = len(z), z, z
         if self._logit.size:  # trained on p clipped to [eps, 1 - eps]: beyond the clip the interval starts at it
             low_centre, high_centre = z.copy(), z.copy()

@@ -19,6 +19,11 @@ def test_several_loads_give_one_prediction_each_in_order_with_the_load_dependenc
     assert body["composition"] == pytest.approx({"B": 0.8, "C": 0.2})
     values = [p["vickers_hardness"]["value"] for p in body["predictions"]]
     assert values[0] > values[-1] and body["load_dependence"]["exponent"] < 0  # indentation size effect
+    law = body["load_dependence"]
+    assert law["characteristic_load_n"] > 0
+    # the size effect fades towards H0: every value is above it, the highest load closest to it
+    assert all(v > law["load_independent_gpa"] for v in values)
+    assert values[-1] - law["load_independent_gpa"] < values[0] - values[-1]
     assert body["model_info"]["name"] == "armor_hardness" and body["cached"] is False
 
 

@@ -57,7 +57,19 @@ def test_grouped_cv_report_on_a_subset(data):
     assert evaluation["folds_disjoint_by_composition"] is True
     assert evaluation["rows"] == len(rows) and evaluation["compositions"] == 150
     model, mean = evaluation["model"], evaluation["mean_predictor"]
-    assert set(model) == {"mae", "rmse", "r2", "median_relative_error", "coverage_95", "mean_interval_width"}
+    assert set(model) == {
+        "mae",
+        "rmse",
+        "r2",
+        "median_relative_error",
+        "coverage_95",
+        "mean_interval_width",
+        "mean_relative_width",
+    }
+    assert evaluation["anchors_in_training"] == 9  # scored rows are the measured ones only
+    held_out = evaluation["held_out_hard_ceramics"]
+    assert held_out["rows"] > 0 and 0 <= held_out["coverage_95"] <= 1 and held_out["mean_relative_width"] > 0
+    assert 0 <= evaluation["in_data_widths"]["share_no_wider_than_spread"] <= 1
     assert 0 < model["mae"] <= model["rmse"] and model["r2"] <= 1
     assert model["mae"] < mean["mae"]  # better than predicting the mean, even on a fifth of the data
     assert 0.7 <= model["coverage_95"] <= 1.0
@@ -73,8 +85,33 @@ def test_hardness_falls_with_load_and_ranks_the_armor_ceramics(served):
         assert r["lower"] < r["value"] < r["upper"]
     loads = [0.1, 0.5, 1.0, 5.0, 9.8, 50.0]
     values = [hardness.predict_formulas(served.model, ["TiB2"], load)[0]["value"] for load in loads]
-    assert all(a > b for a, b in zip(values, values[1:], strict=False))  # indentation size effect
-    assert served.model.baseline.coefficients[0][0] < 0
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))  # indentation size effect
+    assert values[2] > values[4]
+    # the size effect fades: 9.8 -> 50 N costs less than 1 -> 5 N
+    assert values[4] / values[5] < values[2] / values[3]
+
+
+def test_the_size_effect_law_is_fitted_within_compositions_and_bounded(served):
+    law = served.model.baseline.load_law
+    assert law is not None and law["log_p_star_slope"] >= 0
+    low, high = HardnessConfig().p_star_bounds_n
+    assert np.log(low) <= law["log_p_star_intercept"] <= np.log(high)
+    assert law["min_load_n"] == 0.25  # the lowest load of a compound measured at several loads
+    assert 0 < law["sigma_log_p_star"] < 2
+
+
+def test_the_catalogue_phases_are_anchored_on_their_sourced_hv1(served):
+    from features.phases import load_phase_hv1
+
+    anchors = load_phase_hv1()
+    rows = hardness.predict_formulas(served.model, list(anchors), load_n=9.8)
+    for r in rows:
+        assert r["lower"] <= anchors[r["formula"]][0] <= r["upper"], r
+
+
+def test_intervals_widen_away_from_the_measured_loads(served):
+    near, far = (hardness.predict_formulas(served.model, ["WB4"], load)[0] for load in (1.0, 100.0))
+    assert (far["upper"] - far["lower"]) / far["value"] > (near["upper"] - near["lower"]) / near["value"]
 
 
 def test_saved_and_loaded_through_the_store(served, bentoml_home):

@@ -37,6 +37,28 @@ def test_density_matches_rule_of_mixtures_within_its_interval(trained, small_dat
     assert np.median(np.abs(pred.values[:, col] / rom - 1)) < 0.02
 
 
+DENSITY_CASES = [{p: 1.0} for p in ("SiC", "B4C", "Al2O3", "WC", "TiC", "TiB2", "ZrO2", "AlN", "Si3N4")] + [
+    {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1},
+    {"Al2O3": 0.8, "ZrO2": 0.2},
+    {"B4C": 0.7, "TiB2": 0.3},
+    {"WC": 0.5, "TiC": 0.5},
+]
+
+
+@pytest.mark.parametrize("composition", DENSITY_CASES, ids=lambda c: "+".join(c))
+def test_density_is_the_theoretical_density_times_one_minus_porosity(trained, composition):
+    """Every phase and some mixtures: rho = rho_th (1 - P) within 1 %, the physical value inside the
+    interval (rho_th from the phase table's crystallographic densities)."""
+    model = trained["mechanical"].model
+    for porosity in (0.0, 0.1, 0.2, 0.3):
+        mats = materials([composition], porosity)
+        pred = predict(model, mats)
+        physical = mixture_properties(MaterialBatch.from_materials(mats))["theoretical_density"][0] * (1 - porosity)
+        col = model.targets.index("density")
+        assert pred.values[0, col] == pytest.approx(physical, rel=0.01), porosity
+        assert pred.lower[0, col] <= physical <= pred.upper[0, col], porosity
+
+
 @pytest.mark.parametrize(
     "composition", [{"SiC": 1.0}, {"B4C": 0.7, "TiB2": 0.3}, {"Al2O3": 0.9, "ZrO2": 0.1}, {"WC": 0.4, "TiC": 0.6}]
 )

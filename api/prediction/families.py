@@ -20,6 +20,7 @@ from api.prediction.schemas import HardnessRequest, PredictionRequest
 from api.transport.errors import InvalidInput
 from features.composition import CompositionDomain, FormulaFeaturizer
 from features.formula import Composition, FormulaError, parse_formula
+from features.indentation import SizeEffectLaw
 from runners.contract import ModelCard, Unpacked
 
 Request = PredictionRequest | HardnessRequest
@@ -117,6 +118,7 @@ class FormulaFamily:
         self.family = family
         self.featurizer = featurizer or FormulaFeaturizer()
         self._domains: dict[str, CompositionDomain] = {}
+        self._laws: dict[str, SizeEffectLaw | None] = {}
 
     def prepare(self, request: HardnessRequest) -> Prepared:
         loads = np.array(request.loads())
@@ -144,6 +146,13 @@ class FormulaFamily:
         if card.tag not in self._domains:
             self._domains[card.tag] = CompositionDomain.from_dict(raw)
         return self._domains[card.tag]
+
+    def _law(self, card: ModelCard) -> SizeEffectLaw | None:
+        """The model's size-effect law from its card (None for a model trained without one)."""
+        if card.tag not in self._laws:
+            raw = card.metadata.get("size_effect_law")
+            self._laws[card.tag] = SizeEffectLaw(**raw) if raw else None
+        return self._laws[card.tag]
 
     def _warnings(self, composition: Composition, rows: np.ndarray, card: ModelCard) -> list[str]:
         found = self._domain(card)
@@ -175,7 +184,7 @@ class FormulaFamily:
             "formula": request.formula.strip(),
             "composition": dict(zip(composition.elements, composition.fractions, strict=True)),
             "predictions": predictions,
-            "load_dependence": load_dependence(np.array(loads), out.values[:, 0]),
+            "load_dependence": load_dependence(np.array(loads), out.values[:, 0], self._law(card), rows[0]),
             "feature_importance": None,
             "contribution_base": None,
         }
@@ -183,10 +192,19 @@ class FormulaFamily:
         return body | {"model_info": responses.model_info(card), "warnings": warnings}
 
 
-def load_dependence(loads: np.ndarray, hardness: np.ndarray) -> dict[str, float] | None:
-    """H = a * load^n fitted (least squares in log-log) over the requested loads; None with fewer
-    than two distinct loads."""
+def load_dependence(
+    loads: np.ndarray, hardness: np.ndarray, law: SizeEffectLaw | None = None, row: np.ndarray | None = None
+) -> dict[str, float] | None:
+    """H = a * load^n fitted (least squares in log-log) over the requested loads, and with the
+    model's size-effect law the load-independent hardness H0 and the characteristic load P* of
+    this composition (``row``: the feature row of the first load); None with fewer than two
+    distinct loads."""
     if len(np.unique(loads)) < 2:
         return None
     exponent, log_a = np.polyfit(np.log(loads), np.log(hardness), 1)
-    return {"exponent": float(exponent), "coefficient_gpa": float(np.exp(log_a))}
+    out = {"exponent": float(exponent), "coefficient_gpa": float(np.exp(log_a))}
+    if law is not None and row is not None:
+        factor = float(np.exp(law.log_factor(row[None, :]))[0])
+        out["load_independent_gpa"] = float(hardness[0]) / factor
+        out["characteristic_load_n"] = float(law.p_star(row[None, law.class_column])[0])
+    return out

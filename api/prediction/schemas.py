@@ -158,8 +158,10 @@ class HardnessResponse(BaseModel):
     predictions: list[HardnessAtLoad] = Field(description="one entry per requested load, in request order")
     load_dependence: dict[str, float] | None = Field(
         None,
-        description="with several loads: the fitted power law H = a * load^n over the requested loads "
-        "(n < 0: harder at low loads, the indentation size effect)",
+        description="with several loads: the local power law H = a * load^n through the requested loads "
+        "(n < 0: harder at low loads, the indentation size effect), and the model's Li & Bradt law for this "
+        "composition: load_independent_gpa (H0, what the hardness levels off to at high load) and "
+        "characteristic_load_n (P*: below it the size effect is strong)",
     )
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = None
