@@ -5,8 +5,12 @@
 #      in $CACHE_DIR; ca-certificates because minbase has none and the index is reached over HTTPS;
 #      a Debian installed from its installer has them),
 #   2. unpack it into a fresh folder and copy in a clean `git clone` of REF (committed work only),
-#   3. run `make test` there as an unprivileged user with an empty environment (no ARMOR_*, no CI,
-#      no pip configuration), and print pytest's closing lines.
+#   3. give it this host's TLS trust only: the CA certificates of /usr/local/share/ca-certificates
+#      (a network that intercepts TLS needs them on every machine) and, when the host has one, the
+#      `cert =` line of /etc/pip.conf (pip reads its own bundle otherwise); no index, find-links or
+#      wheels of the host,
+#   4. run `make test` there as an unprivileged user with an empty environment (no ARMOR_*, no CI,
+#      no PIP_*), and print its exit status.
 #
 # Needs root (debootstrap, chroot, mounts) and the Debian mirror and the package index on the
 # network. Takes ~15-30 min on two cores, most of it pip downloading and the suite running.
@@ -55,6 +59,13 @@ main() {
     step "unpacking a fresh root file system into $ROOT"
     mkdir -p "$ROOT" && tar -C "$ROOT" -xf "$TARBALL"
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+        chroot "$ROOT" update-ca-certificates >/dev/null
+    fi
+    if grep -qs '^cert *=' /etc/pip.conf; then
+        printf '[global]\n%s\n' "$(grep '^cert *=' /etc/pip.conf)" >"$ROOT/etc/pip.conf"
+    fi
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sys "$ROOT/sys"
     mount --bind /dev "$ROOT/dev"
