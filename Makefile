@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 
 $(TOOLS_VENV)/.installed: deploy/k8s/requirements-tools.txt
 	$(call make-venv,$(TOOLS_VENV))
-	$(TOOLS_VENV)/bin/python -m pip install -q -r deploy/k8s/requirements-tools.txt
+	PYTHONPATH= $(TOOLS_VENV)/bin/python -m pip install -q -r deploy/k8s/requirements-tools.txt  # not the project's egg-info
 	touch $@
 
 venv: $(VENV)/.installed
