@@ -5,7 +5,8 @@
 #      in $CACHE_DIR; ca-certificates because minbase has none and the index is reached over HTTPS;
 #      a Debian installed from its installer has them),
 #   2. unpack it into a fresh folder and copy in a clean `git clone` of REF (committed work only),
-#   3. give it this host's TLS trust only: the CA certificates of /usr/local/share/ca-certificates
+#   3. give it what an installed Debian has and debootstrap leaves out (/etc/hosts, resolv.conf),
+#      and this host's TLS trust only: the CA certificates of /usr/local/share/ca-certificates
 #      (a network that intercepts TLS needs them on every machine) and, when the host has one, the
 #      `cert =` line of /etc/pip.conf (pip reads its own bundle otherwise); no index, find-links or
 #      wheels of the host,
@@ -59,6 +60,9 @@ main() {
     step "unpacking a fresh root file system into $ROOT"
     mkdir -p "$ROOT" && tar -C "$ROOT" -xf "$TARBALL"
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    # Every installed Debian (and every container runtime) writes /etc/hosts; debootstrap does not,
+    # and without it "localhost" does not resolve (bentoml serve binds its ports there).
+    [[ -s "$ROOT/etc/hosts" ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
         cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
         chroot "$ROOT" update-ca-certificates >/dev/null
