@@ -30,9 +30,14 @@ from client.core import BATCH_FAMILIES, DEFAULT_URL, ArmorClient, ServiceError, 
 from client.screen import DEFAULT_DIGITS, count_rows, screen_csv
 
 console = Console(stderr=True)
-
-
 API_KEY_ENV = "ARMOR_API_KEY"
+
+
+def _digits(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (full precision) or more, got {value}")
+    return value
 
 
 def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -70,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     screen.add_argument("--no-progress", action="store_true")
     digits = screen.add_mutually_exclusive_group()
     precision = f"significant figures of the values (default {DEFAULT_DIGITS}; 0: full precision)"
-    digits.add_argument("--digits", type=int, default=DEFAULT_DIGITS, help=precision)
+    digits.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help=precision)
     digits.add_argument(
         "--full-precision", dest="digits", action="store_const", const=0, default=DEFAULT_DIGITS, help="--digits 0"
     )

@@ -215,3 +215,9 @@ def csv_cell(text: str) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="", quoting=csv.QUOTE_ALL).writerow([text])
     return buffer.getvalue()
+
+
+def test_negative_digits_are_refused_naming_the_option(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["screen", "in.csv", "--family", "mechanical", "--digits", "-1"])
+    assert "--digits: must be 0 (full precision) or more, got -1" in capsys.readouterr().err
