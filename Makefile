@@ -8,7 +8,7 @@ PORT   ?= 3000
 PIP_VERSION = 26.3
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv tools test models serve bench bench-compare lint typecheck build clean loadtest container science
+.PHONY: venv tools test models serve bench bench-compare bench-paths lint typecheck build clean loadtest container science
 
 # A venv with pip in it. Debian's python3 has no ensurepip until python3-venv is installed: then the
 # venv is made without pip and deploy/bootstrap_pip.py fetches pip $(PIP_VERSION) from the package
@@ -63,6 +63,10 @@ bench: venv
 # Issue 12's table (~9 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
 bench-compare: models
 	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 3 --duration 10 --json docs/bench-compare.json
+
+# What each way in costs: /api/v1/predict/mechanical against BentoML's typed /predict_mechanical (~2 min).
+bench-paths: models
+	$(PY) -m loadtests.paths_bench --rounds 3 --duration 8 --json docs/paths-bench.json
 
 lint: venv
 	$(VENV)/bin/ruff check .

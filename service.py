@@ -17,7 +17,17 @@ import numpy as np
 
 from api.app import create_app
 from api.core import ServiceCore
+from api.prediction.schemas import BatchRequest, HardnessRequest, PredictionRequest
 from api.transport import header_timeout
+from api.transport.bentoml_api import (
+    BatchAnswer,
+    HardnessAnswer,
+    PredictionAnswer,
+    batch_answer,
+    hardness_answer,
+    material_answer,
+    typed_models,
+)
 from api.transport.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
@@ -70,12 +80,13 @@ APP = create_app(
     SETTINGS.batch_routes,
     SETTINGS.serving.body_read_timeout_s,
     SETTINGS.access,
+    openapi_source=lambda: _bentoml_openapi(),
 )
 traffic.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    traffic.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
+    traffic.Shortcut(("/api/v1/", "/docs.json"), ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
 )
 
 
@@ -97,11 +108,51 @@ class ArmorService:
         self.core.start_background()
         await self.core.warm_up()
 
+    # BentoML's own endpoints (/predict_mechanical, ...): the bodies and answers of /api/v1/predict/...
+    # through the same flow, for bentoml.SyncHTTPClient / AsyncHTTPClient and /schema.json
+    # (api/transport/bentoml_api.py). The positional-only argument makes the whole body the model.
+    @bentoml.api(route="/predict_mechanical")
+    async def predict_mechanical(self, request: PredictionRequest, /) -> PredictionAnswer:
+        """Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals."""
+        return await material_answer(self.core, "mechanical", request)
+
+    @bentoml.api(route="/predict_ballistic")
+    async def predict_ballistic(self, request: PredictionRequest, /) -> PredictionAnswer:
+        """V50, penetration resistance, back-face deformation and multi-hit capability."""
+        return await material_answer(self.core, "ballistic", request)
+
+    @bentoml.api(route="/predict_hardness")
+    async def predict_hardness(self, request: HardnessRequest, /) -> HardnessAnswer:
+        """Vickers hardness of a chemical formula at one or several loads, with 95 % intervals."""
+        return await hardness_answer(self.core, request)
+
+    @bentoml.api(route="/predict_mechanical_batch")
+    async def predict_mechanical_batch(self, request: BatchRequest, /) -> BatchAnswer:
+        """Mechanical predictions for many materials (the JSON of /api/v1/predict/mechanical/batch)."""
+        return await batch_answer(self.core, "mechanical", request)
+
+    @bentoml.api(route="/predict_ballistic_batch")
+    async def predict_ballistic_batch(self, request: BatchRequest, /) -> BatchAnswer:
+        """Ballistic predictions for many materials (the JSON of /api/v1/predict/ballistic/batch)."""
+        return await batch_answer(self.core, "ballistic", request)
+
+    @bentoml.api(route="/models")
+    async def models_serving(self) -> dict[str, Any]:
+        """The model serving each family (its tag)."""
+        return await typed_models(self.core)
+
     @bentoml.on_shutdown
     async def _close(self) -> None:
         await self.core.close()
         if self.hop is not None:
             await self.hop.close()
+
+
+def _bentoml_openapi() -> dict[str, Any]:
+    """BentoML's OpenAPI document of this service, published valid at /docs.json (api/transport/openapi.py)."""
+    service: Any = ArmorService  # a bentoml Service once decorated
+    document: dict[str, Any] = service.openapi_spec.asdict()
+    return document
 
 
 def _socket_hop() -> SocketHop | None:

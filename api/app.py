@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import Body, FastAPI, Request, Response
 
 from api.batch.routes import BATCH_FAMILIES, batch_path, register_batch_routes
@@ -29,6 +30,7 @@ from api.transport.access import AccessControl, SlidingWindow
 from api.transport.handlers import answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
 from api.transport.http import SERVICE_VERSION, ORJSONResponse
 from api.transport.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
+from api.transport.openapi import published_document
 from api.transport.repeats import RepeatShortcut, raw_key_of
 from api.transport.strict_json import StrictJSONRoute
 from features.families import ALL_FAMILIES
@@ -48,10 +50,12 @@ def create_app(
     batch_routes: BatchRouteSettings = BatchRouteSettings(),
     body_read_timeout_s: float = BODY_READ_TIMEOUT_S,
     access: AccessSettings = AccessSettings(),
+    openapi_source: Callable[[], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests). The /batch routes take MAX_BATCH_ROWS materials
-    and bodies up to MAX_BATCH_REQUEST_BYTES (``batch_routes``)."""
+    and bodies up to MAX_BATCH_REQUEST_BYTES (``batch_routes``). ``openapi_source`` gives BentoML's
+    OpenAPI document, published valid at /docs.json (api/transport/openapi.py)."""
     app = FastAPI(
         title="Ceramic armor ML API",
         version=SERVICE_VERSION,
@@ -144,4 +148,18 @@ def create_app(
         core = get_service()
         return await detail_or_summary(request, core.settings.serving.admin_token, core.models, core.models_summary)
 
+    if openapi_source is not None:
+        _publish_openapi(app, openapi_source)
     return app
+
+
+def _publish_openapi(app: FastAPI, source: Callable[[], dict[str, Any]]) -> None:
+    """GET /docs.json: the document is built once, on the first request (the service exists by then)."""
+    built: list[bytes] = []
+
+    @app.get("/docs.json", include_in_schema=False)
+    async def openapi_document() -> Response:
+        if not built:
+            description = "Ceramic armor property prediction with calibrated 95 % intervals; see the README."
+            built.append(orjson.dumps(published_document(source(), SERVICE_VERSION, description)))
+        return Response(built[0], media_type="application/json")

@@ -18,9 +18,14 @@ here and checked against the published points in data/ballistic_reference.csv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
+from typing import NamedTuple
+
 import numpy as np
 
 from features import physics
+from features.phases import PHASES, load_armor_tables, load_phase_table
 
 
 def thin_tile_limit_mm(caliber_mm: np.ndarray) -> np.ndarray:
@@ -52,3 +57,37 @@ def bounded_v50(
         caliber_mm,
     )
     return v_thin * np.sqrt(np.maximum(tile_mm, limit) / limit)
+
+
+class Build(NamedTuple):
+    """What a ballistic answer says about the build besides the predicted targets: its areal
+    density (what a plate designer trades against V50) and the threat's reference velocity."""
+
+    tile_areal_density: float  # kg/m2, the tile at its bulk density (1 - P) rho_th
+    backing_areal_density: float  # kg/m2
+    threat_velocity: float  # m/s, the threat's reference velocity (features/data/armor.json)
+
+    @property
+    def areal_density(self) -> float:
+        """kg/m2 of the whole build."""
+        return self.tile_areal_density + self.backing_areal_density
+
+
+@cache
+def _densities() -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Phase and backing densities (g/cm3) and threat reference velocities (m/s), by name."""
+    table, armor = load_phase_table(), load_armor_tables()
+    phases = {p: float(d) for p, d in zip(PHASES, table.density, strict=True)}
+    backings = {name: float(b["density_g_cm3"]) for name, b in armor["backings"].items()}
+    threats = {name: float(t["velocity_m_s"]) for name, t in armor["threats"].items()}
+    return phases, backings, threats
+
+
+def build_of(
+    volume_fractions: Mapping[str, float], porosity: float, tile_mm: float, backing: str, backing_mm: float, threat: str
+) -> Build:
+    """The build of one material: ``volume_fractions`` by phase (absent = 0), porosity as a fraction."""
+    phases, backings, threats = _densities()
+    theoretical = sum(phases[p] * f for p, f in volume_fractions.items())
+    # g/cm3 x mm = kg/m2
+    return Build(theoretical * (1.0 - porosity) * tile_mm, backings[backing] * backing_mm, threats[threat])

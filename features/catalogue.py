@@ -40,6 +40,9 @@ UNITS = {
     "back_face_deformation": "mm",
     "multi_hit_capability": "probability (0-1)",
 }
+# Build-level quantities every ballistic answer carries beside its targets (features.ballistics.Build):
+# computed from the inputs and the predicted V50, not learned.
+BUILD_UNITS = {"areal_density": "kg/m2", "v50_margin": "m/s"}
 
 BLOCKS = ("processing", "microstructure", "armor")
 BALLISTIC_ONLY_BLOCKS = frozenset({"armor"})

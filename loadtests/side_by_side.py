@@ -160,13 +160,13 @@ def _latency_ms(text: str, percentile: str) -> float:
     return float(match.group(1)) * scale
 
 
-def wrk(port: int, script: str, connections: int, duration_s: int, offset: int = 0) -> Cell:
+def wrk(port: int, script: str, connections: int, duration_s: int, offset: int = 0, route: str = ROUTE) -> Cell:
     """``offset`` shifts the materials of the new-material scripts, so no run repeats (and no cache
-    answers) another run's materials."""
+    answers) another run's materials; ``route``: the path posted to."""
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "-s", str(HERE / script), "--latency"]
     text = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{ROUTE}", "--", str(offset)], capture_output=True, text=True, check=True
+        [*command, f"http://127.0.0.1:{port}{route}", "--", str(offset)], capture_output=True, text=True, check=True
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]

@@ -10,10 +10,19 @@ compared (``comparison``):
   material_areal_density_ratio  the same for B4C over SiC against 7.62x51 M80
   bfd_at_ballistic_limit        back-face deformation of the SiC / 6 mm Al 7075-T6 build whose V50
                                 equals the M80 reference velocity, against the NIJ limit
+  dop_ratio                     depth-of-penetration efficiency of one ceramic over another
+                                (``ceramic``: "A vs B", each "phase:fraction,..." with an optional
+                                "(weight)"), against the published direction (">1": better, "<=1":
+                                no benefit); the model's penetration resistance of the two at 1 %
+                                porosity on the comparison backing against .30-06 M2 AP
   refused_backing               a fibre-composite backing: the service refuses it (422)
   not_modelled                  an effect the models do not represent; said so
 Ranges in brackets come from the 95 % interval of the predicted V50 (the thickness at which the
-interval's upper and lower ends reach the velocity).
+interval's upper and lower ends reach the velocity) or of the predicted quantity. A verdict is
+"within" when that range reaches the published value or side.
+
+    python -m model_registry.ballistic_reference --json docs/science-ballistic.json \
+        --plot docs/ballistic-parity.png
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features import ballistics
+from features import ballistics, physics
 from features.batch import MaterialBatch
 from features.featurizer import Featurizer
 from features.phases import PHASES, load_armor_tables, load_phase_table, validated_backings
@@ -37,6 +46,7 @@ SINTERING = {"B4C": 2100.0, "SiC": 2100.0, "Al2O3": 1600.0}
 BACKING, BACKING_MM = "aluminum_7075_t6", 6.0
 NIJ_VELOCITY_TOLERANCE = 9.1  # m/s, NIJ 0101.06 (quoted in the nij3/nij4 rows)
 PLATE_AREA_M2 = 0.254 * 0.3048  # 10 x 12 in
+OPTIMUM_AREAL_DENSITIES = (30.0, 45.0, 60.0, 90.0, 150.0)  # kg/m2 at which Florence's optimum build is reported
 
 
 @dataclass
@@ -46,26 +56,49 @@ class Comparison:
     model: str
     verdict: str
     source: str
+    # for the parity plot: the published number (a bound when ``relation`` is not "="), and the
+    # model's value with its range; None where the row has no number to compare
+    cited_value: float | None = None
+    relation: str = "="
+    model_value: float | None = None
+    model_low: float | None = None
+    model_high: float | None = None
+    scale: str = "absolute"  # "ratio": a dimensionless ratio (its own panel of the parity plot)
 
 
 def _material(phase: str, tile: float, threat: str) -> Material:
     """A single-phase tile at 1 % porosity on the comparison backing."""
+    return _tile({phase: 1.0}, SINTERING[phase], tile, threat)
+
+
+def _tile(composition: dict, sintering_c: float, tile: float, threat: str) -> Material:
     return Material.model_validate(
         {
-            "composition": {phase: 1.0},
-            "processing": {"sintering_temperature": SINTERING[phase]},
+            "composition": composition,
+            "processing": {"sintering_temperature": sintering_c},
             "microstructure": {"porosity": 0.01},
             "armor": {"tile_thickness": tile, "backing": BACKING, "backing_thickness": BACKING_MM, "threat": threat},
         }
     )
 
 
+def _predict(model, materials: list[Material], target: str) -> np.ndarray:
+    """(n, 3) value, lower, upper of ``target`` for each material."""
+    pred = model.predict(Featurizer("ballistic").transform(MaterialBatch.from_materials(materials)))
+    o = model.targets.index(target)
+    return np.column_stack([pred.values[:, o], pred.lower[:, o], pred.upper[:, o]])
+
+
+def parse_composition(text: str) -> dict:
+    """ "ZrO2:0.1,Al2O3:0.9 (weight)" -> {"ZrO2": 0.1, "Al2O3": 0.9, "basis": "weight"}."""
+    basis = "weight" if "(weight)" in text else "volume"
+    pairs = [p.split(":") for p in text.replace("(weight)", "").strip().split(",")]
+    return {**{name.strip(): float(f) for name, f in pairs}, "basis": basis}
+
+
 def _v50(model, phase: str, tiles: np.ndarray, threat: str) -> np.ndarray:
     """(n, 3) V50 value, lower, upper for each tile thickness."""
-    batch = MaterialBatch.from_materials([_material(phase, float(t), threat) for t in tiles])
-    pred = model.predict(Featurizer("ballistic").transform(batch))
-    o = model.targets.index("v50_velocity")
-    return np.column_stack([pred.values[:, o], pred.lower[:, o], pred.upper[:, o]])
+    return _predict(model, [_material(phase, float(t), threat) for t in tiles], "v50_velocity")
 
 
 def tile_for(model, phase: str, threat: str, velocity: float) -> tuple[float, float, float] | None:
@@ -79,9 +112,7 @@ def tile_for(model, phase: str, threat: str, velocity: float) -> tuple[float, fl
 
 def areal_density(phase: str, tile_mm: float) -> float:
     """kg/m2 of tile (1 % porosity) plus backing."""
-    table, backing = load_phase_table(), load_armor_tables()["backings"][BACKING]
-    rho = float(table.density[PHASES.index(phase)]) * 0.99
-    return rho * tile_mm + backing["density_g_cm3"] * BACKING_MM
+    return ballistics.build_of({phase: 1.0}, 0.01, tile_mm, BACKING, BACKING_MM, "7.62x51_m80").areal_density
 
 
 def _ratio(model, a: tuple[str, str], b: tuple[str, str]) -> tuple[float, float, float] | None:
@@ -103,7 +134,9 @@ def compare_row(row: dict, model) -> Comparison:
         ours = float(threats[key][field])
         tolerance = NIJ_VELOCITY_TOLERANCE if field == "velocity_m_s" else 1e-9
         ok = abs(ours - float(row["value"])) <= tolerance
-        return Comparison(row["id"], cited, f"{ours:g} ({key} in armor.json)", "within" if ok else "outside", source)
+        verdict = "within" if ok else "outside"
+        model = f"{ours:g} ({key} in armor.json)"
+        return Comparison(row["id"], cited, model, verdict, source, cited_value=float(row["value"]), model_value=ours)
     if kind == "threat_areal_density_ratio":
         r = _ratio(model, ("B4C", "30-06_m2ap"), ("B4C", "7.62x51_m80"))
         return _ratio_verdict(row, cited, source, r, 1 + float(row["value"]) / 100)
@@ -112,6 +145,8 @@ def compare_row(row: dict, model) -> Comparison:
         return _ratio_verdict(row, cited, source, r, 1 - float(row["value"]) / 100)
     if kind == "bfd_at_ballistic_limit":
         return _bfd_verdict(row, cited, source, model)
+    if kind == "dop_ratio":
+        return _dop_verdict(row, cited, source, model)
     if kind == "refused_backing":
         return Comparison(
             row["id"], cited, "422: fibre-composite backing outside the V50 relation", "refused (explained)", source
@@ -125,7 +160,39 @@ def _ratio_verdict(row, cited, source, r, expected: float) -> Comparison:
     value, low, high = r
     verdict = "within" if low <= expected <= high else "outside"
     return Comparison(
-        row["id"], f"{cited} (ratio {expected:.2f})", f"{value:.2f} [{low:.2f}-{high:.2f}]", verdict, source
+        row["id"],
+        f"{cited} (ratio {expected:.2f})",
+        f"{value:.2f} [{low:.2f}-{high:.2f}]",
+        verdict,
+        source,
+        cited_value=expected,
+        model_value=value,
+        model_low=low,
+        model_high=high,
+        scale="ratio",
+    )
+
+
+def _dop_verdict(row, cited, source, model) -> Comparison:
+    """The model's penetration-resistance ratio of the row's two ceramics against the published side of 1."""
+    first, second = (parse_composition(t) for t in row["ceramic"].split(" vs "))
+    sintering = SINTERING["Al2O3"]  # both alumina-based in the published rows
+    pred = _predict(model, [_tile(c, sintering, 10.0, "30-06_m2ap") for c in (first, second)], "penetration_resistance")
+    value, low, high = pred[0, 0] / pred[1, 0], pred[0, 1] / pred[1, 2], pred[0, 2] / pred[1, 1]
+    better = row["value"].strip() == ">1"
+    verdict = "within" if (high > 1.0 if better else low <= 1.0) else "outside"
+    return Comparison(
+        row["id"],
+        f"{row['value']} ({row['quantity']})",
+        f"{value:.3f} [{low:.3f}-{high:.3f}]",
+        verdict,
+        source,
+        cited_value=1.0,
+        relation=">" if better else "<=",
+        model_value=float(value),
+        model_low=float(low),
+        model_high=float(high),
+        scale="ratio",
     )
 
 
@@ -140,7 +207,16 @@ def _bfd_verdict(row, cited, source, model) -> Comparison:
     value, low, high = pred.values[0, o], pred.lower[0, o], pred.upper[0, o]
     verdict = "within" if low <= float(row["value"]) else "outside"
     return Comparison(
-        row["id"], f"<= {cited}", f"{value:.1f} mm [{low:.1f}-{high:.1f}] at {tile[0]:.1f} mm SiC", verdict, source
+        row["id"],
+        f"<= {cited}",
+        f"{value:.1f} mm [{low:.1f}-{high:.1f}] at {tile[0]:.1f} mm SiC",
+        verdict,
+        source,
+        cited_value=float(row["value"]),
+        relation="<=",
+        model_value=float(value),
+        model_low=float(low),
+        model_high=float(high),
     )
 
 
@@ -173,6 +249,40 @@ def derived_nij3_plate() -> dict:
     }
 
 
+def florence_optimum(phase: str, backing: str, threat: str, areal_density_kg_m2: float) -> tuple[float, float, float]:
+    """Hetherington's (1992) criterion applied to Florence's relation: the tile and backing
+    thicknesses (mm) of a dense ``phase`` tile on ``backing`` that maximise Florence's V50 at a
+    given areal density, and that V50 (m/s). Nothing fitted: it only reads the relation."""
+    from scipy.optimize import minimize_scalar
+
+    tables = load_armor_tables()
+    rho1 = float(load_phase_table().density[PHASES.index(phase)])
+    b, t = tables["backings"][backing], tables["threats"][threat]
+    rho2 = b["density_g_cm3"]
+
+    def v50(h1: float) -> float:
+        h2 = (areal_density_kg_m2 - rho1 * h1) / rho2
+        args = (h1, rho1, h2, rho2, b["strength_mpa"], b["failure_strain"], t["mass_g"], t["caliber_mm"])
+        return float(physics.florence_v50(*(np.array([x], float) for x in args))[0])
+
+    best = minimize_scalar(lambda h1: -v50(h1), bounds=(1e-3, areal_density_kg_m2 / rho1 - 1e-3), method="bounded")
+    h1 = float(best.x)
+    return h1, (areal_density_kg_m2 - rho1 * h1) / rho2, v50(h1)
+
+
+def phase_dop(model) -> dict[str, tuple[float, float, float]]:
+    """Penetration resistance (DOP mass efficiency) of each armor phase alone against .30-06 M2 AP,
+    value and 95 % range, every other input at its default (2 % porosity, 10 um grains)."""
+    materials = [
+        Material.model_validate(
+            {"composition": {p: 1.0}, "processing": {"sintering_temperature": t}, "armor": {"threat": "30-06_m2ap"}}
+        )
+        for p, t in SINTERING.items()
+    ]
+    pred = _predict(model, materials, "penetration_resistance")
+    return {p: (float(v), float(lo), float(hi)) for p, (v, lo, hi) in zip(SINTERING, pred, strict=True)}
+
+
 def read_reference(path: Path = REFERENCE) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -188,6 +298,54 @@ def markdown(comparisons: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
+MARKERS = {"=": "o", "<=": "v", ">": "^"}
+
+
+def _panel(ax, rows: list[Comparison], log: bool) -> None:
+    label_offset = {">": (7, 8), "<=": (7, -14)}
+    for k, c in enumerate(sorted(rows, key=lambda c: float(c.cited_value or 0.0))):  # neighbours alternate
+        x, y = float(c.cited_value or 0.0), float(c.model_value or 0.0)
+        low = y if c.model_low is None else c.model_low
+        high = y if c.model_high is None else c.model_high
+        color = "tab:green" if c.verdict == "within" else "tab:red"
+        ax.errorbar(x, y, yerr=[[y - low], [high - y]], fmt=MARKERS[c.relation], color=color, capsize=3, ms=7)
+        left = c.relation == "=" and k % 2 == 0  # equal-value neighbours: labels on alternate sides
+        offset = (-7, 4) if left else label_offset.get(c.relation, (7, -10))
+        ax.annotate(c.id, (x, y), textcoords="offset points", xytext=offset, fontsize=7, ha="right" if left else "left")
+    values = [v for c in rows for v in (c.cited_value, c.model_low, c.model_high, c.model_value) if v is not None]
+    lo, hi = (min(values) / 1.5, max(values) * 1.5) if log else (min(values) - 0.15, max(values) + 0.15)
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="model = published")
+    ax.set(xlim=(lo, hi), ylim=(lo, hi))
+    if log:
+        ax.set(xscale="log", yscale="log")
+
+
+def parity_plot(comparisons: list[Comparison], path: str) -> int:
+    """Model against published value, one point per row with numbers, its 95 % range as an error
+    bar; a published bound is a triangle (pointing up: the published value is a lower bound, down:
+    an upper bound). Left: dimensionless ratios (linear); right: velocities, masses, depths (log).
+    Returns the number of points drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [c for c in comparisons if c.cited_value is not None and c.model_value is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+    panels = (("ratio", "ratios (areal density, DOP efficiency)"), ("absolute", "m/s, g, mm"))
+    for ax, (scale, title) in zip(axes, panels, strict=True):
+        _panel(ax, [c for c in rows if c.scale == scale], log=scale == "absolute")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("published")
+        ax.set_ylabel("model (bar: 95 % interval)")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Ballistic family against published points (green: within, red: outside)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return len(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     from model_registry import store
 
@@ -196,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--json")
+    parser.add_argument("--json", help="write the comparisons and the derived plate here")
+    parser.add_argument("--plot", help="write the parity plot (PNG) here")
     args = parser.parse_args(argv)
     model = store.load("ballistic")
     comparisons = run(model)
@@ -204,9 +363,29 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(comparisons))
     plate = derived_nij3_plate()
     print("\nderived NIJ III alumina/aramid plate: " + ", ".join(f"{k} {v:.4g}" for k, v in plate.items()))
+    optimum = {ad: florence_optimum("SiC", "aluminum_6061_t6", "7.62x51_m80", ad) for ad in OPTIMUM_AREAL_DENSITIES}
+    print("\nFlorence's optimum SiC / Al 6061-T6 build against 7.62x51 M80 (Hetherington's criterion):")
+    for ad, (h1, h2, v) in optimum.items():
+        print(f"  {ad:g} kg/m2: tile {h1:.1f} mm, backing {h2:.1f} mm, ratio {h1 / h2:.2f}, Florence V50 {v:.0f} m/s")
+    dop = phase_dop(model)
+    print(
+        "\npenetration resistance against .30-06 M2 AP (defaults): "
+        + ", ".join(f"{p} {v:.2f} [{lo:.2f}-{hi:.2f}]" for p, (v, lo, hi) in dop.items())
+    )
+    if args.plot:
+        print(f"parity plot: {parity_plot(comparisons, args.plot)} points -> {args.plot}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"comparisons": [c.__dict__ for c in comparisons], "nij3_plate": plate}, handle, indent=1)
+            optima = {
+                f"{ad:g}": dict(zip(("tile_mm", "backing_mm", "v50_m_s"), o, strict=True)) for ad, o in optimum.items()
+            }
+            report = {
+                "comparisons": [c.__dict__ for c in comparisons],
+                "nij3_plate": plate,
+                "florence_optimum": optima,
+                "penetration_resistance_m2ap": dop,
+            }
+            json.dump(report, handle, indent=1)
     return 0
 
 

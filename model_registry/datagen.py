@@ -35,7 +35,8 @@ Ballistic targets for a configuration (tile thickness, backing, backing thicknes
   multi_hit_capability   = probability that the tile stops a second hit of the same threat three
                            calibres from the first: sigmoid((r V50 / v_threat - 1) / 0.15), with the
                            damaged tile's retained fraction r = 0.7 + 0.3 (1 - exp(-K_IC/4)) x interface
- where "core" is the threat's core_hardness_factor (features/data/armor.json).
+ where "core" is the threat's core_hardness_factor and "backing compliance" the backing's
+ bfd_compliance (features/data/armor.json; both assumptions of this project).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from features import ballistics, physics
 from features.batch import MaterialBatch
 from features.catalogue import BALLISTIC_TARGETS, MECHANICAL_TARGETS, TARGETS, UNITS, categorical_levels, numeric_inputs
 from features.featurizer import armor_arrays, mixture_properties, v50_arguments
-from features.phases import PHASES, validated_backings
+from features.phases import PHASES, load_armor_tables, validated_backings
 
 __all__ = ["BALLISTIC_TARGETS", "MECHANICAL_TARGETS", "TARGETS", "UNITS", "generate", "sample_inputs"]
 COVERAGE_FRACTION = 0.3  # rows drawn over the whole accepted domain, corners included
@@ -58,7 +59,11 @@ INTERFACE = {
     "strength": [0.85, 0.93, 1.0, 1.04],
 }
 DISTRIBUTION = {"toughness": [1.0, 1.03, 1.08], "strength": [1.0, 0.97, 0.92]}
-BACKING_COMPLIANCE = {"aluminum_6061_t6": 1.0, "aluminum_7075_t6": 0.8, "aramid_laminate": 1.6, "uhmwpe_laminate": 1.8}
+
+
+def backing_compliance() -> np.ndarray:
+    """``bfd_compliance`` of each backing (features/data/armor.json), in the order of its codes."""
+    return np.array([b["bfd_compliance"] for b in load_armor_tables()["backings"].values()])
 
 
 def _compositions(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -175,7 +180,7 @@ def ballistic_targets(batch: MaterialBatch, mech: dict[str, np.ndarray], rng) ->
     nominal = ballistics.bounded_v50(*v50_arguments(batch, mech["density"], arm))
     hv, kic = mech["vickers_hardness"], mech["fracture_toughness"]
     v50 = nominal * (hv / 25) ** 0.15 * (kic / 4) ** 0.08 * core**-0.25 * _noise(rng, n, 0.03)
-    compliance = np.take(list(BACKING_COMPLIANCE.values()), batch.backing)
+    compliance = backing_compliance()[batch.backing]
     areal = mech["density"] * batch.tile_thickness
     retained = 0.7 + 0.3 * (1 - np.exp(-kic / 4)) * np.take(INTERFACE["strength"], batch.interface_quality)
     logit = (retained * v50 / v_threat - 1.0) / 0.15 + rng.normal(0, 0.25, n)

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitoring.tally import Tally
 
+NO_MODEL = "none"  # the ``model`` label of a request refused before a model was chosen
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -26,14 +27,15 @@ class Metrics:
         self.tally = Tally()  # the hot series' writes, once a second (monitoring/tally.py)
         self.requests = Counter(
             "armor_requests_total",
-            "Prediction requests by endpoint and status class",
-            ["endpoint", "status"],
+            "Prediction requests by endpoint, status class and the model tag that answered (bounded: the "
+            "stored tags, or none)",
+            ["endpoint", "status", "model"],
             registry=r,
         )
         self.request_seconds = Histogram(
             "armor_request_duration_seconds",
-            "Prediction request latency",
-            ["endpoint"],
+            "Prediction request latency, by endpoint and the model tag that answered",
+            ["endpoint", "model"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -61,6 +63,14 @@ class Metrics:
         self.batch_size = Histogram(
             "armor_runner_batch_size", "Rows per batch the runner formed", ["family"], buckets=BATCH_BUCKETS, registry=r
         )
+        self.model_info = Gauge(
+            "armor_model_info",
+            "1 for the model tag serving each family by default in some worker, 0 for one that served before",
+            ["family", "tag"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self._serving: dict[str, str] = {}
         # label children of the per-request series, by series and labels (``_child``)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._initialise_series()
@@ -72,15 +82,26 @@ class Metrics:
             registry=r,
         )
 
-    def request_counter(self, family: str, status: int) -> Counter:
-        """The request counter's child of ``family`` and the class of ``status`` (2xx, 4xx, 5xx)."""
-        child: Counter = self._child(self.requests, family, f"{status // 100}xx")
+    def request_counter(self, family: str, status: int, model: str = NO_MODEL) -> Counter:
+        """The request counter's child of ``family``, the class of ``status`` (2xx, 4xx, 5xx) and
+        the ``model`` tag that answered."""
+        child: Counter = self._child(self.requests, family, f"{status // 100}xx", model)
         return child
 
-    def request_latency(self, family: str) -> Histogram:
-        """The request-time histogram's child of ``family``."""
-        child: Histogram = self._child(self.request_seconds, family)
+    def request_latency(self, family: str, model: str) -> Histogram:
+        """The request-time histogram's child of ``family`` and the ``model`` tag that answered."""
+        child: Histogram = self._child(self.request_seconds, family, model)
         return child
+
+    def serving(self, family: str, tag: str) -> None:
+        """``tag`` now serves ``family`` by default (the info series: 1 for it, 0 for the one before)."""
+        previous = self._serving.get(family)
+        if previous == tag:
+            return
+        if previous is not None:
+            self.model_info.labels(family, previous).set(0)
+        self.model_info.labels(family, tag).set(1)
+        self._serving[family] = tag
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once (``labels()`` cost 0.9 µs against 0.13 µs
@@ -98,4 +119,4 @@ class Metrics:
                 metric.labels(layer)
         for family in ("mechanical", "ballistic"):
             for status in ("2xx", "4xx", "5xx"):
-                self.requests.labels(family, status)
+                self.requests.labels(family, status, NO_MODEL)

@@ -68,6 +68,12 @@ def _histogram(samples: dict, name: str, **labels) -> tuple[int, float]:
     return int(_value(samples, f"{name}_count", **labels)), _value(samples, f"{name}_sum", **labels)
 
 
+def _summed(samples: dict, name: str, **labels) -> float:
+    """The sum of ``name``'s series whose labels include ``labels`` (over the labels not given)."""
+    wanted = set(labels.items())
+    return sum(v for (n, have), v in samples.items() if n == name and wanted <= set(have))
+
+
 def batching(samples: dict, shared_dir: str | None, window_s: float, local_rings: dict) -> dict:
     out = {}
     for family in ALL_FAMILIES:
@@ -108,7 +114,9 @@ def _dir(shared_dir: str | None) -> Path | None:
 def predictions(samples: dict, shared_dir: str | None, window_s: float, rings: dict) -> dict:
     out = {}
     for family in ALL_FAMILIES:
-        count, total = _histogram(samples, "armor_request_duration_seconds", endpoint=family)
+        # summed over the model tags that answered
+        count = int(_summed(samples, "armor_request_duration_seconds_count", endpoint=family))
+        total = _summed(samples, "armor_request_duration_seconds_sum", endpoint=family)
         errors = sum(
             v
             for (n, labels), v in samples.items()

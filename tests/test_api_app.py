@@ -187,6 +187,30 @@ def test_v50_says_what_it_means_against_the_threat(client, armor, expected):
     assert any(expected in w for w in warnings), warnings
 
 
+def test_a_ballistic_answer_carries_the_builds_areal_density_and_v50_margin(client):
+    armor = {"tile_thickness": 10, "backing": "aluminum_6061_t6", "backing_thickness": 10, "threat": "30-06_m2ap"}
+    body = {
+        "composition": {"SiC": 1.0},
+        "processing": {"sintering_temperature": 2100},
+        "microstructure": {"porosity": 0.1},
+        "armor": armor,
+    }
+    answer = client.post("/api/v1/predict/ballistic", json=body).json()
+    areal, margin = answer["build"]["areal_density"], answer["build"]["v50_margin"]
+    # SiC 3.21 g/cm3 (features/data/phases.json) at 10 % porosity, Al 6061-T6 2.70 g/cm3 (armor.json)
+    assert areal == {
+        "value": pytest.approx(3.21 * 0.9 * 10 + 27.0),
+        "unit": "kg/m2",
+        "tile": pytest.approx(28.89),
+        "backing": 27.0,
+    }
+    v50 = answer["predictions"]["v50_velocity"]
+    assert margin["reference_velocity"] == 878 and margin["threat"] == "30-06_m2ap" and margin["unit"] == "m/s"
+    assert margin["value"] == pytest.approx(v50["value"] - 878)
+    assert margin["confidence_interval"] == pytest.approx([v - 878 for v in v50["confidence_interval"]])
+    assert "build" not in client.post("/api/v1/predict/mechanical", json=body).json()
+
+
 def test_ballistic_on_a_backing_outside_the_v50_relation_is_refused_naming_the_field(client):
     body = {
         "composition": {"B4C": 1.0},

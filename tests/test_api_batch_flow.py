@@ -103,6 +103,7 @@ def test_a_row_equals_the_single_route_answer_for_its_material(client, family, i
         assert body["summary"]["models"][result["model_version"]] == info
         for key in ("predictions", "warnings", "feature_importance", "contribution_base"):
             assert result[key] == single[key], key
+        assert result.get("build") == single.get("build") and ("build" in single) == (family == "ballistic")
 
 
 def test_a_row_answered_by_the_single_route_before_comes_from_the_response_cache(client):
@@ -110,6 +111,7 @@ def test_a_row_answered_by_the_single_route_before_comes_from_the_response_cache
     body = post(client, "ballistic", json={"materials": [material(0), material(1)]}).json()
     assert [r["cached"] for r in body["results"]] == [False, True]
     assert body["results"][1]["predictions"] == single.json()["predictions"]
+    assert body["results"][1]["build"] == single.json()["build"]
     assert body["summary"]["cached"] == 1
 
 
@@ -156,6 +158,9 @@ def test_csv_in_and_out_with_bad_rows(client):
     assert float(rows[0]["v50_velocity"]) == json_rows[0]["predictions"]["v50_velocity"]["value"]
     low, high = json_rows[0]["predictions"]["v50_velocity"]["confidence_interval"]
     assert (float(rows[0]["v50_velocity_low"]), float(rows[0]["v50_velocity_high"])) == (low, high)
+    build = json_rows[0]["build"]
+    assert float(rows[0]["areal_density"]) == build["areal_density"]["value"]
+    assert float(rows[0]["v50_margin"]) == build["v50_margin"]["value"]
 
 
 def test_csv_row_equals_the_json_row_of_the_same_material(client):

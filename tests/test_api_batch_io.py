@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from api.batch.flow import Answers, ChunkOutcomes, RawRow
-from api.batch.io import CsvBlock, CsvEncoder, csv_material, float_text
+from api.batch.io import CsvBlock, CsvEncoder, csv_columns, csv_material, float_text
 from features.catalogue import TARGETS
 from features.phases import PHASES
 from runners.contract import ModelCard, Unpacked
@@ -95,7 +95,7 @@ def test_csv_lines_from_the_runners_arrays_are_the_lines_of_the_bodies(with_inte
     values[1, 0] = np.nan
     out = Unpacked(np.zeros(3), values, values * 0.9, values * 1.1, np.zeros((3, len(targets))), None)
     warnings = [[], ['a "quoted", comma; warning', "line\nbreak"], ["plain"]]
-    answers = Answers([4, 5, 7], card(shuffled), out, warnings, [False, True, False], with_interval, False)
+    answers = Answers([4, 5, 7], card(shuffled), out, warnings, [False, True, False], with_interval, False, [None] * 3)
     error = {"row": 6, "error": {"status": 422, "type": "validation_error", "message": "invalid request: x, y"}}
     cached = answers.outcome(2) | {"row": 8, "cached": True}
     done = ChunkOutcomes([0, 1, error, 2, cached], answers)
@@ -103,6 +103,24 @@ def test_csv_lines_from_the_runners_arrays_are_the_lines_of_the_bodies(with_inte
     assert by_chunk.chunk(done) == by_rows.rows(done.outcomes())
     lines = list(csv.reader(io.StringIO(by_chunk.chunk(done).decode())))
     assert [line[0] for line in lines] == ["4", "5", "6", "7", "8"]
+
+
+def test_ballistic_csv_rows_carry_the_build_from_both_paths():
+    targets = TARGETS["ballistic"]
+    values = np.arange(12.0).reshape(3, 4) + 1.0
+    out = Unpacked(np.zeros(3), values, values * 0.9, values * 1.1, np.zeros((3, 4)), None)
+    builds = [{"areal_density": {"value": 40.0 + i}, "v50_margin": {"value": -5.5 * i}} for i in range(3)]
+    answers = Answers([0, 1, 2], card(targets), out, [[], [], []], [False] * 3, True, False, builds)
+    done = ChunkOutcomes([0, 1, 2], answers)
+    by_chunk, by_rows = CsvEncoder(targets), CsvEncoder(targets)
+    assert by_chunk.chunk(done) == by_rows.rows(done.outcomes())
+    header = csv_columns(targets)
+    lines = list(csv.DictReader(io.StringIO(",".join(header) + "\n" + by_chunk.chunk(done).decode())))
+    assert [(r["areal_density"], r["v50_margin"]) for r in lines] == [
+        ("40.0", "-0.0"),
+        ("41.0", "-5.5"),
+        ("42.0", "-11.0"),
+    ]
 
 
 def test_phase_columns_are_the_fractions_in_the_order_of_phases():

@@ -121,10 +121,13 @@ def test_status_memory_matches_psutil(served):
 
 
 def _metric(text: str, name: str, **labels) -> float:
-    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = rf"^{name}" + (rf"\{{{re.escape(selector)}\}}" if labels else "") + r" ([0-9.e+-]+)$"
-    found = re.search(pattern, text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    """The sum of ``name``'s series whose labels include ``labels``."""
+    total = 0.0
+    for found in re.finditer(rf"^{name}(?:\{{(.*)\}})? ([0-9.e+-]+)$", text, re.MULTILINE):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total += float(found.group(2))
+    return total
 
 
 def test_metrics_expose_custom_series_that_move(served):

@@ -46,3 +46,13 @@ def test_features_imports_nothing_above_it():
             )
             for name in names:
                 assert name.split(".")[0] not in HIGHER_LAYERS, (path.name, name)
+
+
+def test_a_backing_is_one_entry_of_armor_json_with_every_field_the_code_reads():
+    from features.phases import load_armor_tables
+
+    needed = {"density_g_cm3", "strength_mpa", "failure_strain", "v50_relation_valid", "bfd_compliance", "source"}
+    backings = load_armor_tables()["backings"]
+    assert all(needed <= set(b) for b in backings.values()), {n: needed - set(b) for n, b in backings.items()}
+    assert dict(catalogue.categorical_levels())["backing"] == tuple(backings)
+    assert set(catalogue.BUILD_UNITS) == {"areal_density", "v50_margin"}

@@ -7,6 +7,7 @@ KNOWN = {
     "threat_areal_density_ratio",
     "material_areal_density_ratio",
     "bfd_at_ballistic_limit",
+    "dop_ratio",
     "refused_backing",
     "not_modelled",
 }
@@ -38,3 +39,20 @@ def test_derived_nij3_plate_adds_up_to_its_weight_and_thickness():
     plate = ref.derived_nij3_plate()
     assert plate["tile_mm"] + plate["backing_mm"] == 12.7
     assert plate["areal_density_kg_m2"] == 2.2 / ref.PLATE_AREA_M2
+
+
+def test_a_composition_of_a_dop_row_reads_fractions_and_basis():
+    assert ref.parse_composition("ZrO2:0.1,Al2O3:0.9 (weight)") == {"ZrO2": 0.1, "Al2O3": 0.9, "basis": "weight"}
+    assert ref.parse_composition("Al2O3:1") == {"Al2O3": 1.0, "basis": "volume"}
+
+
+def test_numeric_rows_reach_the_parity_plot(trained, tmp_path):
+    comparisons = ref.run(trained["ballistic"].model)
+    numeric = [c for c in comparisons if c.cited_value is not None and c.model_value is not None]
+    assert {c.id for c in numeric} >= {"nij3_velocity", "esapi_vs_sapi_mass", "zhang_li_zta_dop", "wade_zhu_nzta_dop"}
+    for c in numeric:
+        if c.model_low is not None:
+            assert c.model_low <= c.model_value <= c.model_high, c.id
+    path = tmp_path / "parity.png"
+    assert ref.parity_plot(comparisons, str(path)) == len(numeric)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

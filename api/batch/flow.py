@@ -201,6 +201,16 @@ class _Checked:
 
 
 @dataclass
+class _RowChecks:
+    """Per row of a runner answer: its warnings, whether an input lies outside the training range,
+    and its build (ballistic; None otherwise)."""
+
+    warnings: list[list[str]]
+    outside: list[bool]
+    builds: list[dict[str, Any] | None]
+
+
+@dataclass
 class Answers:
     """The rows of a chunk the runner answered: the arrays of its answer (row ``i`` of each is
     ``rows[i]``) and each row's warnings."""
@@ -212,6 +222,7 @@ class Answers:
     outside: list[bool]  # an input outside the training data's range (api.prediction.domain)
     with_interval: bool
     explain: bool
+    builds: list[dict[str, Any] | None]  # ballistic: areal density and V50 margin per row
 
     def outcome(self, i: int) -> Outcome:
         """The single route's body for row ``i`` without its model_info (given once per model in
@@ -228,6 +239,8 @@ class Answers:
         if self.explain and out.contributions is not None:
             body["feature_importance"] = responses.feature_importance(card, out.contributions[i])
             body["contribution_base"] = {t: float(out.base[i, o]) for o, t in enumerate(card.targets)}
+        if self.builds[i] is not None:
+            body["build"] = self.builds[i]
         return body | {"warnings": self.warnings[i], "model_version": card.tag, "cached": False}
 
 
@@ -464,34 +477,40 @@ class BatchRun:
             self.stages.lap("runner")
         if self.options.model_version is None:
             self.card = answered  # the default moved (a runner restarted on a newer model): follow it
-        warnings, outside = self._warnings(misses, answered, out)
+        checks = self._row_checks(misses, answered, out)
         self.models.setdefault(answered.tag, responses.model_info(answered))
         options = self.options
         answers = Answers(
             misses.rows,
             answered,
             out,
-            warnings,
-            outside,
+            checks.warnings,
+            checks.outside,
             options.include_uncertainty,
             options.include_feature_importance,
+            checks.builds,
         )
         self.stages.lap("answers")
         return answers
 
-    def _warnings(self, rows: _Valid, card: ModelCard, out: Unpacked) -> tuple[list[list[str]], list[bool]]:
-        """Each row's warnings from the domain check (api.prediction.domain), as the single route gives them."""
-        warnings: list[list[str]] = []
-        outside: list[bool] = []
+    def _row_checks(self, rows: _Valid, card: ModelCard, out: Unpacked) -> _RowChecks:
+        """Each row's warnings from the domain check (api.prediction.domain) and, ballistic, its
+        build (areal density, V50 margin), as the single route gives them."""
+        checks = _RowChecks([], [], [None] * len(rows.rows))
         ballistic = card.family == "ballistic"
         values = out.values.tolist()
-        for material, canonical, row_values in zip(_materials(rows.columns), rows.materials, values, strict=True):
+        materials = _materials(rows.columns)
+        for material, canonical, row_values in zip(materials, rows.materials, values, strict=True):
             found, beyond = domain.check(material, canonical["composition"], card.feature_ranges, card.family)
             if ballistic:
                 found += domain.ballistic_warnings(material, dict(zip(card.targets, row_values, strict=True)))
-            warnings.append(found)
-            outside.append(beyond)
-        return warnings, outside
+            checks.warnings.append(found)
+            checks.outside.append(beyond)
+        if ballistic:
+            compositions = [m["composition"] for m in rows.materials]
+            answer, interval = (out.values, out.lower, out.upper), self.options.include_uncertainty
+            checks.builds = list(responses.builds(materials, compositions, card, answer, interval))
+        return checks
 
     def _result(self, row: int, body: dict[str, Any], tag: str) -> Outcome:
         """A cached single-route body without its model_info (given once per model in the summary)."""

@@ -348,9 +348,23 @@ def float_text(values: np.ndarray) -> list[str]:
     return lines
 
 
+# The build's cells of a ballistic row (api.prediction.responses.build_entry), after the targets'.
+BUILD_COLUMNS = ("areal_density", "v50_margin")
+
+
+def has_build(targets: tuple[str, ...]) -> bool:
+    """Rows of the family predicting V50 carry a build (areal density, V50 margin)."""
+    return "v50_velocity" in targets
+
+
 def csv_columns(targets: tuple[str, ...]) -> list[str]:
     per_target = [column for t in targets for column in (t, f"{t}_low", f"{t}_high")]
-    return ["row", "status", *per_target, "warnings", "model_version", "cached", "error"]
+    build = list(BUILD_COLUMNS) if has_build(targets) else []
+    return ["row", "status", *per_target, *build, "warnings", "model_version", "cached", "error"]
+
+
+def _build_cells(build: dict[str, Any] | None) -> list[Any]:
+    return [build[name]["value"] for name in BUILD_COLUMNS] if build else ["", ""]
 
 
 class CsvEncoder:
@@ -361,6 +375,7 @@ class CsvEncoder:
 
     def __init__(self, targets: tuple[str, ...]):
         self.targets = targets
+        self.build = has_build(targets)
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
         self._tail_buffer = io.StringIO()
@@ -379,11 +394,14 @@ class CsvEncoder:
     def _line(self, outcome: Outcome) -> list[Any]:
         if "error" in outcome:
             error = outcome["error"]
-            return [outcome["row"], error["status"], *[""] * (3 * len(self.targets) + 3), error["message"]]
+            empty = 3 * len(self.targets) + 3 + len(BUILD_COLUMNS) * self.build
+            return [outcome["row"], error["status"], *[""] * empty, error["message"]]
         cells: list[Any] = [outcome["row"], 200]
         for target in self.targets:
             entry = outcome["predictions"][target]
             cells += [entry["value"], *(entry["confidence_interval"] or ("", ""))]
+        if self.build:
+            cells += _build_cells(outcome.get("build"))
         return [*cells, "; ".join(outcome["warnings"]), outcome["model_version"], outcome["cached"], ""]
 
     def rows(self, outcomes: list[Outcome]) -> bytes:
@@ -412,9 +430,10 @@ class CsvEncoder:
         else:  # value, and empty low and high cells
             numbers = [",,,".join(text.split(",")) + ",," for text in float_text(values)]
         tag = answers.card.tag
+        builds = [_build_cells(b) if self.build else [] for b in answers.builds]
         return [
-            f"{row},200,{text}," + self._tail(["; ".join(warnings), tag, False, ""])
-            for row, text, warnings in zip(answers.rows, numbers, answers.warnings, strict=True)
+            f"{row},200,{text}," + self._tail([*build, "; ".join(warnings), tag, False, ""])
+            for row, text, build, warnings in zip(answers.rows, numbers, builds, answers.warnings, strict=True)
         ]
 
     def chunk(self, done: ChunkOutcomes) -> bytes:

@@ -30,7 +30,7 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import InvalidInput
+from api.transport.errors import ApiError, InvalidInput
 from api.transport.handlers import failure_response
 from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
@@ -99,18 +99,27 @@ async def _gzipped(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield gzip.end()
 
 
-async def answer_batch(core: ServiceCore, family: str, request: Request, limits: BatchRouteSettings) -> Response:
-    job = await read_job(request, limits)
+async def job_stream(core: ServiceCore, family: str, job: Job, encoder: Encoder) -> AsyncIterator[bytes]:
+    """The answer to ``job`` as ``encoder`` writes it, streamed as the chunks are done. Raises the
+    runner's failure when it could not answer the first chunk (nothing is sent yet: the client
+    retries the whole batch)."""
     screen = Screen.from_options(job.options, family)
     run = await BatchRun.start(core, family, job.options)
     chunks = run.chunks(job.blocks(run.block_rows))
     first = await anext(chunks, ChunkOutcomes([], None))
     if run.unavailable is not None and first.failed_with(503):
-        # the first chunk could not be answered and nothing was sent yet: the client retries the whole batch
         await chunks.aclose()
-        return ORJSONResponse(run.unavailable.body(), status_code=503, headers={"Retry-After": "1"})
+        raise run.unavailable
+    return _stream(encoder, run, screen, first, chunks)
+
+
+async def answer_batch(core: ServiceCore, family: str, request: Request, limits: BatchRouteSettings) -> Response:
+    job = await read_job(request, limits)
     encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
-    stream = _stream(encoder, run, screen, first, chunks)
+    try:
+        stream = await job_stream(core, family, job, encoder)
+    except ApiError as exc:
+        return ORJSONResponse(exc.body(), status_code=exc.status, headers={"Retry-After": "1"})
     headers = {"Vary": "Accept, Accept-Encoding"}
     if wants_gzip(request.headers.get("accept-encoding", "")):
         stream, headers["Content-Encoding"] = _gzipped(stream), "gzip"

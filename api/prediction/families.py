@@ -72,8 +72,6 @@ class MaterialFamily:
         self, request: PredictionRequest, volume_fractions: dict[str, Any], card: ModelCard, out: Unpacked
     ) -> dict[str, Any]:
         warnings, outside = domain.check(request, volume_fractions, card.feature_ranges, card.family)
-        if card.family == "ballistic":
-            warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
         body: dict[str, Any] = {
             "predictions": responses.predictions(
                 card, out.values[0], out.lower[0], out.upper[0], request.include_uncertainty, outside
@@ -81,6 +79,12 @@ class MaterialFamily:
             "feature_importance": None,
             "contribution_base": None,
         }
+        if card.family == "ballistic":
+            warnings += domain.ballistic_warnings(request, dict(zip(card.targets, out.values[0], strict=True)))
+            answer = (out.values[:1], out.lower[:1], out.upper[:1])
+            (body["build"],) = responses.builds(
+                [request], [volume_fractions], card, answer, request.include_uncertainty
+            )
         body |= _importance(request, card, out)
         return body | {"model_info": responses.model_info(card), "warnings": warnings}
 

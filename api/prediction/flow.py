@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -26,9 +28,12 @@ from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable, Unk
 from api.transport.repeats import RepeatMemo
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
-from monitoring.metrics import Metrics
+from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
+
+# the model tag that answered this request (the ``model`` label of its request counter, api/transport/handlers.py)
+ANSWERED_BY: ContextVar[str] = ContextVar("armor_answered_by", default=NO_MODEL)
 
 
 class ModelCards:
@@ -39,8 +44,9 @@ class ModelCards:
     NEGATIVE_TTL_S = 5.0  # an unknown version is re-asked at most this often (a model saved meanwhile shows up)
     NEGATIVE_MAX = 1024  # distinct unknown versions remembered; beyond it the memory is cleared
 
-    def __init__(self, predictor: AsyncPredictor):
-        self.predictor = predictor
+    def __init__(self, predictor: AsyncPredictor, on_default: Callable[[str, str], None] = lambda family, tag: None):
+        """``on_default(family, tag)``: told each time a family's default model is learnt or changes."""
+        self.predictor, self.on_default = predictor, on_default
         self._default: dict[str, ModelCard] = {}
         self._versions: dict[tuple[str, str], ModelCard] = {}
         self._refused: dict[tuple[str, str], tuple[float, ApiError]] = {}
@@ -52,6 +58,7 @@ class ModelCards:
     async def default(self, family: str) -> ModelCard:
         if family not in self._default:
             self._default[family] = await self._ask(family, None)
+            self.on_default(family, self._default[family].tag)
         return self._default[family]
 
     async def version(self, family: str, version: str) -> ModelCard:
@@ -78,6 +85,7 @@ class ModelCards:
             return expected
         fresh = await self._ask(family, None)
         self._default[family] = fresh
+        self.on_default(family, fresh.tag)
         if fresh.tag_id != answer_tag_id:
             raise ServiceUnavailable(f"the {family} runner is changing models; retry shortly")
         return fresh
@@ -112,7 +120,7 @@ class PredictionFlow:
         self.predictor, self.families, self.metrics = predictor, families, metrics
         self.response_cache, self.rings = response_cache, rings
         self.repeats = repeats if response_cache is not None else None
-        self.cards = ModelCards(predictor)
+        self.cards = ModelCards(predictor, metrics.serving)
         self.flight: SingleFlight[bytes] = SingleFlight()
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
@@ -178,7 +186,7 @@ class PredictionFlow:
             stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         if raw_key is not None and self.repeats is not None and request.model_version is None:
             self._remember(family, raw_key, key, card.tag)
-        return self._finish(family, stored, started, request_id, cached)
+        return self._finish(family, card.tag, stored, started, request_id, cached)
 
     def _remember(self, family: str, raw_key: str, key: str, tag: str) -> None:
         """Only an answer of the model still serving (one that moved meanwhile stored its answer
@@ -207,21 +215,26 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        return self._finish(family, stored, started, request_id, True)
+        return self._finish(family, tag, stored, started, request_id, True)
 
-    def _finish(self, family: str, rendered: bytes, started: float, request_id: str | None, cached: bool) -> bytes:
-        """The rendered answer with this request's own fields appended to its object (the stored
-        bytes are not parsed)."""
-        tail = orjson.dumps(self._per_request(family, started, request_id, cached))
+    def _finish(
+        self, family: str, tag: str, rendered: bytes, started: float, request_id: str | None, cached: bool
+    ) -> bytes:
+        """The rendered answer of model ``tag`` with this request's own fields appended to its object
+        (the stored bytes are not parsed)."""
+        ANSWERED_BY.set(tag)
+        tail = orjson.dumps(self._per_request(family, tag, started, request_id, cached))
         return rendered[:-1] + b"," + tail[1:]
 
-    def _per_request(self, family: str, started: float, request_id: str | None, cached: bool) -> dict[str, Any]:
+    def _per_request(
+        self, family: str, tag: str, started: float, request_id: str | None, cached: bool
+    ) -> dict[str, Any]:
         """The fields of an answer that are this request's own (not stored with the body); the
         request's time is observed here."""
         elapsed = time.perf_counter() - started
-        self._observe(family, elapsed)
+        self._observe(family, tag, elapsed)
         return {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
 
-    def _observe(self, family: str, seconds: float) -> None:
-        self.metrics.tally.observe(self.metrics.request_latency(family), seconds)
+    def _observe(self, family: str, tag: str, seconds: float) -> None:
+        self.metrics.tally.observe(self.metrics.request_latency(family, tag), seconds)
         self.rings[family].append(seconds)

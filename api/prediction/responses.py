@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from features.catalogue import UNITS
+from features.ballistics import Build, build_of
+from features.catalogue import BUILD_UNITS, UNITS
+from features.schema import Material
 from runners.contract import ModelCard
 
 # Quality from the interval's relative half-width; one level worse when the domain check
@@ -51,6 +53,55 @@ def predictions(
         t: property_entry(t, float(values[i]), float(lower[i]), float(upper[i]), with_interval, outside)
         for i, t in enumerate(card.targets)
     }
+
+
+def build_entry(build: Build, threat: str, v50: tuple[float, float, float], with_interval: bool) -> dict[str, Any]:
+    """The build's areal density and the V50 margin over the threat's reference velocity
+    (``v50``: value, lower, upper; the margin's interval is the V50 interval shifted)."""
+    reference = build.threat_velocity
+    value, low, high = v50
+    return {
+        "areal_density": {
+            "value": build.areal_density,
+            "unit": BUILD_UNITS["areal_density"],
+            "tile": build.tile_areal_density,
+            "backing": build.backing_areal_density,
+        },
+        "v50_margin": {
+            "value": value - reference,
+            "unit": BUILD_UNITS["v50_margin"],
+            "threat": threat,
+            "reference_velocity": reference,
+            "confidence_interval": [low - reference, high - reference] if with_interval else None,
+        },
+    }
+
+
+def builds(
+    materials: list[Material],
+    compositions: list[dict[str, float]],
+    card: ModelCard,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
+    with_interval: bool,
+) -> list[dict[str, Any]]:
+    """``build_entry`` of every ballistic material of a runner answer (``out``: values, lower,
+    upper, each of shape (N, targets)); ``compositions``: their volume fractions by phase. One
+    function for the single and the batch route, so both give the same numbers."""
+    o = card.targets.index("v50_velocity")
+    v50 = zip(*(a[:, o].tolist() for a in out), strict=True)
+    builds = []
+    for material, composition, v in zip(materials, compositions, v50, strict=True):
+        armor = material.armor
+        build = build_of(
+            composition,
+            material.microstructure.porosity,
+            armor.tile_thickness,
+            armor.backing,
+            armor.backing_thickness,
+            armor.threat,
+        )
+        builds.append(build_entry(build, armor.threat, v, with_interval))
+    return builds
 
 
 def feature_importance(card: ModelCard, contributions: np.ndarray) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 class PredictionRequest(Material):
     """A material plus what to return. ``armor`` is used by the ballistic family only."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+    model_config = ConfigDict(extra="forbid", strict=True)
     include_uncertainty: bool = True
     include_feature_importance: bool = False
     model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
@@ -67,12 +67,35 @@ class ModelInfo(BaseModel):
     metrics: dict[str, dict[str, float | int | str]]
 
 
+class ArealDensity(BaseModel):
+    value: float = Field(description="tile (at its bulk density) plus backing")
+    unit: str
+    tile: float
+    backing: float
+
+
+class V50Margin(BaseModel):
+    value: float = Field(description="predicted V50 minus the threat's reference velocity; negative: perforation")
+    unit: str
+    threat: str
+    reference_velocity: float
+    confidence_interval: list[float] | None = Field(None, description="the V50 interval minus the reference velocity")
+
+
+class BuildSummary(BaseModel):
+    """Ballistic answers only: what the build weighs and how far its V50 clears the threat."""
+
+    areal_density: ArealDensity
+    v50_margin: V50Margin
+
+
 class PredictionResponse(BaseModel):
     predictions: dict[str, PropertyPrediction]
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = Field(
         None, description="base value per target; base + sum of contributions = predicted value"
     )
+    build: BuildSummary | None = Field(None, description="ballistic family only")
     model_info: ModelInfo
     warnings: list[str]
     request_id: str
@@ -104,7 +127,7 @@ def _loads(value: Any) -> float | list[float]:
 class HardnessRequest(BaseModel):
     """A chemical formula and one or several Vickers indentation loads."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [HARDNESS_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", strict=True)
     formula: str = Field(
         min_length=1,
         max_length=MAX_FORMULA_LENGTH,
@@ -281,6 +304,7 @@ class BatchRow(BaseModel):
     predictions: dict[str, PropertyPrediction]
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = None
+    build: BuildSummary | None = Field(None, description="ballistic family only")
     warnings: list[str]
     model_version: str = Field(description="tag of the model that answered; its model_info is in summary.models")
     cached: bool

@@ -20,10 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.prediction.flow import ANSWERED_BY
 from api.prediction.schemas import HardnessRequest, PredictionRequest
 from api.transport.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
 from api.transport.http import ORJSONResponse
 from monitoring.logs import REQUEST_ID
+from monitoring.metrics import NO_MODEL
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -48,7 +50,7 @@ def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> Ap
 
 
 def _count(core: ServiceCore, family: str, status: int) -> None:
-    core.metrics.tally.inc(core.metrics.request_counter(family, status))
+    core.metrics.tally.inc(core.metrics.request_counter(family, status, ANSWERED_BY.get()))
 
 
 _HTTP_KINDS = {404: "not_found", 405: "method_not_allowed"}
@@ -164,6 +166,7 @@ async def _answered(core: ServiceCore, family: str, flow: Callable[[str], Awaita
     """The flow's rendered answer (or its failure) as a response, counted; None: no answer."""
     request_id = uuid.uuid4().hex
     token = REQUEST_ID.set(request_id)
+    ANSWERED_BY.set(NO_MODEL)  # the flow sets the tag that answers
     started = time.perf_counter()
     response: Response
     try:
