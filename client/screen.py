@@ -6,8 +6,9 @@ Rows that come back 503 (the runner went away in the middle of a batch) are sent
 back-off, up to ``row_retries`` times; the rows after the first of them are held until then, so
 the output stays in input order. An ``id_column`` is not sent: it is copied into the output.
 
-Values and interval bounds are written to ``digits`` significant figures, and every cell a
-spreadsheet would run as a formula gets a leading quote (client/cells.py), unless told otherwise.
+The numbers (values, interval bounds, a ballistic build's figures) are written to ``digits``
+significant figures, and every cell a spreadsheet would run as a formula gets a leading quote
+(client/cells.py), unless told otherwise.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def screen_csv(
     id_at = header.index(id_column) if id_column is not None else None  # ValueError names a missing column
     keep = [i for i in range(len(header)) if i != id_at]
     writer = _CellWriter(out, escape_formulas)
-    numbers = slice(0)  # the value and bound columns of the service's answer, once its header came
+    numbers = slice(0)  # the number columns of the service's answer (status to warnings), once its header came
     rows = (
         [cells[i] if i < len(cells) else "" for i in keep] + [_id(cells, id_at)]
         for cells in reader
