@@ -1,22 +1,45 @@
 # The two commands a newcomer needs: `make serve` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
+# checkov and kubernetes-validate (tests/test_deploy_k8s.py) pin packages older than the service's lock.
+TOOLS_VENV ?= .venv-tools
 PY      = $(VENV)/bin/python
 PORT   ?= 3000
+PIP_VERSION = 26.3
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test models serve bench bench-compare bench-paths lint typecheck build clean loadtest container science
+.PHONY: venv tools test models serve bench bench-compare bench-paths lint typecheck build clean loadtest container science
+
+# A venv with pip in it. Debian's python3 has no ensurepip until python3-venv is installed: then the
+# venv is made without pip and deploy/bootstrap_pip.py fetches pip $(PIP_VERSION) from the package
+# index (sha256-pinned), so a machine with only python3 and make gets there too.
+define make-venv
+	@if [ ! -x $(1)/bin/pip ]; then \
+	  if $(PYTHON) -c 'import ensurepip' 2>/dev/null; then $(PYTHON) -m venv $(1); \
+	  else echo "$(PYTHON) has no ensurepip (Debian: no python3-venv): bootstrapping pip $(PIP_VERSION) into $(1)"; \
+	    $(PYTHON) -m venv --without-pip $(1) && $(1)/bin/python deploy/bootstrap_pip.py; fi; \
+	fi
+endef
 
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(call make-venv,$(VENV))
+	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	$(PY) -m pip install -q -r requirements-dev.lock
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+$(TOOLS_VENV)/.installed: deploy/k8s/requirements-tools.txt
+	$(call make-venv,$(TOOLS_VENV))
+	PYTHONPATH= $(TOOLS_VENV)/bin/python -m pip install -q -r deploy/k8s/requirements-tools.txt  # not the project's egg-info
+	touch $@
+
 venv: $(VENV)/.installed
 
-test: venv
+tools: $(TOOLS_VENV)/.installed
+
+# Tests that need a system package (redis-server, wrk, kubectl) are skipped outside CI, with one
+# line per group at the end naming the command that enables it; with CI=true they fail instead.
+test: venv tools
 	$(PY) -m pytest -q
 
 # Train the reference models only when the store has none of a family.
@@ -58,7 +81,7 @@ build: models
 	$(VENV)/bin/bentoml build
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache build dist *.egg-info
 
 # Load tests: builds the Bento and serves it on a free port unless HOST is given.
 loadtest: models
@@ -80,5 +103,5 @@ cluster-down:
 cluster-test: venv
 	$(PY) -m loadtests.cluster
 
-k8s-check: venv
+k8s-check: venv tools
 	$(PY) -m pytest -q tests/test_deploy_k8s.py

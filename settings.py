@@ -135,7 +135,7 @@ class Environment(BaseSettings):
         False,
         description="with CACHE_BACKEND=memory, share the response layer between the API workers of one "
         "machine (a SQLite file in MACHINE_CACHE_DIR); off by default: a read and a share of a write on "
-        "every miss cost the cold path ~10 % of its throughput (docs/performance.md section 9), and a "
+        "every miss cost the cold path ~10 % of its throughput (docs/performance.md, Tuning), and a "
         "repeat landing on the other API worker is answered by the runner's prediction cache instead",
     )
     machine_cache_dir: str | None = Field(

@@ -4,6 +4,11 @@
     python -m client screen candidates.csv --family ballistic --rank-by v50_velocity --where "density <= 3.3" --top 20
     python -m client status --url http://127.0.0.1:3000
 
+Global options (--url, --retries, --api-key) go before or after the sub-command. The API key is
+read from ARMOR_API_KEY when --api-key is not given (an option is visible to other users in `ps`).
+CSV cells are written with --digits significant figures (default 6; 0 for full precision) and
+formula-like text (=, +, -, @, tab, CR) is prefixed with a quote unless --no-escape-formulas.
+
 Exit status: 0 done (row errors are in the output's error column), 1 the service refused the
 request or the input is unusable, 2 the service could not be reached.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,17 +27,40 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from client.core import BATCH_FAMILIES, DEFAULT_URL, ArmorClient, ServiceError, ServiceUnreachable
-from client.screen import count_rows, screen_csv
+from client.screen import DEFAULT_DIGITS, count_rows, screen_csv
 
 console = Console(stderr=True)
+API_KEY_ENV = "ARMOR_API_KEY"
+
+
+def _digits(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (full precision) or more, got {value}")
+    return value
+
+
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every sub-command takes. Given twice: on the main parser with the defaults, and
+    on each sub-command without (argparse.SUPPRESS), so a value after the sub-command is kept and
+    its absence does not overwrite one given before it."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--url", default=default(DEFAULT_URL), help=f"service address (default {DEFAULT_URL})")
+    parser.add_argument("--retries", type=int, default=default(5), help="retries of a 503 or a refused connection")
+    parser.add_argument(
+        "--api-key", default=default(None), help=f"sent as X-API-Key (default: ${API_KEY_ENV}, when set)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"service address (default {DEFAULT_URL})")
-    parser.add_argument("--retries", type=int, default=5, help="retries of a 503 or a refused connection")
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True)
     screen = commands.add_parser("screen", help="predict every row of a CSV (columns of data/reference_materials.csv)")
+    _global_options(screen, defaults=False)
     screen.add_argument("input", help="CSV file with a header row, or - for standard input")
     screen.add_argument("--family", choices=BATCH_FAMILIES, required=True)
     screen.add_argument("-o", "--output", default="-", help="CSV to write (default: standard output)")
@@ -44,7 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     screen.add_argument("--top", type=int, help="screening: keep the best K rows")
     screen.add_argument("--id-column", help="a column not sent to the service, copied into the output")
     screen.add_argument("--no-progress", action="store_true")
-    commands.add_parser("status", help="print the service's status")
+    digits = screen.add_mutually_exclusive_group()
+    precision = f"significant figures of the values (default {DEFAULT_DIGITS}; 0: full precision)"
+    digits.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help=precision)
+    digits.add_argument(
+        "--full-precision", dest="digits", action="store_const", const=0, default=DEFAULT_DIGITS, help="--digits 0"
+    )
+    screen.add_argument(
+        "--no-escape-formulas",
+        dest="escape_formulas",
+        action="store_false",
+        help="write cells that begin with = + - @ tab or CR as they came (a spreadsheet runs them as formulas)",
+    )
+    status = commands.add_parser("status", help="print the service's status")
+    _global_options(status, defaults=False)
     return parser
 
 
@@ -86,6 +128,8 @@ def _screen(client: ArmorClient, args: argparse.Namespace) -> int:
             batch_rows=None if screening else args.batch_rows,  # ranking spans the whole file: one request
             params=params,
             id_column=args.id_column,
+            digits=args.digits,
+            escape_formulas=args.escape_formulas,
             on_rows=lambda n: progress.advance(task, n),
         )
         progress.update(task, completed=summary.rows)  # screening writes only the matched rows
@@ -100,8 +144,9 @@ def _screen(client: ArmorClient, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     try:
-        with ArmorClient(args.url, retries=args.retries) as client:
+        with ArmorClient(args.url, retries=args.retries, api_key=api_key) as client:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))
                 return 0

@@ -60,11 +60,14 @@ class ArmorClient:
         timeout_s: float = 300.0,
         retries: int = 5,
         backoff_s: float = 0.5,
+        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        """``api_key``: sent as X-API-Key with every request (the service's API_KEYS)."""
         self.url, self.retries, self.backoff_s, self._sleep = url.rstrip("/"), retries, backoff_s, sleep
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, transport=transport)
+        headers = {"x-api-key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, transport=transport, headers=headers)
 
     def __enter__(self) -> ArmorClient:
         return self

@@ -5,6 +5,10 @@ with the value and 95 % interval of every target, the warnings, and the row's st
 Rows that come back 503 (the runner went away in the middle of a batch) are sent again, after a
 back-off, up to ``row_retries`` times; the rows after the first of them are held until then, so
 the output stays in input order. An ``id_column`` is not sent: it is copied into the output.
+
+The numbers (values, interval bounds, a ballistic build's figures) are written to ``digits``
+significant figures, and every cell a spreadsheet would run as a formula gets a leading quote
+(client/cells.py), unless told otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from client.cells import inert, significant
 from client.core import ArmorClient, chunked
+
+DEFAULT_DIGITS = 6  # significant figures: the models' 95 % intervals are wider than 1e-6 relative
 
 
 @dataclass
@@ -95,10 +102,14 @@ def screen_csv(
     params: dict[str, Any] | None = None,
     id_column: str | None = None,
     row_retries: int = 3,
+    digits: int = DEFAULT_DIGITS,
+    escape_formulas: bool = True,
     on_rows: Callable[[int], None] = lambda n: None,
 ) -> ScreenSummary:
     """Read ``source`` (a header row, a material a row), write the results to ``out``.
-    ``batch_rows`` None: one request for the whole file (what screening across all rows needs)."""
+    ``batch_rows`` None: one request for the whole file (what screening across all rows needs).
+    ``digits``: significant figures of the values and bounds (0: as the service wrote them);
+    ``escape_formulas`` False: write formula-like cells (=, +, -, @, tab, CR) as they came."""
     started, summary = time.perf_counter(), ScreenSummary()
     reader = csv.reader(source)
     header = next(reader, None)
@@ -106,7 +117,8 @@ def screen_csv(
         raise ValueError("the input CSV is empty; expected a header row")
     id_at = header.index(id_column) if id_column is not None else None  # ValueError names a missing column
     keep = [i for i in range(len(header)) if i != id_at]
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _CellWriter(out, escape_formulas)
+    numbers = slice(0)  # the number columns of the service's answer (status to warnings), once its header came
     rows = (
         [cells[i] if i < len(cells) else "" for i in keep] + [_id(cells, id_at)]
         for cells in reader
@@ -115,9 +127,10 @@ def screen_csv(
     written_header = False
 
     def write_header(columns: list[str]) -> None:
-        nonlocal written_header
+        nonlocal written_header, numbers
         if not written_header:
             writer.writerow([*([id_column] if id_column else []), *columns])
+            numbers = slice(columns.index("status") + 1, columns.index("warnings"))
             written_header = True
 
     offset = 0
@@ -128,12 +141,28 @@ def screen_csv(
             ok = cells[1] == "200"
             summary.predicted += ok
             summary.errors += not ok
-            writer.writerow([*([chunk[index][-1]] if id_column else []), offset + index, *cells[1:]])
+            cells[numbers] = [significant(cell, digits) for cell in cells[numbers]]
+            writer.writerow([*([chunk[index][-1]] if id_column else []), str(offset + index), *cells[1:]])
             on_rows(1)
         summary.rows += len(chunk)
         offset += len(chunk)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _CellWriter:
+    """csv.writer whose cells are made inert for spreadsheets first (when ``escape``). A row with
+    a carriage return in a cell is written with every cell quoted: the writer quotes only the
+    characters of its line terminator ("\n"), and a bare "\r" would end the line for a reader."""
+
+    def __init__(self, out: TextIO, escape: bool):
+        self._escape = escape
+        self._minimal = csv.writer(out, lineterminator="\n")
+        self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, cells: list[str]) -> None:
+        cells = [inert(cell) for cell in cells] if self._escape else cells
+        (self._quoted if any("\r" in cell for cell in cells) else self._minimal).writerow(cells)
 
 
 def _id(cells: list[str], at: int | None) -> str:

@@ -131,7 +131,7 @@ class HopServer:
     The calls that arrive together, from any API worker's connection, are answered together: a
     call is queued when its frame is read and the queue is answered one step of the event loop
     later, the calls of one kind (family, flags) as one model call. A model call costs about as
-    much for 8 rows as for 1 (docs/performance.md §1), and while one runs the next API calls wait
+    much for 8 rows as for 1 (docs/performance.md, The pieces), and while one runs the next API calls wait
     in the sockets, so under load each answer takes the calls of both API workers at once. The
     answer is computed inline, as BentoML's endpoint did: the rows are already batches. A merged
     call that fails is answered call by call, so a failure stays with the call that caused it.

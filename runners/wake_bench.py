@@ -6,7 +6,7 @@ workers never sleep under that load. On this project's machine (a 2-vCPU KVM gue
 slept ~1 ms runs its next call markedly slower: caches and predictors were taken by other work
 meanwhile. This prints the same call (``RunnerCore.answer`` on material rows, as the socket hop
 sends them) back to back, after sleeps and after other Python work, so the cost of a wake-up is a
-number, not a guess (docs/performance.md section 13).
+number, not a guess (docs/performance.md, What it cannot do).
 
     python -m runners.wake_bench [--rows 8] [--calls 300]
 """

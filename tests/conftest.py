@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 from model_registry.datagen import generate  # noqa: E402
 from model_registry.train import TrainingConfig, train_family  # noqa: E402
+from tests.requirements import summary_lines  # noqa: E402
 
 SMALL_ROWS = 8000
 SMALL_CONFIG = TrainingConfig(n_estimators=8, max_depth=12)
@@ -129,3 +130,13 @@ def caplog_json():
     yield stream
     logger.removeHandler(handler)
     logger.setLevel(previous)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per group of tests skipped for a missing system package (tests/requirements.py)."""
+    reasons = [report.longrepr[2] for report in terminalreporter.stats.get("skipped", []) if report.longrepr]
+    lines = summary_lines(reasons)
+    if lines:
+        terminalreporter.section("missing system packages (CI=true fails instead)", sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 import redis
 
-REDIS_SERVER = shutil.which("redis-server")
+from tests.requirements import require_binary
+
 # Generous bound for "returns promptly" (target ~2 x 50 ms) so a busy CI machine
 # does not flake; measured values are printed.
 PROMPT_S = 0.5
@@ -87,13 +87,8 @@ class RedisServer:
 
 
 def require_redis_server() -> str:
-    """The redis-server binary; in CI (CI=true) its absence fails the run instead of skipping."""
-    if REDIS_SERVER is None:
-        message = "redis-server binary not found on PATH (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return REDIS_SERVER
+    """The redis-server binary (group "redis" of tests/requirements.py)."""
+    return require_binary("redis-server", group="redis", enable="apt-get install -y redis-server")
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,5 +1,6 @@
 """client/: ArmorClient and the screen command against the in-process app, retries on 503 and
-refused connections, and the exit status when the service cannot be reached."""
+refused connections, the exit status when the service cannot be reached, global options on either
+side of the sub-command, the API key, significant figures and formula-like cells in the CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import httpx
 import pytest
 
 from client import ArmorClient, ServiceError, ServiceUnreachable, screen_csv
-from client.__main__ import main
+from client.__main__ import _parser, main
+from client.screen import DEFAULT_DIGITS
 from tests.support import free_port
 from tests.test_api_batch_flow import CSV_HEADER, csv_line, material
 
@@ -106,3 +108,116 @@ def test_unreachable_service_exits_2_with_a_clear_message(tmp_path, capsys):
     assert f"cannot reach the service at {url}" in capsys.readouterr().err
     with pytest.raises(ServiceUnreachable):
         ArmorClient(url, retries=0).status()
+
+
+@pytest.mark.parametrize("command", [["status"], ["screen", "in.csv", "--family", "mechanical"]])
+def test_global_options_go_before_or_after_the_sub_command(command):
+    options = ["--url", "http://a:1", "--retries", "2", "--api-key", "k"]
+    before, after = _parser().parse_args([*options, *command]), _parser().parse_args([*command, *options])
+    for args in (before, after):
+        assert (args.url, args.retries, args.api_key) == ("http://a:1", 2, "k")
+    default = _parser().parse_args(command)
+    assert (default.url, default.retries, default.api_key) == ("http://127.0.0.1:3000", 5, None)
+    mixed = _parser().parse_args(["--url", "http://a:1", *command, "--retries", "3"])
+    assert (mixed.url, mixed.retries) == ("http://a:1", 3)
+
+
+def test_unreachable_service_exits_2_with_the_url_given_after_the_sub_command(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["status", "--url", url, "--retries", "0"]) == 2
+    assert f"cannot reach the service at {url}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def keyed_main(make_core, monkeypatch, tmp_path):
+    """main() against an in-process app that asks for API key "k1"; returns (run, input path)."""
+    from functools import partial
+
+    import client.__main__ as cli
+    from settings import AccessSettings
+    from tests.test_api_transport_access import app_with
+
+    http = app_with(make_core, AccessSettings(frozenset({"k1"})))
+    monkeypatch.setattr(cli, "ArmorClient", partial(ArmorClient, transport=http._transport, sleep=lambda s: None))
+    monkeypatch.delenv("ARMOR_API_KEY", raising=False)
+    source = tmp_path / "in.csv"
+    source.write_text(CSV_HEADER + "\n" + csv_line(0) + "\n")
+    base = ["--url", "http://testserver", "screen", str(source), "--family", "mechanical", "--no-progress"]
+    with http:
+        yield lambda *extra: main([*base, *extra])
+
+
+def test_the_api_key_comes_from_the_option_or_the_environment(keyed_main, monkeypatch, capsys):
+    assert keyed_main() == 1
+    assert "401" in capsys.readouterr().err
+    assert keyed_main("--api-key", "k1") == 0
+    assert ",200," in capsys.readouterr().out
+    monkeypatch.setenv("ARMOR_API_KEY", "k1")
+    assert keyed_main() == 0
+    assert keyed_main("--api-key", "wrong") == 1  # the option wins over the environment
+
+
+def number_cells(text: str) -> list[str]:
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    numbers = slice(header.index("status") + 1, header.index("warnings"))
+    return [cell for row in rows[1:] for cell in row[numbers] if cell]
+
+
+def test_values_are_written_to_the_stated_significant_figures(armor):
+    text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(4))])
+    written = {}
+    for digits in (0, 3, DEFAULT_DIGITS):
+        out = io.StringIO()
+        screen_csv(armor, "ballistic", io.StringIO(text), out, digits=digits)
+        written[digits] = number_cells(out.getvalue())
+    full = written[0]
+    assert len(full) >= 4 * 3 * 4  # 4 rows, 4 ballistic targets with value and bounds (and the build's numbers)
+    assert max(len(c.replace(".", "").lstrip("0")) for c in full) > DEFAULT_DIGITS  # the service's repr
+    for digits in (3, DEFAULT_DIGITS):
+        assert written[digits] == [f"{float(c):.{digits}g}" for c in full]
+
+
+def test_the_cli_writes_6_significant_figures_unless_told(armor, client, monkeypatch, tmp_path):
+    from functools import partial
+
+    import client.__main__ as cli
+
+    monkeypatch.setattr(cli, "ArmorClient", partial(ArmorClient, transport=client._transport, sleep=lambda s: None))
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join([CSV_HEADER, *(csv_line(i) for i in range(3))]))
+    written = {}
+    for name, extra in {"default": [], "full": ["--full-precision"], "zero": ["--digits", "0"]}.items():
+        out = tmp_path / f"{name}.csv"
+        command = ["screen", str(source), "--family", "mechanical", "--no-progress", "-o", str(out), *extra]
+        assert main([*command, "--url", "http://testserver"]) == 0
+        written[name] = number_cells(out.read_text())
+    assert written["full"] == written["zero"] != written["default"]
+    assert written["default"] == [f"{float(c):.6g}" for c in written["full"]]
+
+
+HOSTILE_IDS = ['=HYPERLINK("http://x")', "+1+cmd", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1", "ok"]
+
+
+def test_formula_like_cells_are_written_inert_unless_turned_off(armor):
+    lines = ["sample," + CSV_HEADER] + [f"{csv_cell(s)}," + csv_line(i) for i, s in enumerate([*HOSTILE_IDS, "-5"])]
+    written = {}
+    for escape in (True, False):
+        out = io.StringIO()
+        screen_csv(armor, "mechanical", io.StringIO("\n".join(lines)), out, id_column="sample", escape_formulas=escape)
+        written[escape] = [row["sample"] for row in csv.DictReader(io.StringIO(out.getvalue()))]
+    assert written[False] == [*HOSTILE_IDS, "-5"]
+    assert written[True] == [*("'" + s for s in HOSTILE_IDS[:-1]), "ok", "-5"]  # a plain number is no formula
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as one CSV cell."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="", quoting=csv.QUOTE_ALL).writerow([text])
+    return buffer.getvalue()
+
+
+def test_negative_digits_are_refused_naming_the_option(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["screen", "in.csv", "--family", "mechanical", "--digits", "-1"])
+    assert "--digits: must be 0 (full precision) or more, got -1" in capsys.readouterr().err

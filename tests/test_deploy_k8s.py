@@ -2,37 +2,38 @@
 Kubernetes schemas (kubernetes-validate, strict), and checkov finds no failed check that is not
 written down with its reason in deploy/k8s/checkov-skips.yaml.
 
-The tools live in their own venv (deploy/k8s/requirements-tools.txt; checkov pins packages older
-than the service's lock): ARMOR_K8S_TOOLS (default /opt/armor-k8s-tools/bin), then PATH. A missing
-tool fails the test; ARMOR_SKIP_K8S=1 turns that into a skip on purpose.
+checkov and kubernetes-validate live in their own venv (deploy/k8s/requirements-tools.txt; checkov
+pins packages older than the service's lock), which `make test` creates as .venv-tools; they are
+looked up in $ARMOR_K8S_TOOLS (if set), then .venv-tools/bin, then PATH. kubectl is a system package
+(group "k8s" of tests/requirements.py: skipped outside CI when missing, a failure in CI).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.requirements import require_binary
+
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.30.0"  # oldest minor still supported upstream when this was written
-TOOLS_DIR = Path(os.environ.get("ARMOR_K8S_TOOLS", "/opt/armor-k8s-tools/bin"))
+TOOLS_DIRS = tuple(Path(d) for d in (os.environ.get("ARMOR_K8S_TOOLS"), REPO / ".venv-tools" / "bin") if d)
+ENABLE = {
+    "kubectl": "apt-get install -y kubernetes-client",
+    "checkov": "make tools",
+    "kubernetes-validate": "make tools",
+}
 
 
 def tool(name: str) -> str:
-    found = TOOLS_DIR / name if (TOOLS_DIR / name).exists() else shutil.which(name)
-    if found:
-        return str(found)
-    message = f"{name} not found in {TOOLS_DIR} or on PATH (see deploy/k8s/requirements-tools.txt)"
-    if os.environ.get("ARMOR_SKIP_K8S") == "1":
-        pytest.skip(message)
-    pytest.fail(message)
+    return require_binary(name, group="k8s", enable=ENABLE[name], search=TOOLS_DIRS)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from features.composition import CompositionDomain, FormulaFeaturizer
 from features.elements import PROPERTY_NAMES, library_rows, load_element_table
 from features.families import feature_schema
 from features.formula import FormulaError, parse_formula
+from tests.requirements import require_module
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_domain_flags_unseen_elements_far_compositions_and_loads(featurizer):
 
 
 def test_the_committed_element_table_is_what_the_library_gives():
-    pytest.importorskip("pymatgen.core")
+    require_module("pymatgen.core", group="elements", enable="pip install -e '.[elements]'")
     table = load_element_table()
     rows = library_rows()
     assert table.symbols == tuple(r["symbol"] for r in rows)

@@ -6,7 +6,6 @@ offset that ``setup`` sets), and the service's caches answered the second copies
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,11 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require_binary
+
 LOADTESTS = Path(__file__).resolve().parents[1] / "loadtests"
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
-def sent_bodies(script: str, argument: int = 1000) -> list[bytes]:
+@pytest.fixture(scope="module")
+def wrk() -> str:
+    return require_binary("wrk", group="wrk", enable="apt-get install -y wrk")
+
+
+def sent_bodies(wrk: str, script: str, argument: int = 1000) -> list[bytes]:
     """The request bodies wrk sends with ``script`` (2 threads, 4 connections, 1 s) to a recorder."""
     bodies: list[bytes] = []
 
@@ -46,7 +51,7 @@ def sent_bodies(script: str, argument: int = 1000) -> list[bytes]:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/predict/mechanical"
         subprocess.run(
-            ["wrk", "-t2", "-c4", "-d1s", "-s", str(LOADTESTS / script), url, "--", str(argument)],
+            [wrk, "-t2", "-c4", "-d1s", "-s", str(LOADTESTS / script), url, "--", str(argument)],
             check=True,
             capture_output=True,
             timeout=30,
@@ -61,20 +66,20 @@ def material(body: bytes) -> tuple[float, float]:
     return parsed["processing"]["grain_size"], parsed["microstructure"]["porosity"]
 
 
-def test_every_new_material_request_is_a_material_no_other_request_sent():
-    materials = [material(b) for b in sent_bodies("wrk_new_material.lua")]
+def test_every_new_material_request_is_a_material_no_other_request_sent(wrk: str) -> None:
+    materials = [material(b) for b in sent_bodies(wrk, "wrk_new_material.lua")]
     assert len(materials) > 200 and len(set(materials)) == len(materials)
 
 
-def test_the_mixed_load_repeats_its_100_materials_and_sends_each_new_one_once():
+def test_the_mixed_load_repeats_its_100_materials_and_sends_each_new_one_once(wrk: str) -> None:
     repeated = {(round(20.0 + k / 10.0, 4), round(0.15 + k / 1000.0, 5)) for k in range(100)}
-    materials = [material(b) for b in sent_bodies("wrk_mixed.lua")]
+    materials = [material(b) for b in sent_bodies(wrk, "wrk_mixed.lua")]
     new = [m for m in materials if m not in repeated]
     assert len(materials) > 200 and 0.2 < len(new) / len(materials) < 0.4
     assert len(set(new)) == len(new)
 
 
-def test_the_script_argument_moves_a_run_to_other_materials():
-    first = {material(b) for b in sent_bodies("wrk_new_material.lua", 1000)}
-    other = {material(b) for b in sent_bodies("wrk_new_material.lua", 500_000)}
+def test_the_script_argument_moves_a_run_to_other_materials(wrk: str) -> None:
+    first = {material(b) for b in sent_bodies(wrk, "wrk_new_material.lua", 1000)}
+    other = {material(b) for b in sent_bodies(wrk, "wrk_new_material.lua", 500_000)}
     assert first and other and not first & other
