@@ -1,4 +1,5 @@
-"""ArmorClient: the service over HTTP for notebooks and scripts (httpx, synchronous).
+"""ArmorClient: the service over HTTP for notebooks and scripts (httpx, synchronous; its async twin
+is client/aio.py), answers as typed objects (client/results.py).
 
 Every call retries a 503 (runner unavailable or overloaded) after its Retry-After, or with an
 exponential back-off, and a connection that cannot be made with the same back-off; after
@@ -17,6 +18,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from client.results import BatchRow, HardnessPrediction, Prediction
 
 FAMILIES = ("mechanical", "ballistic", "hardness")
 BATCH_FAMILIES = ("mechanical", "ballistic")
@@ -42,6 +45,21 @@ def _error(response: httpx.Response) -> ServiceError:
         return ServiceError(response.status_code, str(body["error"]["message"]), body)
     except (ValueError, KeyError, TypeError):
         return ServiceError(response.status_code, response.text[:200] or response.reason_phrase)
+
+
+def retry_delay(backoff_s: float, attempt: int, retry_after: str | None) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential back-off, or the service's
+    Retry-After when longer."""
+    delay = float(backoff_s * 2**attempt)
+    if retry_after is not None and retry_after.strip().isdigit():
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def material_family(family: str) -> str:
+    if family not in BATCH_FAMILIES:
+        raise ValueError(f"family must be one of {BATCH_FAMILIES} (hardness: use .hardness(formula, load_n))")
+    return family
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -79,10 +97,7 @@ class ArmorClient:
         self._http.close()
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff_s * 2**attempt
-        if retry_after is not None and retry_after.strip().isdigit():
-            delay = max(delay, float(retry_after))
-        self._sleep(delay)
+        self._sleep(retry_delay(self.backoff_s, attempt, retry_after))
 
     @contextmanager
     def _request(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
@@ -118,10 +133,16 @@ class ArmorClient:
         """Uptime, resources, versions and loaded models (a summary without the admin token)."""
         return self._json("GET", "/api/v1/status")
 
-    def predict(self, family: str, material: dict[str, Any], **flags: Any) -> dict[str, Any]:
-        """One material (or, for hardness, a formula); ``flags``: include_uncertainty,
+    def predict(self, family: str, material: dict[str, Any], **flags: Any) -> Prediction:
+        """One material (``family``: mechanical or ballistic); ``flags``: include_uncertainty,
         include_feature_importance, model_version."""
-        return self._json("POST", f"/api/v1/predict/{family}", json={**material, **flags})
+        body = self._json("POST", f"/api/v1/predict/{material_family(family)}", json={**material, **flags})
+        return Prediction.from_json(body)
+
+    def hardness(self, formula: str, load_n: float | list[float] = 9.8, **flags: Any) -> HardnessPrediction:
+        """The Vickers hardness of ``formula`` at each load (N)."""
+        body = self._json("POST", "/api/v1/predict/hardness", json={"formula": formula, "load_n": load_n, **flags})
+        return HardnessPrediction.from_json(body)
 
     def batch_lines(
         self, family: str, content: bytes, content_type: str, accept: str, params: dict[str, Any] | None = None
@@ -135,15 +156,16 @@ class ArmorClient:
 
     def predict_many(
         self, family: str, materials: Iterable[dict[str, Any]], *, batch_rows: int = 1000, **options: Any
-    ) -> Iterator[dict[str, Any]]:
-        """Each material's result or error (``row`` counts from 0 over all of them), in order, sent
+    ) -> Iterator[BatchRow]:
+        """Each material's values or error (``row`` counts from 0 over all of them), in order, sent
         ``batch_rows`` at a time. ``options``: the flags, and rank_by / where / top (screening
         applies to each batch: give batch_rows at least the number of materials to screen them all)."""
         offset = 0
         for batch in chunked(materials, batch_rows):
             body = orjson.dumps({"materials": batch, **options})
-            for line in self.batch_lines(family, body, "application/json", "application/x-ndjson"):
+            lines = self.batch_lines(material_family(family), body, "application/json", "application/x-ndjson")
+            for line in lines:
                 item: dict[str, Any] = orjson.loads(line)
                 if "summary" not in item:
-                    yield item | {"row": item["row"] + offset}
+                    yield BatchRow.from_json(item | {"row": item["row"] + offset})
             offset += len(batch)

@@ -26,11 +26,56 @@ def armor(client) -> ArmorClient:
 def test_predict_many_yields_every_row_in_order_across_batches(armor, client):
     materials = [material(i) for i in range(7)] + [{"composition": {"SiC": 2.0}}] + [material(9)]
     results = list(armor.predict_many("mechanical", materials, batch_rows=4))
-    assert [r["row"] for r in results] == list(range(9))
-    assert results[7]["error"]["details"][0]["field"] == "composition.SiC"
+    assert [r.row for r in results] == list(range(9))
+    assert results[7].error is not None and results[7].error.status == 422 and results[7].values is None
+    assert results[7].body["error"]["details"][0]["field"] == "composition.SiC"
     single = armor.predict("mechanical", material(9), include_feature_importance=False)
-    assert results[8]["predictions"] == single["predictions"]
+    assert results[8].values == single.values
     assert armor.status()["status"] == "ok"
+
+
+def test_answers_are_typed_and_equal_the_json(armor, client):
+    body = material(3)
+    raw = client.post("/api/v1/predict/ballistic", json=body).json()
+    typed = armor.predict("ballistic", body)
+    assert typed["v50_velocity"].value == raw["predictions"]["v50_velocity"]["value"]
+    assert [typed["v50_velocity"].low, typed["v50_velocity"].high] == raw["predictions"]["v50_velocity"][
+        "confidence_interval"
+    ]
+    assert typed.model == f"{raw['model_info']['name']}:{raw['model_info']['version']}"
+    hardness = armor.hardness("TiB2", [0.98, 9.8])
+    assert [at.load_n for at in hardness.loads] == [0.98, 9.8]
+    assert hardness.loads[1].hardness.unit == "GPa" and hardness.formula == "TiB2"
+    with pytest.raises(ValueError, match="hardness"):
+        armor.predict("hardness", {"formula": "B4C"})
+
+
+def test_the_async_client_gives_what_the_sync_one_gives(armor, client):
+    import asyncio
+
+    from client import AsyncArmorClient
+
+    class ToApp(httpx.AsyncBaseTransport):
+        """The in-process app, reached through the sync test client (one request at a time)."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            answer = client._transport.handle_request(request)
+            answer.read()
+            headers = {k: v for k, v in answer.headers.items() if k not in ("content-encoding", "content-length")}
+            return httpx.Response(answer.status_code, headers=headers, content=answer.content)
+
+    materials = [material(i) for i in range(3)] + [{"composition": {"SiC": 2.0}}]
+
+    async def run():
+        async with AsyncArmorClient("http://testserver", transport=ToApp()) as aio:
+            one = await aio.predict("mechanical", material(1))
+            rows = [row async for row in aio.predict_many("mechanical", materials, batch_rows=2)]
+            return one, rows, await aio.hardness("B4C")
+
+    one, rows, hardness = asyncio.run(run())
+    assert one.values == armor.predict("mechanical", material(1)).values
+    assert [r.row for r in rows] == [0, 1, 2, 3] and rows[3].error is not None
+    assert hardness.loads[0].load_n == 9.8
 
 
 def test_screen_csv_writes_one_row_per_input_row_with_the_id_column(armor):
