@@ -77,6 +77,12 @@ class Environment(BaseSettings):
     max_batch_request_bytes: int = Field(
         16 * 1024 * 1024, gt=0, description="largest accepted request body of a /batch route, bytes"
     )
+    max_decompression_ratio: float = Field(
+        256.0,
+        ge=1,
+        description="a gzip body of a /batch route may inflate to this many times its size (and to 1 MiB "
+        "whatever its size), never past MAX_BATCH_REQUEST_BYTES; more is 413 (a decompression bomb)",
+    )
     coalesce_in_flight: int = Field(
         1,
         ge=1,
@@ -205,6 +211,7 @@ class BatchRouteSettings:
 
     max_rows: int = 10_000
     max_request_bytes: int = 16 * 1024 * 1024
+    max_decompression_ratio: float = 256.0
 
 
 @dataclass(frozen=True)
@@ -313,7 +320,7 @@ def group(env: Environment) -> Settings:
         prediction_cache=_layer(env, "prediction"),
         shared_cache=_shared(env),
         monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
-        batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes),
+        batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes, env.max_decompression_ratio),
         access=AccessSettings(
             frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()), env.rate_limit_per_minute
         ),

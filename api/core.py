@@ -4,6 +4,7 @@ build it in-process with runner cores instead of BentoML dependencies."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from api.prediction.families import Family, FormulaFamily, MaterialFamily
@@ -63,6 +64,9 @@ class ServiceCore:
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.flusher = TallyFlusher(self.metrics.tally)
         self.processes = report.ProcessMonitor(root_pid)
+        # the /batch bodies are inflated and parsed here, off the event loop, one at a time: a flood
+        # of them queues behind each other, not in front of the single predictions
+        self.batch_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-decode")
 
     def _caches(self) -> list[InstrumentedLayeredCache | InstrumentedLocalCache]:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
@@ -79,6 +83,7 @@ class ServiceCore:
         await self.flusher.stop()
         for cache in self._caches():
             await cache.close()
+        self.batch_decoder.shutdown(wait=False, cancel_futures=True)
 
     async def warm_up(self) -> None:
         """Open the Redis connection before the first request needs it (a cold connect under load

@@ -258,7 +258,7 @@ def test_more_rows_than_max_batch_rows_is_413_naming_the_limit(make_core):
     assert response.json()["error"] == {
         "status": 413,
         "type": "body_too_large",
-        "message": "4 materials in one batch, over the limit of 3 (MAX_BATCH_ROWS)",
+        "message": "more than 3 materials in one batch, over the limit (MAX_BATCH_ROWS)",
     }
     text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(4))]) + "\n"
     assert post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).status_code == 413

@@ -36,8 +36,8 @@ def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> Ap
     errors = exc.errors()
     invalid = [e for e in errors if e["type"] == "json_invalid"]
     if invalid:
-        reason = invalid[0].get("ctx", {}).get("error", "")
-        detail = f" ({reason})" if reason.startswith("duplicate key") else ""
+        reason = invalid[0].get("ctx", {}).get("error", "")  # the parser's message (api/transport/strict_json.py)
+        detail = f" ({reason})" if reason else ""
         return MalformedBody(
             f"request body is not valid JSON{detail}; expected a JSON object like the documented example"
         )
