@@ -434,3 +434,17 @@ def test_the_feature_cache_serves_rows_seen_before(client):
     second = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()
     assert client.core.feature_cache.cache.stats().hits == hits + 5
     assert [r["predictions"] for r in first["results"]] == [r["predictions"] for r in second["results"]]
+
+
+def test_a_row_answered_from_the_response_cache_is_the_askers_own(make_core):
+    """No cross-talk (issue 34): a row found in the cache a single request filled (same key, other
+    text) equals the row a service that never saw that request gives, but for ``cached``."""
+    shared, fresh = batch_client(make_core), batch_client(make_core)
+    first = {**MATERIAL, "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1}}
+    second = {**MATERIAL, "composition": {"Al2O3": 0.1, "B4C": 0.3, "SiC": 0.6, "WC": 0.0}, "armor": {}}
+    for family in ("mechanical", "ballistic"):
+        assert shared.post(f"/api/v1/predict/{family}", json=first).status_code == 200
+        [row] = post(shared, family, json={"materials": [second]}).json()["results"]
+        [alone] = post(fresh, family, json={"materials": [second]}).json()["results"]
+        assert (row.pop("cached"), alone.pop("cached")) == (True, False)
+        assert row == alone
