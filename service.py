@@ -18,6 +18,7 @@ import numpy as np
 from api.app import create_app
 from api.core import ServiceCore
 from api.transport import header_timeout
+from api.transport.access import trust_forwarded_from
 from api.transport.deadline import ResponseDeadline
 from features.families import ALL_FAMILIES
 from monitoring import traffic
@@ -29,6 +30,7 @@ from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
 header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/transport/header_timeout.py)
+trust_forwarded_from(SETTINGS.access.trusted_proxies)  # before BentoML configures uvicorn in this worker
 
 
 class DependencyClient:

@@ -112,7 +112,15 @@ class Environment(BaseSettings):
         None, description="comma-separated keys; when set, the prediction routes need X-API-Key with one of them"
     )
     rate_limit_per_minute: int | None = Field(
-        None, ge=1, description="prediction requests per key (or client address) per rolling minute, per API worker"
+        None,
+        ge=1,
+        description="prediction requests per key (or client address) per rolling minute, counted over every API "
+        "worker of the instance (and every instance with CACHE_BACKEND=redis)",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For "
+        "names the client (the rate limit's address); empty: the header is never believed",
     )
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     admin_token: str | None = Field(
@@ -235,10 +243,16 @@ class ServingSettings:
 
 @dataclass(frozen=True)
 class AccessSettings:
-    """Who may call the prediction routes and how often (api/transport/access.py); both off by default."""
+    """Who may call the prediction routes and how often (api/transport/access.py); both off by
+    default. The rate limit is counted in ``shared_dir``'s sibling (every API worker of a serve)
+    and on ``redis`` when CACHE_BACKEND=redis (every instance); ``trusted_proxies`` are the peers
+    whose X-Forwarded-For names the client."""
 
     api_keys: frozenset[str] = frozenset()
     rate_limit_per_minute: int | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    shared_dir: str | None = None
+    redis: RedisSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -322,7 +336,11 @@ def group(env: Environment) -> Settings:
         monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
         batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes, env.max_decompression_ratio),
         access=AccessSettings(
-            frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()), env.rate_limit_per_minute
+            frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()),
+            env.rate_limit_per_minute,
+            tuple(p.strip() for p in env.trusted_proxies.split(",") if p.strip()),
+            env.prometheus_multiproc_dir,
+            RedisSettings(env.redis_url, env.redis_timeout_ms / 1e3) if env.cache_backend == "redis" else None,
         ),
     )
 

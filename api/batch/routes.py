@@ -33,8 +33,8 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import InvalidInput
-from api.transport.handlers import failure_response
+from api.transport.errors import InvalidInput, for_caller
+from api.transport.handlers import admin, failure_response
 from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
 from settings import BatchRouteSettings
@@ -157,7 +157,8 @@ def _register(app: FastAPI, get_service: Callable[[], ServiceCore], limits: Batc
         openapi_extra={"requestBody": request_body},
     )
     async def predict_batch(request: Request) -> Response:
+        core = get_service()
         try:
-            return await answer_batch(get_service(), family, request, limits)
+            return await answer_batch(core, family, request, limits)
         except Exception as exc:
-            return failure_response(exc)
+            return failure_response(for_caller(exc, admin(request, core.settings.serving.admin_token)))

@@ -91,10 +91,7 @@ class ModelCards:
                 f"invalid request: model_version: {reply.message}",
                 [{"field": "model_version", "message": reply.message}],
             )
-        raise UnknownModelVersion(
-            f"{reply.message}; available {family} versions: {list(reply.available)}",
-            extra={"available": list(reply.available)},
-        )
+        raise UnknownModelVersion(reply.message, family, list(reply.available))
 
 
 class PredictionFlow:

@@ -70,8 +70,31 @@ class InvalidInput(ApiError):
 
 
 class UnknownModelVersion(ApiError):
+    """A model_version the store does not hold; the stored versions are listed (message and
+    ``available``) unless ``redacted`` for a caller without the admin token."""
+
     status = HTTPStatus.NOT_FOUND
     kind = "unknown_model_version"
+
+    def __init__(self, reason: str, family: str, available: list[str]):
+        super().__init__(f"{reason}; available {family} versions: {available}", extra={"available": available})
+        self.reason = reason
+
+    def redacted(self) -> ApiError:
+        return _UnlistedModelVersion(
+            f"{self.reason}; the stored versions are listed by GET /api/v1/models with the admin token"
+        )
+
+
+class _UnlistedModelVersion(ApiError):
+    status = UnknownModelVersion.status
+    kind = UnknownModelVersion.kind
+
+
+def for_caller(error: Exception, admin: bool) -> Exception:
+    """What a caller may be told of ``error``: without the admin token, no stored versions."""
+    return error.redacted() if isinstance(error, UnknownModelVersion) and not admin else error
+
 
 
 class ServiceUnavailable(ApiError):

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]  # C
 _BLANK = re.compile(r"[ \t\n\r]*")  # JSON's whitespace (RFC 8259)
 
 
@@ -109,7 +110,7 @@ def _object_with_list(text: str, list_key: str, max_items: int) -> tuple[dict[st
     while not closed:
         if not text.startswith('"', at):
             raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, at)
-        key, at = json.decoder.scanstring(text, at + 1)
+        key, at = _scanstring(text, at + 1)
         if key in members or (key == list_key and streamed is not None):
             raise _DuplicateKey(key)
         at = _expect(text, _skip(text, at), ":", "Expecting ':' delimiter")
