@@ -96,7 +96,6 @@ def for_caller(error: Exception, admin: bool) -> Exception:
     return error.redacted() if isinstance(error, UnknownModelVersion) and not admin else error
 
 
-
 class ServiceUnavailable(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     kind = "unavailable"
