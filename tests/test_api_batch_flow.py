@@ -448,3 +448,15 @@ def test_a_row_answered_from_the_response_cache_is_the_askers_own(make_core):
         [alone] = post(fresh, family, json={"materials": [second]}).json()["results"]
         assert (row.pop("cached"), alone.pop("cached")) == (True, False)
         assert row == alone
+
+
+def test_model_version_is_read_alike_on_the_single_the_hardness_and_the_batch_routes(client, stored_tags):
+    """Issue 34: "armor_mechanical:latest\\n" was accepted on the single route and refused on /batch."""
+    for given in ("armor_mechanical:latest\n", f" {stored_tags['mechanical']}\t"):
+        single = client.post("/api/v1/predict/mechanical", json={**example(), "model_version": given})
+        batch = post(client, "mechanical", json={"materials": [MATERIAL], "model_version": given})
+        assert (single.status_code, batch.status_code) == (200, 200), (given, batch.text[:300])
+        info = single.json()["model_info"]
+        assert batch.json()["results"][0]["model_version"] == f"{info['name']}:{info['version']}"
+    hardness = client.post("/api/v1/predict/hardness", json={"formula": "SiC", "model_version": "latest\n"})
+    assert hardness.status_code == 200, hardness.text[:300]
