@@ -29,7 +29,10 @@ from runners.services import ModelRunner
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
-header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/transport/header_timeout.py)
+# uvicorn has no head deadline and httptools no head size limit (api/transport/header_timeout.py)
+header_timeout.install(
+    SETTINGS.serving.header_read_timeout_s, SETTINGS.serving.header_max_bytes, SETTINGS.serving.header_max_count
+)
 trust_forwarded_from(SETTINGS.access.trusted_proxies)  # before BentoML configures uvicorn in this worker
 
 

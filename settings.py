@@ -108,6 +108,10 @@ class Environment(BaseSettings):
         "opening or of the request's first byte, else 408 and the connection is closed (a new connection "
         "that sends nothing is closed silently); 0 turns it off",
     )
+    header_max_bytes: int = Field(
+        32 * 1024, ge=1024, description="largest request line and headers together, bytes; more is 431"
+    )
+    header_max_count: int = Field(100, ge=8, description="most header fields in a request; more is 431")
     api_keys: str | None = Field(
         None, description="comma-separated keys; when set, the prediction routes need X-API-Key with one of them"
     )
@@ -239,6 +243,8 @@ class ServingSettings:
     request_timeout_s: float = 30.0  # BentoML traffic timeout of every service
     body_read_timeout_s: float = 10.0
     header_read_timeout_s: float = 10.0  # 0: off
+    header_max_bytes: int = 32 * 1024
+    header_max_count: int = 100
 
 
 @dataclass(frozen=True)
@@ -319,6 +325,8 @@ def group(env: Environment) -> Settings:
             env.admin_token,
             body_read_timeout_s=env.body_read_timeout_s,
             header_read_timeout_s=env.header_read_timeout_s,
+            header_max_bytes=env.header_max_bytes,
+            header_max_count=env.header_max_count,
         ),
         models=ModelSettings(
             {

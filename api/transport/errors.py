@@ -53,6 +53,11 @@ class GatewayTimeout(ApiError):
     kind = "timeout"
 
 
+class HeadTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    kind = "headers_too_large"
+
+
 class BodyTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     kind = "body_too_large"
