@@ -14,12 +14,14 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import orjson
 
 from api.app import create_app
 from api.core import ServiceCore
 from api.transport import header_timeout
 from api.transport.access import trust_forwarded_from
 from api.transport.deadline import ResponseDeadline
+from api.transport.errors import NotFound
 from features.families import ALL_FAMILIES
 from monitoring import traffic
 from monitoring.logs import configure as configure_logging
@@ -81,6 +83,7 @@ traffic.install(
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
     traffic.Shortcut("/api/v1/", ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
+    orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
 )
 
 

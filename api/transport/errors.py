@@ -74,6 +74,11 @@ class InvalidInput(ApiError):
         return cls(f"invalid request: {summary}", details)
 
 
+class NotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    kind = "not_found"
+
+
 class UnknownModelVersion(ApiError):
     """A model_version the store does not hold; the stored versions are listed (message and
     ``available``) unless ``redacted`` for a caller without the admin token."""
