@@ -28,9 +28,11 @@ from monitoring.logs import configure as configure_logging
 from runners.contract import RowKind
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
+from serving import control
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
+control.install()  # the process manager's endpoints: private Unix sockets, not 127.0.0.1 TCP (serving/control.py)
 # uvicorn has no head deadline and httptools no head size limit (api/transport/header_timeout.py)
 header_timeout.install(
     SETTINGS.serving.header_read_timeout_s, SETTINGS.serving.header_max_bytes, SETTINGS.serving.header_max_count
