@@ -67,7 +67,7 @@ HOSTILE = [
 
 
 def probe_body(i: int) -> dict:
-    processing = {**EXAMPLE["processing"], "sintering_temperature": 1300 + (i * 7) % 1200, "holding_time": 1 + i}
+    processing = {**EXAMPLE["processing"], "sintering_temperature": 1300 + i % 1200, "holding_time": 1 + i // 1200 % 1400}
     return {**EXAMPLE, "processing": processing, "include_feature_importance": False}
 
 
