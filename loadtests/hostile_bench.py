@@ -67,7 +67,8 @@ HOSTILE = [
 
 
 def probe_body(i: int) -> dict:
-    processing = {**EXAMPLE["processing"], "sintering_temperature": 1300 + i % 1200, "holding_time": 1 + i // 1200 % 1400}
+    temperature, holding = 1300 + i % 1200, 1 + i // 1200 % 1400  # a new material (a cache miss) per i
+    processing = {**EXAMPLE["processing"], "sintering_temperature": temperature, "holding_time": holding}
     return {**EXAMPLE, "processing": processing, "include_feature_importance": False}
 
 

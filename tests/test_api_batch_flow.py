@@ -460,3 +460,29 @@ def test_model_version_is_read_alike_on_the_single_the_hardness_and_the_batch_ro
         assert batch.json()["results"][0]["model_version"] == f"{info['name']}:{info['version']}"
     hardness = client.post("/api/v1/predict/hardness", json={"formula": "SiC", "model_version": "latest\n"})
     assert hardness.status_code == 200, hardness.text[:300]
+
+
+def test_a_batch_body_is_decoded_off_the_event_loop_within_the_request_deadline(make_core, monkeypatch):
+    """Issue 34: decoding held the event loop (152 s for a wide header) and the deadline could not
+    fire. The decoding now runs on the core's own thread; a deadline passing meanwhile is a 504."""
+    import threading
+    import time
+
+    import api.batch.routes as routes
+    from api.transport.deadline import ResponseDeadline
+
+    decoded_on: list[str] = []
+    real = routes.decode_job
+
+    def slow_decode(*args):
+        decoded_on.append(threading.current_thread().name)
+        time.sleep(0.5)  # a body that takes long to decode
+        return real(*args)
+
+    monkeypatch.setattr(routes, "decode_job", slow_decode)
+    core = make_core()
+    app = ResponseDeadline(create_app(lambda: core, 65536), timeout_s=0.2)
+    with TestClient(app) as http:
+        late = post(http, "mechanical", json={"materials": [MATERIAL]})
+    assert late.status_code == 504 and late.json()["error"]["type"] == "timeout"
+    assert decoded_on and decoded_on[0].startswith("batch-decode")
