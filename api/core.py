@@ -14,7 +14,7 @@ from api.prediction.flow import PredictionFlow
 from api.prediction.predictor import AsyncPredictor
 from api.transport.http import SERVICE_VERSION
 from api.transport.repeats import RepeatMemo
-from caching import ExpirySweeper
+from caching import ExpirySweeper, SingleFlight
 from features.catalogue import FAMILIES as MATERIAL_FAMILIES
 from features.catalogue import FORMULA_FAMILIES
 from features.families import ALL_FAMILIES
@@ -71,7 +71,7 @@ class ServiceCore:
         # of them queues behind each other, not in front of the single predictions
         self.batch_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-decode")
         self._models: tuple[float, dict[str, Any] | None] = (0.0, None)
-        self._models_lock = asyncio.Lock()
+        self._models_flight: SingleFlight[dict[str, Any]] = SingleFlight()
 
     def _caches(self) -> list[InstrumentedLayeredCache | InstrumentedLocalCache]:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
@@ -155,14 +155,16 @@ class ServiceCore:
         return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in ALL_FAMILIES}
 
     async def models(self) -> dict[str, Any]:
-        """The store's listing (65-214 ms of reading every model's metadata) made at most once per
-        ``MODELS_TTL_S`` by one caller at a time; the others get the last one (a flood of
-        /api/v1/models took the predictions' p50 from 4.5 to 52 ms, issue 34)."""
-        async with self._models_lock:
-            made, listing = self._models
-            if listing is not None and time.monotonic() - made < self.MODELS_TTL_S:
-                return listing
-            serving = {f: (await self.flow.cards.default(f)).tag for f in ALL_FAMILIES}
-            fresh: dict[str, Any] = await asyncio.to_thread(report.models, serving)
-            self._models = (time.monotonic(), fresh)
-            return fresh
+        """The store's listing (65-214 ms of reading every model's metadata) read at most once per
+        ``MODELS_TTL_S``, concurrent callers sharing the read; the others get the last one (a flood
+        of /api/v1/models took the predictions' p50 from 4.5 to 52 ms, issue 34)."""
+        made, listing = self._models
+        if listing is not None and time.monotonic() - made < self.MODELS_TTL_S:
+            return listing
+        return await self._models_flight.do("models", self._read_models)
+
+    async def _read_models(self) -> dict[str, Any]:
+        serving = {f: (await self.flow.cards.default(f)).tag for f in ALL_FAMILIES}
+        listing: dict[str, Any] = await asyncio.to_thread(report.models, serving)
+        self._models = (time.monotonic(), listing)
+        return listing
