@@ -264,6 +264,7 @@ class BatchOptions(BaseModel):
     )
     where: list[str] = Field(
         default_factory=list,
+        max_length=32,  # each is checked on every row: their number multiplies the rows' work
         description='screening constraints on targets, e.g. "density <= 3.3", "v50_velocity_low > 850" '
         "(operators <, <=, >, >=); a row must meet all of them",
     )
