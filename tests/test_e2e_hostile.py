@@ -59,20 +59,21 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_count(behind_p
     assert rotating == [200] * (2 * LIMIT) and one == [200] * LIMIT + [429]
 
 
-@pytest.mark.parametrize("hostile, status", list(zip(HOSTILE, (422, 413, 413), strict=True)), ids=lambda h: str(h)[:20])
+STATUSES = (422, 413, 413, 200)
+
+
+@pytest.mark.parametrize("hostile, status", list(zip(HOSTILE, STATUSES, strict=True)), ids=lambda h: str(h)[:20])
 def test_hostile_batch_bodies_are_refused(behind_proxy, hostile, status):
-    """Was: 152 s for a 100,000-column header (422), 7-11 s for 16 MB of newlines (200), 1.4-2.7 s
-    for 5.5 M {} (413), each holding the worker's event loop."""
-    headers = {
-        "content-type": hostile.content_type,
-        "content-encoding": "gzip",
-        "X-Forwarded-For": f"192.0.2.{HOSTILE.index(hostile)}",
-    }
+    """Was: 152 s for a 100,000-column header (422), 7-11 s for a 16 KB gzip of 16 MB of newlines
+    (200), 1.4-2.7 s for 5.5 M {} (413), each holding the worker's event loop. The same newlines sent
+    plain are answered (one material; the blank lines are skipped)."""
+    headers = hostile.headers() | {"X-Forwarded-For": f"192.0.2.{HOSTILE.index(hostile)}"}
     response = httpx.post(
         f"{behind_proxy.url}/api/v1/predict/mechanical/batch", content=hostile.body(), headers=headers, timeout=120
     )
     assert response.status_code == status, response.text[:300]
-    assert response.json()["error"]["status"] == status
+    answer = response.json()
+    assert answer["summary"]["predicted"] == 1 if status == 200 else answer["error"]["status"] == status
 
 
 def test_deep_json_on_the_batch_route_is_a_400(behind_proxy):
