@@ -8,8 +8,9 @@
   request (~0.1 ms, WAL, synchronous off: a count lost in a crash only forgives a few requests).
 - ``RedisWindow``: with CACHE_BACKEND=redis, every instance counts in one sorted set per client,
   checked and counted by one Lua script (atomic on the server). When Redis does not answer
-  within its timeout the instance's own window decides: the limit degrades to per instance, it
-  is never lifted.
+  within its timeout the instance's own window decides, for ``RedisWindow.BACK_OFF_S`` before Redis
+  is asked again (a frozen Redis costs one timeout a second, not one a request): the limit
+  degrades to per instance, it is never lifted.
 
 Each answers ``admit(client)``: None when admitted (and counted), else the seconds until the
 client's oldest request in the window leaves it.
@@ -141,6 +142,7 @@ class RedisWindow:
     """The sliding window of every instance on one Redis; ``fallback`` decides when Redis fails."""
 
     PREFIX = "armor:rate:"
+    BACK_OFF_S = 1.0
 
     def __init__(
         self,
@@ -153,13 +155,17 @@ class RedisWindow:
         self.limit, self.window_s, self._clock, self.fallback = limit, window_s, clock, fallback
         self._client = make_client(redis_settings.url, redis_settings.timeout_s)
         self._script = self._client.register_script(_ADMIT)
+        self._failed_at = -self.BACK_OFF_S
 
     async def admit(self, client: str) -> float | None:
+        if time.monotonic() - self._failed_at < self.BACK_OFF_S:
+            return await self.fallback.admit(client)
         try:
             answer = await self._script(
                 keys=[self.PREFIX + client], args=[self._clock(), self.window_s, self.limit, uuid.uuid4().hex]
             )
         except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
+            self._failed_at = time.monotonic()
             logger.warning("rate limit: Redis failed (%s); this instance's own window decides", type(exc).__name__)
             return await self.fallback.admit(client)
         wait = float(answer)
