@@ -17,11 +17,13 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import orjson
 
 from api.app import create_app
 from api.core import ServiceCore
 from api.prediction.schemas import BatchRequest, HardnessRequest, PredictionRequest
 from api.transport import header_timeout
+from api.transport.access import trust_forwarded_from
 from api.transport.bentoml_api import (
     BatchAnswer,
     HardnessAnswer,
@@ -32,16 +34,23 @@ from api.transport.bentoml_api import (
     typed_models,
 )
 from api.transport.deadline import ResponseDeadline
+from api.transport.errors import NotFound
 from features.families import ALL_FAMILIES
 from monitoring import traffic
 from monitoring.logs import configure as configure_logging
 from runners.contract import RowKind
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
+from serving import control
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
-header_timeout.install(SETTINGS.serving.header_read_timeout_s)  # uvicorn has none (api/transport/header_timeout.py)
+control.install()  # the process manager's endpoints: private Unix sockets, not 127.0.0.1 TCP (serving/control.py)
+# uvicorn has no head deadline and httptools no head size limit (api/transport/header_timeout.py)
+header_timeout.install(
+    SETTINGS.serving.header_read_timeout_s, SETTINGS.serving.header_max_bytes, SETTINGS.serving.header_max_count
+)
+trust_forwarded_from(SETTINGS.access.trusted_proxies)  # before BentoML configures uvicorn in this worker
 
 
 class DependencyClient:
@@ -90,6 +99,7 @@ traffic.install(
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
     traffic.Shortcut(("/api/v1/", "/docs.json"), ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
+    orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
 )
 
 

@@ -77,6 +77,12 @@ class Environment(BaseSettings):
     max_batch_request_bytes: int = Field(
         16 * 1024 * 1024, gt=0, description="largest accepted request body of a /batch route, bytes"
     )
+    max_decompression_ratio: float = Field(
+        256.0,
+        ge=1,
+        description="a gzip body of a /batch route may inflate to this many times its size (and to 1 MiB "
+        "whatever its size), never past MAX_BATCH_REQUEST_BYTES; more is 413 (a decompression bomb)",
+    )
     coalesce_in_flight: int = Field(
         1,
         ge=1,
@@ -102,11 +108,23 @@ class Environment(BaseSettings):
         "opening or of the request's first byte, else 408 and the connection is closed (a new connection "
         "that sends nothing is closed silently); 0 turns it off",
     )
+    header_max_bytes: int = Field(
+        32 * 1024, ge=1024, description="largest request line and headers together, bytes; more is 431"
+    )
+    header_max_count: int = Field(100, ge=8, description="most header fields in a request; more is 431")
     api_keys: str | None = Field(
         None, description="comma-separated keys; when set, the prediction routes need X-API-Key with one of them"
     )
     rate_limit_per_minute: int | None = Field(
-        None, ge=1, description="prediction requests per key (or client address) per rolling minute, per API worker"
+        None,
+        ge=1,
+        description="prediction requests per key (or client address) per rolling minute, counted over every API "
+        "worker of the instance (and every instance with CACHE_BACKEND=redis)",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For "
+        "names the client (the rate limit's address); empty: the header is never believed",
     )
     access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
     admin_token: str | None = Field(
@@ -205,6 +223,7 @@ class BatchRouteSettings:
 
     max_rows: int = 10_000
     max_request_bytes: int = 16 * 1024 * 1024
+    max_decompression_ratio: float = 256.0
 
 
 @dataclass(frozen=True)
@@ -224,14 +243,22 @@ class ServingSettings:
     request_timeout_s: float = 30.0  # BentoML traffic timeout of every service
     body_read_timeout_s: float = 10.0
     header_read_timeout_s: float = 10.0  # 0: off
+    header_max_bytes: int = 32 * 1024
+    header_max_count: int = 100
 
 
 @dataclass(frozen=True)
 class AccessSettings:
-    """Who may call the prediction routes and how often (api/transport/access.py); both off by default."""
+    """Who may call the prediction routes and how often (api/transport/access.py); both off by
+    default. The rate limit is counted in ``shared_dir``'s sibling (every API worker of a serve)
+    and on ``redis`` when CACHE_BACKEND=redis (every instance); ``trusted_proxies`` are the peers
+    whose X-Forwarded-For names the client."""
 
     api_keys: frozenset[str] = frozenset()
     rate_limit_per_minute: int | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    shared_dir: str | None = None
+    redis: RedisSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +325,8 @@ def group(env: Environment) -> Settings:
             env.admin_token,
             body_read_timeout_s=env.body_read_timeout_s,
             header_read_timeout_s=env.header_read_timeout_s,
+            header_max_bytes=env.header_max_bytes,
+            header_max_count=env.header_max_count,
         ),
         models=ModelSettings(
             {
@@ -313,9 +342,13 @@ def group(env: Environment) -> Settings:
         prediction_cache=_layer(env, "prediction"),
         shared_cache=_shared(env),
         monitoring=MonitoringSettings(env.prometheus_multiproc_dir, env.performance_window_s, env.sweep_interval_s),
-        batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes),
+        batch_routes=BatchRouteSettings(env.max_batch_rows, env.max_batch_request_bytes, env.max_decompression_ratio),
         access=AccessSettings(
-            frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()), env.rate_limit_per_minute
+            frozenset(k.strip() for k in (env.api_keys or "").split(",") if k.strip()),
+            env.rate_limit_per_minute,
+            tuple(p.strip() for p in env.trusted_proxies.split(",") if p.strip()),
+            env.prometheus_multiproc_dir,
+            RedisSettings(env.redis_url, env.redis_timeout_ms / 1e3) if env.cache_backend == "redis" else None,
         ),
     )
 

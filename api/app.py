@@ -27,11 +27,12 @@ from api.prediction.schemas import (
     PredictionRequest,
     PredictionResponse,
 )
-from api.transport.access import AccessControl, SlidingWindow
-from api.transport.handlers import answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
+from api.transport.access import AccessControl
+from api.transport.handlers import admin, answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
 from api.transport.http import SERVICE_VERSION, ORJSONResponse
 from api.transport.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
 from api.transport.openapi import published_document
+from api.transport.rate_limit import build_limiter
 from api.transport.repeats import RepeatShortcut, raw_key_of
 from api.transport.strict_json import StrictJSONRoute
 from features.describe import document as catalogue_document
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["SERVICE_VERSION", "create_app"]
 
 _EXAMPLES: dict[str, Any] = {"SiC-B4C-Al2O3": {"summary": "the documented example", "value": EXAMPLE_REQUEST}}
+
+
+def _admin(request: Request, core: ServiceCore) -> bool:
+    return admin(request, core.settings.serving.admin_token)
 
 
 def create_app(
@@ -80,7 +85,8 @@ def create_app(
         BodySizeLimit, max_bytes=max_request_bytes, path_limits=batch_limits, body_timeout_s=body_read_timeout_s
     )
     if access.api_keys or access.rate_limit_per_minute:  # added last: runs first, before any body is read
-        limiter = SlidingWindow(access.rate_limit_per_minute) if access.rate_limit_per_minute else None
+        limit = access.rate_limit_per_minute
+        limiter = build_limiter(limit, access.shared_dir, access.redis) if limit else None
         app.add_middleware(AccessControl, api_keys=access.api_keys, limiter=limiter)
     body = Body(openapi_examples=_EXAMPLES)
     hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
@@ -94,7 +100,8 @@ def create_app(
         summary="Density, hardness, toughness, modulus, strengths and Poisson ratio, with 95 % intervals",
     )
     async def predict_mechanical(http: Request, request: PredictionRequest = body) -> Response:
-        return await answer(get_service(), "mechanical", request, raw_key_of(http.scope))
+        core = get_service()
+        return await answer(core, "mechanical", request, raw_key_of(http.scope), lambda: _admin(http, core))
 
     @app.post(
         "/api/v1/predict/ballistic",
@@ -103,7 +110,8 @@ def create_app(
         summary="V50, penetration resistance, back-face deformation and multi-hit capability",
     )
     async def predict_ballistic(http: Request, request: PredictionRequest = body) -> Response:
-        return await answer(get_service(), "ballistic", request, raw_key_of(http.scope))
+        core = get_service()
+        return await answer(core, "ballistic", request, raw_key_of(http.scope), lambda: _admin(http, core))
 
     @app.post(
         "/api/v1/predict/hardness",
@@ -113,7 +121,8 @@ def create_app(
         "values (Zhang et al. 2021), with 95 % intervals and warnings far from the measured data",
     )
     async def predict_hardness(http: Request, request: HardnessRequest = hardness_body) -> Response:
-        return await answer(get_service(), "hardness", request, raw_key_of(http.scope))
+        core = get_service()
+        return await answer(core, "hardness", request, raw_key_of(http.scope), lambda: _admin(http, core))
 
     register_batch_routes(app, get_service, batch_routes)
 

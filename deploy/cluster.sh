@@ -101,6 +101,7 @@ start_instance() {
     (cd "$CLUSTER_SRC" && exec env BENTOML_HOME="$home" BENTOML_DO_NOT_TRACK=true PYTHONPATH="$CLUSTER_SRC" \
         CACHE_BACKEND="${CACHE_BACKEND:-redis}" REDIS_URL="redis://127.0.0.1:$CLUSTER_REDIS_PORT/0" \
         API_WORKERS="${API_WORKERS:-1}" PREDICTION_WORKERS="${PREDICTION_WORKERS:-1}" \
+        TRUSTED_PROXIES="127.0.0.1" \
         setsid "$BENTOML" serve service:ArmorService --host 127.0.0.1 --port "$port" \
         >>"$home/serve.log" 2>&1 </dev/null) &
     echo $! >"$pidfile"

@@ -1,7 +1,8 @@
 """The one hook in front of BentoML's HTTP stack: its traffic middleware, replaced by a subclass
-that does three things, each below: (1) labels the traffic series by route, not by whatever path
+that does four things, each below: (1) labels the traffic series by route, not by whatever path
 a client sends; (2) records them through the service's tally, once a second; (3) sends
-``/api/v1/*`` straight to the service's app (``Shortcut``).
+``/api/v1/*`` straight to the service's app (``Shortcut``); (4) gives a path nobody routes the
+service's JSON 404 body instead of Starlette's plain-text "Not Found".
 
 (1) BentoML's ``RunnerTrafficMetricsMiddleware`` (the outermost middleware of every service) labels
 its request counters, histograms and gauges with the raw request path. Anyone could add about
@@ -21,6 +22,11 @@ once a second (monitoring/tally.py) instead of on every request. Websockets and 
 BentoML's own code.
 
 (3) ``Shortcut``: see its docstring.
+
+(4) A path outside the known routes still goes to BentoML's app (its static files for the
+Swagger UI are not in the route list); when that app answers 404 (its router's plain text), the
+answer is replaced by ``not_found`` (the service's JSON error body, given by service.py). Paths
+under the shortcut's prefix get the service app's own JSON 404.
 """
 
 from __future__ import annotations
@@ -57,8 +63,29 @@ class Shortcut:
     app: Callable[[Scope, Any, Any], Awaitable[None]]
 
 
+def json_not_found(send: Any, body: bytes) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """``send`` with a 404 answer replaced by ``body`` (JSON); any other answer passes untouched."""
+    replacing = False
+
+    async def replaced(message: dict[str, Any]) -> None:
+        nonlocal replacing
+        if message["type"] == "http.response.start" and message["status"] == 404:
+            replacing = True
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif not replacing:
+            await send(message)
+
+    return replaced
+
+
 def _bounded(
-    base: type[Any], known: frozenset[str], tally_of: Callable[[], Tally], shortcut: Shortcut | None = None
+    base: type[Any],
+    known: frozenset[str],
+    tally_of: Callable[[], Tally],
+    shortcut: Shortcut | None = None,
+    not_found: bytes | None = None,
 ) -> type[Any]:
     class BoundedPathTrafficMetrics(base):  # type: ignore[misc, valid-type]
         def __init__(self, app: Any, **options: Any) -> None:
@@ -103,9 +130,13 @@ def _bounded(
                     tally.observe(duration, max(default_timer() - started, 0))
                 await send(message)
 
+            inner = self._inner_app(scope)
+            answer: Callable[[dict[str, Any]], Awaitable[None]] = counted_send
+            if not_found is not None and scope["path"] == UNROUTED and inner is self._inner:
+                answer = json_not_found(counted_send, not_found)
             tally.inc(series.in_progress)  # Gauge.track_inprogress
             try:
-                await self._inner_app(scope)(self._restored(scope), receive, counted_send)
+                await inner(self._restored(scope), receive, answer)
             finally:
                 tally.inc(series.in_progress, -1)
 
@@ -151,13 +182,18 @@ class _EndpointSeries:
         return self._finished[status]
 
 
-def install(routed_paths: Iterable[str], tally_of: Callable[[], Tally], shortcut: Shortcut | None = None) -> None:
+def install(
+    routed_paths: Iterable[str],
+    tally_of: Callable[[], Tally],
+    shortcut: Shortcut | None = None,
+    not_found: bytes | None = None,
+) -> None:
     """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes), record an
     HTTP request's series through the tally ``tally_of`` returns (the service's, written once a
-    second, monitoring/tally.py), and send the requests of ``shortcut`` straight to its app;
-    idempotent."""
+    second, monitoring/tally.py), send the requests of ``shortcut`` straight to its app, and
+    answer BentoML's 404s with ``not_found``; idempotent."""
     current = instruments.RunnerTrafficMetricsMiddleware
     original = getattr(current, "_armor_original", current)
-    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, tally_of, shortcut)
+    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, tally_of, shortcut, not_found)
     bounded._armor_original = original
     instruments.RunnerTrafficMetricsMiddleware = bounded  # type: ignore[misc]

@@ -263,7 +263,7 @@ def test_more_rows_than_max_batch_rows_is_413_naming_the_limit(make_core):
     assert response.json()["error"] == {
         "status": 413,
         "type": "body_too_large",
-        "message": "4 materials in one batch, over the limit of 3 (MAX_BATCH_ROWS)",
+        "message": "more than 3 materials in one batch, over the limit (MAX_BATCH_ROWS)",
     }
     text = "\n".join([CSV_HEADER, *(csv_line(i) for i in range(4))]) + "\n"
     assert post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).status_code == 413
@@ -439,3 +439,72 @@ def test_the_feature_cache_serves_rows_seen_before(client):
     second = post(client, "mechanical", content=text, headers={"content-type": "text/csv"}).json()
     assert client.core.feature_cache.cache.stats().hits == hits + 5
     assert [r["predictions"] for r in first["results"]] == [r["predictions"] for r in second["results"]]
+
+
+def test_a_row_answered_from_the_response_cache_is_the_askers_own(make_core):
+    """No cross-talk (issue 34): a row found in the cache a single request filled (same key, other
+    text) equals the row a service that never saw that request gives, but for ``cached``."""
+    shared, fresh = batch_client(make_core), batch_client(make_core)
+    first = {**MATERIAL, "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1}}
+    second = {**MATERIAL, "composition": {"Al2O3": 0.1, "B4C": 0.3, "SiC": 0.6, "WC": 0.0}, "armor": {}}
+    for family in ("mechanical", "ballistic"):
+        assert shared.post(f"/api/v1/predict/{family}", json=first).status_code == 200
+        [row] = post(shared, family, json={"materials": [second]}).json()["results"]
+        [alone] = post(fresh, family, json={"materials": [second]}).json()["results"]
+        assert (row.pop("cached"), alone.pop("cached")) == (True, False)
+        assert row == alone
+
+
+def test_model_version_is_read_alike_on_the_single_the_hardness_and_the_batch_routes(client, stored_tags):
+    """Issue 34: "armor_mechanical:latest\\n" was accepted on the single route and refused on /batch."""
+    for given in ("armor_mechanical:latest\n", f" {stored_tags['mechanical']}\t"):
+        single = client.post("/api/v1/predict/mechanical", json={**example(), "model_version": given})
+        batch = post(client, "mechanical", json={"materials": [MATERIAL], "model_version": given})
+        assert (single.status_code, batch.status_code) == (200, 200), (given, batch.text[:300])
+        info = single.json()["model_info"]
+        assert batch.json()["results"][0]["model_version"] == f"{info['name']}:{info['version']}"
+    hardness = client.post("/api/v1/predict/hardness", json={"formula": "SiC", "model_version": "latest\n"})
+    assert hardness.status_code == 200, hardness.text[:300]
+
+
+def test_a_batch_body_is_decoded_off_the_event_loop_within_the_request_deadline(make_core, monkeypatch):
+    """Issue 34: decoding held the event loop (152 s for a wide header) and the deadline could not
+    fire. The decoding now runs on the core's own thread; a deadline passing meanwhile is a 504."""
+    import threading
+    import time
+
+    import api.batch.routes as routes
+    from api.transport.deadline import ResponseDeadline
+
+    decoded_on: list[str] = []
+    real = routes.decode_job
+
+    def slow_decode(*args):
+        decoded_on.append(threading.current_thread().name)
+        time.sleep(0.5)  # a body that takes long to decode
+        return real(*args)
+
+    monkeypatch.setattr(routes, "decode_job", slow_decode)
+    core = make_core()
+    app = ResponseDeadline(create_app(lambda: core, 65536), timeout_s=0.2)
+    with TestClient(app) as http:
+        late = post(http, "mechanical", json={"materials": [MATERIAL]})
+    assert late.status_code == 504 and late.json()["error"]["type"] == "timeout"
+    assert decoded_on and decoded_on[0].startswith("batch-decode")
+
+
+def test_a_material_of_made_up_fields_is_refused_by_its_size_and_where_is_bounded(client):
+    """Issue 34: 300,000 made-up fields in one material cost 8 s of validation and a 50 MB message;
+    ``where`` constraints are checked on every row, so their number is capped."""
+    from api.batch.flow import MOST_FIELDS
+
+    crowded = {**MATERIAL, **{f"x{i}": 1 for i in range(50_000)}}
+    processing = {**MATERIAL["processing"], **{f"y{i}": 1 for i in range(MOST_FIELDS)}}
+    rows = post(client, "mechanical", json={"materials": [crowded, {**MATERIAL, "processing": processing}, MATERIAL]})
+    first, second, third = rows.json()["results"]
+    assert first["error"]["details"] == [
+        {"field": "(material)", "message": f"{len(crowded)} fields, more than any part of a material has (11)"}
+    ]
+    assert second["error"]["details"][0]["field"] == "processing" and "predictions" in third
+    many = post(client, "mechanical", json={"materials": [MATERIAL], "where": ["density <= 3.3"] * 33})
+    assert many.status_code == 422 and many.json()["error"]["details"][0]["field"] == "where"

@@ -20,3 +20,29 @@ def test_the_machine_layer_is_built_from_its_settings_and_closed_with_the_core(m
 def test_without_a_shared_directory_the_response_cache_is_local_only(make_core):
     assert make_core().response_cache.cache.shared is None
     assert make_core(enable_response_caching=False).response_cache is None
+
+
+def test_the_model_listing_is_read_from_the_store_once_per_ttl_however_many_ask(make_core, monkeypatch):
+    """Issue 34: /api/v1/models cost 65-214 ms a call, each reading every model's metadata; a flood of
+    it slowed the predictions tenfold. Concurrent and repeated calls within MODELS_TTL_S share one read."""
+    from monitoring import report
+
+    reads: list[dict] = []
+    real = report.models
+
+    def counted(serving):
+        reads.append(serving)
+        return real(serving)
+
+    monkeypatch.setattr(report, "models", counted)
+    core = make_core()
+
+    async def ask(times: int) -> list[dict]:
+        return await asyncio.gather(*[core.models() for _ in range(times)])
+
+    first = asyncio.run(ask(8))
+    again = asyncio.run(ask(4))
+    assert len(reads) == 1 and all(listing == first[0] for listing in first + again)
+    core._models = (core._models[0] - core.MODELS_TTL_S, core._models[1])  # the listing is now as old as the TTL
+    asyncio.run(ask(2))
+    assert len(reads) == 2

@@ -117,3 +117,45 @@ def test_only_requests_on_the_default_model_leave_their_rows_pending(make_core, 
     assert pinned["model_info"]["version"] == version and pending == []  # featurised before its call
     asyncio.run(core.flow.predict("mechanical", _porous(99)))
     assert pending == ["mechanical"]
+
+
+# ---- no cross-talk (issue 34): a cached body holds only what its key determines; the asker's own
+# input is echoed from the asker's request. Each pair shares a response key but not its text (the
+# numbers of a material pair are equal: the runner computes from the asker's, the key from 10 digits).
+PER_REQUEST = ("request_id", "processing_time_ms", "cached")
+
+
+CROSS_TALK_PAIRS = [
+    ("hardness", {"formula": "Zr1Zr1Zr1B2B2B2"}, {"formula": "ZrB2"}),
+    ("hardness", {"formula": "Ti(B2)", "load_n": [4.9, 9.8]}, {"formula": " TiB2", "load_n": [4.9, 9.80000000000001]}),
+    ("hardness", {"formula": "B"}, {"formula": "B2"}),
+    (
+        "mechanical",
+        {**example(), "composition": {"SiC": 0.6, "B4C": 0.3, "Al2O3": 0.1}},
+        {**example(), "composition": {"Al2O3": 0.1, "B4C": 0.3, "SiC": 0.6, "WC": 0.0, "basis": "volume"}},
+    ),
+    (
+        "ballistic",
+        {**example(), "armor": {"tile_thickness": 10.0}},
+        {**example(), "armor": {"tile_thickness": 10, "threat": "7.62x51_m80"}, "include_uncertainty": True},
+    ),
+]
+
+
+def _own(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in PER_REQUEST}
+
+
+def test_a_cached_answer_echoes_the_askers_own_input_in_every_family(make_core):
+    for family, first, second in CROSS_TALK_PAIRS:
+        shared, fresh = make_core(), make_core()
+        with TestClient(create_app(lambda core=shared: core, 65536)) as http:
+            assert http.post(f"/api/v1/predict/{family}", json=first).status_code == 200
+            answered = [http.post(f"/api/v1/predict/{family}", json=second).json() for _ in range(2)]  # 2nd: a repeat
+        with TestClient(create_app(lambda core=fresh: core, 65536)) as http:
+            alone = http.post(f"/api/v1/predict/{family}", json=second).json()
+        assert [a["cached"] for a in answered] == [True, True] and alone["cached"] is False, family
+        for body in answered:
+            assert _own(body) == _own(alone), (family, first, second)
+        if family == "hardness":
+            assert answered[0]["formula"] == second["formula"].strip()

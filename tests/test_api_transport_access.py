@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.transport.access import SlidingWindow
+from api.transport.rate_limit import SlidingWindow
 from settings import AccessSettings
 from tests.support import example
 
@@ -21,12 +21,12 @@ class Clock:
 def test_the_window_admits_the_limit_then_says_how_long_to_wait():
     clock = Clock()
     window = SlidingWindow(2, window_s=60, clock=clock)
-    assert window.admit("a") is None
+    assert window.admit_now("a") is None
     clock.now += 10
-    assert window.admit("a") is None and window.admit("b") is None
-    assert window.admit("a") == 50  # the first of a's two requests leaves the window in 50 s
+    assert window.admit_now("a") is None and window.admit_now("b") is None
+    assert window.admit_now("a") == 50  # the first of a's two requests leaves the window in 50 s
     clock.now += 50
-    assert window.admit("a") is None
+    assert window.admit_now("a") is None
 
 
 def app_with(make_core, access: AccessSettings) -> TestClient:
@@ -59,3 +59,22 @@ def test_the_rate_limit_answers_429_with_retry_after_per_key(make_core):
     assert [r.status_code for r in statuses] == [200, 200, 429] and other_key.status_code == 200
     limited = statuses[-1]
     assert limited.json()["error"]["type"] == "rate_limited" and 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_a_key_of_any_bytes_is_refused_not_a_500(make_core):
+    """Issue 34: a non-ASCII X-API-Key was a TypeError in hmac.compare_digest (500, a traceback logged)."""
+    with app_with(make_core, AccessSettings(frozenset({"k1"}))) as http:
+        for key in ("clé".encode("latin-1"), b"\xff\xfe", "k1\u00e9".encode()):
+            response = http.post("/api/v1/predict/mechanical", json=example(), headers={"X-API-Key": key})
+            assert response.status_code == 401, key
+            assert response.json()["error"]["type"] == "unauthorized"
+
+
+def test_the_bearer_scheme_is_read_in_any_case(make_core):
+    """Issue 34: RFC 9110 makes the auth scheme case-insensitive; ``bearer`` was refused."""
+    core = make_core(admin_token="s3cret")
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            status = http.get("/api/v1/status", headers={"Authorization": f"{scheme} s3cret"}).json()
+            assert "resources" in status, scheme
+        assert "resources" not in http.get("/api/v1/status", headers={"Authorization": "Basic s3cret"}).json()

@@ -142,3 +142,46 @@ def test_a_key_given_twice_is_a_400_naming_it(client):
     response = client.post("/api/v1/predict/mechanical", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert "duplicate key 'SiC'" in response.json()["error"]["message"]
+
+
+def test_unknown_model_version_lists_nothing_without_the_admin_token(make_core, stored_tags):
+    """Issue 34: ADMIN_TOKEN hides the stored versions on /api/v1/models; the 404 must too, on the
+    single and the batch routes."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core(admin_token="s3cret")
+    body = {"composition": {"SiC": 1.0}, "processing": {"sintering_temperature": 1800}, "model_version": "nope"}
+    batch = {"materials": [{k: v for k, v in body.items() if k != "model_version"}], "model_version": "nope"}
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        for path, sent in (("/api/v1/predict/mechanical", body), ("/api/v1/predict/mechanical/batch", batch)):
+            anyone = http.post(path, json=sent)
+            admin = http.post(path, json=sent, headers={"Authorization": "bearer s3cret"})
+            assert (anyone.status_code, admin.status_code) == (404, 404)
+            assert "available" not in anyone.json()["error"], path
+            assert stored_tags["mechanical"] not in anyone.text, path
+            assert anyone.json()["error"]["type"] == "unknown_model_version"
+            assert stored_tags["mechanical"] in admin.json()["error"]["available"], path
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (b'{"composition": {"SiC": 1.0}, "processing": {"sintering_temperature": 18\xff00}}', "not valid UTF-8"),
+        (
+            b'{"composition": {"SiC": 1.0}, "processing": {"sintering_temperature": ' + b"1" * 5000 + b"}}",
+            "4,300 digits",
+        ),
+        (b'{"composition": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deep"),
+        (b'{"composition": {"SiC": 1.0}, "composition": {}}', "duplicate key 'composition'"),
+    ],
+)
+def test_unreadable_json_is_a_400_saying_what_is_wrong_on_single_and_batch_routes(client, raw, says):
+    """Issue 34: these were 'duplicate key ...' (UTF-8, digits) or a 500 RecursionError (batch)."""
+    batch = raw.replace(b'{"composition": ', b'{"materials": [{"composition": ', 1)[:-1] + b"}]}"
+    for path, body in (("/api/v1/predict/mechanical", raw), ("/api/v1/predict/mechanical/batch", batch)):
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (path, response.text[:300])
+        error = response.json()["error"]
+        assert error["type"] == "malformed_body" and says in error["message"], (path, error)

@@ -252,3 +252,44 @@ def test_a_responses_writes_of_one_loop_step_leave_in_one_write() -> None:
     during, after_step, final, info = asyncio.run(scenario())
     assert during == [] and after_step == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
     assert final == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"chunk"] and info == "info:peername"
+
+
+# ---- head size and field count (issue 34: a 1 MB header and 5,000 headers were accepted)
+
+
+def _request(head_lines: list[bytes]) -> bytes:
+    return b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(line + b"\r\n" for line in head_lines) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "head_lines, says",
+    [
+        ([b"X-Big: " + b"a" * 40_000], "over 32768 bytes"),
+        ([f"X-H{i}: v".encode() for i in range(150)], "more than 100 request header fields"),
+    ],
+)
+def test_a_head_over_the_limits_is_431_with_the_json_body(head_lines, says):
+    with server(5.0) as address, socket.create_connection(address) as conn:
+        conn.sendall(_request(head_lines))
+        data, _ = read_until_closed(conn)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), head[:80]
+    error = json.loads(body)["error"]
+    assert (error["status"], error["type"]) == (431, "headers_too_large") and says in error["message"]
+
+
+def test_an_endless_header_is_refused_as_it_arrives():
+    """httptools buffers a header until it ends: the bytes of an unfinished head are counted too."""
+    with server(5.0) as address, socket.create_connection(address) as conn:
+        # just over the limit, never ended: what the server closes on is all read (no reset)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: " + b"a" * 33_000)
+        data, seconds = read_until_closed(conn)
+    assert data.startswith(b"HTTP/1.1 431 ") and seconds < WAIT_S
+
+
+def test_a_head_within_the_limits_is_served():
+    lines = [f"X-H{i}: v".encode() for i in range(90)] + [b"X-Big: " + b"a" * 20_000]
+    with server(5.0) as address, socket.create_connection(address) as conn:
+        conn.sendall(_request([*lines, b"Connection: close"]))
+        data, _ = read_until_closed(conn)
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"ok")

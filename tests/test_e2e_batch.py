@@ -67,5 +67,5 @@ def test_more_rows_than_max_batch_rows_is_413_over_http(served):
     )
     assert response.status_code == 413
     assert (
-        response.json()["error"]["message"] == "10001 materials in one batch, over the limit of 10000 (MAX_BATCH_ROWS)"
+        response.json()["error"]["message"] == "more than 10000 materials in one batch, over the limit (MAX_BATCH_ROWS)"
     )

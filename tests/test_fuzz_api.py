@@ -12,6 +12,8 @@ The module prints its totals at the end (requests per operation, 5xx, check fail
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -33,6 +35,8 @@ from api.prediction.schemas import MAX_LOADS, HardnessResponse, PredictionRespon
 from features.catalogue import INDENTATION_LOAD, CategoricalInput, NumericInput, block_inputs
 from features.elements import load_element_table
 from features.phases import PHASES, validated_backings
+from settings import AccessSettings
+from tests.support import example
 
 MAX_REQUEST_BYTES = 65536
 SEED = 14  # the issue's number: any fixed value makes the run repeatable
@@ -293,5 +297,91 @@ def test_a_formula_of_known_elements_is_predicted_or_refused_on_its_formula(
         assert len(answer.predictions) == (len(loads) if isinstance(loads, list) else 1)
         for entry in answer.predictions:
             _assert_sound(entry.vickers_hardness)
+
+    _checked(tally, route, check)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. hostile bytes (issue 34): what no schema describes. Any body, any header value, gzip or not,
+# on every POST route, with API keys and an admin token configured: never a 5xx, always the JSON
+# error body (or a 200).
+
+HOSTILE_EXAMPLES = 100
+POST_ROUTES = [str(p) for p, item in SCHEMA.raw_schema["paths"].items() if "post" in item]
+
+
+@pytest.fixture
+def guarded_client(make_core: Callable[..., Any], tally: Tally) -> Iterator[TestClient]:
+    core = make_core(admin_token="s3cret")
+    access = AccessSettings(frozenset({"k1"}))
+    with TestClient(
+        tally.counted(create_app(lambda: core, MAX_REQUEST_BYTES, access=access), "hostile bytes")
+    ) as client:
+        yield client
+
+
+def _nested(depth: int, number: str) -> bytes:
+    return (
+        (b'{"materials": [' if depth % 2 else b'{"composition": ')
+        + b"[" * depth
+        + number.encode()
+        + b"]" * depth
+        + b"}"
+    )
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn) -> bytes:
+    """Random bytes, JSON nested deep or holding a long number, or a valid body with bytes spliced in."""
+    kind = draw(st.sampled_from(["bytes", "nested", "spliced"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=512))
+    if kind == "nested":
+        digits = draw(st.sampled_from(["1", "1" * 5000, "1e999", "-0", "1" * 4300]))
+        return _nested(draw(st.integers(1, 20_000)), digits)
+    valid = json.dumps(example()).encode()
+    at = draw(st.integers(0, len(valid)))
+    return valid[:at] + draw(st.binary(min_size=1, max_size=8)) + valid[at:]
+
+
+@settings(
+    max_examples=HOSTILE_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(POST_ROUTES),
+    body=hostile_bodies(),
+    gzipped=st.booleans(),
+    content_type=st.sampled_from([b"application/json", b"text/csv", b"application/json; charset=utf-8"]),
+    api_key=st.one_of(st.just(b"k1"), st.just(b"k1"), st.binary(max_size=40)),  # mostly past the key check
+    authorization=st.binary(max_size=40) | st.sampled_from([b"bearer s3cret", b"Bearer s3cret", b"BEARER  s3cret "]),
+)
+def test_any_bytes_get_a_4xx_with_the_error_body_never_a_5xx(
+    guarded_client: TestClient,
+    tally: Tally,
+    route: str,
+    body: bytes,
+    gzipped: bool,
+    content_type: bytes,
+    api_key: bytes,
+    authorization: bytes,
+) -> None:
+    headers = {
+        "content-type": content_type,
+        "x-api-key": api_key.replace(b"\r", b"").replace(b"\n", b""),
+        "authorization": authorization.replace(b"\r", b"").replace(b"\n", b""),
+    }
+    if gzipped:
+        body, headers["content-encoding"] = gzip.compress(body), b"gzip"
+    response = guarded_client.post(route, content=body, headers=headers)
+
+    def check() -> None:
+        assert response.status_code < 500, (route, body[:200], response.text[:300])
+        if response.status_code != 200:
+            error = response.json()["error"]
+            assert error["status"] == response.status_code and error["message"], response.text[:300]
 
     _checked(tally, route, check)

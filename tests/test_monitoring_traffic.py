@@ -129,3 +129,62 @@ def test_the_shortcut_sends_its_paths_straight_to_its_app_and_they_are_still_cou
         ]
     )
     assert totals == str(["/(unrouted) 2.0", "/api/a 2.0", "/b 1.0"])
+
+
+NOT_FOUND_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, tempfile
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
+    from bentoml._internal.server.http import instruments
+    from monitoring import traffic
+    from monitoring.tally import Tally
+
+    async def bentoml_app(scope, receive, send):  # Starlette's router: plain text for what it does not route
+        found = scope["path"] in ("/a", "/static_content/x.js")
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200 if found else 404, "headers": headers})
+        await send({"type": "http.response.body", "body": b"found" if found else b"Not Found"})
+
+    async def service_app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"service": 404}'})
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    shortcut = traffic.Shortcut("/api/", service_app)
+    tally = Tally()
+    ours = traffic._bounded(
+        instruments.RunnerTrafficMetricsMiddleware, frozenset({"/a"}), lambda: tally, shortcut, b'{"error": 404}'
+    )(bentoml_app, namespace="ours")
+
+    async def get(path):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        await ours({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return sent[0]["status"], dict(sent[0]["headers"]).get(b"content-type"), body
+
+    async def main():
+        for path in ("/made-up", "/static_content/x.js", "/a", "/api/made-up"):
+            print(path, await get(path))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_path_nobody_routes_gets_the_json_404_and_bentomls_own_files_are_still_served():
+    """Issue 34: unknown paths outside /api/v1 were Starlette's plain-text "Not Found"."""
+    done = subprocess.run(
+        [sys.executable, "-c", NOT_FOUND_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "/made-up (404, b'application/json', b'{\"error\": 404}')",
+        "/static_content/x.js (200, b'text/plain; charset=utf-8', b'found')",
+        "/a (200, b'text/plain; charset=utf-8', b'found')",
+        "/api/made-up (404, b'application/json', b'{\"service\": 404}')",
+    ]

@@ -8,8 +8,11 @@ request 503 with Retry-After, before anything is sent), then stream the rest as 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
@@ -30,8 +33,8 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import ApiError, InvalidInput
-from api.transport.handlers import failure_response
+from api.transport.errors import ApiError, InvalidInput, for_caller
+from api.transport.handlers import admin, failure_response
 from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
 from settings import BatchRouteSettings
@@ -55,17 +58,30 @@ def batch_path(family: str) -> str:
     return f"/api/v1/predict/{family}/batch"
 
 
-async def read_job(request: Request, limits: BatchRouteSettings) -> Job:
-    body = decompressed(await request.body(), request.headers.get("content-encoding", ""), limits.max_request_bytes)
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+def decode_job(raw: bytes, headers: Mapping[str, str], query: list[tuple[str, str]], limits: BatchRouteSettings) -> Job:
+    """The request's materials and options: inflated (at most MAX_DECOMPRESSION_RATIO times the body
+    as sent), parsed and counted up to MAX_BATCH_ROWS + 1 (api/batch/io.py)."""
+    encoding = headers.get("content-encoding", "")
+    body = decompressed(raw, encoding, limits.max_request_bytes, limits.max_decompression_ratio)
+    media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media == "text/csv":
-        return csv_job(body, query_options(request.query_params.multi_items()), limits.max_rows)
+        return csv_job(body, query_options(query), limits.max_rows)
     if media != "application/json":
         raise UnsupportedMediaType(f"Content-Type {media!r} is not supported; send application/json or text/csv")
-    if request.query_params:
+    if query:
         message = "with a JSON body the options go in the body, not the query string"
         raise InvalidInput(f"invalid request: {message}", [{"field": "(query)", "message": message}])
     return json_job(body, limits.max_rows)
+
+
+async def read_job(request: Request, limits: BatchRouteSettings, decoder: Executor | None = None) -> Job:
+    """``decode_job`` on ``decoder``'s thread: inflating and parsing up to MAX_BATCH_REQUEST_BYTES
+    takes up to a second of CPU, which the event loop's other requests must not wait for (the
+    request's deadline still runs: it covers reading and decoding)."""
+    raw = await request.body()
+    query = request.query_params.multi_items()
+    decode = partial(decode_job, raw, request.headers, query, limits)
+    return await asyncio.get_running_loop().run_in_executor(decoder, decode)
 
 
 async def _stream(
@@ -114,7 +130,7 @@ async def job_stream(core: ServiceCore, family: str, job: Job, encoder: Encoder)
 
 
 async def answer_batch(core: ServiceCore, family: str, request: Request, limits: BatchRouteSettings) -> Response:
-    job = await read_job(request, limits)
+    job = await read_job(request, limits, core.batch_decoder)
     encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
     try:
         stream = await job_stream(core, family, job, encoder)
@@ -150,7 +166,8 @@ def _register(app: FastAPI, get_service: Callable[[], ServiceCore], limits: Batc
         openapi_extra={"requestBody": request_body},
     )
     async def predict_batch(request: Request) -> Response:
+        core = get_service()
         try:
-            return await answer_batch(get_service(), family, request, limits)
+            return await answer_batch(core, family, request, limits)
         except Exception as exc:
-            return failure_response(exc)
+            return failure_response(for_caller(exc, admin(request, core.settings.serving.admin_token)))

@@ -9,7 +9,7 @@ its feature rows, and how the runner's packed answer becomes the response body.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +36,10 @@ class Prepared:
     # of their runner call (PendingRows, api/prediction/coalescer.py)
     rows: Callable[[bool], Awaitable[np.ndarray | PendingRows]]
     respond: Callable[[ModelCard, Unpacked], dict[str, Any]]  # the body from the runner's answer
+    # fields of the answer that repeat the asker's own input: added to each answer, never stored
+    # with the cached body, which holds only what the canonical form (the cache key) determines
+    # (another client's text must not reach this one)
+    echo: dict[str, Any] = field(default_factory=dict)
 
 
 class Family(Protocol):
@@ -137,7 +141,7 @@ class FormulaFamily:
         def respond(card: ModelCard, out: Unpacked) -> dict[str, Any]:
             return self._respond(request, composition, made[0], card, out)
 
-        return Prepared(canonical, rows, respond)
+        return Prepared(canonical, rows, respond, {"formula": request.formula.strip()})
 
     def _domain(self, card: ModelCard) -> CompositionDomain | None:
         raw = card.metadata.get("domain")
@@ -164,8 +168,10 @@ class FormulaFamily:
     def _respond(
         self, request: HardnessRequest, composition: Composition, rows: np.ndarray, card: ModelCard, out: Unpacked
     ) -> dict[str, Any]:
+        """The body the canonical form determines: the loads as canonicalised (10 significant
+        digits), no formula (the flow adds the asker's own, ``Prepared.echo``)."""
         warnings = self._warnings(composition, rows, card)
-        loads = request.loads()
+        loads = [keys.canonical_float(load) for load in request.loads()]
         predictions = [
             {
                 "load_n": load,
@@ -181,7 +187,6 @@ class FormulaFamily:
             for i, load in enumerate(loads)
         ]
         body: dict[str, Any] = {
-            "formula": request.formula.strip(),
             "composition": dict(zip(composition.elements, composition.fractions, strict=True)),
             "predictions": predictions,
             "load_dependence": load_dependence(np.array(loads), out.values[:, 0], self._law(card), rows[0]),

@@ -99,10 +99,7 @@ class ModelCards:
                 f"invalid request: model_version: {reply.message}",
                 [{"field": "model_version", "message": reply.message}],
             )
-        raise UnknownModelVersion(
-            f"{reply.message}; available {family} versions: {list(reply.available)}",
-            extra={"available": list(reply.available)},
-        )
+        raise UnknownModelVersion(reply.message, family, list(reply.available))
 
 
 class PredictionFlow:
@@ -184,16 +181,17 @@ class PredictionFlow:
         cached = stored is not None
         if stored is None:
             stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
+        echo = orjson.dumps(prepared.echo) if prepared.echo else b""
         if raw_key is not None and self.repeats is not None and request.model_version is None:
-            self._remember(family, raw_key, key, card.tag)
-        return self._finish(family, card.tag, stored, started, request_id, cached)
+            self._remember(family, raw_key, key, card.tag, echo)
+        return self._finish(family, card.tag, stored, started, request_id, cached, echo)
 
-    def _remember(self, family: str, raw_key: str, key: str, tag: str) -> None:
+    def _remember(self, family: str, raw_key: str, key: str, tag: str, echo: bytes) -> None:
         """Only an answer of the model still serving (one that moved meanwhile stored its answer
         under its own tag)."""
         default = self.cards.known_default(family)
         if self.repeats is not None and default is not None and default.tag == tag:
-            self.repeats.remember(raw_key, key, tag)
+            self.repeats.remember(raw_key, key, tag, echo)
 
     def remembers(self, raw_key: str) -> bool:
         """Whether ``repeat`` may answer ``raw_key`` (it may still find its answer gone)."""
@@ -208,23 +206,32 @@ class PredictionFlow:
         remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
         if remembered is None or self.response_cache is None:
             return None
-        key, tag = remembered
+        key, tag, echo = remembered
         default = self.cards.known_default(family)
         if default is None or default.tag != tag:
             return None
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        return self._finish(family, tag, stored, started, request_id, True)
+        return self._finish(family, tag, stored, started, request_id, True, echo)
 
     def _finish(
-        self, family: str, tag: str, rendered: bytes, started: float, request_id: str | None, cached: bool
+        self,
+        family: str,
+        tag: str,
+        rendered: bytes,
+        started: float,
+        request_id: str | None,
+        cached: bool,
+        echo: bytes = b"",
     ) -> bytes:
-        """The rendered answer of model ``tag`` with this request's own fields appended to its object
+        """The rendered answer of model ``tag`` with this request's own fields: its input's echo (a
+        rendered object, or nothing) before the stored body's fields, the per-request ones after
         (the stored bytes are not parsed)."""
         ANSWERED_BY.set(tag)
         tail = orjson.dumps(self._per_request(family, tag, started, request_id, cached))
-        return rendered[:-1] + b"," + tail[1:]
+        head = echo[:-1] + b"," if echo else b"{"
+        return head + rendered[1:-1] + b"," + tail[1:]
 
     def _per_request(
         self, family: str, tag: str, started: float, request_id: str | None, cached: bool

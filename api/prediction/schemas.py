@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Protocol, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from features.catalogue import INDENTATION_LOAD
 from features.formula import MAX_FORMULA_LENGTH
@@ -32,13 +32,21 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 }
 
 
+# One definition for every route (single, hardness, batch): surrounding whitespace is dropped, as
+# the material routes always did ("armor_mechanical:latest\n" was accepted there, refused on /batch)
+ModelVersion = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True)] | None,
+    Field(description="registry tag or version; default: the serving model"),
+]
+
+
 class PredictionRequest(Material):
     """A material plus what to return. ``armor`` is used by the ballistic family only."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     include_uncertainty: bool = True
     include_feature_importance: bool = False
-    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+    model_version: ModelVersion = None
 
 
 Quality = Literal["excellent", "good", "fair", "poor"]
@@ -141,7 +149,7 @@ class HardnessRequest(BaseModel):
     )
     include_uncertainty: bool = True
     include_feature_importance: bool = False
-    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+    model_version: ModelVersion = None
 
     def loads(self) -> list[float]:
         return [float(x) for x in (self.load_n if isinstance(self.load_n, list) else [self.load_n])]
@@ -270,7 +278,7 @@ class BatchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     include_uncertainty: bool = True
     include_feature_importance: bool = False
-    model_version: str | None = Field(None, description="registry tag or version; default: the serving model")
+    model_version: ModelVersion = None
     rank_by: str | None = Field(
         None,
         description="screening: a target of the family, or <target>_low / <target>_high (its 95 % interval's "
@@ -281,6 +289,7 @@ class BatchOptions(BaseModel):
     )
     where: list[str] = Field(
         default_factory=list,
+        max_length=32,  # each is checked on every row: their number multiplies the rows' work
         description='screening constraints on targets, e.g. "density <= 3.3", "v50_velocity_low > 850" '
         "(operators <, <=, >, >=); a row must meet all of them",
     )

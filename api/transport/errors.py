@@ -53,6 +53,11 @@ class GatewayTimeout(ApiError):
     kind = "timeout"
 
 
+class HeadTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    kind = "headers_too_large"
+
+
 class BodyTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     kind = "body_too_large"
@@ -69,9 +74,36 @@ class InvalidInput(ApiError):
         return cls(f"invalid request: {summary}", details)
 
 
+class NotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    kind = "not_found"
+
+
 class UnknownModelVersion(ApiError):
+    """A model_version the store does not hold; the stored versions are listed (message and
+    ``available``) unless ``redacted`` for a caller without the admin token."""
+
     status = HTTPStatus.NOT_FOUND
     kind = "unknown_model_version"
+
+    def __init__(self, reason: str, family: str, available: list[str]):
+        super().__init__(f"{reason}; available {family} versions: {available}", extra={"available": available})
+        self.reason = reason
+
+    def redacted(self) -> ApiError:
+        return _UnlistedModelVersion(
+            f"{self.reason}; the stored versions are listed by GET /api/v1/models with the admin token"
+        )
+
+
+class _UnlistedModelVersion(ApiError):
+    status = UnknownModelVersion.status
+    kind = UnknownModelVersion.kind
+
+
+def for_caller(error: Exception, admin: bool) -> Exception:
+    """What a caller may be told of ``error``: without the admin token, no stored versions."""
+    return error.redacted() if isinstance(error, UnknownModelVersion) and not admin else error
 
 
 class ServiceUnavailable(ApiError):

@@ -22,7 +22,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.prediction.flow import ANSWERED_BY
 from api.prediction.schemas import HardnessRequest, PredictionRequest
-from api.transport.errors import ApiError, InvalidInput, MalformedBody, ServiceUnavailable, internal_error_body
+from api.transport.errors import (
+    ApiError,
+    InvalidInput,
+    MalformedBody,
+    ServiceUnavailable,
+    UnknownModelVersion,
+    for_caller,
+    internal_error_body,
+)
 from api.transport.http import ORJSONResponse
 from monitoring.logs import REQUEST_ID
 from monitoring.metrics import NO_MODEL
@@ -38,8 +46,8 @@ def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> Ap
     errors = exc.errors()
     invalid = [e for e in errors if e["type"] == "json_invalid"]
     if invalid:
-        reason = invalid[0].get("ctx", {}).get("error", "")
-        detail = f" ({reason})" if reason.startswith("duplicate key") else ""
+        reason = invalid[0].get("ctx", {}).get("error", "")  # the parser's message (api/transport/strict_json.py)
+        detail = f" ({reason})" if reason else ""
         return MalformedBody(
             f"request body is not valid JSON{detail}; expected a JSON object like the documented example"
         )
@@ -119,11 +127,12 @@ async def _guarded(coro: Awaitable[Any]) -> ORJSONResponse:
 
 
 def admin(request: Request, token: str | None) -> bool:
-    """Details are for everyone when no ADMIN_TOKEN is configured, else for its bearer only."""
+    """Details are for everyone when no ADMIN_TOKEN is configured, else for its bearer only
+    (``Authorization: Bearer <token>``, the scheme in any case: RFC 9110 section 11.1)."""
     if not token:
         return True
-    given = request.headers.get("authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def _result(call: Callable[[], Any]) -> Any:
@@ -144,11 +153,23 @@ async def detail_or_summary(
 
 
 async def answer(
-    core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest, raw_key: str | None = None
+    core: ServiceCore,
+    family: str,
+    request: PredictionRequest | HardnessRequest,
+    raw_key: str | None = None,
+    is_admin: Callable[[], bool] = lambda: True,
 ) -> Response:
     """Run the flow; map every failure to its status here, so no exception escapes to the server
-    (Starlette re-raises after a catch-all handler, and the connection would be dropped)."""
-    response = await _answered(core, family, lambda request_id: core.flow.answer(family, request, request_id, raw_key))
+    (Starlette re-raises after a catch-all handler, and the connection would be dropped). An
+    unknown model_version lists the stored ones only to an admin (``is_admin``, asked then)."""
+
+    async def flow(request_id: str) -> bytes:
+        try:
+            return await core.flow.answer(family, request, request_id, raw_key)
+        except UnknownModelVersion as exc:
+            raise for_caller(exc, is_admin()) from None
+
+    response = await _answered(core, family, flow)
     if response is None:  # the full path always answers or raises
         raise RuntimeError("the prediction flow gave no answer")
     return response

@@ -29,11 +29,13 @@ RAW_KEY = "armor.raw_key"  # where the middleware leaves the raw key in the ASGI
 
 
 class RepeatMemo:
-    """Raw request -> (response key, model tag) of its last 200, least recently used dropped."""
+    """Raw request -> (response key, model tag, echo) of its last 200, least recently used dropped;
+    the echo is the rendered fields of the answer that repeat the request's own input (not stored
+    with the cached body, api/prediction/flow.py), the same for every byte-equal request."""
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
 
     @staticmethod
     def raw_key(path: str, content_type: bytes, body: bytes) -> str:
@@ -42,13 +44,13 @@ class RepeatMemo:
         digest.update(body)
         return digest.hexdigest()
 
-    def remember(self, raw: str, response_key: str, model_tag: str) -> None:
-        self._entries[raw] = (response_key, model_tag)
+    def remember(self, raw: str, response_key: str, model_tag: str, echo: bytes = b"") -> None:
+        self._entries[raw] = (response_key, model_tag, echo)
         self._entries.move_to_end(raw)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def recall(self, raw: str) -> tuple[str, str] | None:
+    def recall(self, raw: str) -> tuple[str, str, bytes] | None:
         found = self._entries.get(raw)
         if found is not None:
             self._entries.move_to_end(raw)
