@@ -78,3 +78,12 @@ def test_batch_over_the_row_limit_keeps_its_413(make_core):
     with pytest.raises(FlowFailure) as caught:
         asyncio.run(batch_answer(core, "mechanical", request))
     assert caught.value.error_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def test_with_an_admin_token_an_unknown_version_lists_no_stored_ones(make_core):
+    core = make_core(admin_token="secret")
+    request = PredictionRequest.model_validate(example() | {"model_version": "armor_mechanical:doesnotexist"})
+    with pytest.raises(FlowFailure) as caught:
+        asyncio.run(material_answer(core, "mechanical", request))
+    assert caught.value.error_code == HTTPStatus.NOT_FOUND
+    assert "armor_mechanical:" not in caught.value.message.replace("armor_mechanical:doesnotexist", "")
