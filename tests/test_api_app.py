@@ -197,11 +197,14 @@ def test_a_ballistic_answer_carries_the_builds_areal_density_and_v50_margin(clie
     }
     answer = client.post("/api/v1/predict/ballistic", json=body).json()
     areal, margin = answer["build"]["areal_density"], answer["build"]["v50_margin"]
-    # SiC 3.21 g/cm3 (features/data/phases.json) at 10 % porosity, Al 6061-T6 2.70 g/cm3 (armor.json)
+    # SiC's theoretical density (features/data/phases.json) at 10 % porosity, Al 6061-T6 2.70 g/cm3 (armor.json)
+    from features.phases import PHASES, load_phase_table
+
+    sic = float(load_phase_table().density[PHASES.index("SiC")])
     assert areal == {
-        "value": pytest.approx(3.21 * 0.9 * 10 + 27.0),
+        "value": pytest.approx(sic * 0.9 * 10 + 27.0),
         "unit": "kg/m2",
-        "tile": pytest.approx(28.89),
+        "tile": pytest.approx(sic * 0.9 * 10),
         "backing": 27.0,
     }
     v50 = answer["predictions"]["v50_velocity"]
