@@ -18,6 +18,7 @@ from typing import Any
 import bentoml
 import numpy as np
 import orjson
+from starlette.routing import Mount
 
 from api.app import create_app
 from api.core import ServiceCore
@@ -100,6 +101,7 @@ traffic.install(
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
     traffic.Shortcut(("/api/v1/", "/docs.json"), ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
     orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
+    mounts=tuple(f"{route.path}/" for route in APP.routes if isinstance(route, Mount)),  # the web page's files
 )
 
 

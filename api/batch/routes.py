@@ -139,6 +139,14 @@ async def answer_batch(core: ServiceCore, family: str, request: Request, limits:
     return StreamingResponse(stream, media_type=encoder.media_type, headers=headers)
 
 
+# top without a rank_by is refused ("which rows are the best?"). Said here, in the route's document
+# (JSON Schema 2020-12), not on BatchOptions: BentoML's own schema objects take no "if".
+_TOP_NEEDS_RANK_BY: dict[str, Any] = {
+    "if": {"properties": {"top": {"type": "integer"}}, "required": ["top"]},
+    "then": {"properties": {"rank_by": {"type": "string"}}, "required": ["rank_by"]},
+}
+
+
 def _json_schema(family: str) -> dict[str, Any]:
     """BatchRequest's schema with the family's quantities named: rank_by one of them, each where
     constraint about one of them (what api/batch/screening.py accepts)."""
@@ -149,6 +157,7 @@ def _json_schema(family: str) -> dict[str, Any]:
     properties["where"]["items"]["pattern"] = _where_pattern(known)
     plain = list(TARGETS[family])  # without an interval, no bound to rank or screen by
     schema["allOf"] = [
+        _TOP_NEEDS_RANK_BY,
         {
             "if": {"properties": {"include_uncertainty": {"const": False}}, "required": ["include_uncertainty"]},
             "then": {
@@ -157,7 +166,7 @@ def _json_schema(family: str) -> dict[str, Any]:
                     "where": {"items": {"type": "string", "pattern": _where_pattern(plain)}},
                 }
             },
-        }
+        },
     ]
     return schema
 

@@ -307,22 +307,11 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# top without a rank_by is refused ("which rows are the best?"): said in JSON Schema 2020-12
-_TOP_NEEDS_RANK_BY: dict[str, Any] = {
-    "if": {"properties": {"top": {"type": "integer"}}, "required": ["top"]},
-    "then": {"properties": {"rank_by": {"type": "string"}}, "required": ["rank_by"]},
-}
-
-
 class BatchOptions(BaseModel):
     """What a /batch request asks for besides its materials: the top-level fields of a JSON body,
     the query string of a CSV body. The flags apply to every material, as in a single request."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        json_schema_extra=_TOP_NEEDS_RANK_BY,
-    )
+    model_config = ConfigDict(extra="forbid", strict=True)
     include_uncertainty: bool = True
     include_feature_importance: bool = False
     model_version: ModelVersion = None
