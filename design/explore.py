@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from design.pareto import hypervolume
+from design.pareto import improvement
 
 if TYPE_CHECKING:
     from design.evaluate import Candidate
@@ -44,8 +44,7 @@ def _shortlist(optimistic: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def _gains(optimistic: np.ndarray, front: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    base = hypervolume(front, reference)
-    return np.array([hypervolume(np.vstack([front, point]), reference) - base for point in optimistic])
+    return np.array([improvement(point, front, reference) for point in optimistic])
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:

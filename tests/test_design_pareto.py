@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from design.pareto import Front, dominates, hypervolume
+from design.pareto import Front, dominates, hypervolume, improvement, non_dominated
 
 
 def test_two_objectives_by_hand():
@@ -55,3 +55,20 @@ def test_the_default_reference_lies_beyond_the_worst_feasible_loss():
 def test_dominates():
     assert dominates(np.array([1.0, 1.0]), np.array([1.0, 2.0]))
     assert not dominates(np.array([1.0, 1.0]), np.array([1.0, 1.0]))
+
+
+def test_a_point_s_improvement_is_the_hypervolume_it_adds():
+    rng = np.random.default_rng(5)
+    for objectives in (2, 3):
+        front = rng.random((40, objectives))
+        reference = np.full(objectives, 1.2)
+        base = hypervolume(front, reference)
+        for point in rng.random((20, objectives)):
+            added = hypervolume(np.vstack([front, point]), reference) - base
+            assert improvement(point, front, reference) == pytest.approx(added, abs=1e-12)
+    assert improvement(np.array([2.0, 0.0]), front[:, :2], np.array([1.2, 1.2])) == 0.0
+
+
+def test_non_dominated_keeps_one_of_equal_rows():
+    points = np.array([[1.0, 2.0], [1.0, 2.0], [2.0, 1.0], [2.0, 2.0]])
+    assert non_dominated(points).tolist() == [[1.0, 2.0], [2.0, 1.0]]

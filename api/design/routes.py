@@ -66,8 +66,22 @@ async def _last(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
     return last
 
 
+def inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with every ``{"$ref": "#/$defs/X"}`` replaced by X (the request body's schema is
+    published whole: the document's components do not hold the nested models)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return inlined(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: inlined(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [inlined(item, definitions) for item in schema]
+    return schema
+
+
 def register_design_route(app: FastAPI, get_service: Callable[[], ServiceCore]) -> None:
-    body = {"content": {"application/json": {"schema": DesignRequest.model_json_schema()}}, "required": True}
+    schema = DesignRequest.model_json_schema()
+    body = {"content": {"application/json": {"schema": inlined(schema, schema.get("$defs", {}))}}, "required": True}
 
     @app.post(
         DESIGN_PATH,
