@@ -165,3 +165,13 @@ def test_ndjson_streams_a_progress_line_per_generation_then_the_answer(client):
     assert progress and [p["evaluations"] for p in progress] == sorted(p["evaluations"] for p in progress)
     assert progress[-1]["evaluations"] == SPEC["max_evaluations"]
     assert set(lines[-1]) >= {"front", "summary"} and lines[-1]["summary"]["evaluations"] == SPEC["max_evaluations"]
+
+
+def test_with_api_keys_the_design_search_needs_one(make_core):
+    from settings import AccessSettings
+    from tests.test_api_transport_access import app_with
+
+    with app_with(make_core, AccessSettings(frozenset({"k1"}))) as http:
+        missing = http.post("/api/v1/design", json={**SPEC, "max_evaluations": 16})
+        right = http.post("/api/v1/design", json={**SPEC, "max_evaluations": 16}, headers={"X-API-Key": "k1"})
+    assert (missing.status_code, right.status_code) == (401, 200)
