@@ -175,3 +175,14 @@ def test_with_api_keys_the_design_search_needs_one(make_core):
         missing = http.post("/api/v1/design", json={**SPEC, "max_evaluations": 16})
         right = http.post("/api/v1/design", json={**SPEC, "max_evaluations": 16}, headers={"X-API-Key": "k1"})
     assert (missing.status_code, right.status_code) == (401, 200)
+
+
+def test_the_bento_ships_the_design_package():
+    import pathspec
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    bentofile = yaml.safe_load((repo / "bentofile.yaml").read_text())
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", bentofile["include"])
+    modules = [str(p.relative_to(repo)) for p in (repo / "design").glob("*.py")]
+    assert modules and [m for m in modules if not spec.match_file(m)] == []
