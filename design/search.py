@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from design.evaluate import Candidate, Evaluator
 from design.explore import suggest
@@ -54,10 +54,44 @@ def violations(problem: Problem, candidate: Candidate) -> list[float]:
     return found
 
 
+class GenerationalNSGAII(optuna.samplers.NSGAIISampler):
+    """Optuna's NSGA-II, told which generation a new trial belongs to.
+
+    The search asks a whole generation, evaluates it, tells it, and only then asks the next, so a
+    trial's generation is the search's counter (``generation``, advanced by the search). Optuna's
+    own rule counts the newest generation's completed trials by scanning every trial at each ask,
+    and looks the parents up with another scan: O(trials) an ask, which made a 5,000-trial study
+    spend 3.5 s a generation of 128 (measured). Both are O(1) an ask here, and the trials sampled
+    are the same as optuna's own sampler's for the same seed (tests/test_design_search.py).
+    """
+
+    def __init__(self, population_size: int, seed: int):
+        super().__init__(population_size=population_size, seed=seed)
+        self.generation = 0
+        self._parents: dict[int, list[FrozenTrial]] = {}
+
+    def get_trial_generation(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        key = self._get_generation_key()
+        known = trial.system_attrs.get(key)
+        if known is not None:
+            return int(known)
+        study._storage.set_trial_system_attr(trial._trial_id, key, self.generation)
+        return self.generation
+
+    def get_parent_population(self, study: optuna.Study, generation: int) -> list[FrozenTrial]:
+        """As optuna gives them: in selection order when selected, then in trial order (its cached
+        path reads them back from the study); only the current generation's are kept."""
+        if generation in self._parents:
+            return self._parents[generation]
+        selected = super().get_parent_population(study, generation)
+        self._parents = {generation: sorted(selected, key=lambda trial: trial.number)}
+        return selected
+
+
 def _sampler(problem: Problem, size: int) -> optuna.samplers.BaseSampler:
     if problem.strategy == "random":
         return optuna.samplers.RandomSampler(seed=problem.seed)
-    return optuna.samplers.NSGAIISampler(population_size=size, seed=problem.seed)
+    return GenerationalNSGAII(population_size=size, seed=problem.seed)
 
 
 @dataclass
@@ -79,7 +113,8 @@ class Search:
         self.problem, self.evaluator = problem, evaluator
         self.population = population(problem.max_evaluations)
         directions: list[optuna.study.StudyDirection] = [optuna.study.StudyDirection.MINIMIZE] * len(problem.objectives)
-        self.study = optuna.create_study(directions=directions, sampler=_sampler(problem, self.population))
+        self.sampler = _sampler(problem, self.population)
+        self.study = optuna.create_study(directions=directions, sampler=self.sampler)
         self.distributions = problem.space.distributions()
         self.tally = Tally(Front(len(problem.objectives)))
         self.started = time.perf_counter()
@@ -99,6 +134,8 @@ class Search:
             trials = await asyncio.to_thread(self._ask, size)
             candidates = await self.evaluator.evaluate([self.problem.space.body(t.params) for t in trials])
             await asyncio.to_thread(self._tell, trials, candidates)
+            if isinstance(self.sampler, GenerationalNSGAII):
+                self.sampler.generation += 1
             yield {"progress": self._progress()}
         yield self.answer()
 
