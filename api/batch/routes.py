@@ -33,7 +33,7 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import ApiError, InvalidInput, for_caller
+from api.transport.errors import ApiError, InvalidInput, UnknownModelVersion, for_caller
 from api.transport.handlers import admin, failure_response
 from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
@@ -134,6 +134,8 @@ async def answer_batch(core: ServiceCore, family: str, request: Request, limits:
     encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
     try:
         stream = await job_stream(core, family, job, encoder)
+    except UnknownModelVersion:
+        raise  # answered by the route, which lists the stored versions to an admin only
     except ApiError as exc:
         return ORJSONResponse(exc.body(), status_code=exc.status, headers={"Retry-After": "1"})
     headers = {"Vary": "Accept, Accept-Encoding"}
