@@ -231,6 +231,15 @@ def _objective(spec: ObjectiveSpec, index: int, ballistic: bool) -> Objective:
     return Objective(spec.target, found, spec.goal == "maximize", spec.reference)
 
 
+def _objectives(specs: list[ObjectiveSpec], ballistic: bool) -> tuple[Objective, ...]:
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.target in seen:
+            raise invalid(f"objectives.{i}.target", f"{spec.target!r} is already an objective")
+        seen.add(spec.target)
+    return tuple(_objective(spec, i, ballistic) for i, spec in enumerate(specs))
+
+
 def _constraints(texts: list[str], ballistic: bool) -> tuple[Constraint, ...]:
     found = tuple(constraint(text, ALL_TARGETS, True, f"constraints.{i}") for i, text in enumerate(texts))
     for i, c in enumerate(found):
@@ -272,7 +281,7 @@ def problem(request: DesignRequest, limits: DesignSettings) -> Problem:
         families=("mechanical", "ballistic") if ballistic else ("mechanical",),
         constraints=_constraints(request.constraints, ballistic),
         constraint_texts=tuple(request.constraints),
-        objectives=tuple(_objective(o, i, ballistic) for i, o in enumerate(request.objectives)),
+        objectives=_objectives(request.objectives, ballistic),
         max_evaluations=request.max_evaluations,
         max_seconds=request.max_seconds or limits.max_seconds,
         seed=request.seed,

@@ -115,6 +115,11 @@ def invalid(field: str, message: str) -> dict:
             "'density <= 3.0' and 'density >= 3.1' cannot both hold: the problem is infeasible",
         ),
         ({"max_evaluations": 10**6}, "max_evaluations", "1000000 is over the server's cap 20000"),
+        (
+            {"objectives": [{"target": "density", "goal": "minimize"}, {"target": "density", "goal": "maximize"}]},
+            "objectives.1.target",
+            "'density' is already an objective",
+        ),
         ({"free": {}}, "free", "nothing to search: give at least one free input"),
         ({"free": {"processing.colour": [1, 2]}}, "free.processing.colour", None),
         (
