@@ -104,6 +104,7 @@ class Tally:
     evaluations: int = 0
     feasible: int = 0
     refused: int = 0
+    outside: int = 0  # candidates with an input outside a model's training range
     first_feasible: tuple[int, float] | None = None  # evaluation number, seconds
 
 
@@ -151,6 +152,7 @@ class Search:
                 continue
             losses = [o.loss(candidate.predictions) for o in self.problem.objectives]
             off = violations(self.problem, candidate)
+            self.tally.outside += candidate.outside
             for i, amount in enumerate(off):
                 trial.set_constraint(f"c{i}", amount)
             self.study.tell(trial, losses)
@@ -217,6 +219,7 @@ class Search:
             "feasible": tally.feasible,
             "feasible_share": tally.feasible / tally.evaluations if tally.evaluations else 0.0,
             "refused": tally.refused,
+            "out_of_domain": tally.outside,
             "hypervolume": tally.front.hypervolume(reference) if reference is not None else 0.0,
             "reference": None if reference is None else self._objective_values(reference),
             "front": len(tally.front.items),

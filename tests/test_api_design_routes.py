@@ -191,3 +191,18 @@ def test_the_bento_ships_the_design_package():
     spec = pathspec.PathSpec.from_lines("gitwildmatch", bentofile["include"])
     modules = [str(p.relative_to(repo)) for p in (repo / "design").glob("*.py")]
     assert modules and [m for m in modules if not spec.match_file(m)] == []
+
+
+def test_out_of_domain_candidates_are_flagged_or_excluded_as_asked(client):
+    # the training data hold at most 5 % of the unknown filler: most mixes with "other" extrapolate
+    spec = {
+        "fixed": {"processing": {"sintering_temperature": 1900}},
+        "free": {"composition": ["SiC", "B4C", "other"]},
+        "objectives": [{"target": "vickers_hardness", "goal": "maximize"}, {"target": "density", "goal": "minimize"}],
+        "max_evaluations": 96,
+    }
+    flagged = design(client, spec).json()
+    excluded = design(client, {**spec, "out_of_domain": "exclude"}).json()
+    assert flagged["summary"]["feasible"] == 96 and flagged["summary"]["out_of_domain"] > 0
+    assert excluded["summary"]["feasible"] == 96 - excluded["summary"]["out_of_domain"] < 96
+    assert excluded["front"] and not any(e["out_of_domain"] for e in excluded["front"])
