@@ -206,3 +206,20 @@ def test_out_of_domain_candidates_are_flagged_or_excluded_as_asked(client):
     assert flagged["summary"]["feasible"] == 96 and flagged["summary"]["out_of_domain"] > 0
     assert excluded["summary"]["feasible"] == 96 - excluded["summary"]["out_of_domain"] < 96
     assert excluded["front"] and not any(e["out_of_domain"] for e in excluded["front"])
+
+
+def test_a_runner_that_is_down_is_a_503_or_the_stream_s_last_line(make_core, runner_cores):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from runners.local import LocalRunnerClient
+    from tests.test_api_batch_flow import Down
+
+    core = make_core(runners={"ballistic": Down(LocalRunnerClient(runner_cores["ballistic"]))})
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        refused = http.post("/api/v1/design", json=SPEC)
+        streamed = http.post("/api/v1/design", json=SPEC, headers={"accept": "application/x-ndjson"})
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["type"] == "unavailable"
+    assert streamed.status_code == 200
+    assert json.loads(streamed.text.splitlines()[-1]) == refused.json()

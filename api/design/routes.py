@@ -97,4 +97,7 @@ def register_design_route(app: FastAPI, get_service: Callable[[], ServiceCore]) 
                 return StreamingResponse(_lines(events), media_type=NDJSON)
             return ORJSONResponse(await _last(events))
         except Exception as exc:
-            return failure_response(exc)
+            response = failure_response(exc)
+            if response.status_code == 503:  # the runner: the search may be asked again shortly
+                response.headers["Retry-After"] = "1"
+            return response
