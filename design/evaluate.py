@@ -67,7 +67,8 @@ class CandidateBlock:
         raw: dict[str, np.ndarray] = {"fractions": np.full((n, len(PHASES)), np.nan)}
         for i, body in enumerate(self.bodies):
             for phase, share in body["composition"].items():
-                raw["fractions"][i, PHASES.index(phase)] = share
+                if phase in PHASES:  # not "basis"
+                    raw["fractions"][i, PHASES.index(phase)] = share
         raw["basis"] = np.array([b["composition"].get("basis", "") for b in self.bodies], dtype=object)
         for spec in numeric_inputs():
             raw[spec.name] = np.array([b.get(spec.block, {}).get(spec.name, np.nan) for b in self.bodies], dtype=float)

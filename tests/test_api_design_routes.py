@@ -223,3 +223,17 @@ def test_a_runner_that_is_down_is_a_503_or_the_stream_s_last_line(make_core, run
     assert refused.json()["error"]["type"] == "unavailable"
     assert streamed.status_code == 200
     assert json.loads(streamed.text.splitlines()[-1]) == refused.json()
+
+
+def test_a_fixed_weight_composition_is_searched_as_the_single_route_reads_it(client):
+    composition = {"SiC": 0.5, "B4C": 0.5, "basis": "weight"}
+    spec = {
+        "fixed": {"composition": composition},
+        "free": {"processing.sintering_temperature": [1800, 2100]},
+        "objectives": [{"target": "density", "goal": "minimize"}],
+        "max_evaluations": 16,
+    }
+    (entry,) = design(client, spec).json()["front"]
+    assert entry["request"]["composition"] == composition
+    single = client.post("/api/v1/predict/mechanical", json=entry["request"]).json()
+    assert entry["predictions"] == single["predictions"]
