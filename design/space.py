@@ -101,12 +101,18 @@ class Space:
             body[choice.block][choice.name] = params[choice.path]
         return body
 
-    def midpoint(self) -> dict[str, Any]:
-        """A body in the middle of the space (what validates the fixed values)."""
+    def midpoint(self, levels: dict[str, str] | None = None) -> dict[str, Any]:
+        """A body in the middle of the space (what validates the fixed values), with the first
+        level of each free categorical input unless ``levels`` (path -> level) says otherwise."""
         params: dict[str, Any] = {f"{COMPOSITION}.{p}": 1.0 for p in self.phases}
         params |= {v.path: math.sqrt(v.low * v.high) if v.log else (v.low + v.high) / 2 for v in self.numeric}
-        params |= {v.path: v.levels[0] for v in self.choices}
+        params |= {v.path: v.levels[0] for v in self.choices} | (levels or {})
         return self.body(params)
+
+    def probes(self) -> list[dict[str, Any]]:
+        """The midpoint with every level of every free categorical input: together they show the
+        single route every fixed value and every free level."""
+        return [self.midpoint()] + [self.midpoint({v.path: level}) for v in self.choices for level in v.levels[1:]]
 
     def unit(self, body: dict[str, Any]) -> np.ndarray:
         """A body's position in the unit cube of the free inputs (distances between candidates);

@@ -200,23 +200,30 @@ def _template(request: DesignRequest, ballistic: bool) -> dict[str, Any]:
     return template | {"include_uncertainty": True}
 
 
-def _validated(space: Space, ballistic: bool) -> None:
-    """The fixed values as the single route takes them (its refusals named under ``fixed.``)."""
-    body = space.midpoint()
+def _refusal(body: dict[str, Any], ballistic: bool) -> ApiError | None:
     try:
         request = PredictionRequest.model_validate(body)
         if ballistic:
             domain.refuse_unvalidated(request)
     except ValidationError as exc:
-        refused: ApiError = InvalidInput.from_validation(exc, PredictionRequest)
+        return InvalidInput.from_validation(exc, PredictionRequest)
     except ApiError as exc:
-        refused = exc
-    else:
-        return
-    details = [{**d, "field": f"fixed.{d['field']}"} for d in refused.details]
-    hint = "; give it in fixed or free" if any(d["message"] == "field required" for d in details) else ""
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    raise InvalidInput(f"invalid request: {summary}{hint}", details)
+        return exc
+    return None
+
+
+def _validated(space: Space, ballistic: bool) -> None:
+    """The fixed values and the free levels as the single route takes them (its refusals named
+    under ``fixed.`` or ``free.``)."""
+    free = {v.path for v in space.choices}
+    for body in space.probes():
+        refused = _refusal(body, ballistic)
+        if refused is None:
+            continue
+        details = [{**d, "field": f"{'free' if d['field'] in free else 'fixed'}.{d['field']}"} for d in refused.details]
+        hint = "; give it in fixed or free" if any(d["message"] == "field required" for d in details) else ""
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        raise InvalidInput(f"invalid request: {summary}{hint}", details)
 
 
 def _family_check(target: str, ballistic: bool, field_name: str) -> None:

@@ -132,6 +132,22 @@ def invalid(field: str, message: str) -> dict:
             "fixed.armor.backing",
             None,
         ),
+        (
+            {
+                "fixed": {"armor": {"tile_thickness": 10}},
+                "free": {**SPEC["free"], "armor.backing": ["aluminum_6061_t6", "aramid_laminate"]},
+            },
+            "free.armor.backing",
+            None,
+        ),
+        (
+            {
+                "fixed": {"armor": {"tile_thickness": 10}},
+                "free": {**SPEC["free"], "armor.backing": ["aluminum_6061_t6", "aluminum_7075_t6"]},
+            },
+            None,
+            None,
+        ),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field(client, change, field, message):
