@@ -38,7 +38,9 @@ def test_explore_returns_k_diverse_feasible_suggestions_with_their_acquisition(c
         optimistic = s["acquisition"]["optimistic"]
         assert optimistic["v50_velocity_low"] == s["predictions"]["v50_velocity"]["confidence_interval"][1]
         assert optimistic["density"] == s["predictions"]["density"]["confidence_interval"][0]
+        mechanical = client.post("/api/v1/predict/mechanical", json=s["request"]).json()
         ballistic = client.post("/api/v1/predict/ballistic", json=s["request"]).json()
-        assert s["predictions"]["v50_velocity"] == ballistic["predictions"]["v50_velocity"]
+        assert s["predictions"] == mechanical["predictions"] | ballistic["predictions"]
+        assert s["build"] == ballistic["build"]
     values = [s["acquisition"]["value"] for s in suggestions]
     assert values[0] == max(values) > 0
