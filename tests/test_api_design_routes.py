@@ -59,6 +59,10 @@ def test_an_infeasible_search_answers_200_with_an_empty_front_and_the_closest_ca
     amounts = [entry["violations"][0]["violation"] for entry in body["closest"]]
     assert amounts == sorted(amounts) and all(a > 0 for a in amounts)
     for entry in body["closest"]:
+        single = {
+            f: client.post(f"/api/v1/predict/{f}", json=entry["request"]).json() for f in ("mechanical", "ballistic")
+        }
+        assert entry["predictions"] == single["mechanical"]["predictions"] | single["ballistic"]["predictions"]
         density = entry["predictions"]["density"]["value"]
         assert entry["violations"] == [{"constraint": "density <= 0.5", "violation": pytest.approx(density / 0.5 - 1)}]
 
