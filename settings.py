@@ -168,6 +168,16 @@ class Environment(BaseSettings):
         None, description="set by bentoml serve: the directory all workers share for metrics and windows"
     )
     sweep_interval_s: float = Field(30.0, gt=0, description="how often expired cache entries are swept, s")
+    # design search
+    design_max_evaluations: int = Field(
+        20_000, ge=1, description="most candidates one POST /api/v1/design may evaluate (its max_evaluations cap)"
+    )
+    design_max_seconds: float = Field(
+        25.0,
+        gt=0,
+        description="longest one POST /api/v1/design may search, s (its max_seconds cap and default; below the "
+        "30 s request timeout)",
+    )
     performance_window_s: float = Field(300.0, gt=0, description="sliding window of /api/v1/performance, s")
 
 
@@ -227,6 +237,14 @@ class BatchRouteSettings:
 
 
 @dataclass(frozen=True)
+class DesignSettings:
+    """The design search (design/, POST /api/v1/design): the server's caps on one request's budget."""
+
+    max_evaluations: int = 20_000
+    max_seconds: float = 25.0
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     pins: dict[str, str | None]  # family -> pinned tag or version (None: the store's latest)
     cache_max_mb: float
@@ -280,6 +298,7 @@ class Settings:
     monitoring: MonitoringSettings
     batch_routes: BatchRouteSettings = BatchRouteSettings()
     access: AccessSettings = AccessSettings()
+    design: DesignSettings = DesignSettings()
 
 
 def _layer(env: Environment, name: str) -> CacheLayerSettings:
@@ -350,6 +369,7 @@ def group(env: Environment) -> Settings:
             env.prometheus_multiproc_dir,
             RedisSettings(env.redis_url, env.redis_timeout_ms / 1e3) if env.cache_backend == "redis" else None,
         ),
+        design=DesignSettings(env.design_max_evaluations, env.design_max_seconds),
     )
 
 

@@ -16,6 +16,7 @@ import orjson
 from fastapi import Body, FastAPI, Request, Response
 
 from api.batch.routes import BATCH_FAMILIES, batch_path, register_batch_routes
+from api.design.routes import register_design_route
 from api.prediction.schemas import (
     EXAMPLE_REQUEST,
     GET_ERRORS,
@@ -125,6 +126,7 @@ def create_app(
         return await answer(core, "hardness", request, raw_key_of(http.scope), lambda: _admin(http, core))
 
     register_batch_routes(app, get_service, batch_routes)
+    register_design_route(app, get_service)
 
     @app.get("/health", summary="cheap liveness: status and version", responses=GET_ERRORS)
     @app.get("/api/v1/health", summary="cheap liveness: status and version", responses=GET_ERRORS)

@@ -1,5 +1,6 @@
-"""Command line: screen a CSV of candidates, or show the service's status.
+"""Command line: screen a CSV of candidates, search for new ones, or show the service's status.
 
+    python -m client design spec.json -o front.csv
     python -m client screen candidates.csv --family mechanical -o results.csv
     python -m client screen candidates.csv --family ballistic --rank-by v50_velocity --where "density <= 3.3" --top 20
     python -m client status --url http://127.0.0.1:3000
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from client.core import BATCH_FAMILIES, DEFAULT_URL, ArmorClient, ServiceError, ServiceUnreachable
+from client.design import run_design, write_csv
 from client.screen import DEFAULT_DIGITS, count_rows, screen_csv
 
 console = Console(stderr=True)
@@ -85,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="write cells that begin with = + - @ tab or CR as they came (a spreadsheet runs them as formulas)",
     )
+    design = commands.add_parser(
+        "design", help="search for candidates (POST /api/v1/design) and write the front as CSV (client/design.py)"
+    )
+    _global_options(design, defaults=False)
+    design.add_argument("spec", help="a design request (JSON file, as in docs/design.md), or - for standard input")
+    design.add_argument("-o", "--output", default="-", help="CSV to write (default: standard output)")
+    design.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="significant figures (0: full)")
+    design.add_argument("--no-progress", action="store_true")
     status = commands.add_parser("status", help="print the service's status")
     _global_options(status, defaults=False)
     return parser
@@ -142,6 +152,31 @@ def _screen(client: ArmorClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _design(client: ArmorClient, args: argparse.Namespace) -> int:
+    with _opened(args.spec, "r", sys.stdin) as source:
+        spec = json.load(source)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{args.spec}: a design request is a JSON object")
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    progress = Progress(*columns, TextColumn("{task.fields[status]}"), console=console, disable=args.no_progress)
+    with progress:
+        task = progress.add_task("evaluations", total=spec.get("max_evaluations"), status="")
+
+        def show(event: dict[str, Any]) -> None:
+            status = f"feasible {event['feasible']:,}, front {event['front']}, hypervolume {event['hypervolume']:.4g}"
+            progress.update(task, completed=event["evaluations"], total=event["max_evaluations"], status=status)
+
+        answer = run_design(client, spec, show)
+    with _opened(args.output, "w", sys.stdout) as out:
+        written = write_csv(answer, out, args.digits)
+    summary = answer["summary"]
+    console.print(
+        f"{summary['evaluations']:,} evaluations, {summary['feasible']:,} feasible, front of {summary['front']}, "
+        f"hypervolume {summary['hypervolume']:.4g}, in {summary['elapsed_s']:.1f} s: {written} rows -> {args.output}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
@@ -150,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "status":
                 print(json.dumps(client.status(), indent=2))
                 return 0
+            if args.command == "design":
+                return _design(client, args)
             return _screen(client, args)
     except ServiceUnreachable as exc:
         console.print(f"[red]error:[/red] {exc}; is it running? (make serve, or --url)")

@@ -154,6 +154,19 @@ class ArmorClient:
             for line in answer.iter_lines():
                 yield line.encode()
 
+    def design_events(self, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST /api/v1/design streamed: ``{"progress": ...}`` per generation as the search runs,
+        then the answer (front, closest, suggestions, summary). A failure after the search started
+        arrives as its last line and is raised as ServiceError."""
+        headers = {"accept": "application/x-ndjson"}
+        with self._request("POST", "/api/v1/design", content=orjson.dumps(spec), headers=headers) as answer:
+            for line in answer.iter_lines():
+                event: dict[str, Any] = orjson.loads(line)
+                if "error" in event:
+                    error = event["error"]
+                    raise ServiceError(int(error["status"]), str(error["message"]), event)
+                yield event
+
     def predict_many(
         self, family: str, materials: Iterable[dict[str, Any]], *, batch_rows: int = 1000, **options: Any
     ) -> Iterator[BatchRow]:

@@ -7,6 +7,7 @@ import pytest
 from api.batch.screening import Screen, constraint
 from api.prediction.schemas import BatchOptions
 from api.transport.errors import InvalidInput
+from features.catalogue import TARGETS
 from tests.test_api_batch_flow import material, post
 
 
@@ -66,7 +67,7 @@ def test_bad_screening_options_are_422_naming_the_option(options, field, message
 
 
 def test_constraint_parses_signed_and_exponent_numbers():
-    assert constraint("poisson_ratio > -1e-3", "mechanical", True).limit == -0.001
+    assert constraint("poisson_ratio > -1e-3", TARGETS["mechanical"], True).limit == -0.001
 
 
 def test_screening_through_the_route_returns_matches_best_first_then_errors(client):

@@ -116,8 +116,9 @@ def tally(pytestconfig: pytest.Config) -> Iterator[Tally]:
 
 @pytest.fixture
 def fuzz_app(make_core: Callable[..., Any], tally: Tally) -> ASGIApp:
-    """The API routes over a fresh ServiceCore with in-process runners, every answer counted."""
-    core = make_core()
+    """The API routes over a fresh ServiceCore with in-process runners, every answer counted; a
+    design search is capped small (a generated max_evaluations may be any number up to the cap)."""
+    core = make_core(design_max_evaluations=64, design_max_seconds=2.0)
     return tally.counted(create_app(lambda: core, MAX_REQUEST_BYTES), "schemathesis")
 
 

@@ -428,6 +428,40 @@ def test_keyboard_alone_switches_views_and_predicts(page, api):
     )
 
 
+DESIGN_SPEC = {
+    "fixed": {"armor": {"tile_thickness": 10, "backing": "aluminum_6061_t6", "backing_thickness": 6}},
+    "free": {"composition": ["SiC", "B4C", "Al2O3"], "processing.sintering_temperature": [1800, 2100]},
+    "constraints": ["density_high <= 3.3"],
+    "objectives": [{"target": "v50_velocity_low", "goal": "maximize"}, {"target": "density", "goal": "minimize"}],
+    "max_evaluations": 64,
+    "seed": 3,
+}
+
+
+def test_the_design_view_draws_and_lists_the_apis_front(page, api, shots):
+    click(page, "#tab-design")
+    spec = page.find_element(By.CSS_SELECTOR, '[data-testid="design-spec"]')
+    assert json.loads(spec.get_attribute("value"))["objectives"]  # prefilled with the documented example
+    page.execute_script("arguments[0].value = arguments[1]", spec, json.dumps(DESIGN_SPEC))
+    click(page, '[data-testid="design"]')
+    WebDriverWait(page, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="design-chart"] svg'))
+    expected = api.post("/api/v1/design", json=DESIGN_SPEC).json()["front"]  # the same seed: the same front
+    rows = page.find_elements(By.CSS_SELECTOR, '[data-testid="design-table"] tbody tr')
+    assert len(rows) == len(expected) > 0
+    for tr, entry in zip(rows, expected, strict=True):
+        shown = [float(c.get_attribute("data-value")) for c in tr.find_elements(By.CSS_SELECTOR, "td.num")]
+        assert shown == [entry["objectives"]["v50_velocity_low"], entry["objectives"]["density"]]
+    drawn = page.execute_script("return window.armorUI.chartData('design', 'points')")
+    assert [(p["x"], p["y"]) for p in drawn] == [
+        (e["predictions"]["v50_velocity"]["value"], e["predictions"]["density"]["value"]) for e in expected
+    ]
+    assert [(p["xlo"], p["xhi"]) for p in drawn] == [
+        tuple(e["predictions"]["v50_velocity"]["confidence_interval"]) for e in expected
+    ]
+    assert "64 evaluations" in page.find_element(By.CSS_SELECTOR, '[data-testid="design-status"]').text
+    screenshot(page, shots / "design.png")
+
+
 def test_readable_on_a_phone(page, shots):
     viewport(page, 390, 844, mobile=True)
     click(page, '[data-testid="preset-dense-sic"]')

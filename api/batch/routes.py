@@ -151,7 +151,7 @@ def _json_schema(family: str) -> dict[str, Any]:
     """BatchRequest's schema with the family's quantities named: rank_by one of them, each where
     constraint about one of them (what api/batch/screening.py accepts)."""
     schema = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    known = known_quantities(family)
+    known = known_quantities(TARGETS[family])
     properties = schema["properties"]
     properties["rank_by"]["anyOf"] = [{"enum": known, "type": "string"}, {"type": "null"}]
     properties["where"]["items"]["pattern"] = _where_pattern(known)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +46,8 @@ class Quantity:
         return float(entry["value"] if self.bound is None else entry["confidence_interval"][self.bound])
 
 
-def quantity(name: str, family: str, with_interval: bool, field_name: str) -> Quantity:
-    targets = TARGETS[family]
+def quantity(name: str, targets: Sequence[str], with_interval: bool, field_name: str) -> Quantity:
+    """``name`` as a quantity of ``targets`` (a family's, or both families' for a design search)."""
     if name in targets:
         return Quantity(name, None)
     for suffix, bound in _BOUNDS.items():
@@ -56,12 +56,11 @@ def quantity(name: str, family: str, with_interval: bool, field_name: str) -> Qu
             if not with_interval:
                 raise _invalid(field_name, f"{name!r} is an interval bound: it needs include_uncertainty true")
             return Quantity(target, bound)
-    raise _invalid(field_name, f"unknown quantity {name!r}; known: {known_quantities(family)}")
+    raise _invalid(field_name, f"unknown quantity {name!r}; known: {known_quantities(targets)}")
 
 
-def known_quantities(family: str) -> list[str]:
-    """What rank_by and where may name: the family's targets and their interval bounds."""
-    targets = TARGETS[family]
+def known_quantities(targets: Sequence[str]) -> list[str]:
+    """What rank_by and where may name: the targets and their interval bounds."""
     return [*targets, *(f"{t}{s}" for t in targets for s in _BOUNDS)]
 
 
@@ -70,18 +69,25 @@ class Constraint:
     quantity: Quantity
     compare: Callable[[float, float], bool]
     limit: float
+    operator: str = "<="  # as written: "<=", ">=", "<" or ">"
 
     def met(self, predictions: dict[str, Any]) -> bool:
         return self.compare(self.quantity.of(predictions), self.limit)
 
+    @property
+    def upper(self) -> bool:
+        """Whether the limit is an upper bound (``<=``, ``<``)."""
+        return self.operator.startswith("<")
 
-def constraint(text: str, family: str, with_interval: bool) -> Constraint:
-    """``"density <= 3.3"`` to a Constraint; a malformed one or an unknown quantity is a 422."""
+
+def constraint(text: str, targets: Sequence[str], with_interval: bool, field_name: str = "where") -> Constraint:
+    """``"density <= 3.3"`` to a Constraint; a malformed one or an unknown quantity is a 422 naming
+    ``field_name``."""
     found = _CONSTRAINT.match(text)
     if found is None:
-        raise _invalid("where", f"{text!r} is not '<quantity> <op> <number>' with op one of {list(_OPERATORS)}")
+        raise _invalid(field_name, f"{text!r} is not '<quantity> <op> <number>' with op one of {list(_OPERATORS)}")
     name, op, limit = found.groups()
-    return Constraint(quantity(name, family, with_interval, "where"), _OPERATORS[op], float(limit))
+    return Constraint(quantity(name, targets, with_interval, field_name), _OPERATORS[op], float(limit), op)
 
 
 @dataclass
@@ -102,9 +108,9 @@ class Screen:
             return None
         if options.top is not None and options.rank_by is None:
             raise _invalid("top", "top needs rank_by (which rows are the best?)")
-        with_interval = options.include_uncertainty
-        rank_by = None if options.rank_by is None else quantity(options.rank_by, family, with_interval, "rank_by")
-        constraints = [constraint(text, family, with_interval) for text in options.where]
+        with_interval, targets = options.include_uncertainty, TARGETS[family]
+        rank_by = None if options.rank_by is None else quantity(options.rank_by, targets, with_interval, "rank_by")
+        constraints = [constraint(text, targets, with_interval) for text in options.where]
         return cls(constraints, rank_by, options.order == "descending", options.top)
 
     def offer(self, row: dict[str, Any]) -> None:

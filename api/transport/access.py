@@ -1,8 +1,9 @@
 """Who may call the prediction routes, and how often: optional API keys and a per-client rate
 limit, both off by default (API_KEYS, RATE_LIMIT_PER_MINUTE).
 
-- With API_KEYS set, every POST under /api/v1/predict/ needs ``X-API-Key: <one of them>``;
-  otherwise 401 ``unauthorized``. The other routes keep their own rules (ADMIN_TOKEN).
+- With API_KEYS set, every POST under /api/v1/predict/, and the design search (/api/v1/design,
+  thousands of predictions a request), needs ``X-API-Key: <one of them>``; otherwise 401
+  ``unauthorized``. The other routes keep their own rules (ADMIN_TOKEN).
 - With RATE_LIMIT_PER_MINUTE set, each key (or, without keys, each client address) may make that
   many prediction requests in any rolling 60 s; the next gets 429 ``rate_limited`` with
   Retry-After (the seconds until a slot frees). The count is shared by every API worker of the
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.transport.errors import ApiError, RateLimited, Unauthorized
 from api.transport.rate_limit import WINDOW_S, RateLimiter
 
-PROTECTED_PREFIX = "/api/v1/predict/"
+PROTECTED_PREFIXES = ("/api/v1/predict/", "/api/v1/design")
 
 
 def trust_forwarded_from(proxies: tuple[str, ...]) -> None:
@@ -61,7 +62,7 @@ class AccessControl:
         return f"address:{address[0]}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(PROTECTED_PREFIX):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(PROTECTED_PREFIXES):
             return await self.app(scope, receive, send)
         if self.api_keys and not self._known(_header(scope, b"x-api-key")):
             return await _refuse(send, Unauthorized("a prediction needs the header X-API-Key with a valid key"))

@@ -66,6 +66,23 @@ export async function postCsvStream(path, csvText, onLine) {
     headers: headers({ "Content-Type": "text/csv", Accept: "application/x-ndjson" }),
     body: csvText,
   });
+  await readLines(response, onLine);
+}
+
+/** POST a JSON body answered as NDJSON (the design route); a last line {"error": ...} is thrown. */
+export async function postJSONStream(path, body, onLine) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json", Accept: "application/x-ndjson" }),
+    body: JSON.stringify(body),
+  });
+  await readLines(response, (line) => {
+    if (line.error) throw new ApiError(line.error.status, line.error);
+    onLine(line);
+  });
+}
+
+async function readLines(response, onLine) {
   if (!response.ok) throw await failure(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();

@@ -7,17 +7,19 @@ import { MaterialForm, el } from "./form.js";
 import { humanise, rangeText, targetLabel } from "./format.js";
 import * as history from "./history.js";
 import { predictionsOf, renderResult } from "./predict.js";
+import { Design, EXAMPLE as DESIGN_EXAMPLE } from "./design.js";
 import { Screening } from "./screen.js";
 import { describe, drawSweep, hardnessSweep, materialSweep, sweepTitle } from "./sweep.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["predict", "sweep", "screen", "compare"];
+const VIEWS = ["predict", "sweep", "screen", "design", "compare"];
 
 const state = { family: "mechanical", view: "predict", label: "" };
 let catalogue;
 let presets;
 let form;
 let screening;
+let design;
 
 function showError(box, error) {
   box.hidden = !error;
@@ -48,7 +50,7 @@ function selectView(name, focus = false) {
     tab.tabIndex = v === name ? 0 : -1;
     $(`panel-${v}`).hidden = v !== name;
   }
-  $("workbench").hidden = name === "screen" || name === "compare";
+  $("workbench").hidden = ["screen", "design", "compare"].includes(name);
   if (name === "compare") history.render($("compare"), openKept);
   if (focus) $(`tab-${name}`).focus();
   writeUrl();
@@ -307,6 +309,57 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
+// ---- design ----------------------------------------------------------------------------------
+
+function designAxes() {
+  const [x, y] = design.defaultAxes();
+  for (const [id, pick] of [["design-x", x], ["design-y", y]]) {
+    const select = $(id);
+    select.textContent = "";
+    for (const t of design.targets()) select.append(el("option", { value: t, text: targetLabel(t) }));
+    select.value = pick;
+  }
+}
+
+async function runDesign() {
+  showError($("design-error"), null);
+  let spec;
+  try {
+    spec = JSON.parse($("design-spec").value);
+  } catch (error) {
+    showError($("design-error"), new Error(`the design request is not valid JSON: ${error.message}`));
+    return;
+  }
+  const progress = $("design-progress");
+  const status = $("design-status");
+  progress.hidden = false;
+  progress.value = 0;
+  status.textContent = "searching…";
+  try {
+    const answer = await busy($("design"), async () => {
+      design = new Design(catalogue);
+      return design.run(spec, (p) => {
+        progress.max = p.max_evaluations;
+        progress.value = p.evaluations;
+        status.textContent = `${p.evaluations} of ${p.max_evaluations} evaluations, ${p.feasible} feasible, front of ${p.front}`;
+      });
+    });
+    const s = answer.summary;
+    progress.value = progress.max;
+    status.textContent = `${s.evaluations} evaluations in ${s.elapsed_s.toPrecision(2)} s: ${s.feasible} feasible, front of ${s.front}, hypervolume ${s.hypervolume.toPrecision(4)}`;
+    $("design-front").hidden = design.entries().length === 0;
+    if (!answer.front.length) showError($("design-error"), new Error(`no feasible candidate within the budget; the closest missed by: ${answer.closest.map((c) => c.violations.map((v) => v.constraint).join(", ")).join("; ")}`));
+    if ($("design-front").hidden) return;
+    designAxes();
+    design.renderTable($("design-table"));
+    await design.drawFront($("design-chart"), $("design-x").value, $("design-y").value);
+  } catch (error) {
+    progress.hidden = true;
+    status.textContent = "";
+    showError($("design-error"), error);
+  }
+}
+
 // ---- start -----------------------------------------------------------------------------------
 
 function wire() {
@@ -353,6 +406,14 @@ function wire() {
   const redrawAshby = () => screening && screening.drawAshby($("ashby-chart"), $("ashby-x").value, $("ashby-y").value);
   $("ashby-x").addEventListener("change", redrawAshby);
   $("ashby-y").addEventListener("change", redrawAshby);
+  $("design-spec").value = JSON.stringify(DESIGN_EXAMPLE, null, 2);
+  $("design-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runDesign();
+  });
+  const redrawDesign = () => design && design.answer && design.drawFront($("design-chart"), $("design-x").value, $("design-y").value);
+  $("design-x").addEventListener("change", redrawDesign);
+  $("design-y").addEventListener("change", redrawDesign);
   const key = $("api-key");
   key.value = apiKey();
   key.addEventListener("input", () => setApiKey(key.value.trim()));
