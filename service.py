@@ -12,12 +12,14 @@ built here, once, and passed down.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
 import bentoml
 import numpy as np
 import orjson
+from starlette.exceptions import HTTPException
 
 from api.app import create_app
 from api.core import ServiceCore
@@ -38,10 +40,13 @@ from api.transport.errors import NotFound
 from features.families import ALL_FAMILIES
 from monitoring import traffic
 from monitoring.logs import configure as configure_logging
+from monitoring.request_id import RequestIdentity, carried
 from runners.contract import RowKind
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
 from serving import control
+from serving.drain import draining
+from serving.readiness import Readiness
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
@@ -56,23 +61,29 @@ trust_forwarded_from(SETTINGS.access.trusted_proxies)  # before BentoML configur
 class DependencyClient:
     """One family's side of the runner service, as api.prediction.predictor.RunnerClient: the default model
     through the socket hop when a runner socket answers (runners/hop.py), everything else (and the
-    default model when no socket answers) through BentoML's client."""
+    default model when no socket answers) through BentoML's client, with the request's id and
+    traceparent (monitoring/request_id.py). A call not answered within ``unavailable_s``
+    (RUNNER_UNAVAILABLE_S) raises TimeoutError: the request is 503 with Retry-After."""
 
-    def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None):
-        self._dep, self.family, self.hop = dependency.to_async, family, hop
+    def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None, unavailable_s: float = 5.0):
+        self._dep, self.family, self.hop, self.unavailable_s = dependency.to_async, family, hop, unavailable_s
 
     async def predict(self, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
-        if version is None and self.hop is not None:
-            answer = await self.hop.predict(self.family, rows, kind)
-            if answer is not None:
-                return answer
-        # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
-        result: np.ndarray = await self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
-        return result
+        async with asyncio.timeout(self.unavailable_s):
+            if version is None and self.hop is not None:
+                answer = await self.hop.predict(self.family, rows, kind)
+                if answer is not None:
+                    return answer
+            with carried():
+                # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
+                result: np.ndarray = await self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
+            return result
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._dep.card(family=self.family, version=version)
-        return result
+        async with asyncio.timeout(self.unavailable_s):
+            with carried():
+                result: dict[str, Any] = await self._dep.card(family=self.family, version=version)
+            return result
 
 
 # looked up once: every ``bentoml.<name>`` goes through the package's lazy ``__getattr__``, an
@@ -93,13 +104,17 @@ APP = create_app(
     SETTINGS.serving.body_read_timeout_s,
     SETTINGS.access,
     openapi_source=lambda: _bentoml_openapi(),
+    access_log=SETTINGS.serving.access_log,
 )
 traffic.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    traffic.Shortcut(("/api/v1/", "/docs.json"), ResponseDeadline(APP, SETTINGS.serving.request_timeout_s)),
-    orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
+    traffic.Shortcut(
+        ("/api/v1/", "/docs.json"),
+        RequestIdentity(ResponseDeadline(APP, SETTINGS.serving.request_timeout_s), SETTINGS.serving.access_log),
+    ),
+    lambda: orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
 )
 
 
@@ -113,8 +128,21 @@ class ArmorService:
     def __init__(self) -> None:
         configure_logging()
         self.hop = _socket_hop()
-        self.core = ServiceCore(SETTINGS, {f: DependencyClient(self.models, f, self.hop) for f in ALL_FAMILIES})
+        bound_s = SETTINGS.serving.runner_unavailable_s
+        clients = {f: DependencyClient(self.models, f, self.hop, bound_s) for f in ALL_FAMILIES}
+        self.core = ServiceCore(SETTINGS, clients)
         self.tally = self.core.metrics.tally  # BentoML's traffic series go through it (monitoring/traffic.py)
+        self.readiness = Readiness(
+            lambda: self.models.is_ready(1), SETTINGS.serving.readiness_check_s, draining(SETTINGS.shutdown)
+        )
+
+    async def __is_ready__(self) -> bool:
+        """BentoML's /readyz: 200, or 503 with the reason as its body, within READINESS_CHECK_S
+        (serving/readiness.py)."""
+        reason = await self.readiness.reason()
+        if reason is not None:
+            raise HTTPException(status_code=503, detail=reason)
+        return True
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
@@ -159,6 +187,11 @@ class ArmorService:
         await self.core.close()
         if self.hop is not None:
             await self.hop.close()
+
+
+# BentoML's own endpoints (/readyz, /livez, /metrics, /predict_*, /ui/...) get the request's id too;
+# the /api/v1/* shortcut has its own copy above
+ArmorService.add_asgi_middleware(RequestIdentity, access_log=SETTINGS.serving.access_log)  # type: ignore[attr-defined]
 
 
 def _bentoml_openapi() -> dict[str, Any]:

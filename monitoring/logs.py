@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, carrying the request id of the request being served.
 
-The request id is set in a context variable when a prediction request starts (api.app), so every
-log line written while serving it (cache warnings, runner failures, the access line) carries it,
-and the same id is returned to the client in the response's ``request_id``.
+The request id is set in a context variable when a request starts (monitoring/request_id.py), so
+every log line written while serving it (cache warnings, runner failures, the access line) carries
+it, on the API's side and the runner's; the client gets it in ``X-Request-ID`` and the body.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import sys
 import time
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# the W3C traceparent the request came with (monitoring/request_id.py); its lines carry the trace id
+TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -27,6 +29,8 @@ class JsonFormatter(logging.Formatter):
         }
         if (request_id := REQUEST_ID.get()) is not None:
             entry["request_id"] = request_id
+        if (traceparent := TRACEPARENT.get()) is not None:
+            entry["trace_id"] = traceparent[3:35]
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -27,7 +27,9 @@ from caching import ExpirySweeper
 from features.families import ALL_FAMILIES
 from model_registry import store
 from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
+from monitoring.logs import configure as configure_logging
 from monitoring.metrics import Metrics
+from monitoring.request_id import RequestIdentity
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from runners.contract import RowKind
@@ -64,6 +66,7 @@ class ModelRunner:
     hardness_model = _model_ref("hardness", SETTINGS.models.pins["hardness"])
 
     def __init__(self) -> None:
+        configure_logging()
         metrics = Metrics()
         cache = instrumented_local("prediction", SETTINGS.prediction_cache, metrics)
         try:
@@ -164,3 +167,6 @@ def _fix_media_types(service: Any) -> None:
 
 
 _fix_media_types(ModelRunner)
+# the API's calls through BentoML's client carry the request's id (W3C baggage) and traceparent:
+# the runner's log lines for them carry both (monitoring/request_id.py)
+ModelRunner.add_asgi_middleware(RequestIdentity, access_log=SETTINGS.serving.access_log)  # type: ignore[attr-defined]

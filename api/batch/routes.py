@@ -33,7 +33,7 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import ApiError, InvalidInput, for_caller
+from api.transport.errors import InvalidInput, ServiceUnavailable, for_caller
 from api.transport.handlers import admin, failure_response
 from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
@@ -134,7 +134,7 @@ async def answer_batch(core: ServiceCore, family: str, request: Request, limits:
     encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
     try:
         stream = await job_stream(core, family, job, encoder)
-    except ApiError as exc:
+    except ServiceUnavailable as exc:  # others (an unknown version: redacted for a non-admin) go to the route
         return ORJSONResponse(exc.body(), status_code=exc.status, headers={"Retry-After": "1"})
     headers = {"Vary": "Accept, Accept-Encoding"}
     if wants_gzip(request.headers.get("accept-encoding", "")):
