@@ -45,12 +45,14 @@ from runners.contract import RowKind
 from runners.hop import SocketHop, serve_directory, socket_paths
 from runners.services import ModelRunner
 from serving import control
-from serving.drain import draining
+from serving.drain import die_with_parent, draining
 from serving.readiness import Readiness
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
-control.install()  # the process manager's endpoints: private Unix sockets, not 127.0.0.1 TCP (serving/control.py)
+# the process manager's endpoints: private Unix sockets, not 127.0.0.1 TCP; its stop drains (serving/control.py)
+control.install(SETTINGS.shutdown)
+configure_logging()  # the arbiter's own lines (the drain) as JSON too
 # uvicorn has no head deadline and httptools no head size limit (api/transport/header_timeout.py)
 header_timeout.install(
     SETTINGS.serving.header_read_timeout_s, SETTINGS.serving.header_max_bytes, SETTINGS.serving.header_max_count
@@ -146,6 +148,7 @@ class ArmorService:
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
+        die_with_parent()
         self.core.start_background()
         await self.core.warm_up()
 

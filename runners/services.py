@@ -35,6 +35,7 @@ from monitoring.window import Ring
 from runners.contract import RowKind
 from runners.core import RunnerCore
 from runners.hop import HopServer, serve_directory, socket_paths
+from serving.drain import die_with_parent
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
@@ -106,6 +107,7 @@ class ModelRunner:
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
+        die_with_parent()
         self.sweeper.start()
         self.flusher.start()
         if self.hop is not None:

@@ -1,0 +1,109 @@
+"""End-to-end: SIGTERM to a real `bentoml serve` (2 API workers, 1 runner worker) with batches
+(JSON and streamed NDJSON, 1,000 rows each), single predictions and hardness predictions in
+flight: every one is answered 200 with every row, /readyz is 503 during the grace period while
+requests are still served, and no process of the serve is left (serving/drain.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import httpx
+import psutil
+import pytest
+
+from loadtests.batch_bench import candidate_rows
+from tests.support import BentoServer
+
+pytestmark = pytest.mark.e2e
+
+BATCHES, NDJSON_EVERY, ROWS, SINGLES, HARDNESS_EVERY = 40, 4, 1_000, 32, 4
+GRACE_S = 3.0
+
+
+@pytest.fixture
+def served(stored_tags, hardness_tag, bentoml_home):
+    server = BentoServer(
+        {
+            "BENTOML_HOME": bentoml_home,
+            "API_WORKERS": "2",
+            "PREDICTION_WORKERS": "1",
+            "SHUTDOWN_GRACE_S": str(GRACE_S),
+            "SHUTDOWN_TIMEOUT_S": "60",
+        }
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _answered(request) -> object:
+    """The request's outcome; a lost connection is status 0 (counted, not raised)."""
+    try:
+        return await request
+    except httpx.HTTPError:
+        return (0, 0) if request.__name__ == "_batch" else 0
+
+
+async def _batch(http: httpx.AsyncClient, i: int) -> tuple[int, int]:
+    """(status, rows answered) of a batch of ROWS distinct materials (every NDJSON_EVERY-th streamed)."""
+    body = {"materials": candidate_rows(ROWS, seed=100 + i)}
+    family = "mechanical" if i % 2 else "ballistic"
+    if i % NDJSON_EVERY:
+        response = await http.post(f"/api/v1/predict/{family}/batch", json=body)
+        rows = len(response.json()["results"]) if response.status_code == 200 else 0
+        return response.status_code, rows
+    headers = {"accept": "application/x-ndjson"}
+    async with http.stream("POST", f"/api/v1/predict/{family}/batch", json=body, headers=headers) as response:
+        lines = [json.loads(line) async for line in response.aiter_lines() if line]
+    return response.status_code, sum("predictions" in line for line in lines)
+
+
+async def _get(http: httpx.AsyncClient, path: str) -> int:
+    return (await http.get(path)).status_code
+
+
+async def _single(http: httpx.AsyncClient, i: int) -> int:
+    if i % HARDNESS_EVERY == 0:
+        body = {"formula": "B4C", "load_n": [0.98 + i, 9.8]}
+        return (await http.post("/api/v1/predict/hardness", json=body)).status_code
+    material = candidate_rows(1, seed=10_000 + i)[0]
+    return (await http.post("/api/v1/predict/mechanical", json=material)).status_code
+
+
+async def _load_then_sigterm(server: BentoServer) -> tuple[list, list, list]:
+    """All requests sent, SIGTERM once they are in flight, then probes during the grace period."""
+    limits = httpx.Limits(max_connections=BATCHES + SINGLES + 4)
+    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as http:
+        batches = [asyncio.create_task(_answered(_batch(http, i))) for i in range(BATCHES)]
+        singles = [asyncio.create_task(_answered(_single(http, i))) for i in range(SINGLES)]
+        await asyncio.sleep(1.0)  # bodies sent, the first chunks at the runner
+        assert not all(task.done() for task in batches), "the batches ended before SIGTERM: nothing was in flight"
+        os.kill(server.process.pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as probe:
+            during = [await _answered(_get(probe, "/readyz")), await _answered(_get(probe, "/api/v1/health"))]
+        return await asyncio.gather(*batches), await asyncio.gather(*singles), during
+
+
+def test_sigterm_answers_every_request_in_flight_and_leaves_no_process(served):
+    workers = psutil.Process(served.process.pid).children(recursive=True)
+    assert len(workers) >= 3  # 2 API workers, 1 runner worker
+    batches, singles, during = asyncio.run(_load_then_sigterm(served))
+    print(
+        f"\nSIGTERM with {BATCHES} batches of {ROWS} rows and {SINGLES} single requests in flight: "
+        f"{sum(s == 200 and r == ROWS for s, r in batches)}/{BATCHES} batches and "
+        f"{sum(s == 200 for s in singles)}/{SINGLES} singles answered 200 with every row"
+    )
+    assert during == [503, 200]  # out of the load balancer, still serving
+    assert batches == [(200, ROWS)] * BATCHES
+    assert singles == [200] * SINGLES
+    served.process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"processes of the serve left running: {left}"
