@@ -27,6 +27,7 @@ from typing import Any
 from bentoml._internal.utils import circus
 from tornado import gen
 
+from serving import workers
 from serving.drain import drain, name_drain_file
 from settings import ShutdownSettings
 
@@ -46,6 +47,7 @@ def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None)
             self.exit_stack.callback(shutil.rmtree, directory, ignore_errors=True)
             self.drain_file, self.drained = f"{directory}/draining", shutdown is None
             name_drain_file(self.watchers, self.drain_file)
+            workers.watch(self.watchers)
 
         @gen.coroutine
         def stop(self) -> Generator[Any, Any, None]:

@@ -1,7 +1,10 @@
-"""End-to-end: SIGTERM to a real `bentoml serve` (2 API workers, 1 runner worker) with batches
-(JSON and streamed NDJSON, 1,000 rows each), single predictions and hardness predictions in
-flight: every one is answered 200 with every row, /readyz is 503 during the grace period while
-requests are still served, and no process of the serve is left (serving/drain.py)."""
+"""End-to-end, one real `bentoml serve` (2 API workers, 1 runner worker, ACCESS_LOG on) through its
+life: a request's id reaches the runner's log lines; a paused runner and a killed one give /readyz
+503 with the reason and predictions 503 with Retry-After (or an answer), the death and the restart
+are logged, and everything recovers; then SIGTERM with batches (JSON and streamed NDJSON, 1,000
+rows each), single and hardness predictions in flight: every one is answered 200 with every row,
+/readyz is 503 during the grace period while requests are still served, no process of the serve is
+left, and every line it wrote is JSON (serving/drain.py, serving/readiness.py, serving/workers.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ BATCHES, NDJSON_EVERY, ROWS, SINGLES, HARDNESS_EVERY = 40, 4, 1_000, 32, 4
 GRACE_S = 3.0
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(stored_tags, hardness_tag, bentoml_home):
     server = BentoServer(
         {
@@ -33,11 +36,82 @@ def served(stored_tags, hardness_tag, bentoml_home):
             "PREDICTION_WORKERS": "1",
             "SHUTDOWN_GRACE_S": str(GRACE_S),
             "SHUTDOWN_TIMEOUT_S": "60",
+            "ACCESS_LOG": "true",
         }
     )
     server.start()
     yield server
     server.stop()
+
+
+def _log(server: BentoServer) -> list[dict]:
+    server.log.flush()
+    with open(server.log.name) as lines:
+        return [json.loads(line) for line in lines if line.strip()]  # fails on any line that is not JSON
+
+
+def _runner(server: BentoServer) -> psutil.Process:
+    (runner,) = [p for p in psutil.Process(server.process.pid).children() if "armor_models" in " ".join(p.cmdline())]
+    return runner
+
+
+def _timed_get(url: str) -> tuple[int, str, float]:
+    started = time.perf_counter()
+    response = httpx.get(url, timeout=10)
+    return response.status_code, response.text, time.perf_counter() - started
+
+
+def _ready_again(server: BentoServer, limit_s: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"/readyz not 200 again within {limit_s} s")
+
+
+def test_the_request_id_reaches_the_runners_log_lines(served):
+    body = candidate_rows(1, seed=7)[0] | {"model_version": "no-such-version"}  # the card call goes through BentoML
+    response = httpx.post(f"{served.url}/api/v1/predict/mechanical", json=body, headers={"X-Request-ID": "e2e-id-1"})
+    assert response.status_code == 404 and response.json()["request_id"] == "e2e-id-1"
+    time.sleep(0.5)
+    mine = [line for line in _log(served) if line.get("request_id") == "e2e-id-1"]
+    components = {line["component"].split(":")[0] for line in mine}
+    assert components == {"entry_service", "service"}, mine  # the API's lines and the runner's
+
+
+def test_a_paused_runner_is_not_ready_and_predictions_are_503_then_all_recovers(served):
+    runner = _runner(served)
+    runner.suspend()
+    try:
+        ready, reason, ready_s = _timed_get(f"{served.url}/readyz")
+        started = time.perf_counter()
+        predicted = httpx.post(f"{served.url}/api/v1/predict/ballistic", json=candidate_rows(1, seed=8)[0], timeout=60)
+        predict_s = time.perf_counter() - started
+    finally:
+        runner.resume()
+    back_s = _ready_again(served)
+    print(
+        f"\nrunner paused: /readyz {ready} in {ready_s:.3f} s ({reason!r}); prediction {predicted.status_code} "
+        f"in {predict_s:.2f} s; /readyz 200 again {back_s:.2f} s after SIGCONT"
+    )
+    assert (ready, reason) == (503, "the runner did not answer the readiness check within 0.5 s")
+    assert predicted.status_code == 503 and predicted.headers["retry-after"] == "1"
+
+
+def test_a_killed_runner_is_logged_restarted_and_all_recovers(served):
+    runner = _runner(served)
+    runner.kill()
+    runner.wait(10)
+    ready, reason, ready_s = _timed_get(f"{served.url}/readyz")
+    back_s = _ready_again(served)
+    answered = httpx.post(f"{served.url}/api/v1/predict/mechanical", json=candidate_rows(1, seed=9)[0], timeout=60)
+    print(f"\nrunner killed: /readyz {ready} in {ready_s:.3f} s ({reason!r}); 200 again after {back_s:.2f} s")
+    assert ready == 503 and reason.startswith("the runner")
+    assert answered.status_code == 200
+    events = [(line["level"], line.get("event"), line.get("pid")) for line in _log(served) if line.get("event")]
+    assert ("ERROR", "worker_exit", runner.pid) in events
+    assert any(event[:2] == ("WARNING", "worker_restart") for event in events)
 
 
 async def _answered(request) -> object:
@@ -107,3 +181,5 @@ def test_sigterm_answers_every_request_in_flight_and_leaves_no_process(served):
         time.sleep(0.2)
     left = [w.pid for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes of the serve left running: {left}"
+    drained = [line["message"] for line in _log(served) if line["logger"] == "armor.drain"]
+    assert len(drained) == 3 and drained[-1] == "API workers stopped; stopping the runner"
