@@ -112,7 +112,10 @@ traffic.install(
     [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
     # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
     lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    traffic.Shortcut(
+    # (with TRACING on, every request takes BentoML's path: its OpenTelemetry middleware makes the spans)
+    None
+    if SETTINGS.serving.tracing
+    else traffic.Shortcut(
         ("/api/v1/", "/docs.json"),
         RequestIdentity(ResponseDeadline(APP, SETTINGS.serving.request_timeout_s), SETTINGS.serving.access_log),
     ),
