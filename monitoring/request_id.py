@@ -13,8 +13,9 @@ and BentoML's own endpoints, service.py; the runner's endpoints, runners/service
 - With ``access_log`` on, one JSON line a request, whatever its route and status, once the last
   byte of its answer is sent (a streamed batch: at its end).
 
-A call to the runner serves the rows of every request an API worker coalesced into it: it carries
-the id of the request whose task sent it (api/prediction/coalescer.py).
+The socket hop to the runner's default models (runners/hop.py) carries the id in its frames. A call
+to the runner serves the rows of every request an API worker coalesced into it: it carries the id
+of the request whose task sent it (api/prediction/coalescer.py).
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ keeps one connection per runner worker and multiplexes calls on it by request id
 asyncio protocols (no reading task, no coroutine step per frame), and a runner worker answers the
 calls that arrive together, from every API worker, as one model call per kind (``HopServer``).
 
-    request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | rows*columns float64
-              (flags: 1 explain, 2 past the prediction cache, 4 material rows, not feature rows)
+    request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | request id length u8 |
+              rows*columns float64 | request id (ASCII, after the rows: they stay 8-byte aligned)
+              (flags: 1 explain, 2 past the prediction cache, 4 material rows, not feature rows;
+              the request id is the one of monitoring/request_id.py, of the request whose task sent
+              the call: the runner's log lines for the call carry it)
     answer:   id u32 | status u8 | rows u32 | columns u32 | rows*columns float64   (status 0)
               id u32 | status u8 | 0 u32    | length u32 | UTF-8 message          (status 1)
 
@@ -36,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from monitoring.logs import REQUEST_ID
 from runners.contract import RowKind
 
 logger = logging.getLogger("armor.hop")
 
-REQUEST = struct.Struct("<IBBII")
+REQUEST = struct.Struct("<IBBIIB")
 ANSWER = struct.Struct("<IBII")
 OK, FAILED = 0, 1
 FLOAT = np.dtype("<f8")
@@ -103,8 +107,8 @@ class _Frames:
 
 
 def _request_body(head: tuple[int, ...]) -> int:
-    _, _, _, rows, columns = head
-    return rows * columns * FLOAT.itemsize
+    _, _, _, rows, columns, id_length = head
+    return id_length + rows * columns * FLOAT.itemsize
 
 
 def _answer_body(head: tuple[int, ...]) -> int:
@@ -123,6 +127,7 @@ class _Call:
     family: int
     flags: int
     rows: np.ndarray
+    request_id: str | None = None
 
 
 class HopServer:
@@ -197,7 +202,11 @@ class HopServer:
         try:
             packed = self._compute(call.family, call.flags, rows)
         except Exception as exc:  # the API answers it as the endpoint's failure would be
-            logger.exception("hop call failed")
+            token = REQUEST_ID.set(call.request_id)
+            try:
+                logger.exception("hop call failed")
+            finally:
+                REQUEST_ID.reset(token)
             message = f"{type(exc).__name__}: {exc}".encode()
             return ANSWER.pack(call.ident, FAILED, 0, len(message)) + message
         return _ok(call, packed)
@@ -219,8 +228,10 @@ class _ServerConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # a unix socket's (uvloop's is no asyncio.Transport)
 
     def data_received(self, data: bytes) -> None:
-        for (ident, family, flags, rows, columns), body in self.frames.feed(data):
-            self.server.queue(_Call(self, ident, family, flags, np.frombuffer(body, FLOAT).reshape(rows, columns)))
+        for (ident, family, flags, rows, columns, id_length), body in self.frames.feed(data):
+            values = np.frombuffer(body, FLOAT, count=rows * columns).reshape(rows, columns)
+            request_id = body[len(body) - id_length :].decode("ascii", errors="replace") if id_length else None
+            self.server.queue(_Call(self, ident, family, flags, values, request_id))
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -266,7 +277,9 @@ class _Connection(asyncio.Protocol):
         answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = answer
         data = np.ascontiguousarray(rows, FLOAT)
-        self.transport.write(REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1]) + data.tobytes())
+        request_id = (REQUEST_ID.get() or "").encode("ascii", errors="replace")[:255]
+        head = REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1], len(request_id))
+        self.transport.write(head + data.tobytes() + request_id)
         return answer
 
     def data_received(self, data: bytes) -> None:

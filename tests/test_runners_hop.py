@@ -254,3 +254,31 @@ async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> No
     assert server.model_calls >= 3  # the merged call, then each alone
     np.testing.assert_array_equal(answers[0], _answer("mechanical", good, PLAIN))
     assert isinstance(answers[1], HopFailed) and "a NaN feature" in str(answers[1])
+
+
+def test_the_request_id_crosses_the_hop_to_the_runners_log_line(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None], caplog_json: Any
+) -> None:
+    run(_the_request_id_crosses_the_hop(short_dir))
+    import json
+
+    (line,) = [json.loads(text) for text in caplog_json.getvalue().splitlines()]
+    assert line["message"] == "hop call failed" and line["request_id"] == "hop-id-7"
+
+
+async def _the_request_id_crosses_the_hop(short_dir: Path) -> None:
+    from monitoring.logs import REQUEST_ID
+
+    server = HopServer(short_dir / "1.sock", FAMILIES, _answer)
+    await server.start()
+    hop = SocketHop([short_dir / "1.sock"], FAMILIES)
+    token = REQUEST_ID.set("hop-id-7")
+    try:
+        ok = await hop.predict("ballistic", np.arange(6.0).reshape(2, 3), PLAIN)  # the rows unchanged by the id
+        assert ok is not None and ok[:, 2].tolist() == [3.0, 12.0]
+        with pytest.raises(HopFailed):
+            await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)  # the runner logs the failure
+    finally:
+        REQUEST_ID.reset(token)
+        await hop.close()
+        await server.close()
