@@ -5,7 +5,7 @@ and BentoML's own endpoints, service.py; the runner's endpoints, runners/service
 
 - The id is the client's ``X-Request-ID`` when it is 1 to ``MAX_ID_LENGTH`` printable ASCII
   characters, else the ``request_id`` member of a W3C ``baggage`` header (how the API's calls reach
-  the runner through BentoML's client, ``carried``), else a new uuid4 hex. It is set in
+  the runner through BentoML's client, ``carried``), else 32 new random hex digits. It is set in
   ``monitoring.logs.REQUEST_ID`` for the request's duration (every log line carries it, every body
   and error body of the API states it) and returned in the ``X-Request-ID`` response header.
 - A valid W3C ``traceparent`` is kept in ``monitoring.logs.TRACEPARENT`` (log lines carry its
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -65,6 +65,11 @@ def valid_traceparent(given: bytes | None) -> str | None:
     return given.decode("ascii") if given is not None and _TRACEPARENT.match(given) else None
 
 
+def new_id() -> str:
+    """32 random hex digits, as a uuid4's hex but without building a UUID (1 µs against 4.7 here)."""
+    return os.urandom(16).hex()
+
+
 def identify(scope: Scope) -> tuple[str, str | None]:
     """The request's id (given or new) and its traceparent (or None), from its headers."""
     given = baggage = traceparent = None
@@ -75,7 +80,7 @@ def identify(scope: Scope) -> tuple[str, str | None]:
             traceparent = value
         elif key == b"baggage":
             baggage = value
-    request_id = accepted_id(given) or baggage_id(baggage) or uuid.uuid4().hex
+    request_id = accepted_id(given) or baggage_id(baggage) or new_id()
     return request_id, valid_traceparent(traceparent)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 import inspect
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from api.transport.errors import (
 from api.transport.http import ORJSONResponse
 from monitoring.logs import REQUEST_ID
 from monitoring.metrics import NO_MODEL
+from monitoring.request_id import new_id
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -189,7 +189,7 @@ async def _answered(core: ServiceCore, family: str, flow: Callable[[str], Awaita
     """The flow's rendered answer (or its failure) as a response, counted; None: no answer. The
     request's id is the one monitoring/request_id.py set (a new one outside that middleware)."""
     given = REQUEST_ID.get()
-    request_id = given if given is not None else uuid.uuid4().hex
+    request_id = given if given is not None else new_id()
     token = None if given is not None else REQUEST_ID.set(request_id)
     ANSWERED_BY.set(NO_MODEL)  # the flow sets the tag that answers
     response: Response
