@@ -64,18 +64,19 @@ class DependencyClient:
     """One family's side of the runner service, as api.prediction.predictor.RunnerClient: the default model
     through the socket hop when a runner socket answers (runners/hop.py), everything else (and the
     default model when no socket answers) through BentoML's client, with the request's id and
-    traceparent (monitoring/request_id.py). A call not answered within ``unavailable_s``
-    (RUNNER_UNAVAILABLE_S) raises TimeoutError: the request is 503 with Retry-After."""
+    traceparent (monitoring/request_id.py). RUNNER_UNAVAILABLE_S (``unavailable_s``): a hop call
+    fails once its runner has sent nothing for that long (runners/hop.py), a call through
+    BentoML's client once it has taken that long; either raises TimeoutError: 503 + Retry-After."""
 
     def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None, unavailable_s: float = 5.0):
         self._dep, self.family, self.hop, self.unavailable_s = dependency.to_async, family, hop, unavailable_s
 
     async def predict(self, rows: np.ndarray, version: str | None, kind: RowKind) -> np.ndarray:
+        if version is None and self.hop is not None:
+            answer = await self.hop.predict(self.family, rows, kind)  # bounded by the runner's silence
+            if answer is not None:
+                return answer
         async with asyncio.timeout(self.unavailable_s):
-            if version is None and self.hop is not None:
-                answer = await self.hop.predict(self.family, rows, kind)
-                if answer is not None:
-                    return answer
             with carried():
                 # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
                 result: np.ndarray = await self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
@@ -137,8 +138,12 @@ class ArmorService:
         clients = {f: DependencyClient(self.models, f, self.hop, bound_s) for f in ALL_FAMILIES}
         self.core = ServiceCore(SETTINGS, clients)
         self.tally = self.core.metrics.tally  # BentoML's traffic series go through it (monitoring/traffic.py)
+        hop = self.hop
         self.readiness = Readiness(
-            lambda: self.models.is_ready(1), SETTINGS.serving.readiness_check_s, draining(SETTINGS.shutdown)
+            lambda: self.models.is_ready(1),
+            SETTINGS.serving.readiness_check_s,
+            draining(SETTINGS.shutdown),
+            (lambda: hop.heard_within(2 * SETTINGS.serving.readiness_check_s)) if hop is not None else None,
         )
 
     async def __is_ready__(self) -> bool:
@@ -212,4 +217,5 @@ def _socket_hop() -> SocketHop | None:
     directory = serve_directory(SETTINGS.monitoring.shared_dir)
     if SETTINGS.batching.hop != "socket" or directory is None:
         return None
-    return SocketHop(socket_paths(directory, SETTINGS.serving.prediction_workers), ALL_FAMILIES)
+    paths = socket_paths(directory, SETTINGS.serving.prediction_workers)
+    return SocketHop(paths, ALL_FAMILIES, silence_s=SETTINGS.serving.runner_unavailable_s)

@@ -20,14 +20,26 @@ DRAINING = "shutting down: SIGTERM received, finishing the requests in flight"
 
 
 class Readiness:
-    """``reason()``: None when ready, else why not (the body of /readyz's 503)."""
+    """``reason()``: None when ready, else why not (the body of /readyz's 503). ``heard_recently``:
+    whether the runner answered a prediction call just now (runners/hop.py); then it is not asked,
+    since a runner busy with batches answers /readyz late and the instance would flap out of the
+    balancer under load."""
 
-    def __init__(self, runner_ready: Callable[[], Awaitable[bool]], check_s: float, draining: Callable[[], bool]):
+    def __init__(
+        self,
+        runner_ready: Callable[[], Awaitable[bool]],
+        check_s: float,
+        draining: Callable[[], bool],
+        heard_recently: Callable[[], bool] | None = None,
+    ):
         self.runner_ready, self.check_s, self.draining = runner_ready, check_s, draining
+        self.heard_recently = heard_recently
 
     async def reason(self) -> str | None:
         if self.draining():
             return DRAINING
+        if self.heard_recently is not None and self.heard_recently():
+            return None
         try:
             async with asyncio.timeout(self.check_s):
                 ready = await self.runner_ready()

@@ -8,8 +8,8 @@ import pytest
 from serving.readiness import DRAINING, Readiness
 
 
-def _reason(runner_ready, draining=lambda: False, check_s=0.05):
-    return asyncio.run(Readiness(runner_ready, check_s, draining).reason())
+def _reason(runner_ready, draining=lambda: False, check_s=0.05, heard_recently=None):
+    return asyncio.run(Readiness(runner_ready, check_s, draining, heard_recently).reason())
 
 
 async def _ready() -> bool:
@@ -47,3 +47,8 @@ def test_draining_is_not_ready_whatever_the_runner():
 )
 def test_a_runner_that_cannot_answer_gives_the_reason(runner, reason):
     assert _reason(runner) == reason
+
+
+def test_a_runner_heard_just_now_is_not_asked():
+    assert _reason(_paused, heard_recently=lambda: True) is None  # busy with predictions: slow to answer /readyz
+    assert _reason(_paused, heard_recently=lambda: False).startswith("the runner did not answer")
