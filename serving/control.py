@@ -35,8 +35,9 @@ _ORIGINAL = "_armor_original"
 
 
 def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None) -> type[Any]:
-    """``base`` (an arbiter class) with its control and pub/sub endpoints in a private directory;
-    with ``shutdown``, its stop (SIGTERM, circus's ``quit``) drains first (serving/drain.py)."""
+    """``base`` (an arbiter class) with its control and pub/sub endpoints in a private directory and
+    its workers' exits logged (serving/workers.py); with ``shutdown``, its stop (SIGTERM, circus's
+    ``quit``) drains first (serving/drain.py)."""
 
     class PrivateEndpointsArbiter(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -45,20 +46,29 @@ def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None)
             super().__init__(*args, **kwargs)
             self.control_directory = directory
             self.exit_stack.callback(shutil.rmtree, directory, ignore_errors=True)
-            self.drain_file, self.drained = f"{directory}/draining", shutdown is None
-            name_drain_file(self.watchers, self.drain_file)
             workers.watch(self.watchers)
+
+    arbiter = PrivateEndpointsArbiter if shutdown is None else _draining(PrivateEndpointsArbiter, shutdown)
+    setattr(arbiter, _ORIGINAL, base)
+    return arbiter
+
+
+def _draining(base: type[Any], shutdown: ShutdownSettings) -> type[Any]:
+    class DrainingArbiter(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drain_file, self.drained = f"{self.control_directory}/draining", False
+            name_drain_file(self.watchers, self.drain_file)
 
         @gen.coroutine
         def stop(self) -> Generator[Any, Any, None]:
             """Drain once (a second SIGTERM while draining stops at once), then BentoML's stop."""
-            if not self.drained and shutdown is not None:
+            if not self.drained:
                 self.drained = True
                 yield drain(self, shutdown, self.drain_file)
             yield super().stop()
 
-    setattr(PrivateEndpointsArbiter, _ORIGINAL, base)
-    return PrivateEndpointsArbiter
+    return DrainingArbiter
 
 
 def install(shutdown: ShutdownSettings | None = None) -> None:
