@@ -33,9 +33,8 @@ from api.batch.io import (
 )
 from api.batch.screening import Screen
 from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
-from api.transport.errors import InvalidInput, ServiceUnavailable, for_caller
+from api.transport.errors import InvalidInput, for_caller
 from api.transport.handlers import admin, failure_response
-from api.transport.http import ORJSONResponse
 from features.catalogue import TARGETS
 from settings import BatchRouteSettings
 
@@ -132,10 +131,7 @@ async def job_stream(core: ServiceCore, family: str, job: Job, encoder: Encoder)
 async def answer_batch(core: ServiceCore, family: str, request: Request, limits: BatchRouteSettings) -> Response:
     job = await read_job(request, limits, core.batch_decoder)
     encoder = encoder_for(request.headers.get("accept", ""), TARGETS[family])
-    try:
-        stream = await job_stream(core, family, job, encoder)
-    except ServiceUnavailable as exc:  # others (an unknown version: redacted for a non-admin) go to the route
-        return ORJSONResponse(exc.body(), status_code=exc.status, headers={"Retry-After": "1"})
+    stream = await job_stream(core, family, job, encoder)  # its ApiError: predict_batch's failure_response
     headers = {"Vary": "Accept, Accept-Encoding"}
     if wants_gzip(request.headers.get("accept-encoding", "")):
         stream, headers["Content-Encoding"] = _gzipped(stream), "gzip"

@@ -109,10 +109,11 @@ RUNNER_UNAVAILABLE = "the prediction runner is unavailable or overloaded; retry 
 
 
 def failure_response(exc: Exception) -> ORJSONResponse:
-    """The answer to a route that raised: an ApiError's status and body, a runner failure as 503
-    with Retry-After, anything else 500 without internals."""
+    """The answer to a route that raised: an ApiError's status and body (a 503 with Retry-After), a
+    runner failure as 503 with Retry-After, anything else 500 without internals."""
     if isinstance(exc, ApiError):
-        return ORJSONResponse(exc.body(), status_code=int(exc.status))
+        retry = {"Retry-After": "1"} if isinstance(exc, ServiceUnavailable) else None
+        return ORJSONResponse(exc.body(), status_code=int(exc.status), headers=retry)
     if isinstance(exc, RUNNER_FAILURES):
         logger.warning("runner call failed: %s", type(exc).__name__)
         error = ServiceUnavailable(RUNNER_UNAVAILABLE)
