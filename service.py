@@ -20,6 +20,7 @@ import bentoml
 import numpy as np
 import orjson
 from starlette.exceptions import HTTPException
+from starlette.routing import Mount
 
 from api.app import create_app
 from api.core import ServiceCore
@@ -121,6 +122,7 @@ traffic.install(
         RequestIdentity(ResponseDeadline(APP, SETTINGS.serving.request_timeout_s), SETTINGS.serving.access_log),
     ),
     lambda: orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
+    mounts=tuple(f"{route.path}/" for route in APP.routes if isinstance(route, Mount)),  # the web page's files
 )
 
 

@@ -10,10 +10,11 @@ V50^2 grows linearly with thickness:
     V50(h1) = V_F(h1)                              for h1 <= h*
     V50(h1) = V_F(h*) sqrt(h1 / h*)                for h1 >  h*
 
-h* is the thin-tile limit, taken as one projectile calibre (the tiles of Florence's and
-Wilkins' experiments were of the order of the calibre). This choice is this project's, stated
+h* is the thin-tile limit, taken as one projectile calibre. This choice is this project's, stated
 here and checked against the published points in data/ballistic_reference.csv
-(docs/science.md); it is not a measured constant.
+(docs/science.md section 7); it is not a measured constant. Two searches (docs/science.md
+section 8) found no retrievable source for the tile thicknesses of Florence's or Wilkins'
+experiments or for a published optimum tile/backing ratio that could replace it.
 """
 
 from __future__ import annotations

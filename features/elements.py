@@ -114,6 +114,12 @@ def load_element_table(path: Path = TABLE_PATH) -> ElementTable:
 
 
 @cache
+def complete_symbols() -> frozenset[str]:
+    """The symbols a formula may use: every property of the table present."""
+    table = load_element_table()
+    return frozenset(s for s, complete in zip(table.symbols, table.complete, strict=True) if complete)
+
+
 def known_symbols() -> frozenset[str]:
     """Every element symbol of the table (Z = 1..118), with or without complete data."""
     return frozenset(load_element_table().symbols)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,8 @@ BACKING, BACKING_MM = "aluminum_7075_t6", 6.0
 NIJ_VELOCITY_TOLERANCE = 9.1  # m/s, NIJ 0101.06 (quoted in the nij3/nij4 rows)
 PLATE_AREA_M2 = 0.254 * 0.3048  # 10 x 12 in
 OPTIMUM_AREAL_DENSITIES = (30.0, 45.0, 60.0, 90.0, 150.0)  # kg/m2 at which Florence's optimum build is reported
+POUND_KG, INCH_M = 0.45359237, 0.0254
+PLATE_SIZE = re.compile(r"(\d+(?:\.\d+)?) x (\d+(?:\.\d+)?) in")
 
 
 @dataclass
@@ -125,8 +128,21 @@ def _ratio(model, a: tuple[str, str], b: tuple[str, str]) -> tuple[float, float,
     return values[0], min(values[1:]), max(values[1:])
 
 
+def plate_areal_density(row: dict) -> float | None:
+    """kg/m2 of a rated plate whose weight (lb) the row cites and whose size ("W x H in") its
+    ``quantity`` names: the weight over the bounding rectangle (a SAPI cut clips two corners, so the
+    plate's own areal density is somewhat higher). None for any other row."""
+    size = PLATE_SIZE.search(row["quantity"])
+    if row["unit"] != "lb" or size is None:
+        return None
+    return float(row["value"]) * POUND_KG / (float(size[1]) * INCH_M * float(size[2]) * INCH_M)
+
+
 def compare_row(row: dict, model) -> Comparison:
     kind, cited, source = row["comparison"], f"{row['value']} {row['unit']}", row["source"].split(" (")[0]
+    plate = plate_areal_density(row)
+    if plate is not None:
+        cited += f" ({plate:.1f} kg/m2 over the bounding rectangle)"
     threats = load_armor_tables()["threats"]
     if kind == "threat_table":
         key = "7.62x51_m80" if "M80" in row["threat"] else "30-06_m2ap"
@@ -218,6 +234,24 @@ def _bfd_verdict(row, cited, source, model) -> Comparison:
         model_low=float(low),
         model_high=float(high),
     )
+
+
+def rated_plates() -> dict[str, float]:
+    """Areal density (kg/m2) of every rated plate the reference file cites by weight and size."""
+    return {row["id"]: ad for row in read_reference() if (ad := plate_areal_density(row)) is not None}
+
+
+def metal_build_at_m80(model, phase: str = "SiC") -> tuple[float, float, float] | None:
+    """Areal density (kg/m2) of the ``phase`` tile (1 % porosity) on 6 mm Al 7075-T6 whose predicted
+    V50 equals the 7.62x51 M80 reference velocity: value and the range from the V50 interval. The
+    build of row nij_bfs_limit; what the served model asks of a metal-backed plate for the threat a
+    SAPI plate is rated against."""
+    velocity = load_armor_tables()["threats"]["7.62x51_m80"]["velocity_m_s"]
+    tile = tile_for(model, phase, "7.62x51_m80", velocity)
+    if tile is None:
+        return None
+    value, thin, thick = (areal_density(phase, t) for t in tile)
+    return value, thin, thick
 
 
 def derived_nij3_plate() -> dict:
@@ -367,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\nFlorence's optimum SiC / Al 6061-T6 build against 7.62x51 M80 (Hetherington's criterion):")
     for ad, (h1, h2, v) in optimum.items():
         print(f"  {ad:g} kg/m2: tile {h1:.1f} mm, backing {h2:.1f} mm, ratio {h1 / h2:.2f}, Florence V50 {v:.0f} m/s")
+    plates = rated_plates()
+    listed = ", ".join(f"{k} {v:.1f}" for k, v in plates.items())
+    print(f"\nrated plates, kg/m2 (weight over the bounding rectangle): {listed}")
+    metal = metal_build_at_m80(model)
+    if metal is not None:
+        print(f"SiC on 6 mm Al 7075-T6 at V50 = M80 reference: {metal[0]:.1f} kg/m2 [{metal[1]:.1f}-{metal[2]:.1f}]")
     dop = phase_dop(model)
     print(
         "\npenetration resistance against .30-06 M2 AP (defaults): "
@@ -384,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 "nij3_plate": plate,
                 "florence_optimum": optima,
                 "penetration_resistance_m2ap": dop,
+                "rated_plates_kg_m2": plates,
+                "sic_al7075_at_m80_kg_m2": metal,
             }
             json.dump(report, handle, indent=1)
     return 0

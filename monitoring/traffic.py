@@ -82,12 +82,21 @@ def json_not_found(send: Any, body_of: Callable[[], bytes]) -> Callable[[dict[st
     return replaced
 
 
+def endpoint_label(path: str, known: frozenset[str], mounts: tuple[str, ...]) -> str:
+    """A routed path is its own label; a path under a mount (the web page's files under /ui/) is
+    the mount's; any other is ``UNROUTED``."""
+    if path in known:
+        return path
+    return next((mount for mount in mounts if path.startswith(mount)), UNROUTED)
+
+
 def _bounded(
     base: type[Any],
     known: frozenset[str],
     tally_of: Callable[[], Tally],
     shortcut: Shortcut | None = None,
     not_found: Callable[[], bytes] | None = None,
+    mounts: tuple[str, ...] = (),
 ) -> type[Any]:
     class BoundedPathTrafficMetrics(base):  # type: ignore[misc, valid-type]
         def __init__(self, app: Any, **options: Any) -> None:
@@ -111,7 +120,7 @@ def _bounded(
 
         async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
             if scope["type"] in ("http", "websocket") and scope["path"] not in known:
-                scope = {**scope, _ORIGINAL_PATH: scope["path"], "path": UNROUTED}
+                scope = {**scope, _ORIGINAL_PATH: scope["path"], "path": endpoint_label(scope["path"], known, mounts)}
             if scope["type"] != "http" or scope["path"] == "/metrics":
                 await super().__call__(scope, receive, send)
                 return
@@ -189,13 +198,15 @@ def install(
     tally_of: Callable[[], Tally],
     shortcut: Shortcut | None = None,
     not_found: Callable[[], bytes] | None = None,
+    mounts: tuple[str, ...] = (),
 ) -> None:
-    """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes), record an
+    """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes; a path under
+    one of ``mounts``, prefixes ending in /, by the mount), record an
     HTTP request's series through the tally ``tally_of`` returns (the service's, written once a
     second, monitoring/tally.py), send the requests of ``shortcut`` straight to its app, and
     answer BentoML's 404s with ``not_found``; idempotent."""
     current = instruments.RunnerTrafficMetricsMiddleware
     original = getattr(current, "_armor_original", current)
-    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, tally_of, shortcut, not_found)
+    bounded = _bounded(original, frozenset(routed_paths) | BENTOML_PATHS, tally_of, shortcut, not_found, mounts)
     bounded._armor_original = original
     instruments.RunnerTrafficMetricsMiddleware = bounded  # type: ignore[misc]

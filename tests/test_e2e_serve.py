@@ -159,11 +159,12 @@ def test_metrics_expose_custom_series_that_move(served):
 def test_made_up_paths_do_not_add_metric_series(served):
     # issue 14, item 3: BentoML labelled its traffic series by the raw path
     httpx.get(f"{served.url}/x-warm-up")
+    assert httpx.get(f"{served.url}/ui/").status_code == 200  # the page's files: one series, the mount's
     before = httpx.get(f"{served.url}/metrics").text
     for i in range(200):
         assert httpx.get(f"{served.url}/x{i}-{'a' * 20}").status_code == 404
     after = httpx.get(f"{served.url}/metrics").text
-    assert "/x1-" not in after and 'endpoint="/(unrouted)"' in after
+    assert "/x1-" not in after and 'endpoint="/(unrouted)"' in after and 'endpoint="/ui/"' in after
     assert len(after.splitlines()) == len(before.splitlines())
     assert httpx.get(f"{served.url}/api/v1/health").status_code == 200  # routed requests still arrive intact
 

@@ -385,3 +385,52 @@ def test_any_bytes_get_a_4xx_with_the_error_body_never_a_5xx(
             assert error["status"] == response.status_code and error["message"], response.text[:300]
 
     _checked(tally, route, check)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. schema-valid requests (issue 36): the document states every rule JSON Schema can state, so a
+#    request generated from it in schemathesis' positive mode is refused only for a rule it cannot:
+#    a sum of fractions, a CSV header inside a string body, balanced brackets and non-zero amounts
+#    in a formula, a backing the ballistic models were not validated for. Measured with 100
+#    examples per operation (seed 36), before the schema named the other rules: more than 120
+#    positive cases refused for their shape (load range and count, formula symbols, tags, rank_by
+#    and where quantities, top without rank_by, 1.0 as an integer, an empty CSV); after: 0.
+
+POSITIVE = schemathesis.openapi.from_dict(
+    create_app(lambda: None, MAX_REQUEST_BYTES).openapi(),
+    config=SchemathesisConfig.from_dict(
+        {
+            "seed": 36,
+            "generation": {"mode": "positive", "max-examples": 60, "deterministic": True, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+            "warnings": False,
+        }
+    ),
+)
+# field -> what in its message marks a rule the schema cannot state
+INEXPRESSIBLE = {
+    "composition": ("must sum to 1",),
+    "columns": ("unknown column",),
+    "formula": ("unbalanced", "zero amount"),
+    "armor.backing": ("validated for",),
+}
+
+
+def _refused_for(body: dict[str, Any]) -> tuple[str, str]:
+    """The field and message of a 4xx body ('' when it names no field)."""
+    error = body["error"]
+    details = error.get("details") or [{"field": "", "message": error["message"]}]
+    return details[0]["field"], details[0]["message"]
+
+
+@POSITIVE.include(method="POST").parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_schema_valid_request_is_refused_only_for_a_rule_the_schema_cannot_state(
+    case: Any, fuzz_app: ASGIApp
+) -> None:
+    response = case.call(app=fuzz_app)
+    if response.status_code < 400 or response.status_code in (404, 429) or response.status_code >= 500:
+        return  # 404: an unknown model_version has the tag's shape; 5xx: the other test's concern
+    field_name, message = _refused_for(response.json())
+    marks = INEXPRESSIBLE.get(field_name, ())
+    assert any(mark in message for mark in marks), (case.operation.label, response.status_code, field_name, message)

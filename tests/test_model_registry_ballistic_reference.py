@@ -56,3 +56,12 @@ def test_numeric_rows_reach_the_parity_plot(trained, tmp_path):
     path = tmp_path / "parity.png"
     assert ref.parity_plot(comparisons, str(path)) == len(numeric)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rated_plate_row_gives_its_weight_over_its_size():
+    rows = {r["id"]: r for r in ref.read_reference()}
+    medium = ref.plate_areal_density(rows["sapi_medium_plate"])
+    assert medium == 4.0 * 0.45359237 / (9.5 * 0.0254 * 12.5 * 0.0254)
+    assert 23.0 < medium < 24.5
+    assert ref.plate_areal_density(rows["nij3_velocity"]) is None
+    assert set(ref.rated_plates()) >= {"sapi_small_plate", "sapi_medium_plate", "sapi_large_plate", "sapi_xl_plate"}

@@ -189,3 +189,15 @@ def test_a_path_nobody_routes_gets_the_json_404_and_bentomls_own_files_are_still
         "/a (200, b'text/plain; charset=utf-8', b'found')",
         "/api/made-up (404, b'application/json', b'{\"service\": 404}')",
     ]
+
+
+def test_a_path_under_a_mount_is_labelled_by_the_mount_not_unrouted():
+    """Issue 31's page: its files under /ui/ are one series, not '/(unrouted)' beside made-up paths."""
+    from monitoring.traffic import UNROUTED, endpoint_label
+
+    known, mounts = frozenset({"/api/v1/models", "/ui"}), ("/ui/",)
+    assert endpoint_label("/api/v1/models", known, mounts) == "/api/v1/models"
+    assert endpoint_label("/ui", known, mounts) == "/ui"
+    assert endpoint_label("/ui/js/app.js", known, mounts) == "/ui/"
+    assert endpoint_label("/uix/made-up", known, mounts) == UNROUTED
+    assert endpoint_label("/x1-2", known, ()) == UNROUTED

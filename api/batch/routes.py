@@ -31,8 +31,8 @@ from api.batch.io import (
     query_options,
     wants_gzip,
 )
-from api.batch.screening import Screen
-from api.prediction.schemas import PREDICTION_ERRORS, BatchRequest, BatchResponse, ErrorBody
+from api.batch.screening import Screen, known_quantities
+from api.prediction.schemas import PREDICTION_ERRORS, WHERE_PATTERN, BatchRequest, BatchResponse, ErrorBody
 from api.transport.errors import InvalidInput, for_caller
 from api.transport.handlers import admin, failure_response
 from features.catalogue import TARGETS
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 BATCH_FAMILIES = ("mechanical", "ballistic")
 _CSV_SCHEMA = {
     "type": "string",
+    "pattern": r"\S",  # a header row at least: a blank body is a 400
     "description": "a header row (columns of data/reference_materials.csv), a material a row",
 }
 _ERRORS: dict[int | str, dict[str, Any]] = PREDICTION_ERRORS | {
@@ -138,6 +139,43 @@ async def answer_batch(core: ServiceCore, family: str, request: Request, limits:
     return StreamingResponse(stream, media_type=encoder.media_type, headers=headers)
 
 
+# top without a rank_by is refused ("which rows are the best?"). Said here, in the route's document
+# (JSON Schema 2020-12), not on BatchOptions: BentoML's own schema objects take no "if".
+_TOP_NEEDS_RANK_BY: dict[str, Any] = {
+    "if": {"properties": {"top": {"type": "integer"}}, "required": ["top"]},
+    "then": {"properties": {"rank_by": {"type": "string"}}, "required": ["rank_by"]},
+}
+
+
+def _json_schema(family: str) -> dict[str, Any]:
+    """BatchRequest's schema with the family's quantities named: rank_by one of them, each where
+    constraint about one of them (what api/batch/screening.py accepts)."""
+    schema = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    known = known_quantities(family)
+    properties = schema["properties"]
+    properties["rank_by"]["anyOf"] = [{"enum": known, "type": "string"}, {"type": "null"}]
+    properties["where"]["items"]["pattern"] = _where_pattern(known)
+    plain = list(TARGETS[family])  # without an interval, no bound to rank or screen by
+    schema["allOf"] = [
+        _TOP_NEEDS_RANK_BY,
+        {
+            "if": {"properties": {"include_uncertainty": {"const": False}}, "required": ["include_uncertainty"]},
+            "then": {
+                "properties": {
+                    "rank_by": {"anyOf": [{"enum": plain, "type": "string"}, {"type": "null"}]},
+                    "where": {"items": {"type": "string", "pattern": _where_pattern(plain)}},
+                }
+            },
+        },
+    ]
+    return schema
+
+
+def _where_pattern(quantities: list[str]) -> str:
+    names = "|".join(sorted(quantities, key=lambda k: (-len(k), k)))
+    return WHERE_PATTERN.replace("([A-Za-z_][A-Za-z0-9_]*)", f"({names})", 1)
+
+
 def register_batch_routes(app: FastAPI, get_service: Callable[[], ServiceCore], limits: BatchRouteSettings) -> None:
     """The /batch route of each material family; their body cap is set on the middleware."""
     for family in BATCH_FAMILIES:
@@ -147,7 +185,7 @@ def register_batch_routes(app: FastAPI, get_service: Callable[[], ServiceCore], 
 def _register(app: FastAPI, get_service: Callable[[], ServiceCore], limits: BatchRouteSettings, family: str) -> None:
     request_body = {
         "content": {
-            "application/json": {"schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
+            "application/json": {"schema": _json_schema(family)},
             "text/csv": {"schema": _CSV_SCHEMA},
         },
         "required": True,

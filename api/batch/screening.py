@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.prediction.schemas import BatchOptions
+from api.prediction.schemas import WHERE_PATTERN, BatchOptions
 from api.transport.errors import InvalidInput
 from features.catalogue import TARGETS
 
@@ -26,9 +26,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_CONSTRAINT = re.compile(
-    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
-)
+_CONSTRAINT = re.compile(WHERE_PATTERN)  # the document states the same pattern
 _BOUNDS = {"_low": 0, "_high": 1}
 
 
@@ -58,8 +56,13 @@ def quantity(name: str, family: str, with_interval: bool, field_name: str) -> Qu
             if not with_interval:
                 raise _invalid(field_name, f"{name!r} is an interval bound: it needs include_uncertainty true")
             return Quantity(target, bound)
-    known = [*targets, *(f"{t}{s}" for t in targets for s in _BOUNDS)]
-    raise _invalid(field_name, f"unknown quantity {name!r}; known: {known}")
+    raise _invalid(field_name, f"unknown quantity {name!r}; known: {known_quantities(family)}")
+
+
+def known_quantities(family: str) -> list[str]:
+    """What rank_by and where may name: the family's targets and their interval bounds."""
+    targets = TARGETS[family]
+    return [*targets, *(f"{t}{s}" for t in targets for s in _BOUNDS)]
 
 
 @dataclass(frozen=True)

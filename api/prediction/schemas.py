@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Protocol, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from features.catalogue import INDENTATION_LOAD
+from features.elements import complete_symbols
 from features.formula import MAX_FORMULA_LENGTH
 from features.schema import Material
 
@@ -34,10 +35,35 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 
 # One definition for every route (single, hardness, batch): surrounding whitespace is dropped, as
 # the material routes always did ("armor_mechanical:latest\n" was accepted there, refused on /batch)
+# The document states what validation checks wherever JSON Schema can say it, so a schema-valid
+# request is not refused for its shape (issue 36): the tag rule of model_registry.store.VERSION_PATTERN
 ModelVersion = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True)] | None,
-    Field(description="registry tag or version; default: the serving model"),
+    Field(
+        description="registry tag or version; default: the serving model",
+        json_schema_extra={"pattern": r"^\s*([a-z_]+:)?[a-z0-9][a-z0-9._-]{0,62}\s*$"},
+    ),
 ]
+
+
+def _formula_pattern() -> str:
+    """Element symbols with full data, brackets and amounts, starting with a symbol or a bracket:
+    features/formula.py's tokens; balanced brackets and non-zero amounts are checked by the parser
+    alone (no regular expression can say the first)."""
+    symbols = "|".join(sorted(complete_symbols(), key=lambda s: (-len(s), s)))
+    amount = r"\d+(\.\d*)?|\.\d+"
+    return rf"^\s*({symbols}|[(\[])({symbols}|[()\[\]]|{amount})*\s*$"
+
+
+def _loads_schema() -> dict[str, Any]:
+    """load_n: one load or 1 to MAX_LOADS of them, each in the accepted range (what _loads checks)."""
+    one = {"type": "number", "minimum": INDENTATION_LOAD.low, "maximum": INDENTATION_LOAD.high}
+    return {
+        "anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": MAX_LOADS}],
+        "default": INDENTATION_LOAD.default,
+        "description": f"indentation load(s), N ({INDENTATION_LOAD.low:g}-{INDENTATION_LOAD.high:g}); several "
+        f"loads (at most {MAX_LOADS}) show the indentation size effect",
+    }
 
 
 class PredictionRequest(Material):
@@ -141,8 +167,9 @@ class HardnessRequest(BaseModel):
         max_length=MAX_FORMULA_LENGTH,
         description="chemical formula, e.g. B4C, TiB2, Ti(C0.5N0.5), (HfZrTaNbTi)C5; element symbols with "
         "optional decimal amounts and nested brackets",
+        json_schema_extra={"pattern": _formula_pattern()},
     )
-    load_n: Annotated[float | list[float], BeforeValidator(_loads)] = Field(
+    load_n: Annotated[float | list[float], BeforeValidator(_loads), WithJsonSchema(_loads_schema())] = Field(
         cast(float, INDENTATION_LOAD.default),
         description=f"indentation load(s), N ({INDENTATION_LOAD.low:g}-{INDENTATION_LOAD.high:g}); several loads "
         f"(at most {MAX_LOADS}) show the indentation size effect",
@@ -271,6 +298,15 @@ PREDICTION_ERRORS: dict[int | str, dict[str, Any]] = {
 GET_ERRORS: dict[int | str, dict[str, Any]] = {code: PREDICTION_ERRORS[code] for code in (503, 500)}
 
 
+# "<quantity> <op> <number>", as api/batch/screening.py reads a constraint
+WHERE_PATTERN = r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+
+
+def _integral(value: Any) -> Any:
+    """1.0 is the integer 1 (JSON Schema's rule for "integer"); 1.5 stays a float and is refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class BatchOptions(BaseModel):
     """What a /batch request asks for besides its materials: the top-level fields of a JSON body,
     the query string of a CSV body. The flags apply to every material, as in a single request."""
@@ -292,8 +328,11 @@ class BatchOptions(BaseModel):
         max_length=32,  # each is checked on every row: their number multiplies the rows' work
         description='screening constraints on targets, e.g. "density <= 3.3", "v50_velocity_low > 850" '
         "(operators <, <=, >, >=); a row must meet all of them",
+        json_schema_extra={"items": {"type": "string", "pattern": WHERE_PATTERN}},
     )
-    top: int | None = Field(None, ge=1, description="screening: at most this many rows, best first (needs rank_by)")
+    top: Annotated[int | None, BeforeValidator(_integral)] = Field(
+        None, ge=1, description="screening: at most this many rows, best first (needs rank_by)"
+    )
 
 
 class BatchRequest(BatchOptions):
