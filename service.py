@@ -13,6 +13,7 @@ built here, once, and passed down.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Any
 
@@ -67,7 +68,8 @@ class DependencyClient:
     default model when no socket answers) through BentoML's client, with the request's id and
     traceparent (monitoring/request_id.py). RUNNER_UNAVAILABLE_S (``unavailable_s``): a hop call
     fails once its runner has sent nothing for that long (runners/hop.py), a call through
-    BentoML's client once it has taken that long; either raises TimeoutError: 503 + Retry-After."""
+    BentoML's client once it has taken that long while no hop call was answered either; either
+    raises TimeoutError: 503 + Retry-After."""
 
     def __init__(self, dependency: Any, family: str, hop: SocketHop | None = None, unavailable_s: float = 5.0):
         self._dep, self.family, self.hop, self.unavailable_s = dependency.to_async, family, hop, unavailable_s
@@ -77,17 +79,31 @@ class DependencyClient:
             answer = await self.hop.predict(self.family, rows, kind)  # bounded by the runner's silence
             if answer is not None:
                 return answer
-        async with asyncio.timeout(self.unavailable_s):
-            with carried():
-                # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
-                result: np.ndarray = await self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
-            return result
+        with carried():
+            # the endpoint's arguments are the kind's fields (runners/services.py ModelRunner.predict)
+            call = self._dep.predict(rows, family=self.family, version=version, **asdict(kind))
+            result: np.ndarray = await self._unless_silent(call)
+        return result
 
     async def card(self, version: str | None = None) -> dict[str, Any]:
-        async with asyncio.timeout(self.unavailable_s):
-            with carried():
-                result: dict[str, Any] = await self._dep.card(family=self.family, version=version)
-            return result
+        with carried():
+            result: dict[str, Any] = await self._unless_silent(self._dep.card(family=self.family, version=version))
+        return result
+
+    async def _unless_silent(self, call: Awaitable[Any]) -> Any:
+        """``call``'s result; TimeoutError once it has waited ``unavailable_s`` and the runner has not
+        answered a hop call within that time either (a runner busy with batches answers BentoML's
+        endpoints late, and keeps its calls; the request's own deadline still applies)."""
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.unavailable_s)
+                if done:
+                    return task.result()
+                if self.hop is None or not self.hop.heard_within(self.unavailable_s):
+                    raise TimeoutError(f"the runner did not answer within {self.unavailable_s:g} s")
+        finally:
+            task.cancel()
 
 
 # looked up once: every ``bentoml.<name>`` goes through the package's lazy ``__getattr__``, an
