@@ -126,7 +126,44 @@ class Environment(BaseSettings):
         description="comma-separated addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For "
         "names the client (the rate limit's address); empty: the header is never believed",
     )
-    access_log: bool = Field(False, description="JSON access line per prediction request (costs throughput)")
+    access_log: bool = Field(
+        False, description="a JSON access line for every request, of every route and status, with its request id"
+    )
+    runner_unavailable_s: float = Field(
+        5.0,
+        gt=0,
+        description="a runner call that has not answered within this many seconds fails the request with 503 "
+        "and Retry-After (a paused, stuck or restarting runner), instead of the 30 s request timeout",
+    )
+    readiness_check_s: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="/readyz asks the runner whether it is ready and waits at most this many seconds for the "
+        "answer; no answer in time is 503 naming the reason (so /readyz always answers within 1 s)",
+    )
+    shutdown_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description="after SIGTERM, /readyz answers 503 at once but the service keeps accepting and serving "
+        "requests for this many seconds, so load balancers stop sending before the listener closes",
+    )
+    shutdown_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="after the grace period, requests in flight (single, batch, NDJSON, hardness) have this "
+        "many seconds to finish before the API workers are killed; the runner stops after the API workers",
+    )
+    drain_file: str | None = Field(
+        None,
+        description="set by bentoml serve (serving/control.py): the file whose presence tells the workers "
+        "the instance is draining after SIGTERM",
+    )
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans through BentoML's tracing configuration (an exporter is configured "
+        "with BentoML's own settings); off: no span is made, the W3C traceparent is still carried",
+    )
     admin_token: str | None = Field(
         None,
         description="when set, /api/v1/status and /api/v1/models give details (paths, PIDs, versions, "
@@ -263,6 +300,19 @@ class ServingSettings:
     header_read_timeout_s: float = 10.0  # 0: off
     header_max_bytes: int = 32 * 1024
     header_max_count: int = 100
+    runner_unavailable_s: float = 5.0
+    readiness_check_s: float = 0.5
+    tracing: bool = False
+
+
+@dataclass(frozen=True)
+class ShutdownSettings:
+    """What SIGTERM does (serving/drain.py): ``grace_s`` of /readyz 503 with the listener open,
+    then at most ``timeout_s`` for the requests in flight; the API workers stop before the runner."""
+
+    grace_s: float = 5.0
+    timeout_s: float = 30.0
+    drain_file: str | None = None  # set by the serve (serving/control.py); None outside a serve
 
 
 @dataclass(frozen=True)
@@ -299,6 +349,7 @@ class Settings:
     batch_routes: BatchRouteSettings = BatchRouteSettings()
     access: AccessSettings = AccessSettings()
     design: DesignSettings = DesignSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
 
 
 def _layer(env: Environment, name: str) -> CacheLayerSettings:
@@ -346,6 +397,9 @@ def group(env: Environment) -> Settings:
             header_read_timeout_s=env.header_read_timeout_s,
             header_max_bytes=env.header_max_bytes,
             header_max_count=env.header_max_count,
+            runner_unavailable_s=env.runner_unavailable_s,
+            readiness_check_s=env.readiness_check_s,
+            tracing=env.tracing,
         ),
         models=ModelSettings(
             {
@@ -370,6 +424,7 @@ def group(env: Environment) -> Settings:
             RedisSettings(env.redis_url, env.redis_timeout_ms / 1e3) if env.cache_backend == "redis" else None,
         ),
         design=DesignSettings(env.design_max_evaluations, env.design_max_seconds),
+        shutdown=ShutdownSettings(env.shutdown_grace_s, env.shutdown_timeout_s, env.drain_file),
     )
 
 
@@ -384,11 +439,15 @@ def bentoml_service_options(serving: ServingSettings, workers: int) -> dict[str,
     return {
         "workers": workers,
         "traffic": {"timeout": serving.request_timeout_s},
-        # BentoML's access log stays off: ACCESS_LOG switches our JSON access line (monitoring/logs.py),
-        # which carries the request id.
+        # BentoML's access log stays off: ACCESS_LOG switches our JSON access line
+        # (monitoring/request_id.py), which carries the request id.
         "logging": {"access": {"enabled": False}},
-        # OpenTelemetry spans cost ~40 % of a trivial request; no exporter is configured anyway.
-        "tracing": {"excluded_urls": [".*"]},
+        # OpenTelemetry spans cost ~40 % of a trivial request: made only with TRACING=true, with
+        # the exporter of BentoML's tracing configuration.
+        "tracing": {} if serving.tracing else {"excluded_urls": [".*"]},
+        # /readyz asks the runner itself, within READINESS_CHECK_S (service.py __is_ready__), not
+        # through BentoML's probe, which waits up to 5 s for an answer.
+        "runner_probe": {"enabled": False},
     }
 
 

@@ -38,6 +38,7 @@ from api.transport.repeats import RepeatShortcut, raw_key_of
 from api.transport.strict_json import StrictJSONRoute
 from features.describe import document as catalogue_document
 from features.families import ALL_FAMILIES
+from monitoring.request_id import RequestIdentity
 from settings import AccessSettings, BatchRouteSettings
 from ui import serve as ui_page
 
@@ -60,11 +61,13 @@ def create_app(
     body_read_timeout_s: float = BODY_READ_TIMEOUT_S,
     access: AccessSettings = AccessSettings(),
     openapi_source: Callable[[], dict[str, Any]] | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     """Routes /api/v1/* and /health; ``get_service`` returns the ServiceCore (of the BentoML service
     instance when served; built directly in tests). The /batch routes take MAX_BATCH_ROWS materials
     and bodies up to MAX_BATCH_REQUEST_BYTES (``batch_routes``). ``openapi_source`` gives BentoML's
-    OpenAPI document, published valid at /docs.json (api/transport/openapi.py)."""
+    OpenAPI document, published valid at /docs.json (api/transport/openapi.py). ``access_log``: a JSON
+    line a request (ACCESS_LOG, monitoring/request_id.py)."""
     app = FastAPI(
         title="Ceramic armor ML API",
         version=SERVICE_VERSION,
@@ -89,6 +92,8 @@ def create_app(
         limit = access.rate_limit_per_minute
         limiter = build_limiter(limit, access.shared_dir, access.redis) if limit else None
         app.add_middleware(AccessControl, api_keys=access.api_keys, limiter=limiter)
+    # outermost: every answer, refusals included, carries the request's id (a no-op behind service.py's copy)
+    app.add_middleware(RequestIdentity, access_log=access_log)
     body = Body(openapi_examples=_EXAMPLES)
     hardness_body = Body(openapi_examples={"B4C": {"summary": "three loads", "value": HARDNESS_EXAMPLE}})
 

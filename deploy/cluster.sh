@@ -3,7 +3,9 @@
 # in front (deploy/haproxy.cfg). `make cluster-up` / `make cluster-down`; docs/deployment.md.
 #
 #   deploy/cluster.sh up                 start redis, the instances (waits for /readyz) and haproxy
-#   deploy/cluster.sh down               stop all of it (TERM, then KILL after 20 s)
+#   deploy/cluster.sh down               stop all of it (TERM: each instance drains, docs/deployment.md
+#                                        "Stopping"; KILL what is left after SHUTDOWN_GRACE_S +
+#                                        SHUTDOWN_TIMEOUT_S + 10 s)
 #   deploy/cluster.sh status             pids, ports, HAProxy's view of the servers
 #   deploy/cluster.sh start-instance N [--no-wait] | stop-instance N | kill-instance N (SIGKILL)
 #   deploy/cluster.sh start-redis | stop-redis
@@ -125,10 +127,17 @@ signal_instance() {
         # The whole tree at once, as when a container or node dies.
         kill -KILL $tree 2>/dev/null || true
     else
-        # The arbiter stops its workers gracefully; what is left after 20 s is killed.
+        # HAProxy sends this instance nothing new from now on (its /readyz turns 503 on SIGTERM
+        # too, but the health check needs up to 2 s to see it); the instance drains
+        # (serving/drain.py): it serves for SHUTDOWN_GRACE_S, then finishes what is in flight
+        # within SHUTDOWN_TIMEOUT_S and stops its runner last. What is left after that is killed.
+        [[ -S $CLUSTER_DIR/haproxy.sock ]] && haproxy_command "set server armor/i$n state drain" >/dev/null
         kill "-$sig" "$pid" 2>/dev/null || true
-        for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        local limit_s=$(( ${SHUTDOWN_GRACE_S:-5} + ${SHUTDOWN_TIMEOUT_S:-30} + 10 ))
+        for _ in $(seq $((limit_s * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL $tree 2>/dev/null || true
+        # out of the drain state: the health check decides again (DOWN until /readyz says 200)
+        [[ -S $CLUSTER_DIR/haproxy.sock ]] && haproxy_command "set server armor/i$n state ready" >/dev/null
     fi
     for _ in $(seq 50); do
         local alive=0 p

@@ -14,6 +14,8 @@ Phases (all through HAProxy's port; instances are switched in and out with HAPro
 3. kill: closed-loop traffic, instance i3's process group SIGKILLed, then restarted; failed
    client requests, HAProxy's retries/redispatches, and the time until i3 answers again;
 4. redis restart: traffic while Redis is stopped and started again; failed requests;
+4b. rolling: closed-loop traffic while each instance in turn is stopped with SIGTERM (it drains,
+   serving/drain.py) and started again, as a rolling update does; failed requests (0 expected);
 5. redis-benchmark against the cluster's Redis (GET/SET of the service's value size).
 
 Prints a table and writes JSON (docs/cluster-results.json by default).
@@ -388,6 +390,33 @@ async def kill_and_restart(cluster: Cluster, clients: int, kill_at: float, resta
     }
 
 
+async def rolling_restart(cluster: Cluster, clients: int) -> dict:
+    """Each instance in turn: SIGTERM (cluster.sh stop-instance: HAProxy's drain state, then the
+    instance's own drain), started again and ready, then the next; every request counted."""
+    traffic = Traffic(cluster.url, clients)
+    task = asyncio.create_task(traffic.run(first_material=random.randrange(10**6) * 10**4))
+    steps: list[dict] = []
+    await asyncio.sleep(3)
+    for n in (1, 2, 3):
+        stopping = traffic.elapsed()
+        await asyncio.to_thread(cluster.script, "stop-instance", str(n))
+        stopped = traffic.elapsed()
+        await asyncio.to_thread(cluster.script, "start-instance", str(n))
+        await asyncio.sleep(2)  # HAProxy's check (inter 1 s, rise 1) sees it up
+        steps.append(
+            {
+                "instance": f"i{n}",
+                "sigterm_at_s": round(stopping, 2),
+                "stopped_after_s": round(stopped - stopping, 2),
+                "serving_again_after_s": round(traffic.elapsed() - stopping, 2),
+            }
+        )
+    await asyncio.sleep(3)
+    traffic.stop = True
+    await task
+    return {"clients": clients, **traffic.summary(), "seconds": round(traffic.elapsed(), 1), "steps": steps}
+
+
 async def redis_restart(cluster: Cluster, clients: int, stop_at: float, down_s: float, seconds: float) -> dict:
     traffic = Traffic(cluster.url, clients, repeat_share=0.5)
     task = asyncio.create_task(traffic.run(first_material=random.randrange(10**6) * 10**4))
@@ -454,6 +483,10 @@ def print_table(results: dict) -> None:
         print(f"  requests {k['requests']}, failed {k['failed']} {k['failures']}, "
               f"retries {k['haproxy_retries']}, redispatches {k['haproxy_redispatches']}, "
               f"restart -> serving {k['restart_to_serving_s']} s")  # fmt: skip
+    if "rolling" in results:
+        r = results["rolling"]
+        print(f"\n== rolling restart (SIGTERM, drain, start) of i1, i2, i3 under {r['clients']} clients ==")
+        print(f"  requests {r['requests']}, failed {r['failed']} {r['failures']}, {r['seconds']} s")
     if "redis_restart" in results:
         r = results["redis_restart"]
         print(f"\n== Redis stopped at {r['redis_stopped_at_s']} s, started at {r['redis_started_at_s']} s ==")
@@ -468,7 +501,8 @@ def print_table(results: dict) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict:
     cluster = Cluster.load(args.cluster_dir)
-    phases = set(args.only.split(",")) if args.only else {"throughput", "cache", "kill", "redis", "benchmark"}
+    everything = {"throughput", "cache", "kill", "rolling", "redis", "benchmark"}
+    phases = set(args.only.split(",")) if args.only else everything
     results: dict = {
         "machine": {"cores": psutil.cpu_count(), "platform": platform.platform()},
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -485,6 +519,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     if "kill" in phases:
         print("phase 3: SIGKILL one instance under load, then restart it", flush=True)
         results["kill"] = await kill_and_restart(cluster, args.clients, kill_at=8, restart_at=16)
+    if "rolling" in phases:
+        print("phase 4b: rolling restart (SIGTERM, drain, start) of every instance under load", flush=True)
+        results["rolling"] = await rolling_restart(cluster, args.clients)
     if "redis" in phases:
         print("phase 4: restart Redis under load", flush=True)
         results["redis_restart"] = await redis_restart(cluster, args.clients, stop_at=6, down_s=3, seconds=20)
@@ -509,7 +546,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--clients", type=int, default=8, help="closed-loop clients in the kill/Redis phases")
     parser.add_argument("--materials", type=int, default=200, help="materials in the shared-cache phase")
-    parser.add_argument("--only", help="comma list of throughput,cache,kill,redis,benchmark")
+    parser.add_argument("--only", help="comma list of throughput,cache,kill,rolling,redis,benchmark")
     parser.add_argument("--json", type=Path, default=REPO / "docs" / "cluster-results.json")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

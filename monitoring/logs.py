@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, carrying the request id of the request being served.
 
-The request id is set in a context variable when a prediction request starts (api.app), so every
-log line written while serving it (cache warnings, runner failures, the access line) carries it,
-and the same id is returned to the client in the response's ``request_id``.
+The request id is set in a context variable when a request starts (monitoring/request_id.py), so
+every log line written while serving it (cache warnings, runner failures, the access line) carries
+it, on the API's side and the runner's; the client gets it in ``X-Request-ID`` and the body.
 """
 
 from __future__ import annotations
@@ -14,7 +14,23 @@ import sys
 import time
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# the W3C traceparent the request came with (monitoring/request_id.py); its lines carry the trace id
+TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# what BentoML's TraceRecordFilter adds to its records for its text format (bentoml/_internal/log.py);
+# its request_id is a span's, not the request's
+_BENTOML_FIELDS = frozenset({"levelname_bracketed", "component", "trace_msg", "request_id", "service_name"})
+# the loggers BentoML's server logging configures (SERVER_LOGGING_CONFIG): the root, bentoml, uvicorn, circus
+FOREIGN_LOGGERS = ("", "bentoml", "uvicorn", "uvicorn.error", "uvicorn.access", "circus")
+
+
+def component() -> str:
+    """Which process wrote the line, as BentoML names it (``entry_service:ceramic_armor:1``,
+    ``service:armor_models:1``; ``cli`` in the process manager); empty outside a serve."""
+    from bentoml._internal.context import server_context
+
+    parts = (server_context.service_type, server_context.service_name, server_context.worker_index)
+    return ":".join(str(part) for part in parts if part)
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,16 +41,32 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if served_by := component():
+            entry["component"] = served_by
         if (request_id := REQUEST_ID.get()) is not None:
             entry["request_id"] = request_id
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if (traceparent := TRACEPARENT.get()) is not None:
+            entry["trace_id"] = traceparent[3:35]
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _BENTOML_FIELDS})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+def adopt_foreign_lines() -> None:
+    """The handlers BentoML configured for its own, uvicorn's and circus's loggers write this JSON
+    too (same fields as the service's lines); call after BentoML's logging set-up (a worker
+    imports the service after it); idempotent."""
+    for name in FOREIGN_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler.formatter, JsonFormatter):
+                handler.setFormatter(JsonFormatter())
+
+
 def configure(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the service's own loggers (``armor.*``); idempotent."""
+    """JSON lines on stderr for the service's own loggers (``armor.*``), and BentoML's, uvicorn's and
+    circus's lines in the same JSON; idempotent."""
+    adopt_foreign_lines()
     logger = logging.getLogger("armor")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return

@@ -63,15 +63,17 @@ class Shortcut:
     app: Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-def json_not_found(send: Any, body: bytes) -> Callable[[dict[str, Any]], Awaitable[None]]:
-    """``send`` with a 404 answer replaced by ``body`` (JSON); any other answer passes untouched."""
+def json_not_found(send: Any, body_of: Callable[[], bytes]) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """``send`` with a 404 answer replaced by ``body_of()`` (JSON, made while the request's id is
+    set; its X-Request-ID header is kept); any other answer passes untouched."""
     replacing = False
 
     async def replaced(message: dict[str, Any]) -> None:
         nonlocal replacing
         if message["type"] == "http.response.start" and message["status"] == 404:
-            replacing = True
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            replacing, body = True, body_of()
+            kept = [(k, v) for k, v in message.get("headers", ()) if k == b"x-request-id"]
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *kept]
             await send({"type": "http.response.start", "status": 404, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif not replacing:
@@ -93,7 +95,7 @@ def _bounded(
     known: frozenset[str],
     tally_of: Callable[[], Tally],
     shortcut: Shortcut | None = None,
-    not_found: bytes | None = None,
+    not_found: Callable[[], bytes] | None = None,
     mounts: tuple[str, ...] = (),
 ) -> type[Any]:
     class BoundedPathTrafficMetrics(base):  # type: ignore[misc, valid-type]
@@ -195,7 +197,7 @@ def install(
     routed_paths: Iterable[str],
     tally_of: Callable[[], Tally],
     shortcut: Shortcut | None = None,
-    not_found: bytes | None = None,
+    not_found: Callable[[], bytes] | None = None,
     mounts: tuple[str, ...] = (),
 ) -> None:
     """Label BentoML's traffic metrics by ``routed_paths`` (plus BentoML's own routes; a path under

@@ -11,8 +11,11 @@ keeps one connection per runner worker and multiplexes calls on it by request id
 asyncio protocols (no reading task, no coroutine step per frame), and a runner worker answers the
 calls that arrive together, from every API worker, as one model call per kind (``HopServer``).
 
-    request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | rows*columns float64
-              (flags: 1 explain, 2 past the prediction cache, 4 material rows, not feature rows)
+    request:  id u32 | family u8 | flags u8 | rows u32 | columns u32 | request id length u8 |
+              rows*columns float64 | request id (ASCII, after the rows: they stay 8-byte aligned)
+              (flags: 1 explain, 2 past the prediction cache, 4 material rows, not feature rows;
+              the request id is the one of monitoring/request_id.py, of the request whose task sent
+              the call: the runner's log lines for the call carry it)
     answer:   id u32 | status u8 | rows u32 | columns u32 | rows*columns float64   (status 0)
               id u32 | status u8 | 0 u32    | length u32 | UTF-8 message          (status 1)
 
@@ -36,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from monitoring.logs import REQUEST_ID
 from runners.contract import RowKind
 
 logger = logging.getLogger("armor.hop")
 
-REQUEST = struct.Struct("<IBBII")
+REQUEST = struct.Struct("<IBBIIB")
 ANSWER = struct.Struct("<IBII")
 OK, FAILED = 0, 1
 FLOAT = np.dtype("<f8")
@@ -70,6 +74,11 @@ def socket_paths(directory: Path, workers: int) -> list[Path]:
 
 class HopFailed(RuntimeError):
     """The runner answered the call with an error (its message is kept)."""
+
+
+class RunnerSilent(TimeoutError):
+    """The runner sent nothing on the connection for RUNNER_UNAVAILABLE_S while calls waited (a
+    paused or stuck runner; a busy one keeps answering). A TimeoutError: the request is 503."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,8 +112,8 @@ class _Frames:
 
 
 def _request_body(head: tuple[int, ...]) -> int:
-    _, _, _, rows, columns = head
-    return rows * columns * FLOAT.itemsize
+    _, _, _, rows, columns, id_length = head
+    return id_length + rows * columns * FLOAT.itemsize
 
 
 def _answer_body(head: tuple[int, ...]) -> int:
@@ -123,6 +132,7 @@ class _Call:
     family: int
     flags: int
     rows: np.ndarray
+    request_id: str | None = None
 
 
 class HopServer:
@@ -197,7 +207,11 @@ class HopServer:
         try:
             packed = self._compute(call.family, call.flags, rows)
         except Exception as exc:  # the API answers it as the endpoint's failure would be
-            logger.exception("hop call failed")
+            token = REQUEST_ID.set(call.request_id)
+            try:
+                logger.exception("hop call failed")
+            finally:
+                REQUEST_ID.reset(token)
             message = f"{type(exc).__name__}: {exc}".encode()
             return ANSWER.pack(call.ident, FAILED, 0, len(message)) + message
         return _ok(call, packed)
@@ -219,8 +233,10 @@ class _ServerConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # a unix socket's (uvloop's is no asyncio.Transport)
 
     def data_received(self, data: bytes) -> None:
-        for (ident, family, flags, rows, columns), body in self.frames.feed(data):
-            self.server.queue(_Call(self, ident, family, flags, np.frombuffer(body, FLOAT).reshape(rows, columns)))
+        for (ident, family, flags, rows, columns, id_length), body in self.frames.feed(data):
+            values = np.frombuffer(body, FLOAT, count=rows * columns).reshape(rows, columns)
+            request_id = body[len(body) - id_length :].decode("ascii", errors="replace") if id_length else None
+            self.server.queue(_Call(self, ident, family, flags, values, request_id))
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -246,11 +262,14 @@ class _Connection(asyncio.Protocol):
     """One connection to one runner worker; calls multiplexed by id, answers settled as their
     frames arrive (a protocol, not a reading task: no coroutine step per answer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, silence_s: float | None = None) -> None:
         self.pending: dict[int, asyncio.Future[np.ndarray]] = {}
         self.next_id = 0
         self.frames = _Frames(ANSWER, _answer_body)
         self.transport: asyncio.Transport | None = None
+        self.silence_s, self.last_heard = silence_s, time.monotonic()
+        self.last_answer = 0.0  # when the runner last sent anything (monotonic s)
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @property
     def open(self) -> bool:
@@ -262,16 +281,43 @@ class _Connection(asyncio.Protocol):
     def send(self, family: int, rows: np.ndarray, flags: int) -> asyncio.Future[np.ndarray]:
         if self.transport is None:  # lost since it was chosen
             raise ConnectionError("runner connection lost")
+        if not self.pending:  # the silence is counted from the first call outstanding
+            self.last_heard = time.monotonic()
+        self._watch()
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = answer
         data = np.ascontiguousarray(rows, FLOAT)
-        self.transport.write(REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1]) + data.tobytes())
+        request_id = (REQUEST_ID.get() or "").encode("ascii", errors="replace")[:255]
+        head = REQUEST.pack(self.next_id, family, flags, data.shape[0], data.shape[1], len(request_id))
+        self.transport.write(head + data.tobytes() + request_id)
         return answer
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = self.last_answer = time.monotonic()
         for (ident, status, rows, columns), body in self.frames.feed(data):
             self._settle(self.pending.pop(ident, None), status, body, rows, columns)
+
+    def _watch(self) -> None:
+        """One timer a connection, not one a call: it fires ``silence_s`` after the runner was
+        last heard, fails the calls still waiting if it has been silent since, else is set again."""
+        if self.silence_s is not None and self._watchdog is None:
+            delay = max(0.0, self.last_heard + self.silence_s - time.monotonic())
+            self._watchdog = asyncio.get_running_loop().call_later(delay, self._check_silence)
+
+    def _check_silence(self) -> None:
+        self._watchdog = None
+        if not self.pending or self.silence_s is None:
+            return
+        quiet_s = time.monotonic() - self.last_heard
+        if quiet_s < self.silence_s:
+            self._watch()
+            return
+        error = RunnerSilent(f"the runner sent nothing for {quiet_s:.1f} s")
+        for answer in self.pending.values():  # a late answer to these is dropped (pending.pop)
+            if not answer.done():
+                answer.set_exception(error)
+        self.pending.clear()
 
     @staticmethod
     def _settle(
@@ -289,6 +335,9 @@ class _Connection(asyncio.Protocol):
 
     def _fail_all(self, exc: Exception) -> None:
         self.transport = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for answer in self.pending.values():
             if not answer.done():
                 answer.set_exception(exc)
@@ -305,11 +354,16 @@ class SocketHop:
     """The API worker's side: calls the runner workers' sockets, the least busy connection first.
 
     ``predict`` returns None when no runner socket can be reached (then the caller takes
-    BentoML's route); a socket that refused is tried again after ``retry_s``.
+    BentoML's route); a socket that refused is tried again after ``retry_s``. With ``silence_s``
+    (RUNNER_UNAVAILABLE_S), a call raises ``RunnerSilent`` once its runner has sent nothing for
+    that long: a paused or stuck runner, not a busy one, whose answers to other calls keep coming
+    (a bound on each call's time failed rows of batches queued behind others under load).
     """
 
-    def __init__(self, paths: Sequence[Path], families: Sequence[str], retry_s: float = 0.5):
-        self.paths, self.retry_s = list(paths), retry_s
+    def __init__(
+        self, paths: Sequence[Path], families: Sequence[str], retry_s: float = 0.5, silence_s: float | None = None
+    ):
+        self.paths, self.retry_s, self.silence_s = list(paths), retry_s, silence_s
         self._family = {name: index for index, name in enumerate(families)}
         self._connections: dict[Path, _Connection] = {}
         self._down_until: dict[Path, float] = {}
@@ -352,12 +406,19 @@ class SocketHop:
 
     async def _connect(self, path: Path) -> _Connection | None:
         try:
-            _, connection = await asyncio.get_running_loop().create_unix_connection(_Connection, str(path))
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_unix_connection(lambda: _Connection(self.silence_s), str(path))
         except OSError:
             self._down_until[path] = time.monotonic() + self.retry_s
             return None
         self._connections[path] = connection
         return connection
+
+    def heard_within(self, seconds: float) -> bool:
+        """Whether a runner answered a call on some connection within the last ``seconds`` (proof
+        enough that it is alive: a busy runner is slow to answer /readyz)."""
+        now = time.monotonic()
+        return any(c.open and c.last_answer > now - seconds for c in self._connections.values())
 
     async def close(self) -> None:
         for connection in self._connections.values():

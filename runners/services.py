@@ -27,12 +27,15 @@ from caching import ExpirySweeper
 from features.families import ALL_FAMILIES
 from model_registry import store
 from monitoring.instrumented import InstrumentedLocalCache, instrumented_local
+from monitoring.logs import configure as configure_logging
 from monitoring.metrics import Metrics
+from monitoring.request_id import RequestIdentity
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from runners.contract import RowKind
 from runners.core import RunnerCore
 from runners.hop import HopServer, serve_directory, socket_paths
+from serving.drain import die_with_parent
 from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
@@ -64,6 +67,7 @@ class ModelRunner:
     hardness_model = _model_ref("hardness", SETTINGS.models.pins["hardness"])
 
     def __init__(self) -> None:
+        configure_logging()
         metrics = Metrics()
         cache = instrumented_local("prediction", SETTINGS.prediction_cache, metrics)
         try:
@@ -103,6 +107,7 @@ class ModelRunner:
 
     @bentoml.on_startup
     async def _start_background(self) -> None:
+        die_with_parent()
         self.sweeper.start()
         self.flusher.start()
         if self.hop is not None:
@@ -164,3 +169,6 @@ def _fix_media_types(service: Any) -> None:
 
 
 _fix_media_types(ModelRunner)
+# the API's calls through BentoML's client carry the request's id (W3C baggage) and traceparent:
+# the runner's log lines for them carry both (monitoring/request_id.py)
+ModelRunner.add_asgi_middleware(RequestIdentity, access_log=SETTINGS.serving.access_log)  # type: ignore[attr-defined]

@@ -12,21 +12,32 @@ called, after the service module is imported) with subclasses that bind both end
 ``ipc://`` sockets in a fresh directory of mode 0700 (``tempfile.mkdtemp``), removed when the
 arbiter stops: only the serving user (and root) can connect. The serve's own use of the
 endpoints (its reload plugin, circusctl given the path) works as before.
+
+The same subclass drains on SIGTERM before BentoML's stop (serving/drain.py): the process manager
+is the one place that sees every worker and decides the order in which they stop.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Generator
 from typing import Any
 
 from bentoml._internal.utils import circus
+from tornado import gen
+
+from serving import workers
+from serving.drain import drain, name_drain_file
+from settings import ShutdownSettings
 
 _ORIGINAL = "_armor_original"
 
 
-def private_endpoints(base: type[Any]) -> type[Any]:
-    """``base`` (an arbiter class) with its control and pub/sub endpoints in a private directory."""
+def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None) -> type[Any]:
+    """``base`` (an arbiter class) with its control and pub/sub endpoints in a private directory and
+    its workers' exits logged (serving/workers.py); with ``shutdown``, its stop (SIGTERM, circus's
+    ``quit``) drains first (serving/drain.py)."""
 
     class PrivateEndpointsArbiter(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -35,13 +46,35 @@ def private_endpoints(base: type[Any]) -> type[Any]:
             super().__init__(*args, **kwargs)
             self.control_directory = directory
             self.exit_stack.callback(shutil.rmtree, directory, ignore_errors=True)
+            workers.watch(self.watchers)
 
-    setattr(PrivateEndpointsArbiter, _ORIGINAL, base)
-    return PrivateEndpointsArbiter
+    arbiter = PrivateEndpointsArbiter if shutdown is None else _draining(PrivateEndpointsArbiter, shutdown)
+    setattr(arbiter, _ORIGINAL, base)
+    return arbiter
 
 
-def install() -> None:
-    """Every arbiter BentoML creates from now on listens privately; idempotent."""
-    for name in ("Arbiter", "ThreadedArbiter"):
+def _draining(base: type[Any], shutdown: ShutdownSettings) -> type[Any]:
+    class DrainingArbiter(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drain_file, self.drained = f"{self.control_directory}/draining", False
+            name_drain_file(self.watchers, self.drain_file)
+
+        @gen.coroutine
+        def stop(self) -> Generator[Any, Any, None]:
+            """Drain once (a second SIGTERM while draining stops at once), then BentoML's stop."""
+            if not self.drained:
+                self.drained = True
+                yield drain(self, shutdown, self.drain_file)
+            yield super().stop()
+
+    return DrainingArbiter
+
+
+def install(shutdown: ShutdownSettings | None = None) -> None:
+    """Every arbiter BentoML creates from now on listens privately, and ``bentoml serve``'s drains on
+    SIGTERM per ``shutdown`` (the threaded arbiter of ``bentoml.serve()`` in a Python process stops
+    as before); idempotent."""
+    for name, drains in (("Arbiter", shutdown), ("ThreadedArbiter", None)):
         current = getattr(circus, name)
-        setattr(circus, name, private_endpoints(getattr(current, _ORIGINAL, current)))
+        setattr(circus, name, private_endpoints(getattr(current, _ORIGINAL, current), drains))

@@ -124,12 +124,12 @@ def test_logs_are_json_lines_carrying_the_request_id(make_core, caplog_json):
     from api.app import create_app
 
     core = make_core(access_log=True)
-    with TestClient(create_app(lambda: core, 65536)) as http:
+    with TestClient(create_app(lambda: core, 65536, access_log=True)) as http:
         body = http.post("/api/v1/predict/mechanical", json=EXAMPLE).json()
     lines = [json.loads(line) for line in caplog_json.getvalue().splitlines()]
     access = [line for line in lines if line["logger"] == "armor.access"]
     assert access and access[-1]["request_id"] == body["request_id"]
-    assert access[-1]["status"] == 200 and access[-1]["endpoint"] == "mechanical"
+    assert access[-1]["status"] == 200 and access[-1]["path"] == "/api/v1/predict/mechanical"
 
 
 def test_runner_unavailable_is_503_with_retry_after(make_core, runner_cores):
@@ -307,3 +307,43 @@ def test_catalogue_route_gives_the_catalogue_and_the_request_limits(client):
     answer = client.get("/api/v1/catalogue")
     assert answer.status_code == 200
     assert answer.json() == document() | {"limits": {"max_batch_rows": 10_000, "max_loads": MAX_LOADS}}
+
+
+def test_the_clients_request_id_comes_back_in_the_header_and_every_body(client):
+    sent = {"X-Request-ID": "order-4711"}
+    ok = client.post("/api/v1/predict/mechanical", json=EXAMPLE, headers=sent)
+    invalid = client.post("/api/v1/predict/mechanical", json={"composition": {"SiC": 2}}, headers=sent)
+    malformed = client.post("/api/v1/predict/mechanical", content=b"{", headers=sent)
+    missing = client.get("/api/v1/nowhere", headers=sent)
+    batch = client.post("/api/v1/predict/mechanical/batch", json={"materials": [EXAMPLE]}, headers=sent)
+    health = client.get("/health", headers=sent)
+    answers = [ok, invalid, malformed, missing, batch, health]
+    assert [a.status_code for a in answers] == [200, 422, 400, 404, 200, 200]
+    assert {a.headers["x-request-id"] for a in answers} == {"order-4711"}
+    assert [a.json()["request_id"] for a in (ok, invalid, malformed, missing)] == ["order-4711"] * 4
+    assert batch.json()["summary"]["request_id"] == "order-4711"
+
+
+def test_an_unacceptable_request_id_is_replaced_in_header_and_body(client):
+    response = client.post("/api/v1/predict/mechanical", json=EXAMPLE, headers={"X-Request-ID": "x" * 129})
+    made = response.headers["x-request-id"]
+    assert made != "x" * 129 and response.json()["request_id"] == made
+
+
+def test_access_line_for_422_batch_and_get_routes(make_core, caplog_json):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    core = make_core()
+    with TestClient(create_app(lambda: core, 65536, access_log=True)) as http:
+        http.post("/api/v1/predict/mechanical", json={"composition": {"SiC": 2}}, headers={"X-Request-ID": "r1"})
+        http.post("/api/v1/predict/mechanical/batch", json={"materials": [EXAMPLE]}, headers={"X-Request-ID": "r2"})
+        http.get("/api/v1/catalogue", headers={"X-Request-ID": "r3"})
+    lines = [json.loads(line) for line in caplog_json.getvalue().splitlines()]
+    access = [(line["request_id"], line["path"], line["status"]) for line in lines if line["logger"] == "armor.access"]
+    assert access == [
+        ("r1", "/api/v1/predict/mechanical", 422),
+        ("r2", "/api/v1/predict/mechanical/batch", 200),
+        ("r3", "/api/v1/catalogue", 200),
+    ]

@@ -83,7 +83,8 @@ def test_get_routes_answer_failures_with_the_json_error_body(make_core):
     assert models.status_code == 503 and models.json()["error"]["type"] == "unavailable"
     assert models.headers["retry-after"] == "1"
     assert status.status_code == 500 and status.json() == {
-        "error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}
+        "error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"},
+        "request_id": status.headers["x-request-id"],
     }
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "method_not_allowed"

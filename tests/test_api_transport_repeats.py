@@ -97,7 +97,8 @@ def test_a_refused_request_is_refused_every_time(counted):
     fibre = EXAMPLE | {"armor": EXAMPLE.get("armor", {}) | {"backing": "aramid_laminate"}}  # refused in prepare
     answers = [client.post("/api/v1/predict/ballistic", json=fibre) for _ in range(3)]
     assert [a.status_code for a in answers] == [422, 422, 422] and counters["ballistic"].calls == 3
-    assert answers[2].json() == answers[0].json()
+    assert answers[2].json()["error"] == answers[0].json()["error"]
+    assert answers[2].json()["request_id"] != answers[0].json()["request_id"]
 
 
 def test_an_answer_that_left_the_cache_is_computed_again(counted):

@@ -125,3 +125,18 @@ def test_checkov_has_no_failed_check_without_a_written_reason(rendered: dict[str
     stale = set(skips) - {check for check, _ in failed}
     assert not stale, f"checkov-skips.yaml lists checks that no longer fail: {sorted(stale)}"
     assert passed > 50  # the scan really ran over both overlays
+
+
+def test_termination_grace_covers_the_drain_and_probes_outwait_the_readiness_check(rendered: dict[str, Path]) -> None:
+    for overlay in OVERLAYS:
+        docs = objects(rendered[overlay])
+        pod = docs[("Deployment", "ceramic-armor")]["spec"]["template"]["spec"]
+        config = docs[("ConfigMap", "ceramic-armor-config")]["data"]
+        drain_s = float(config["SHUTDOWN_GRACE_S"]) + float(config["SHUTDOWN_TIMEOUT_S"])
+        assert pod["terminationGracePeriodSeconds"] >= drain_s + 5  # the runner and the arbiter stop after
+        container = pod["containers"][0]
+        assert "preStop" not in container.get("lifecycle", {})  # the service's own grace period replaces it
+        readiness = container["readinessProbe"]
+        assert float(config["READINESS_CHECK_S"]) < readiness["timeoutSeconds"]
+        # out of the Service's endpoints before the listener closes
+        assert readiness["periodSeconds"] * readiness["failureThreshold"] < float(config["SHUTDOWN_GRACE_S"])

@@ -154,8 +154,9 @@ NOT_FOUND_SCRIPT = textwrap.dedent(
 
     shortcut = traffic.Shortcut("/api/", service_app)
     tally = Tally()
+    not_found = lambda: b'{"error": 404}'
     ours = traffic._bounded(
-        instruments.RunnerTrafficMetricsMiddleware, frozenset({"/a"}), lambda: tally, shortcut, b'{"error": 404}'
+        instruments.RunnerTrafficMetricsMiddleware, frozenset({"/a"}), lambda: tally, shortcut, not_found
     )(bentoml_app, namespace="ours")
 
     async def get(path):

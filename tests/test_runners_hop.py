@@ -254,3 +254,72 @@ async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> No
     assert server.model_calls >= 3  # the merged call, then each alone
     np.testing.assert_array_equal(answers[0], _answer("mechanical", good, PLAIN))
     assert isinstance(answers[1], HopFailed) and "a NaN feature" in str(answers[1])
+
+
+def test_the_request_id_crosses_the_hop_to_the_runners_log_line(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None], caplog_json: Any
+) -> None:
+    run(_the_request_id_crosses_the_hop(short_dir))
+    import json
+
+    (line,) = [json.loads(text) for text in caplog_json.getvalue().splitlines()]
+    assert line["message"] == "hop call failed" and line["request_id"] == "hop-id-7"
+
+
+async def _the_request_id_crosses_the_hop(short_dir: Path) -> None:
+    from monitoring.logs import REQUEST_ID
+
+    server = HopServer(short_dir / "1.sock", FAMILIES, _answer)
+    await server.start()
+    hop = SocketHop([short_dir / "1.sock"], FAMILIES)
+    token = REQUEST_ID.set("hop-id-7")
+    try:
+        ok = await hop.predict("ballistic", np.arange(6.0).reshape(2, 3), PLAIN)  # the rows unchanged by the id
+        assert ok is not None and ok[:, 2].tolist() == [3.0, 12.0]
+        with pytest.raises(HopFailed):
+            await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)  # the runner logs the failure
+    finally:
+        REQUEST_ID.reset(token)
+        await hop.close()
+        await server.close()
+
+
+def test_a_silent_runner_fails_the_call_and_a_busy_one_does_not(
+    short_dir: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    run(_a_silent_runner_fails_the_call_and_a_busy_one_does_not(short_dir))
+
+
+async def _a_silent_runner_fails_the_call_and_a_busy_one_does_not(short_dir: Path) -> None:
+    from runners.hop import ANSWER, REQUEST, RunnerSilent
+
+    path = short_dir / "1.sock"
+    answer_after_s: list[float] = []  # a scripted runner: the i-th call is answered after answer_after_s[i]
+
+    async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for delay in answer_after_s:
+            ident, _, _, rows, columns, id_length = REQUEST.unpack(await reader.readexactly(REQUEST.size))
+            await reader.readexactly(rows * columns * 8 + id_length)
+            asyncio.get_running_loop().call_later(
+                delay, writer.write, ANSWER.pack(ident, 0, 1, 1) + np.ones(1).tobytes()
+            )
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_unix_server(scripted, path=str(path))
+    hop = SocketHop([path], FAMILIES, silence_s=0.4)
+    try:
+        # busy: the second call takes 0.6 s, but the runner answered the first at 0.3 s
+        answer_after_s[:] = [0.3, 0.6]
+        both = await asyncio.gather(*(hop.predict("mechanical", np.ones((1, 2)), PLAIN) for _ in range(2)))
+        assert [a.tolist() for a in both if a is not None] == [[[1.0]], [[1.0]]]
+        assert hop.heard_within(10)
+        await hop.close()
+        # silent: nothing comes back within 0.4 s
+        answer_after_s[:] = [30.0]
+        hop = SocketHop([path], FAMILIES, silence_s=0.4)
+        with pytest.raises(RunnerSilent):
+            await hop.predict("mechanical", np.ones((1, 2)), PLAIN)
+        assert not hop.heard_within(10)  # /readyz asks the runner then (serving/readiness.py)
+    finally:
+        await hop.close()
+        server.close()

@@ -56,3 +56,25 @@ def test_the_header_read_timeout_defaults_to_10_s_and_0_turns_it_off(monkeypatch
     assert load_settings().serving.header_read_timeout_s == 2.5
     with pytest.raises(ValidationError):
         load_settings(header_read_timeout_s=-1)
+
+
+def test_tracing_is_off_unless_asked_for_and_bentomls_runner_probe_is_off():
+    from settings import bentoml_service_options
+
+    off, on = load_settings(), load_settings(tracing=True)
+    assert bentoml_service_options(off.serving, 1)["tracing"] == {"excluded_urls": [".*"]}
+    assert bentoml_service_options(on.serving, 1)["tracing"] == {}
+    assert bentoml_service_options(off.serving, 1)["runner_probe"] == {"enabled": False}
+
+
+def test_shutdown_and_runner_bounds_are_read_from_their_documented_names(monkeypatch):
+    monkeypatch.setenv("SHUTDOWN_GRACE_S", "7")
+    monkeypatch.setenv("SHUTDOWN_TIMEOUT_S", "20")
+    monkeypatch.setenv("RUNNER_UNAVAILABLE_S", "2.5")
+    monkeypatch.setenv("READINESS_CHECK_S", "0.25")
+    settings = load_settings()
+    assert (settings.shutdown.grace_s, settings.shutdown.timeout_s) == (7, 20)
+    assert (settings.serving.runner_unavailable_s, settings.serving.readiness_check_s) == (2.5, 0.25)
+    monkeypatch.setenv("READINESS_CHECK_S", "1")  # /readyz must answer within 1 s
+    with pytest.raises(ValueError):
+        load_settings()

@@ -62,6 +62,7 @@ from features.batch import (
 from features.catalogue import BLOCKS, block_inputs
 from features.phases import validated_backings
 from features.schema import Material
+from monitoring.logs import REQUEST_ID
 from runners.contract import ModelCard, Unpacked
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def _crowded(material: dict[str, Any]) -> InvalidInput | None:
 
 
 def row_error(row: int, error: ApiError) -> Outcome:
-    return {"row": row, **error.body()}
+    return {"row": row, **error.entry()}
 
 
 def _invalid(exc: ValidationError, notes: Mapping[str, str]) -> InvalidInput:
@@ -349,6 +350,7 @@ class BatchRun:
             "cached": self.cached,
             "models": self.models,
             "processing_time_ms": (time.perf_counter() - self.started) * 1e3,
+            "request_id": REQUEST_ID.get(),
         }
 
     def _count(self, done: ChunkOutcomes) -> ChunkOutcomes:

@@ -369,6 +369,7 @@ class BatchSummary(BaseModel):
     returned: int = Field(description="rows in results (screening: matched rows kept by `top`, plus row errors)")
     models: dict[str, ModelInfo] = Field(description="model_info of every model that answered, by tag")
     processing_time_ms: float
+    request_id: str | None = Field(None, description="the request's id, as in its X-Request-ID response header")
 
 
 class BatchResponse(BaseModel):

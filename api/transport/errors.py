@@ -1,7 +1,9 @@
 """Errors that carry their HTTP status, and the JSON body every 4xx/5xx uses.
 
 Body: {"error": {"status": 422, "type": "validation_error", "message": "...",
-                 "details": [{"field": "composition.SiC", "message": "..."}]}}
+                 "details": [{"field": "composition.SiC", "message": "..."}]},
+       "request_id": "..."}
+``request_id`` is the request's (monitoring/request_id.py), absent outside a request.
 A 5xx never carries a traceback or the exception text.
 """
 
@@ -13,6 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from monitoring.logs import REQUEST_ID
+
+
+def with_request_id(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the id of the request being served, when there is one."""
+    request_id = REQUEST_ID.get()
+    return body if request_id is None else body | {"request_id": request_id}
+
 
 class ApiError(Exception):
     status = HTTPStatus.BAD_REQUEST
@@ -23,6 +33,11 @@ class ApiError(Exception):
         self.message, self.details, self.extra = message, details or [], extra or {}
 
     def body(self) -> dict[str, Any]:
+        """The response body: the error and the request's id."""
+        return with_request_id(self.entry())
+
+    def entry(self) -> dict[str, Any]:
+        """``{"error": ...}`` alone (a row's error inside a batch answer)."""
         error = {"status": int(self.status), "type": self.kind, "message": self.message}
         if self.details:
             error["details"] = self.details
@@ -135,4 +150,6 @@ def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
 
 
 def internal_error_body() -> dict[str, Any]:
-    return {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}}
+    return with_request_id(
+        {"error": {"status": 500, "type": "internal_error", "message": "internal error; see the service log"}}
+    )

@@ -1,15 +1,14 @@
 """How every route answers: failures mapped to their status with the JSON error body of
 api.transport.errors (pydantic validation: 422 naming each field; unparseable bodies: 400; the framework's
 404/405; runner down or overloaded: 503 with Retry-After; anything else: 500 without internals),
-the admin-token check of the detail routes, and the prediction answer with its access line."""
+the admin-token check of the detail routes, and the prediction answer. Every body carries the
+request's id (monitoring/request_id.py)."""
 
 from __future__ import annotations
 
 import hmac
 import inspect
 import logging
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,16 +29,17 @@ from api.transport.errors import (
     UnknownModelVersion,
     for_caller,
     internal_error_body,
+    with_request_id,
 )
 from api.transport.http import ORJSONResponse
 from monitoring.logs import REQUEST_ID
 from monitoring.metrics import NO_MODEL
+from monitoring.request_id import new_id
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
 
 logger = logging.getLogger("armor.api")
-access_log = logging.getLogger("armor.access")
 
 
 def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> ApiError:
@@ -76,13 +76,15 @@ def install_error_handlers(app: FastAPI, get_service: Callable[[], ServiceCore])
                 "a number too long); expected a JSON object like the documented example"
             )
             return ORJSONResponse(error.body(), status_code=400)
-        body = {
-            "error": {
-                "status": exc.status_code,
-                "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
-                "message": str(exc.detail),
+        body = with_request_id(
+            {
+                "error": {
+                    "status": exc.status_code,
+                    "type": _HTTP_KINDS.get(exc.status_code, "http_error"),
+                    "message": str(exc.detail),
+                }
             }
-        }
+        )
         return ORJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -185,11 +187,12 @@ async def answer_repeat(core: ServiceCore, family: str, raw_key: str) -> Respons
 
 
 async def _answered(core: ServiceCore, family: str, flow: Callable[[str], Awaitable[bytes | None]]) -> Response | None:
-    """The flow's rendered answer (or its failure) as a response, counted; None: no answer."""
-    request_id = uuid.uuid4().hex
-    token = REQUEST_ID.set(request_id)
+    """The flow's rendered answer (or its failure) as a response, counted; None: no answer. The
+    request's id is the one monitoring/request_id.py set (a new one outside that middleware)."""
+    given = REQUEST_ID.get()
+    request_id = given if given is not None else new_id()
+    token = None if given is not None else REQUEST_ID.set(request_id)
     ANSWERED_BY.set(NO_MODEL)  # the flow sets the tag that answers
-    started = time.perf_counter()
     response: Response
     try:
         try:
@@ -201,15 +204,7 @@ async def _answered(core: ServiceCore, family: str, flow: Callable[[str], Awaita
                 return None
             response = Response(body, media_type="application/json")
         _count(core, family, response.status_code)
-        if core.settings.serving.access_log:
-            access_log.info(
-                "request",
-                extra={
-                    "endpoint": family,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1e3, 3),
-                },
-            )
         return response
     finally:
-        REQUEST_ID.reset(token)
+        if token is not None:
+            REQUEST_ID.reset(token)
