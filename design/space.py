@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 FRACTION_DECIMALS = 4
 SIGNIFICANT_DIGITS = 5
@@ -83,6 +85,9 @@ class Space:
         return len(self.phases) + len(self.numeric) + len(self.choices)
 
     def distributions(self) -> dict[str, BaseDistribution]:
+        # optuna is imported when a search starts, not with the service: ~13 MB in every API worker
+        from optuna.distributions import CategoricalDistribution, FloatDistribution
+
         out: dict[str, BaseDistribution] = {f"{COMPOSITION}.{p}": FloatDistribution(0.0, 1.0) for p in self.phases}
         out |= {v.path: FloatDistribution(v.low, v.high, log=v.log) for v in self.numeric}
         out |= {v.path: CategoricalDistribution(v.levels) for v in self.choices}

@@ -259,3 +259,13 @@ def test_a_fixed_weight_composition_is_searched_as_the_single_route_reads_it(cli
     assert entry["request"]["composition"] == composition
     single = client.post("/api/v1/predict/mechanical", json=entry["request"]).json()
     assert entry["predictions"] == single["predictions"]
+
+
+def test_the_api_loads_without_optuna_until_a_search_starts():
+    """optuna (~13 MB a process) is imported by the first search, not by every API worker."""
+    import subprocess
+    import sys
+
+    code = "import sys, api.app; assert 'optuna' not in sys.modules, 'optuna imported with the API'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

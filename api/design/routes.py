@@ -21,7 +21,6 @@ from api.transport.errors import InvalidInput, MalformedBody
 from api.transport.handlers import failure_response
 from api.transport.http import ORJSONResponse
 from design.evaluate import Evaluator
-from design.search import Search
 from design.spec import DesignRequest, problem
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ def parse(raw: bytes) -> DesignRequest:
 
 async def start(core: ServiceCore, raw: bytes) -> AsyncIterator[dict[str, Any]]:
     """The search's events; the request is checked and the models resolved before the first."""
+    from design.search import Search  # optuna comes with the first search, not with every API worker (~13 MB)
+
     stated = problem(parse(raw), core.settings.design)
     evaluator = await Evaluator.start(core, stated.families)
     return Search(stated, evaluator).events()
