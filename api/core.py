@@ -28,6 +28,7 @@ from monitoring.instrumented import (
 from monitoring.metrics import Metrics
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
+from predlog.writer import PredictionLog
 from settings import Settings
 
 
@@ -63,7 +64,11 @@ class ServiceCore:
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
-        self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings, repeats)
+        log_settings = settings.prediction_log
+        self.prediction_log = PredictionLog(log_settings, self.metrics) if log_settings.enabled else None
+        self.flow = PredictionFlow(
+            self.predictor, families, self.metrics, self.response_cache, self.rings, repeats, self.prediction_log
+        )
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.flusher = TallyFlusher(self.metrics.tally)
         self.processes = report.ProcessMonitor(root_pid)
@@ -77,14 +82,18 @@ class ServiceCore:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
 
     def start_background(self) -> None:
-        """The expiry sweeper and the metrics' flusher, on the running loop."""
+        """The expiry sweeper, the metrics' flusher and the prediction log's writer, on the running loop."""
         self.sweeper.start()
         self.flusher.start()
+        if self.prediction_log is not None:
+            self.prediction_log.start()
 
     async def close(self) -> None:
         """Stop the sweeper and the flusher (which writes the last metrics), and release the caches'
         connections, files and threads (on shutdown)."""
         await self.sweeper.stop()
+        if self.prediction_log is not None:
+            await self.prediction_log.close()
         await self.flusher.stop()
         for cache in self._caches():
             await cache.close()
@@ -113,7 +122,7 @@ class ServiceCore:
 
     async def performance(self) -> dict[str, Any]:
         self.metrics.tally.flush()  # this process's figures up to now; the others' up to a second old
-        return report.performance(
+        figures = report.performance(
             self.metrics,
             self.monitoring.shared_dir,
             self.monitoring.performance_window_s,
@@ -121,6 +130,15 @@ class ServiceCore:
             self.batch_rings,
             await self._backend(),
         )
+        return figures | {"prediction_log": self._log_figures()}
+
+    def _log_figures(self) -> dict[str, Any]:
+        log = self.prediction_log
+        if log is None:
+            return {"enabled": False}
+        samples = report.read_samples(self.metrics, self.monitoring.shared_dir)
+        here = {"enabled": True, "backend": log.store.backend, "queued_here": log.queued, "last_error": log.last_error}
+        return here | report.prediction_log(samples)
 
     async def _cache_reachable(self) -> dict[str, Any]:
         shared = self.response_cache.cache.shared if self.response_cache else None

@@ -24,12 +24,15 @@ from api.prediction.families import Family, Prepared, Request
 from api.prediction.feature_extractor import PendingRows
 from api.prediction.predictor import AsyncPredictor
 from api.prediction.schemas import AnswerOptions
+from api.transport.access import CALLER_KEY_ID
 from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.transport.repeats import RepeatMemo
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
+from predlog.entry import Entry
+from predlog.writer import PredictionLog
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
 # the model tag that answered this request (the ``model`` label of its request counter, api/transport/handlers.py)
@@ -111,10 +114,12 @@ class PredictionFlow:
         response_cache: InstrumentedLayeredCache | None,
         rings: dict[str, Ring],
         repeats: RepeatMemo | None = None,
+        log: PredictionLog | None = None,
     ):
         """``repeats``: exact repeats remembered for the answer before parsing (api/transport/repeats.py);
-        only useful, and only given, with a response cache."""
-        self.predictor, self.families, self.metrics = predictor, families, metrics
+        only useful, and only given, with a response cache. ``log``: where every answer is
+        recorded (predlog/), if anywhere."""
+        self.predictor, self.families, self.metrics, self.log = predictor, families, metrics, log
         self.response_cache, self.rings = response_cache, rings
         self.repeats = repeats if response_cache is not None else None
         self.cards = ModelCards(predictor, metrics.serving)
@@ -183,15 +188,15 @@ class PredictionFlow:
             stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         echo = orjson.dumps(prepared.echo) if prepared.echo else b""
         if raw_key is not None and self.repeats is not None and request.model_version is None:
-            self._remember(family, raw_key, key, card.tag, echo)
-        return self._finish(family, card.tag, stored, started, request_id, cached, echo)
+            self._remember(family, raw_key, key, card.tag, echo, prepared.canonical)
+        return self._finish(family, card.tag, stored, started, request_id, cached, echo, prepared.canonical)
 
-    def _remember(self, family: str, raw_key: str, key: str, tag: str, echo: bytes) -> None:
+    def _remember(self, family: str, raw_key: str, key: str, tag: str, echo: bytes, canonical: dict[str, Any]) -> None:
         """Only an answer of the model still serving (one that moved meanwhile stored its answer
         under its own tag)."""
         default = self.cards.known_default(family)
         if self.repeats is not None and default is not None and default.tag == tag:
-            self.repeats.remember(raw_key, key, tag, echo)
+            self.repeats.remember(raw_key, key, tag, echo, canonical)
 
     def remembers(self, raw_key: str) -> bool:
         """Whether ``repeat`` may answer ``raw_key`` (it may still find its answer gone)."""
@@ -206,14 +211,14 @@ class PredictionFlow:
         remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
         if remembered is None or self.response_cache is None:
             return None
-        key, tag, echo = remembered
+        key, tag, echo, canonical = remembered
         default = self.cards.known_default(family)
         if default is None or default.tag != tag:
             return None
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        return self._finish(family, tag, stored, started, request_id, True, echo)
+        return self._finish(family, tag, stored, started, request_id, True, echo, canonical)
 
     def _finish(
         self,
@@ -224,23 +229,23 @@ class PredictionFlow:
         request_id: str | None,
         cached: bool,
         echo: bytes = b"",
+        canonical: dict[str, Any] | None = None,
     ) -> bytes:
         """The rendered answer of model ``tag`` with this request's own fields: its input's echo (a
         rendered object, or nothing) before the stored body's fields, the per-request ones after
-        (the stored bytes are not parsed)."""
+        (the stored bytes are not parsed). The request's time is observed here, and the answer
+        handed to the prediction log (``canonical``: the request's canonical form)."""
         ANSWERED_BY.set(tag)
-        tail = orjson.dumps(self._per_request(family, tag, started, request_id, cached))
-        head = echo[:-1] + b"," if echo else b"{"
-        return head + rendered[1:-1] + b"," + tail[1:]
-
-    def _per_request(
-        self, family: str, tag: str, started: float, request_id: str | None, cached: bool
-    ) -> dict[str, Any]:
-        """The fields of an answer that are this request's own (not stored with the body); the
-        request's time is observed here."""
         elapsed = time.perf_counter() - started
         self._observe(family, tag, elapsed)
-        return {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
+        request_id = request_id or uuid.uuid4().hex
+        if self.log is not None and canonical is not None:
+            entry = Entry(time.time(), family, "single", canonical, tag, rendered, cached, elapsed * 1e3)
+            entry.api_key_id, entry.request_id = CALLER_KEY_ID.get(), request_id
+            self.log.offer(entry)
+        tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": cached})
+        head = echo[:-1] + b"," if echo else b"{"
+        return head + rendered[1:-1] + b"," + tail[1:]
 
     def _observe(self, family: str, tag: str, seconds: float) -> None:
         self.metrics.tally.observe(self.metrics.request_latency(family, tag), seconds)
