@@ -37,7 +37,7 @@ venv: $(VENV)/.installed
 
 tools: $(TOOLS_VENV)/.installed
 
-# Tests that need a system package (redis-server, wrk, kubectl) are skipped outside CI, with one
+# Tests that need a system package (redis-server, postgresql, wrk, kubectl) are skipped outside CI, with one
 # line per group at the end naming the command that enables it; with CI=true they fail instead.
 test: venv tools
 	$(PY) -m pytest -q

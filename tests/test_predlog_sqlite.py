@@ -1,104 +1,112 @@
-"""predlog/sqlite.py and the SQL of predlog/store.py on a real SQLite file."""
+"""predlog/sqlite.py and the SQL of predlog/store.py on a real SQLite file. The scenarios take any
+Store: tests/test_predlog_postgresql.py runs them on a real PostgreSQL server."""
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 
 import pytest
 
 from predlog.entry import Row
 from predlog.sqlite import SQLiteStore
-from predlog.store import Query, migrations
+from predlog.store import DATABASE_ERRORS, Query, Store, migrations
+
+Opener = Callable[[], Store]  # a fresh Store object on the same database each call
 
 
-def row(ts: float, family: str = "mechanical", key: str = "k1", warnings: str = "[]", tag: str = "armor_mechanical:a"):
-    n = len(eval(warnings))  # noqa: S307 - a literal list of the test's own
-    return Row(ts, family, "single", key, '{"m": 1}', tag, "{}", warnings, n, False, 1.5, "abc", "r")
+def row(ts: float, family: str = "mechanical", key: str = "k1", warnings: tuple[str, ...] = (), tag: str = "m:a"):
+    text = "[" + ",".join(f'"{w}"' for w in warnings) + "]"
+    return Row(ts, family, "single", key, '{"m": 1}', tag, "{}", text, len(warnings), False, 1.5, "abc", "r")
 
 
-def run(coro):
-    return asyncio.run(coro)
+async def schema_once(opener: Opener) -> int:
+    """Two stores open together (two workers starting), then a third (a restart): each migration
+    applied once."""
+    first, second = opener(), opener()
+    await asyncio.gather(first.open(), second.open())
+    third = opener()
+    await third.open()
+    version = await third.schema_version()
+    for store in (first, second, third):
+        await store.close()
+    return version
+
+
+async def whole_batches(store: Store) -> list[float]:
+    await store.open()
+    bad = Row(3.0, None, "single", "k", "{}", "t", "{}", "[]", 0, False, None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(DATABASE_ERRORS):
+        await store.write([row(1.0), row(2.0), bad])
+    await store.write([row(4.0)])
+    found = await store.select(Query())
+    await store.close()
+    return [r[1] for r in found]
+
+
+async def filters_and_cursor(store: Store) -> dict[str, list[float]]:
+    await store.open()
+    warned = row(20.0, "ballistic", "k2", ("Tile thickness outside the training range",), "b:b")
+    await store.write([row(10.0), warned, row(30.0, key="k3"), row(40.0, key="k3")])
+    pages = {
+        "all": await store.select(Query()),
+        "first two": await store.select(Query(limit=2)),
+        "after": await store.select(Query(limit=2, before_id=3)),
+        "family": await store.select(Query(family="ballistic")),
+        "tag": await store.select(Query(model_tag="b:b")),
+        "key": await store.select(Query(material_key="k3")),
+        "time": await store.select(Query(since=20.0, until=40.0)),
+        "warning": await store.select(Query(warning="TILE THICKNESS")),
+    }
+    await store.close()
+    return {name: [r[1] for r in rows] for name, rows in pages.items()}
+
+
+FILTERED = {
+    "all": [40.0, 30.0, 20.0, 10.0],
+    "first two": [40.0, 30.0],
+    "after": [20.0, 10.0],
+    "family": [20.0],
+    "tag": [20.0],
+    "key": [40.0, 30.0],
+    "time": [30.0, 20.0],
+    "warning": [20.0],
+}
+
+
+async def top_inputs_retention(store: Store) -> tuple[list, list, int, int]:
+    await store.open()
+    await store.write([row(5.0, key="old"), row(10.0, key="a"), row(11.0, key="b"), row(12.0, key="b")])
+    top = await store.top_materials(since=10.0, limit=5)
+    inputs = await store.inputs("mechanical", since=11.0, limit=10)
+    deleted = await store.delete_before(10.0)
+    left = len(await store.select(Query()))
+    await store.close()
+    return top, inputs, deleted, left
+
+
+TOP_INPUTS_RETENTION = (
+    [("mechanical", '{"m": 1}', 2), ("mechanical", '{"m": 1}', 1)],
+    [('{"m": 1}', 0), ('{"m": 1}', 0)],
+    1,
+    3,
+)
 
 
 def test_the_schema_is_created_once_and_its_version_recorded(tmp_path):
-    async def go():
-        for _ in range(2):  # a second open (another worker, a restart) applies nothing again
-            store = SQLiteStore(tmp_path / "log.sqlite3")
-            await store.open()
-            version = await store.schema_version()
-            await store.close()
-        return version
-
-    assert run(go()) == max(m.version for m in migrations("sqlite"))
+    version = asyncio.run(schema_once(lambda: SQLiteStore(tmp_path / "log.sqlite3")))
+    assert version == max(m.version for m in migrations("sqlite"))
     with sqlite3.connect(tmp_path / "log.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(migrations("sqlite"))
 
 
 def test_a_batch_with_a_bad_row_writes_nothing(tmp_path):
-    async def go():
-        store = SQLiteStore(tmp_path / "log.sqlite3")
-        await store.open()
-        bad = Row(3.0, None, "single", "k", "{}", "t", "{}", "[]", 0, False, None, None, None)  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.IntegrityError):
-            await store.write([row(1.0), row(2.0), bad])
-        await store.write([row(4.0)])
-        found = await store.select(Query())
-        await store.close()
-        return found
-
-    assert [r[1] for r in run(go())] == [4.0]
+    assert asyncio.run(whole_batches(SQLiteStore(tmp_path / "log.sqlite3"))) == [4.0]
 
 
 def test_filters_and_the_cursor_page_newest_first(tmp_path):
-    async def go():
-        store = SQLiteStore(tmp_path / "log.sqlite3")
-        await store.open()
-        await store.write(
-            [
-                row(10.0),
-                row(20.0, "ballistic", "k2", '["Tile thickness outside the training range"]', "armor_ballistic:b"),
-                row(30.0, key="k3"),
-                row(40.0, key="k3"),
-            ]
-        )
-        pages = {
-            "all": await store.select(Query()),
-            "first two": await store.select(Query(limit=2)),
-            "after": await store.select(Query(limit=2, before_id=3)),
-            "family": await store.select(Query(family="ballistic")),
-            "tag": await store.select(Query(model_tag="armor_ballistic:b")),
-            "key": await store.select(Query(material_key="k3")),
-            "time": await store.select(Query(since=20.0, until=40.0)),
-            "warning": await store.select(Query(warning="TILE THICKNESS")),
-        }
-        await store.close()
-        return {name: [r[1] for r in rows] for name, rows in pages.items()}
-
-    assert run(go()) == {
-        "all": [40.0, 30.0, 20.0, 10.0],
-        "first two": [40.0, 30.0],
-        "after": [20.0, 10.0],
-        "family": [20.0],
-        "tag": [20.0],
-        "key": [40.0, 30.0],
-        "time": [30.0, 20.0],
-        "warning": [20.0],
-    }
+    assert asyncio.run(filters_and_cursor(SQLiteStore(tmp_path / "log.sqlite3"))) == FILTERED
 
 
 def test_top_materials_inputs_and_retention(tmp_path):
-    async def go():
-        store = SQLiteStore(tmp_path / "log.sqlite3")
-        await store.open()
-        await store.write([row(5.0, key="old"), row(10.0, key="a"), row(11.0, key="b"), row(12.0, key="b")])
-        top = await store.top_materials(since=10.0, limit=5)
-        inputs = await store.inputs("mechanical", since=11.0, limit=10)
-        deleted = await store.delete_before(10.0)
-        left = len(await store.select(Query()))
-        await store.close()
-        return top, inputs, deleted, left
-
-    top, inputs, deleted, left = run(go())
-    assert top == [("mechanical", '{"m": 1}', 2), ("mechanical", '{"m": 1}', 1)]
-    assert inputs == [('{"m": 1}', 0), ('{"m": 1}', 0)]
-    assert (deleted, left) == (1, 3)
+    assert asyncio.run(top_inputs_retention(SQLiteStore(tmp_path / "log.sqlite3"))) == TOP_INPUTS_RETENTION
