@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from api.prediction.families import Family, FormulaFamily, MaterialFamily
@@ -28,6 +29,7 @@ from monitoring.instrumented import (
 from monitoring.metrics import Metrics
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
+from predlog.drift import DriftReporter
 from predlog.writer import PredictionLog
 from settings import Settings
 
@@ -68,6 +70,16 @@ class ServiceCore:
         self.prediction_log = PredictionLog(log_settings, self.metrics) if log_settings.enabled else None
         self.flow = PredictionFlow(
             self.predictor, families, self.metrics, self.response_cache, self.rings, repeats, self.prediction_log
+        )
+        self.drift = (
+            DriftReporter(
+                self.prediction_log.store,
+                log_settings.drift_window_s,
+                Path(log_settings.drift_reference_csv),
+                self.metrics.drift,
+            )
+            if self.prediction_log is not None
+            else None
         )
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.flusher = TallyFlusher(self.metrics.tally)
@@ -168,6 +180,11 @@ class ServiceCore:
             "uptime_s": round(report.uptime_s(self.processes), 3),
             "cache": {"backend": self.settings.shared_cache.backend, "reachable": cache.get("reachable")},
         }
+
+    async def serving_datasets(self) -> dict[str, tuple[str, str | None]]:
+        """Family -> the serving model's tag and the SHA-256 of the table it was trained on."""
+        cards = {f: await self.flow.cards.default(f) for f in ALL_FAMILIES}
+        return {f: (card.tag, card.metadata.get("dataset_sha256")) for f, card in cards.items()}
 
     async def models_summary(self) -> dict[str, Any]:
         return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in ALL_FAMILIES}

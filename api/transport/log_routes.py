@@ -1,6 +1,7 @@
 """The routes that read the prediction log (predlog/): GET /api/v1/predictions (filtered, paged,
-JSON or CSV) and GET /api/v1/drift. Both are for the ADMIN_TOKEN's bearer when it is set (401
-otherwise), 404 with the log off, 503 when its database does not answer."""
+JSON or CSV; for the ADMIN_TOKEN's bearer when it is set, 401 otherwise: it holds what clients
+asked) and GET /api/v1/drift (aggregates only: open to all, as /api/v1/performance). Both are 404
+with the log off, 503 when its database does not answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from fastapi import FastAPI, Request, Response
 
 from api.prediction.schemas import GET_ERRORS
 from api.transport.errors import ApiError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
-from api.transport.handlers import admin, failure_response
+from api.transport.handlers import admin, failure_response, guarded_get
+from api.transport.http import ORJSONResponse
 from predlog import export
 from predlog.store import DATABASE_ERRORS
 from predlog.writer import PredictionLog
@@ -20,12 +22,29 @@ if TYPE_CHECKING:
     from api.core import ServiceCore
 
 
+_LOG_OFF = "the prediction log is off (PREDICTION_LOG=false)"
+
+
 def _log_of(http: Request, core: ServiceCore) -> PredictionLog:
     if not admin(http, core.settings.serving.admin_token):
         raise Unauthorized("the prediction log needs `Authorization: Bearer <ADMIN_TOKEN>`")
     if core.prediction_log is None:
-        raise NotFound("the prediction log is off (PREDICTION_LOG=false)")
+        raise NotFound(_LOG_OFF)
     return core.prediction_log
+
+
+async def drift(core: ServiceCore) -> dict[str, Any]:
+    log, reporter = core.prediction_log, core.drift
+    if log is None or reporter is None:
+        raise NotFound(_LOG_OFF)
+    models = await core.serving_datasets()
+
+    async def read() -> dict[str, Any]:
+        await log.flush()
+        return await reporter.report(models)
+
+    report: dict[str, Any] = await _from_database(read)
+    return report
 
 
 async def _from_database(read: Callable[[], Awaitable[Any]]) -> Any:
@@ -69,3 +88,12 @@ def register_log_routes(app: FastAPI, get_service: Callable[[], ServiceCore]) ->
             return await predictions(http, get_service())
         except ApiError as exc:
             return failure_response(exc)
+
+    @app.get(
+        "/api/v1/drift",
+        summary="per input, the Kolmogorov-Smirnov distance between the inputs logged in the last "
+        "DRIFT_WINDOW_S and the serving model's training data, and the share of answers with warnings",
+        responses=GET_ERRORS,
+    )
+    async def drift_report() -> ORJSONResponse:
+        return await guarded_get(lambda: drift(get_service()))
