@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from api.prediction.families import Family, FormulaFamily, MaterialFamily
 from api.prediction.feature_extractor import AsyncFeatureExtractor
 from api.prediction.flow import PredictionFlow
 from api.prediction.predictor import AsyncPredictor
+from api.prediction.warmup import SweepPrefetch, Warmer
 from api.transport.http import SERVICE_VERSION
 from api.transport.repeats import RepeatMemo
 from caching import ExpirySweeper, SingleFlight
@@ -31,7 +33,7 @@ from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from predlog.drift import DriftReporter
 from predlog.writer import PredictionLog
-from settings import Settings
+from settings import PredictionLogSettings, Settings
 
 
 class ServiceCore:
@@ -68,9 +70,18 @@ class ServiceCore:
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
         log_settings = settings.prediction_log
         self.prediction_log = PredictionLog(log_settings, self.metrics) if log_settings.enabled else None
+        self.warmer: Warmer | None = None  # built once the flow is (it drives it)
         self.flow = PredictionFlow(
-            self.predictor, families, self.metrics, self.response_cache, self.rings, repeats, self.prediction_log
+            self.predictor,
+            families,
+            self.metrics,
+            self.response_cache,
+            self.rings,
+            repeats,
+            self.prediction_log,
+            on_default=lambda family, tag: self._default_changed(family, tag),
         )
+        self.warmer, self.sweeps = self._predictive(log_settings)
         self.drift = (
             DriftReporter(
                 self.prediction_log.store,
@@ -89,6 +100,19 @@ class ServiceCore:
         self.batch_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-decode")
         self._models: tuple[float, dict[str, Any] | None] = (0.0, None)
         self._models_flight: SingleFlight[dict[str, Any]] = SingleFlight()
+
+    def _predictive(self, log_settings: PredictionLogSettings) -> tuple[Warmer | None, SweepPrefetch | None]:
+        """The warm-up (it reads the log) and the sweep prefetch (api/prediction/warmup.py)."""
+        warmer = Warmer(self.flow, self.prediction_log.store, log_settings) if self.prediction_log else None
+        sweeps = None
+        if log_settings.sweep_prefetch_points > 0 and self.response_cache is not None:
+            sweeps = SweepPrefetch(self.flow, log_settings.sweep_prefetch_points)
+            self.flow.observers.append(sweeps.observe)
+        return warmer, sweeps
+
+    def _default_changed(self, family: str, tag: str) -> None:
+        if self.warmer is not None:
+            self.warmer.default_changed(family, tag)
 
     def _caches(self) -> list[InstrumentedLayeredCache | InstrumentedLocalCache]:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
@@ -113,10 +137,13 @@ class ServiceCore:
 
     async def warm_up(self) -> None:
         """Open the Redis connection before the first request needs it (a cold connect under load
-        can exceed the per-call cap and start a back-off)."""
+        can exceed the per-call cap and start a back-off), and start the predictive warm-up
+        (waited for at most PREDICTIVE_WARMUP_READY_WAIT_S)."""
         shared = self.response_cache.cache.shared if self.response_cache else None
         if shared is not None:
             await shared.ping()
+        if self.warmer is not None:
+            await self.warmer.start_up()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
@@ -150,7 +177,11 @@ class ServiceCore:
             return {"enabled": False}
         samples = report.read_samples(self.metrics, self.monitoring.shared_dir)
         here = {"enabled": True, "backend": log.store.backend, "queued_here": log.queued, "last_error": log.last_error}
-        return here | report.prediction_log(samples)
+        predictive = {
+            "warmup_here": asdict(self.warmer.last) if self.warmer else None,
+            "sweep_prefetched_here": self.sweeps.prefetched if self.sweeps else None,
+        }
+        return here | report.prediction_log(samples) | predictive
 
     async def _cache_reachable(self) -> dict[str, Any]:
         shared = self.response_cache.cache.shared if self.response_cache else None

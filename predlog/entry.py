@@ -23,8 +23,10 @@ COLUMNS = (
     "latency_ms",
     "api_key_id",
     "request_id",
+    "options",
 )
 
+OPTIONS = ("include_uncertainty", "include_feature_importance")  # the answer options a response key holds
 Interval = list[float | None]  # value, lower, upper (no interval asked for: None, None)
 
 
@@ -49,6 +51,7 @@ class Entry:
     latency_ms: float | None  # a /batch row: None (the request's time is not a row's)
     api_key_id: str | None = None
     request_id: str | None = None
+    options: tuple[bool, bool] = (True, False)  # include_uncertainty, include_feature_importance
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class Row:
     latency_ms: float | None
     api_key_id: str | None
     request_id: str | None
+    options: str = "{}"  # JSON: include_uncertainty, include_feature_importance
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, column) for column in COLUMNS)
@@ -116,4 +120,5 @@ def to_row(entry: Entry) -> Row:
         entry.latency_ms,
         entry.api_key_id,
         entry.request_id,
+        orjson.dumps(dict(zip(OPTIONS, entry.options, strict=True))).decode(),
     )

@@ -16,7 +16,7 @@ from predlog.store import SELECTED, Query
 
 MAX_LIMIT = 1000
 CSV_COLUMNS = ("id", "time", *(c for c in SELECTED if c not in ("id", "ts", "n_warnings")))
-_JSON_COLUMNS = ("material", "outputs", "warnings")
+_JSON_COLUMNS = ("material", "outputs", "warnings", "options")
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ class PostgreSQLStore:
         sql, args = select_sql(query, True, _CONTAINS)
         return await self._fetch(sql, args)
 
-    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, int]]:
-        return [(f, m, int(n)) for f, m, n in await self._fetch(top_sql(True), [since, limit])]
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
+        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(True), [since, limit])]
 
     async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
         return [(m, int(w)) for m, w in await self._fetch(inputs_sql(True), [family, since, limit])]

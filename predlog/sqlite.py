@@ -59,8 +59,8 @@ class SQLiteStore:
         sql, args = select_sql(query, False, _CONTAINS)
         return await self._fetch(sql, args)
 
-    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, int]]:
-        return [(f, m, int(n)) for f, m, n in await self._fetch(top_sql(False), [since, limit])]
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
+        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(False), [since, limit])]
 
     async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
         return [(m, int(w)) for m, w in await self._fetch(inputs_sql(False), [family, since, limit])]

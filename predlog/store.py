@@ -112,11 +112,12 @@ def select_sql(query: Query, numbered: bool, contains: str) -> tuple[str, list[A
 
 
 def top_sql(numbered: bool) -> str:
-    """The most requested materials since a time, per family: (family, material, count)."""
+    """The most requested materials since a time, with the answer options they were asked with:
+    (family, material, options, count)."""
     since, limit = ("$1", "$2") if numbered else ("?", "?")
     return (
-        "SELECT family, MAX(material), COUNT(*) AS n FROM predictions "
-        f"WHERE ts >= {since} GROUP BY family, material_key ORDER BY n DESC LIMIT {limit}"
+        "SELECT family, MAX(material), options, COUNT(*) AS n FROM predictions "
+        f"WHERE ts >= {since} GROUP BY family, material_key, options ORDER BY n DESC LIMIT {limit}"
     )
 
 
@@ -153,7 +154,7 @@ class Store(Protocol):
         """Rows matching ``query``, newest first, as ``SELECTED``."""
         ...
 
-    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, int]]: ...
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]: ...
 
     async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]: ...
 

@@ -85,7 +85,7 @@ async def top_inputs_retention(store: Store) -> tuple[list, list, int, int]:
 
 
 TOP_INPUTS_RETENTION = (
-    [("mechanical", '{"m": 1}', 2), ("mechanical", '{"m": 1}', 1)],
+    [("mechanical", '{"m": 1}', "{}", 2), ("mechanical", '{"m": 1}', "{}", 1)],
     [('{"m": 1}', 0), ('{"m": 1}', 0)],
     1,
     3,

@@ -471,6 +471,7 @@ class BatchRun:
         if log is None or valid is None:
             return
         now, key_id = time.time(), CALLER_KEY_ID.get()
+        options = (self.options.include_uncertainty, self.options.include_feature_importance)
         valid_rows = (p for p in range(checked.size) if p not in checked.errors)
         for j, position in enumerate(valid_rows):
             item = done.items[position]
@@ -481,7 +482,7 @@ class BatchRun:
                 entry = Entry(
                     now, self.family, "batch", valid.materials[j], body["model_version"], body, body["cached"], None
                 )
-                entry.api_key_id = key_id
+                entry.api_key_id, entry.options = key_id, options
                 log.offer(entry)
 
     def _items(self, checked: _Checked, missed: dict[int, int], answers: Answers | None) -> list[Outcome | int]:

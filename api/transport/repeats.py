@@ -33,10 +33,11 @@ class Remembered(NamedTuple):
     model_tag: str
     echo: bytes
     canonical: dict[str, Any] | None
+    options: tuple[bool, bool]
 
 
 class RepeatMemo:
-    """Raw request -> (response key, model tag, echo, canonical form) of its last 200, least
+    """Raw request -> (response key, model tag, echo, canonical form, answer options) of its last 200, least
     recently used dropped; the echo is the rendered fields of the answer that repeat the request's
     own input (not stored with the cached body, api/prediction/flow.py), the same for every
     byte-equal request; the canonical form is what the prediction log records."""
@@ -53,9 +54,15 @@ class RepeatMemo:
         return digest.hexdigest()
 
     def remember(
-        self, raw: str, response_key: str, model_tag: str, echo: bytes = b"", canonical: dict[str, Any] | None = None
+        self,
+        raw: str,
+        response_key: str,
+        model_tag: str,
+        echo: bytes = b"",
+        canonical: dict[str, Any] | None = None,
+        options: tuple[bool, bool] = (True, False),
     ) -> None:
-        self._entries[raw] = Remembered(response_key, model_tag, echo, canonical)
+        self._entries[raw] = Remembered(response_key, model_tag, echo, canonical, options)
         self._entries.move_to_end(raw)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
