@@ -173,6 +173,7 @@ class Environment(BaseSettings):
     prediction_log: bool = Field(True, description="record every answered prediction in the prediction log")
     database_url: str = Field(
         "sqlite:///var/prediction_log.sqlite3",
+        pattern=r"^(sqlite:///.+|postgres(ql)?://.+)$",
         description="the prediction log's database: `sqlite:///<path>` (a file, relative to the working "
         "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user:pass@host:port/db` "
         "(shared by every instance of a cluster)",
@@ -201,10 +202,11 @@ class Environment(BaseSettings):
         5.0, ge=0, description="start-up (and so /readyz) waits for the warm-up at most this long, s; it goes on after"
     )
     sweep_prefetch_points: int = Field(
-        4,
+        0,
         ge=0,
         description="when three requests of a worker walk one input in even steps, this many next points "
-        "are computed in the background; 0 turns it off",
+        "are computed in the background (4 is a good value); 0, the default, turns it off: it computes "
+        "answers nobody asked for yet, and the cold benchmark's own traffic is such a walk",
     )
     drift_window_s: float = Field(86_400.0, gt=0, description="the drift report's window of logged inputs, s")
     drift_reference_csv: str = Field(
@@ -328,7 +330,7 @@ class PredictionLogSettings:
     warmup_window_s: float = 86_400.0
     warmup_timeout_s: float = 30.0
     warmup_ready_wait_s: float = 5.0
-    sweep_prefetch_points: int = 4
+    sweep_prefetch_points: int = 0
     drift_window_s: float = 86_400.0
     drift_reference_csv: str = "data/reference_materials.csv"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -52,11 +52,12 @@ class Entry:
     api_key_id: str | None = None
     request_id: str | None = None
     options: tuple[bool, bool] = (True, False)  # include_uncertainty, include_feature_importance
+    key: str | None = None  # the response key: answers under one key give the same columns
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One row of the ``predictions`` table (JSON columns as text, so both databases store the same)."""
+class Row(NamedTuple):
+    """One row of the ``predictions`` table (JSON columns as text, so both databases store the
+    same), in the order of ``COLUMNS`` (a tuple: the drivers take it as it is)."""
 
     ts: float
     family: str
@@ -73,15 +74,15 @@ class Row:
     request_id: str | None
     options: str = "{}"  # JSON: include_uncertainty, include_feature_importance
 
-    def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, column) for column in COLUMNS)
-
 
 def material_key(family: str, material: dict[str, Any]) -> str:
-    """The material's key in the log: a short digest of its canonical form (one material, one key,
-    whichever way the request spelt it)."""
-    canonical = orjson.dumps({"family": family, "material": material}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=12).hexdigest()
+    """The material's key in the log: a short digest of its family and canonical form (one
+    material, one key, whichever way the request spelt it)."""
+    return _digest(family, orjson.dumps(material, option=orjson.OPT_SORT_KEYS))
+
+
+def _digest(family: str, canonical: bytes) -> str:
+    return hashlib.blake2b(family.encode() + b"\0" + canonical, digest_size=12).hexdigest()
 
 
 def _interval(entry: dict[str, Any]) -> Interval:
@@ -103,22 +104,68 @@ def outputs(body: dict[str, Any]) -> dict[str, Interval]:
     return {target: _interval(entry) for target, entry in (predictions or {}).items()}
 
 
-def to_row(entry: Entry) -> Row:
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The columns an answer gives, the same for every answer under one response key."""
+
+    material_key: str
+    material: str
+    outputs: str
+    warnings: str
+    n_warnings: int
+    options: str
+
+
+def answered(entry: Entry) -> Answered:
     body = orjson.loads(entry.body) if isinstance(entry.body, bytes) else entry.body
     warnings = list(body.get("warnings") or [])
+    material = orjson.dumps(entry.material, option=orjson.OPT_SORT_KEYS)
+    return Answered(
+        _digest(entry.family, material),
+        material.decode(),
+        orjson.dumps(outputs(body)).decode(),
+        orjson.dumps(warnings).decode(),
+        len(warnings),
+        orjson.dumps(dict(zip(OPTIONS, entry.options, strict=True))).decode(),
+    )
+
+
+def to_row(entry: Entry, found: Answered | None = None) -> Row:
+    """``found``: the entry's columns made before for another answer of its response key."""
+    a = found or answered(entry)
     return Row(
         entry.ts,
         entry.family,
         entry.kind,
-        material_key(entry.family, entry.material),
-        orjson.dumps(entry.material, option=orjson.OPT_SORT_KEYS).decode(),
+        a.material_key,
+        a.material,
         entry.model_tag,
-        orjson.dumps(outputs(body)).decode(),
-        orjson.dumps(warnings).decode(),
-        len(warnings),
+        a.outputs,
+        a.warnings,
+        a.n_warnings,
         entry.cached,
         entry.latency_ms,
         entry.api_key_id,
         entry.request_id,
-        orjson.dumps(dict(zip(OPTIONS, entry.options, strict=True))).decode(),
+        a.options,
     )
+
+
+class RowMaker:
+    """Rows of entries; an answer's columns are made once per response key (the key holds the
+    material, the model and the options): a repeat, most of the traffic, costs a lookup."""
+
+    MEMO_KEYS = 4096  # beyond it the memory is cleared
+
+    def __init__(self) -> None:
+        self._memo: dict[str, Answered] = {}
+
+    def row(self, entry: Entry) -> Row:
+        if entry.key is None:
+            return to_row(entry)
+        found = self._memo.get(entry.key)
+        if found is None:
+            if len(self._memo) >= self.MEMO_KEYS:
+                self._memo.clear()
+            found = self._memo[entry.key] = answered(entry)
+        return to_row(entry, found)

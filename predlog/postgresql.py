@@ -51,7 +51,7 @@ class PostgreSQLStore:
 
     async def write(self, rows: Sequence[Row]) -> None:
         async with self._ready().acquire() as conn, conn.transaction():
-            await conn.executemany(insert_sql(True), [row.values() for row in rows])
+            await conn.executemany(insert_sql(True), rows)
 
     async def select(self, query: Query) -> list[tuple[Any, ...]]:
         sql, args = select_sql(query, True, _CONTAINS)

@@ -49,7 +49,7 @@ class SQLiteStore:
         db = self._conn()
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.executemany(insert_sql(False), [row.values() for row in rows])
+            await db.executemany(insert_sql(False), rows)
         except BaseException:
             await db.execute("ROLLBACK")
             raise

@@ -21,7 +21,7 @@ import time
 from collections import deque
 
 from monitoring.metrics import Metrics
-from predlog.entry import Entry, to_row
+from predlog.entry import Entry, RowMaker
 from predlog.store import Store, open_store, retention_cutoff
 from settings import PredictionLogSettings
 
@@ -36,6 +36,7 @@ class PredictionLog:
         self.settings, self.metrics = settings, metrics
         self.store = store or open_store(settings.database_url, settings.pool_size)
         self._queue: deque[Entry] = deque()
+        self._rows = RowMaker()
         self._sampler = random.Random()
         self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
         self._task: asyncio.Task[None] | None = None
@@ -98,7 +99,7 @@ class PredictionLog:
         entries = [self._queue.popleft() for _ in range(take)]
         try:
             await self.store.open()
-            await self.store.write([to_row(entry) for entry in entries])
+            await self.store.write([self._rows.row(entry) for entry in entries])
         except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
             self.metrics.log_dropped.labels("database").inc(len(entries))
             await self._failed(exc)

@@ -12,9 +12,6 @@ os.environ["BENTOML_HOME"] = _HOME
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # the prediction log is on by default; a test that wants it gives its own database (tmp_path)
 os.environ.setdefault("PREDICTION_LOG", "false")
-# the sweep prefetch computes answers nobody asked for yet: the tests that count model calls and
-# cache look-ups would count them; tests/test_api_prediction_warmup.py turns it on
-os.environ.setdefault("SWEEP_PREFETCH_POINTS", "0")
 
 import pytest  # noqa: E402
 

@@ -44,3 +44,19 @@ def test_the_material_key_ignores_key_order_and_the_key_id_is_not_the_key():
     assert material_key("mechanical", {"a": 1}) != material_key("ballistic", {"a": 1})
     key_id = api_key_id(b"secret-key")
     assert len(key_id) == 12 and "secret" not in key_id and key_id == api_key_id(b"secret-key")
+
+
+def test_a_row_is_the_insert_statements_columns_in_order():
+    from predlog.entry import COLUMNS, Row
+
+    assert Row._fields == COLUMNS
+
+
+def test_answers_under_one_response_key_are_converted_once():
+    from predlog.entry import RowMaker
+
+    maker = RowMaker()
+    first = Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 2.0, key="k")
+    again = Entry(2.0, "mechanical", "single", {"m": 1}, "t", b"not parsed again", True, 0.1, key="k")
+    one, two = maker.row(first), maker.row(again)
+    assert two.outputs == one.outputs and two.material == one.material and (two.ts, two.cached) == (2.0, True)

@@ -56,3 +56,9 @@ def test_the_header_read_timeout_defaults_to_10_s_and_0_turns_it_off(monkeypatch
     assert load_settings().serving.header_read_timeout_s == 2.5
     with pytest.raises(ValidationError):
         load_settings(header_read_timeout_s=-1)
+
+
+def test_the_prediction_log_database_is_sqlite_or_postgresql():
+    assert load_settings(database_url="postgresql://u@h/db").prediction_log.database_url == "postgresql://u@h/db"
+    with pytest.raises(ValidationError, match="database_url|DATABASE_URL"):
+        load_settings(database_url="mysql://u@h/db")

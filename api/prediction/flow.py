@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -37,6 +37,14 @@ from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
 # the model tag that answered this request (the ``model`` label of its request counter, api/transport/handlers.py)
 ANSWERED_BY: ContextVar[str] = ContextVar("armor_answered_by", default=NO_MODEL)
+
+
+class Logged(NamedTuple):
+    """What the prediction log needs of a request beyond its answer (predlog/entry.py)."""
+
+    canonical: dict[str, Any]
+    options: tuple[bool, bool]
+    key: str  # the response key
 
 
 def _options(request: Request) -> tuple[bool, bool]:
@@ -220,7 +228,7 @@ class PredictionFlow:
         if request.model_version is None:
             for observe in self.observers:  # e.g. the sweep prefetch (api/prediction/warmup.py)
                 observe(family, request, prepared.canonical)
-        logged = (prepared.canonical, _options(request))
+        logged = Logged(prepared.canonical, _options(request), key)
         return self._finish(family, card.tag, stored, started, request_id, cached, echo, logged)
 
     def _remember(
@@ -259,7 +267,7 @@ class PredictionFlow:
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        logged = (canonical, options) if canonical is not None else None
+        logged = Logged(canonical, options, key) if canonical is not None else None
         return self._finish(family, tag, stored, started, request_id, True, echo, logged)
 
     def _finish(
@@ -271,7 +279,7 @@ class PredictionFlow:
         request_id: str | None,
         cached: bool,
         echo: bytes = b"",
-        logged: tuple[dict[str, Any], tuple[bool, bool]] | None = None,
+        logged: Logged | None = None,
     ) -> bytes:
         """The rendered answer of model ``tag`` with this request's own fields: its input's echo (a
         rendered object, or nothing) before the stored body's fields, the per-request ones after
@@ -282,8 +290,9 @@ class PredictionFlow:
         self._observe(family, tag, elapsed)
         request_id = request_id or uuid.uuid4().hex
         if self.log is not None and logged is not None:
-            entry = Entry(time.time(), family, "single", logged[0], tag, rendered, cached, elapsed * 1e3)
-            entry.api_key_id, entry.request_id, entry.options = CALLER_KEY_ID.get(), request_id, logged[1]
+            entry = Entry(time.time(), family, "single", logged.canonical, tag, rendered, cached, elapsed * 1e3)
+            entry.api_key_id, entry.request_id = CALLER_KEY_ID.get(), request_id
+            entry.options, entry.key = logged.options, logged.key
             self.log.offer(entry)
         tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": cached})
         head = echo[:-1] + b"," if echo else b"{"

@@ -15,6 +15,4 @@ CREATE TABLE predictions (
     request_id TEXT
 );
 CREATE INDEX predictions_ts ON predictions (ts);
-CREATE INDEX predictions_family_ts ON predictions (family, ts);
 CREATE INDEX predictions_material ON predictions (material_key);
-CREATE INDEX predictions_model ON predictions (model_tag, ts);
