@@ -8,10 +8,11 @@ import { humanise, rangeText, targetLabel } from "./format.js";
 import * as history from "./history.js";
 import { predictionsOf, renderResult } from "./predict.js";
 import { Screening } from "./screen.js";
+import { showDrift } from "./drift.js";
 import { describe, drawSweep, hardnessSweep, materialSweep, sweepTitle } from "./sweep.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["predict", "sweep", "screen", "compare"];
+const VIEWS = ["predict", "sweep", "screen", "compare", "drift"];
 
 const state = { family: "mechanical", view: "predict", label: "" };
 let catalogue;
@@ -48,8 +49,9 @@ function selectView(name, focus = false) {
     tab.tabIndex = v === name ? 0 : -1;
     $(`panel-${v}`).hidden = v !== name;
   }
-  $("workbench").hidden = name === "screen" || name === "compare";
+  $("workbench").hidden = name === "screen" || name === "compare" || name === "drift";
   if (name === "compare") history.render($("compare"), openKept);
+  if (name === "drift") showDrift($("drift-chart"), $("drift-note"));
   if (focus) $(`tab-${name}`).focus();
   writeUrl();
 }
