@@ -75,7 +75,8 @@ class Metrics:
         )
         self.log_dropped = Counter(
             "armor_prediction_log_dropped_total",
-            "Prediction log rows dropped: queue_full (the writer fell behind) or database (a write failed)",
+            "Prediction log rows dropped: queue_full (the writer fell behind), database (a write failed) or "
+            "forgotten (a repeat's columns left the writer's memory before it was written)",
             ["reason"],
             registry=r,
         )
@@ -134,7 +135,7 @@ class Metrics:
         for layer in ("response", "prediction", "feature"):
             for metric in (self.cache_hits, self.cache_misses, self.cache_evictions, self.cache_expirations):
                 metric.labels(layer)
-        for reason in ("queue_full", "database"):
+        for reason in ("queue_full", "database", "forgotten"):
             self.log_dropped.labels(reason)
         for family in ("mechanical", "ballistic"):
             for status in ("2xx", "4xx", "5xx"):

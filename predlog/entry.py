@@ -36,15 +36,18 @@ def api_key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:12]
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One answered prediction as the request path has it. ``body``: the rendered answer (bytes,
-    single and hardness routes) or a /batch row's outcome (a dict)."""
+    single and hardness routes) or a /batch row's outcome (a dict). A tuple of plain values (the
+    material as JSON bytes, or None when its response key's columns are known): the collector
+    stops tracking it, so a queue of them costs the garbage collections nothing."""
 
     ts: float  # unix time, s
     family: str
     kind: str  # "single" (hardness included) or "batch"
-    material: dict[str, Any]  # the canonical form (api/prediction/keys.py; hardness: formula and loads)
+    # the canonical form (api/prediction/keys.py; hardness: formula and loads), as a dict or as
+    # JSON with sorted keys; None: the RowMaker knows the entry's key
+    material: dict[str, Any] | bytes | None
     model_tag: str
     body: bytes | dict[str, Any]
     cached: bool
@@ -116,10 +119,16 @@ class Answered:
     options: str
 
 
+def canonical_json(material: dict[str, Any]) -> bytes:
+    return orjson.dumps(material, option=orjson.OPT_SORT_KEYS)
+
+
 def answered(entry: Entry) -> Answered:
+    if entry.material is None:
+        raise ValueError("an entry without its material")
     body = orjson.loads(entry.body) if isinstance(entry.body, bytes) else entry.body
     warnings = list(body.get("warnings") or [])
-    material = orjson.dumps(entry.material, option=orjson.OPT_SORT_KEYS)
+    material = entry.material if isinstance(entry.material, bytes) else canonical_json(entry.material)
     return Answered(
         _digest(entry.family, material),
         material.decode(),
@@ -153,19 +162,28 @@ def to_row(entry: Entry, found: Answered | None = None) -> Row:
 
 class RowMaker:
     """Rows of entries; an answer's columns are made once per response key (the key holds the
-    material, the model and the options): a repeat, most of the traffic, costs a lookup."""
+    material, the model and the options): a repeat, most of the traffic, costs a lookup. Two
+    generations of ``MEMO_KEYS`` keys: when the new one is full it becomes the old one."""
 
-    MEMO_KEYS = 4096  # beyond it the memory is cleared
+    MEMO_KEYS = 4096
 
     def __init__(self) -> None:
         self._memo: dict[str, Answered] = {}
+        self._old: dict[str, Answered] = {}
 
-    def row(self, entry: Entry) -> Row:
+    def knows(self, key: str) -> bool:
+        return key in self._memo or key in self._old
+
+    def row(self, entry: Entry) -> Row | None:
+        """None: an entry without its material whose key was forgotten meanwhile (two
+        generations of new keys between its answer and its write)."""
         if entry.key is None:
             return to_row(entry)
-        found = self._memo.get(entry.key)
+        found = self._memo.get(entry.key) or self._old.get(entry.key)
         if found is None:
+            if entry.material is None:
+                return None
             if len(self._memo) >= self.MEMO_KEYS:
-                self._memo.clear()
+                self._old, self._memo = self._memo, {}
             found = self._memo[entry.key] = answered(entry)
         return to_row(entry, found)

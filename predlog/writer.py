@@ -52,6 +52,11 @@ class PredictionLog:
             return
         self._queue.append(entry)
 
+    def knows(self, key: str) -> bool:
+        """Whether the writer knows the columns of answers under response key ``key`` (the entry
+        can then leave its material out)."""
+        return self._rows.knows(key)
+
     def sampled(self) -> bool:
         """Whether to record a /batch row (PREDICTION_LOG_SAMPLE of them)."""
         sample = self.settings.sample
@@ -97,14 +102,18 @@ class PredictionLog:
     async def _write_batch(self) -> bool:
         take = min(len(self._queue), self.settings.batch_rows)
         entries = [self._queue.popleft() for _ in range(take)]
+        made = [self._rows.row(entry) for entry in entries]
+        rows = [row for row in made if row is not None]
+        if len(rows) < len(made):
+            self.metrics.log_dropped.labels("forgotten").inc(len(made) - len(rows))
         try:
             await self.store.open()
-            await self.store.write([self._rows.row(entry) for entry in entries])
+            await self.store.write(rows)
         except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
             self.metrics.log_dropped.labels("database").inc(len(entries))
             await self._failed(exc)
             return False
-        self.metrics.log_written.inc(len(entries))
+        self.metrics.log_written.inc(len(rows))
         self.last_error = None
         return True
 

@@ -60,3 +60,16 @@ def test_answers_under_one_response_key_are_converted_once():
     again = Entry(2.0, "mechanical", "single", {"m": 1}, "t", b"not parsed again", True, 0.1, key="k")
     one, two = maker.row(first), maker.row(again)
     assert two.outputs == one.outputs and two.material == one.material and (two.ts, two.cached) == (2.0, True)
+
+
+def test_a_repeat_whose_columns_were_forgotten_is_not_written_half():
+    from predlog.entry import RowMaker
+
+    maker = RowMaker()
+    maker.MEMO_KEYS = 1
+    maker.row(Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 1.0, key="a"))
+    assert maker.knows("a")
+    for key in ("b", "c"):  # two generations of new keys
+        maker.row(Entry(1.0, "mechanical", "single", {"m": key}, "t", orjson.dumps(BODY), False, 1.0, key=key))
+    assert not maker.knows("a")
+    assert maker.row(Entry(2.0, "mechanical", "single", None, "t", b"", True, 1.0, key="a")) is None

@@ -479,11 +479,8 @@ class BatchRun:
                 continue
             body = done.answers.outcome(item) if isinstance(item, int) and done.answers is not None else item
             if isinstance(body, dict):
-                entry = Entry(
-                    now, self.family, "batch", valid.materials[j], body["model_version"], body, body["cached"], None
-                )
-                entry.api_key_id, entry.options = key_id, options
-                log.offer(entry)
+                material, tag, cached = valid.materials[j], body["model_version"], body["cached"]
+                log.offer(Entry(now, self.family, "batch", material, tag, body, cached, None, key_id, None, options))
 
     def _items(self, checked: _Checked, missed: dict[int, int], answers: Answers | None) -> list[Outcome | int]:
         """Each position's outcome: its error, its cached body, its row in the runner's answers

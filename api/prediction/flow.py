@@ -31,7 +31,7 @@ from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
-from predlog.entry import Entry
+from predlog.entry import Entry, canonical_json
 from predlog.writer import PredictionLog
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
@@ -290,10 +290,14 @@ class PredictionFlow:
         self._observe(family, tag, elapsed)
         request_id = request_id or uuid.uuid4().hex
         if self.log is not None and logged is not None:
-            entry = Entry(time.time(), family, "single", logged.canonical, tag, rendered, cached, elapsed * 1e3)
-            entry.api_key_id, entry.request_id = CALLER_KEY_ID.get(), request_id
-            entry.options, entry.key = logged.options, logged.key
-            self.log.offer(entry)
+            material = None if self.log.knows(logged.key) else canonical_json(logged.canonical)
+            caller, options, key = CALLER_KEY_ID.get(), logged.options, logged.key
+            ms = elapsed * 1e3
+            self.log.offer(
+                Entry(
+                    time.time(), family, "single", material, tag, rendered, cached, ms, caller, request_id, options, key
+                )
+            )
         tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": cached})
         head = echo[:-1] + b"," if echo else b"{"
         return head + rendered[1:-1] + b"," + tail[1:]
