@@ -4,6 +4,7 @@ run under a transaction-scoped advisory lock, so instances starting together app
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,10 +26,14 @@ class PostgreSQLStore:
     def __init__(self, url: str, pool_size: int):
         self.url, self.pool_size = url, pool_size
         self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await self._connect()
+
+    async def _connect(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             self.url,
             min_size=1,
@@ -42,7 +47,7 @@ class PostgreSQLStore:
         except BaseException:
             await pool.close()
             raise
-        self._pool = pool
+        return pool
 
     def _ready(self) -> asyncpg.Pool:
         if self._pool is None:

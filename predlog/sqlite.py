@@ -4,6 +4,7 @@ a writer waits for another's transaction instead of failing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,10 +25,14 @@ class SQLiteStore:
     def __init__(self, path: Path):
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
 
     async def open(self) -> None:
-        if self._db is not None:
-            return
+        async with self._opening:
+            if self._db is None:
+                self._db = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)  # transactions are explicit
         try:
@@ -38,7 +43,7 @@ class SQLiteStore:
         except BaseException:
             await db.close()
             raise
-        self._db = db
+        return db
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
