@@ -274,6 +274,10 @@ def test_the_prediction_log_records_the_answers_of_both_workers(served):
     assert row["model_tag"] == f"{info['name']}:{info['version']}"
     assert row["outputs"]["density"][0] == answers[0]["predictions"]["density"]["value"]
     figures = settled(served.url, "/api/v1/performance")["prediction_log"]
-    assert figures["written_total"] >= len(bodies) and figures["dropped_total"] == {"queue_full": 0, "database": 0}
+    assert figures["written_total"] >= len(bodies) and figures["dropped_total"] == {
+        "queue_full": 0,
+        "database": 0,
+        "forgotten": 0,
+    }
     drift = httpx.get(f"{served.url}/api/v1/drift", timeout=30).json()
     assert drift["families"]["mechanical"]["requests"] >= len(bodies)
