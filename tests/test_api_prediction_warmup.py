@@ -128,3 +128,36 @@ def test_without_the_prefetch_a_sweep_finds_nothing_cached(make_core):
         return (await core.flow.predict("mechanical", porosity(0.04)))["cached"]
 
     assert core.sweeps is None and asyncio.run(go()) is False
+
+
+def test_the_warm_up_waits_for_a_runner_that_is_not_usable_yet(make_core, runner_cores, tmp_path):
+    """Under bentoml serve the runner's client raised AttributeError during the start-up hook: the
+    warm-up asks again until it answers, then computes."""
+    from runners.local import LocalRunnerClient
+
+    class NotYet(LocalRunnerClient):
+        refusals = 2
+
+        async def card(self, version=None):
+            if NotYet.refusals:
+                NotYet.refusals -= 1
+                raise AttributeError("'AsyncClient' object has no attribute 'card'")
+            return await super().card(version)
+
+    url = f"sqlite:///{tmp_path}/log.sqlite3"
+    yesterday = make_core(database_url=url, **LOG)
+
+    async def serve_yesterday():
+        await yesterday.flow.predict("mechanical", porosity(0.01))
+        await yesterday.prediction_log.close()
+
+    asyncio.run(serve_yesterday())
+    core = make_core(database_url=url, runners={"mechanical": NotYet(runner_cores["mechanical"])}, **LOG)
+
+    async def go():
+        report = await core.warmer.warm("test")
+        await core.prediction_log.close()
+        return report
+
+    report = asyncio.run(go())
+    assert NotYet.refusals == 0 and (report.computed, report.failed, report.finished) == (1, 0, True)

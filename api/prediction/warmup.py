@@ -39,6 +39,7 @@ from settings import PredictionLogSettings
 logger = logging.getLogger("armor.warmup")
 # a material that no longer validates, or a runner not up yet or busy: skipped (its first asker computes it)
 SKIPPED: tuple[type[Exception], ...] = (ApiError, *RUNNER_FAILURES)
+READY_POLL_S = 0.5  # how often the warm-up asks whether the runner answers yet
 CONCURRENCY = 64  # requests of a warm-up in flight at once (the coalescer stacks them into runner calls)
 
 
@@ -106,10 +107,26 @@ class Warmer:
             logger.warning("predictive warm-up stopped after %.0f s", self.settings.warmup_timeout_s)
         except DATABASE_ERRORS as exc:
             logger.warning("predictive warm-up could not read the log (%s)", type(exc).__name__)
+        except Exception:  # a background task: whatever went wrong is logged, never lost
+            logger.exception("predictive warm-up failed")
         report.seconds = time.perf_counter() - started
         return report
 
+    async def _runner_ready(self) -> None:
+        """Wait until every family's model card can be asked for: under bentoml serve the runner's
+        client is not usable until BentoML has connected it, which the start-up hook does not
+        wait for (it raised AttributeError then). Whatever a try raises, it is tried again."""
+        while True:
+            try:
+                for family in self.flow.families:
+                    await self.flow.cards.default(family)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means: not yet
+                logger.debug("runner not ready for the warm-up (%s)", type(exc).__name__)
+                await asyncio.sleep(READY_POLL_S)
+
     async def _warm(self, report: WarmupReport, family: str | None) -> None:
+        await self._runner_ready()
         await self.store.open()
         since = time.time() - self.settings.warmup_window_s
         top = await self.store.top_materials(since, self.settings.warmup_top)
