@@ -16,6 +16,12 @@ from predlog.entry import Row
 from predlog.store import Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
 
 BUSY_TIMEOUT_MS = 5000
+# Rows per INSERT statement: 400 x 14 columns = 5,600 parameters (SQLite allows 32,766 since 3.32).
+# One statement per chunk, not executemany: executemany releases and retakes the GIL around every
+# row's sqlite3_step, and each retake waits for the event loop's thread to give the GIL up (up to
+# the 5 ms switch interval when it is busy): a 500-row batch then took seconds and forced a GIL
+# switch on the request path every few ms. A multi-row INSERT is one step per chunk.
+INSERT_CHUNK_ROWS = 400
 _CONTAINS = "instr({}, {}) > 0"
 
 
@@ -54,7 +60,9 @@ class SQLiteStore:
         db = self._conn()
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.executemany(insert_sql(False), rows)
+            for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+                chunk = rows[start : start + INSERT_CHUNK_ROWS]
+                await db.execute(insert_sql(False, len(chunk)), [value for row in chunk for value in row])
         except BaseException:
             await db.execute("ROLLBACK")
             raise

@@ -9,6 +9,7 @@ schema readable where it is applied, and a new version is one new file per diale
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import time
@@ -130,9 +131,14 @@ def inputs_sql(numbered: bool) -> str:
     )
 
 
-def insert_sql(numbered: bool) -> str:
-    marks = [f"${i + 1}" for i in range(len(COLUMNS))] if numbered else ["?"] * len(COLUMNS)
-    return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({', '.join(marks)})"
+@functools.lru_cache(maxsize=64)
+def insert_sql(numbered: bool, rows: int = 1) -> str:
+    """The INSERT of ``rows`` rows in one statement (``?`` placeholders only: ``$n`` numbers one row)."""
+    if numbered:
+        marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
+        return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({marks})"
+    values = ", ".join([f"({', '.join(['?'] * len(COLUMNS))})"] * rows)
+    return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {values}"
 
 
 def retention_cutoff(days: float, now: float | None = None) -> float:
