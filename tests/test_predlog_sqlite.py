@@ -110,3 +110,24 @@ def test_filters_and_the_cursor_page_newest_first(tmp_path):
 
 def test_top_materials_inputs_and_retention(tmp_path):
     assert asyncio.run(top_inputs_retention(SQLiteStore(tmp_path / "log.sqlite3"))) == TOP_INPUTS_RETENTION
+
+
+async def chunked_batches(store: SQLiteStore) -> tuple[int, list[float]]:
+    """A batch of more rows than one INSERT holds is written whole (in order), and a bad row in its
+    last chunk leaves nothing of the earlier chunks."""
+    from predlog.sqlite import INSERT_CHUNK_ROWS
+
+    await store.open()
+    size = 2 * INSERT_CHUNK_ROWS + 7
+    bad = Row(0.5, None, "single", "k", "{}", "t", "{}", "[]", 0, False, None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(DATABASE_ERRORS):
+        await store.write([row(float(i)) for i in range(size - 1)] + [bad])
+    await store.write([row(float(i)) for i in range(size)])
+    found = await store.select(Query(limit=1000))
+    await store.close()
+    return size, [r[1] for r in found]
+
+
+def test_a_batch_larger_than_one_insert_is_one_transaction(tmp_path):
+    size, found = asyncio.run(chunked_batches(SQLiteStore(tmp_path / "log.sqlite3")))
+    assert found == [float(i) for i in reversed(range(size))]
