@@ -8,7 +8,7 @@ PORT   ?= 3000
 PIP_VERSION = 26.3
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv tools test models serve bench bench-compare bench-paths lint typecheck build clean loadtest container science
+.PHONY: venv tools test models serve bench bench-compare bench-paths bench-warmup bench-log-faults lint typecheck build clean loadtest container science
 
 # A venv with pip in it. Debian's python3 has no ensurepip until python3-venv is installed: then the
 # venv is made without pip and deploy/bootstrap_pip.py fetches pip $(PIP_VERSION) from the package
@@ -37,7 +37,7 @@ venv: $(VENV)/.installed
 
 tools: $(TOOLS_VENV)/.installed
 
-# Tests that need a system package (redis-server, wrk, kubectl) are skipped outside CI, with one
+# Tests that need a system package (redis-server, postgresql, wrk, kubectl) are skipped outside CI, with one
 # line per group at the end naming the command that enables it; with CI=true they fail instead.
 test: venv tools
 	$(PY) -m pytest -q
@@ -64,6 +64,15 @@ bench: venv
 # Issue 12's table (~9 min): the service, the same code in plain uvicorn and a naive FastAPI + forest, under wrk.
 bench-compare: models
 	$(PY) -m loadtests.side_by_side --targets service,in-process,naive --rounds 3 --duration 10 --json docs/bench-compare.json
+
+# Issue 29's hit rates: the first 1,000 requests of a replayed log after a restart, with and without the
+# predictive warm-up, and a sweep with and without the prefetch (in-process, ~1 min).
+bench-warmup: models
+	$(PY) -m loadtests.warmup_bench --json docs/warmup-bench.json
+
+# PostgreSQL killed during 60 s of traffic under bentoml serve: failed requests, rows dropped and written (~2 min).
+bench-log-faults: models
+	$(PY) -m loadtests.log_faults --seconds 60 --json docs/log-faults.json
 
 # What each way in costs: /api/v1/predict/mechanical against BentoML's typed /predict_mechanical (~2 min).
 bench-paths: models

@@ -216,6 +216,55 @@ class Environment(BaseSettings):
         "30 s request timeout)",
     )
     performance_window_s: float = Field(300.0, gt=0, description="sliding window of /api/v1/performance, s")
+    # prediction log (predlog/)
+    prediction_log: bool = Field(
+        False,
+        description="record every answered prediction in the prediction log (off by default: with SQLite it "
+        "cost 11-33 % of throughput in docs/prediction-log.md's side-by-side runs, over issue 29's 5 %)",
+    )
+    database_url: str = Field(
+        "sqlite:///var/prediction_log.sqlite3",
+        pattern=r"^(sqlite:///.+|postgres(ql)?://.+)$",
+        description="the prediction log's database: `sqlite:///<path>` (a file, relative to the working "
+        "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user:pass@host:port/db` "
+        "(shared by every instance of a cluster)",
+    )
+    database_pool_size: int = Field(4, ge=1, description="connections per API worker to PostgreSQL")
+    prediction_log_queue: int = Field(
+        10_000, ge=1, description="log rows an API worker holds before writing; beyond it rows are dropped (counted)"
+    )
+    prediction_log_batch_rows: int = Field(500, ge=1, description="most log rows written in one transaction")
+    prediction_log_flush_s: float = Field(0.5, gt=0, description="how often the queue is written, s")
+    prediction_log_sample: float = Field(
+        1.0, ge=0, le=1, description="share of a /batch request's rows recorded (single predictions: all)"
+    )
+    prediction_log_retention_days: float = Field(
+        90.0, ge=0, description="log rows older than this are deleted (hourly); 0 keeps them forever"
+    )
+    predictive_warmup_top: int = Field(
+        300,
+        ge=0,
+        description="on start-up and when a new default model serves, the most requested materials of the "
+        "last PREDICTIVE_WARMUP_WINDOW_S (from the log) are computed and cached; 0 turns it off",
+    )
+    predictive_warmup_window_s: float = Field(86_400.0, gt=0, description="the warm-up's look-back window, s")
+    predictive_warmup_timeout_s: float = Field(30.0, gt=0, description="the warm-up stops after this long, s")
+    predictive_warmup_ready_wait_s: float = Field(
+        5.0, ge=0, description="start-up (and so /readyz) waits for the warm-up at most this long, s; it goes on after"
+    )
+    sweep_prefetch_points: int = Field(
+        0,
+        ge=0,
+        description="when three requests of a worker walk one input in even steps, this many next points "
+        "are computed in the background (4 is a good value); 0, the default, turns it off: it computes "
+        "answers nobody asked for yet, and the cold benchmark's own traffic is such a walk",
+    )
+    drift_window_s: float = Field(86_400.0, gt=0, description="the drift report's window of logged inputs, s")
+    drift_reference_csv: str = Field(
+        "data/reference_materials.csv",
+        description="the training table the drift report compares with (its sha256 is checked against the "
+        "serving model's dataset_sha256)",
+    )
 
 
 @dataclass(frozen=True)
@@ -337,6 +386,28 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class PredictionLogSettings:
+    """The prediction log (predlog/): where, how much is held and written at once, what is kept,
+    and the warm-up, sweep prefetch and drift report that read it."""
+
+    enabled: bool = False
+    database_url: str = "sqlite:///var/prediction_log.sqlite3"
+    pool_size: int = 4
+    queue_rows: int = 10_000
+    batch_rows: int = 500
+    flush_s: float = 0.5
+    sample: float = 1.0  # of /batch rows
+    retention_days: float = 90.0  # 0: forever
+    warmup_top: int = 300
+    warmup_window_s: float = 86_400.0
+    warmup_timeout_s: float = 30.0
+    warmup_ready_wait_s: float = 5.0
+    sweep_prefetch_points: int = 0
+    drift_window_s: float = 86_400.0
+    drift_reference_csv: str = "data/reference_materials.csv"
+
+
+@dataclass(frozen=True)
 class Settings:
     serving: ServingSettings
     models: ModelSettings
@@ -350,6 +421,27 @@ class Settings:
     access: AccessSettings = AccessSettings()
     design: DesignSettings = DesignSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
+
+
+def _prediction_log(env: Environment) -> PredictionLogSettings:
+    return PredictionLogSettings(
+        env.prediction_log,
+        env.database_url,
+        env.database_pool_size,
+        env.prediction_log_queue,
+        env.prediction_log_batch_rows,
+        env.prediction_log_flush_s,
+        env.prediction_log_sample,
+        env.prediction_log_retention_days,
+        env.predictive_warmup_top,
+        env.predictive_warmup_window_s,
+        env.predictive_warmup_timeout_s,
+        env.predictive_warmup_ready_wait_s,
+        env.sweep_prefetch_points,
+        env.drift_window_s,
+        env.drift_reference_csv,
+    )
 
 
 def _layer(env: Environment, name: str) -> CacheLayerSettings:
@@ -425,6 +517,7 @@ def group(env: Environment) -> Settings:
         ),
         design=DesignSettings(env.design_max_evaluations, env.design_max_seconds),
         shutdown=ShutdownSettings(env.shutdown_grace_s, env.shutdown_timeout_s, env.drain_file),
+        prediction_log=_prediction_log(env),
     )
 
 

@@ -31,6 +31,7 @@ from api.prediction.schemas import (
 from api.transport.access import AccessControl
 from api.transport.handlers import admin, answer, answer_repeat, detail_or_summary, guarded_get, install_error_handlers
 from api.transport.http import SERVICE_VERSION, ORJSONResponse
+from api.transport.log_routes import register_log_routes
 from api.transport.middleware import BODY_READ_TIMEOUT_S, BodySizeLimit
 from api.transport.openapi import published_document
 from api.transport.rate_limit import build_limiter
@@ -132,6 +133,7 @@ def create_app(
 
     register_batch_routes(app, get_service, batch_routes)
     register_design_route(app, get_service)
+    register_log_routes(app, get_service)
 
     @app.get("/health", summary="cheap liveness: status and version", responses=GET_ERRORS)
     @app.get("/api/v1/health", summary="cheap liveness: status and version", responses=GET_ERRORS)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from api.prediction.families import Family, FormulaFamily, MaterialFamily
 from api.prediction.feature_extractor import AsyncFeatureExtractor
 from api.prediction.flow import PredictionFlow
 from api.prediction.predictor import AsyncPredictor
+from api.prediction.warmup import SweepPrefetch, Warmer
 from api.transport.http import SERVICE_VERSION
 from api.transport.repeats import RepeatMemo
 from caching import ExpirySweeper, SingleFlight
@@ -28,7 +31,9 @@ from monitoring.instrumented import (
 from monitoring.metrics import Metrics
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
-from settings import Settings
+from predlog.drift import DriftReporter
+from predlog.writer import PredictionLog
+from settings import PredictionLogSettings, Settings
 
 
 class ServiceCore:
@@ -63,7 +68,30 @@ class ServiceCore:
         families: dict[str, Family] = {f: MaterialFamily(f, self.extractor) for f in MATERIAL_FAMILIES}
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
-        self.flow = PredictionFlow(self.predictor, families, self.metrics, self.response_cache, self.rings, repeats)
+        log_settings = settings.prediction_log
+        self.prediction_log = PredictionLog(log_settings, self.metrics) if log_settings.enabled else None
+        self.warmer: Warmer | None = None  # built once the flow is (it drives it)
+        self.flow = PredictionFlow(
+            self.predictor,
+            families,
+            self.metrics,
+            self.response_cache,
+            self.rings,
+            repeats,
+            self.prediction_log,
+            on_default=lambda family, tag: self._default_changed(family, tag),
+        )
+        self.warmer, self.sweeps = self._predictive(log_settings)
+        self.drift = (
+            DriftReporter(
+                self.prediction_log.store,
+                log_settings.drift_window_s,
+                Path(log_settings.drift_reference_csv),
+                self.metrics.drift,
+            )
+            if self.prediction_log is not None
+            else None
+        )
         self.sweeper = ExpirySweeper(self._caches(), self.monitoring.sweep_interval_s)
         self.flusher = TallyFlusher(self.metrics.tally)
         self.processes = report.ProcessMonitor(root_pid)
@@ -73,18 +101,35 @@ class ServiceCore:
         self._models: tuple[float, dict[str, Any] | None] = (0.0, None)
         self._models_flight: SingleFlight[dict[str, Any]] = SingleFlight()
 
+    def _predictive(self, log_settings: PredictionLogSettings) -> tuple[Warmer | None, SweepPrefetch | None]:
+        """The warm-up (it reads the log) and the sweep prefetch (api/prediction/warmup.py)."""
+        warmer = Warmer(self.flow, self.prediction_log.store, log_settings) if self.prediction_log else None
+        sweeps = None
+        if log_settings.sweep_prefetch_points > 0 and self.response_cache is not None:
+            sweeps = SweepPrefetch(self.flow, log_settings.sweep_prefetch_points)
+            self.flow.observers.append(sweeps.observe)
+        return warmer, sweeps
+
+    def _default_changed(self, family: str, tag: str) -> None:
+        if self.warmer is not None:
+            self.warmer.default_changed(family, tag)
+
     def _caches(self) -> list[InstrumentedLayeredCache | InstrumentedLocalCache]:
         return [c for c in (self.response_cache, self.feature_cache) if c is not None]
 
     def start_background(self) -> None:
-        """The expiry sweeper and the metrics' flusher, on the running loop."""
+        """The expiry sweeper, the metrics' flusher and the prediction log's writer, on the running loop."""
         self.sweeper.start()
         self.flusher.start()
+        if self.prediction_log is not None:
+            self.prediction_log.start()
 
     async def close(self) -> None:
         """Stop the sweeper and the flusher (which writes the last metrics), and release the caches'
         connections, files and threads (on shutdown)."""
         await self.sweeper.stop()
+        if self.prediction_log is not None:
+            await self.prediction_log.close()
         await self.flusher.stop()
         for cache in self._caches():
             await cache.close()
@@ -92,10 +137,13 @@ class ServiceCore:
 
     async def warm_up(self) -> None:
         """Open the Redis connection before the first request needs it (a cold connect under load
-        can exceed the per-call cap and start a back-off)."""
+        can exceed the per-call cap and start a back-off), and start the predictive warm-up
+        (waited for at most PREDICTIVE_WARMUP_READY_WAIT_S)."""
         shared = self.response_cache.cache.shared if self.response_cache else None
         if shared is not None:
             await shared.ping()
+        if self.warmer is not None:
+            await self.warmer.start_up()
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "version": SERVICE_VERSION, "uptime_s": round(report.uptime_s(self.processes), 3)}
@@ -113,7 +161,7 @@ class ServiceCore:
 
     async def performance(self) -> dict[str, Any]:
         self.metrics.tally.flush()  # this process's figures up to now; the others' up to a second old
-        return report.performance(
+        figures = report.performance(
             self.metrics,
             self.monitoring.shared_dir,
             self.monitoring.performance_window_s,
@@ -121,6 +169,19 @@ class ServiceCore:
             self.batch_rings,
             await self._backend(),
         )
+        return figures | {"prediction_log": self._log_figures()}
+
+    def _log_figures(self) -> dict[str, Any]:
+        log = self.prediction_log
+        if log is None:
+            return {"enabled": False}
+        samples = report.read_samples(self.metrics, self.monitoring.shared_dir)
+        here = {"enabled": True, "backend": log.store.backend, "queued_here": log.queued, "last_error": log.last_error}
+        predictive = {
+            "warmup_here": asdict(self.warmer.last) if self.warmer else None,
+            "sweep_prefetched_here": self.sweeps.prefetched if self.sweeps else None,
+        }
+        return here | report.prediction_log(samples) | predictive
 
     async def _cache_reachable(self) -> dict[str, Any]:
         shared = self.response_cache.cache.shared if self.response_cache else None
@@ -150,6 +211,11 @@ class ServiceCore:
             "uptime_s": round(report.uptime_s(self.processes), 3),
             "cache": {"backend": self.settings.shared_cache.backend, "reachable": cache.get("reachable")},
         }
+
+    async def serving_datasets(self) -> dict[str, tuple[str, str | None]]:
+        """Family -> the serving model's tag and the SHA-256 of the table it was trained on."""
+        cards = {f: await self.flow.cards.default(f) for f in ALL_FAMILIES}
+        return {f: (card.tag, card.metadata.get("dataset_sha256")) for f, card in cards.items()}
 
     async def models_summary(self) -> dict[str, Any]:
         return {f: {"serving": (await self.flow.cards.default(f)).tag} for f in ALL_FAMILIES}

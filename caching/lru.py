@@ -106,6 +106,13 @@ class TTLLRUCache:
         self._rejected = 0
         self._observer = observer
 
+    def holds(self, key: str) -> bool:
+        """Whether a live value is stored under ``key``, without counting a hit or a miss or
+        changing its place (a look ahead of a request, not a request)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.expires_at > self._clock()
+
     def get(self, key: str) -> bytes | None:
         """Return the live value and mark it most recently used, else None."""
         with self._lock:

@@ -4,6 +4,7 @@
     python -m client screen candidates.csv --family mechanical -o results.csv
     python -m client screen candidates.csv --family ballistic --rank-by v50_velocity --where "density <= 3.3" --top 20
     python -m client status --url http://127.0.0.1:3000
+    python -m client log --family mechanical --since 2026-12-01T00:00:00Z --format csv -o log.csv
 
 Global options (--url, --retries, --api-key) go before or after the sub-command. The API key is
 read from ARMOR_API_KEY when --api-key is not given (an option is visible to other users in `ps`).
@@ -33,6 +34,8 @@ from client.screen import DEFAULT_DIGITS, count_rows, screen_csv
 
 console = Console(stderr=True)
 API_KEY_ENV = "ARMOR_API_KEY"
+ADMIN_TOKEN_ENV = "ARMOR_ADMIN_TOKEN"
+LOG_FILTERS = ("since", "until", "family", "model_tag", "material_key", "warning")
 
 
 def _digits(text: str) -> int:
@@ -97,7 +100,47 @@ def _parser() -> argparse.ArgumentParser:
     design.add_argument("--no-progress", action="store_true")
     status = commands.add_parser("status", help="print the service's status")
     _global_options(status, defaults=False)
+    _log_parser(commands)
     return parser
+
+
+def _log_parser(commands: Any) -> None:
+    log = commands.add_parser("log", help="read the prediction log (newest first), as JSON lines or CSV")
+    _global_options(log, defaults=False)
+    for name in LOG_FILTERS:
+        log.add_argument(f"--{name.replace('_', '-')}", dest=name, help=f"only rows with this {name}")
+    log.add_argument("--limit", type=int, default=100, help="rows per request (1-1000, default 100)")
+    log.add_argument("--max-rows", type=int, default=1000, help="stop after this many rows (0: all; default 1000)")
+    log.add_argument("--format", choices=("json", "csv"), default="json", help="JSON lines (default) or CSV")
+    log.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+    log.add_argument("--admin-token", help=f"the service's ADMIN_TOKEN (default: ${ADMIN_TOKEN_ENV}, when set)")
+
+
+def _log(client: ArmorClient, args: argparse.Namespace) -> int:
+    """Pages until --max-rows rows are written or the log ends; CSV keeps the first header row only."""
+    filters = {name: getattr(args, name) for name in LOG_FILTERS} | {"limit": args.limit}
+    token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+    as_csv, written = args.format == "csv", 0
+    with _opened(args.output, "w", sys.stdout) as out:
+        for page, (body, _) in enumerate(client.log_pages(filters, as_csv=as_csv, admin_token=token)):
+            header, rows = _log_lines(body, as_csv)
+            if page == 0 and header is not None:
+                out.write(header + "\n")
+            rows = rows[: args.max_rows - written] if args.max_rows else rows
+            out.writelines(row + "\n" for row in rows)
+            written += len(rows)
+            if args.max_rows and written >= args.max_rows:
+                break
+    console.print(f"{written:,} log rows -> {args.output}")
+    return 0
+
+
+def _log_lines(body: str, as_csv: bool) -> tuple[str | None, list[str]]:
+    """A page's header row (CSV) and its rows, one line each."""
+    if not as_csv:
+        return None, [json.dumps(row) for row in json.loads(body)["predictions"]]
+    header, *rows = body.splitlines()
+    return header, rows
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
@@ -187,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if args.command == "design":
                 return _design(client, args)
+            if args.command == "log":
+                return _log(client, args)
             return _screen(client, args)
     except ServiceUnreachable as exc:
         console.print(f"[red]error:[/red] {exc}; is it running? (make serve, or --url)")

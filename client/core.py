@@ -129,6 +129,22 @@ class ArmorClient:
             body: dict[str, Any] = orjson.loads(response.read())
             return body
 
+    def log_pages(
+        self, filters: dict[str, Any], *, as_csv: bool = False, admin_token: str | None = None
+    ) -> Iterator[tuple[str, str | None]]:
+        """Pages of the prediction log (GET /api/v1/predictions), newest first, from ``filters``
+        (since, until, family, model_tag, material_key, warning, limit): each page's body (JSON, or
+        CSV with its header row) and the cursor of the next (None: the last)."""
+        headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
+        params = {k: v for k, v in filters.items() if v is not None} | {"format": "csv" if as_csv else "json"}
+        while True:
+            with self._request("GET", "/api/v1/predictions", params=params, headers=headers) as response:
+                body, cursor = response.read().decode(), response.headers.get("x-next-cursor")
+            yield body, cursor
+            if cursor is None:
+                return
+            params["cursor"] = cursor
+
     def status(self) -> dict[str, Any]:
         """Uptime, resources, versions and loaded models (a summary without the admin token)."""
         return self._json("GET", "/api/v1/status")

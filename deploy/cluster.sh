@@ -20,7 +20,10 @@
 # API_WORKERS / PREDICTION_WORKERS (1 / 1: three instances share two cores), BENTOML_HOME (the
 # model store to link, ~/bentoml), CLUSTER_SRC (the service's source tree, default this
 # repository; e.g. `git archive HEAD | tar -x -C /tmp/armor-src` to serve a fixed commit while the
-# working tree changes).
+# working tree changes). DATABASE_URL and the other PREDICTION_LOG_* settings pass through from
+# the caller's environment: by default the three instances share the SQLite file
+# $CLUSTER_SRC/var/prediction_log.sqlite3; `DATABASE_URL=postgresql://... make cluster-up` puts the
+# prediction log on a PostgreSQL server (docs/prediction-log.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

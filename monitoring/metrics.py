@@ -70,6 +70,24 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self.log_written = Counter(
+            "armor_prediction_log_written_total", "Prediction log rows written to the database", registry=r
+        )
+        self.log_dropped = Counter(
+            "armor_prediction_log_dropped_total",
+            "Prediction log rows dropped: queue_full (the writer fell behind), database (a write failed) or "
+            "forgotten (a repeat's columns left the writer's memory before it was written)",
+            ["reason"],
+            registry=r,
+        )
+        self.drift = Gauge(
+            "armor_input_drift",
+            "Per input: the KS distance between the inputs of the drift window and the serving model's "
+            "training data (0: same distribution, 1: disjoint), as of the last /api/v1/drift",
+            ["family", "input"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
         self._serving: dict[str, str] = {}
         # label children of the per-request series, by series and labels (``_child``)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
@@ -117,6 +135,8 @@ class Metrics:
         for layer in ("response", "prediction", "feature"):
             for metric in (self.cache_hits, self.cache_misses, self.cache_evictions, self.cache_expirations):
                 metric.labels(layer)
+        for reason in ("queue_full", "database", "forgotten"):
+            self.log_dropped.labels(reason)
         for family in ("mechanical", "ballistic"):
             for status in ("2xx", "4xx", "5xx"):
                 self.requests.labels(family, status, NO_MODEL)

@@ -161,6 +161,15 @@ def performance(
     }
 
 
+def prediction_log(samples: dict) -> dict:
+    """Log rows written and dropped, summed over the worker processes (predlog/writer.py)."""
+    dropped = {
+        r: int(_value(samples, "armor_prediction_log_dropped_total", reason=r))
+        for r in ("queue_full", "database", "forgotten")
+    }
+    return {"written_total": int(_value(samples, "armor_prediction_log_written_total")), "dropped_total": dropped}
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return bool(proc.status() != psutil.STATUS_ZOMBIE)

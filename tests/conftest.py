@@ -10,6 +10,8 @@ import tempfile
 _HOME = tempfile.mkdtemp(prefix="armor-test-bentoml-")
 os.environ["BENTOML_HOME"] = _HOME
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the prediction log is on by default; a test that wants it gives its own database (tmp_path)
+os.environ.setdefault("PREDICTION_LOG", "false")
 
 import pytest  # noqa: E402
 

@@ -91,6 +91,47 @@ def require_redis_server() -> str:
     return require_binary("redis-server", group="redis", enable="apt-get install -y redis-server")
 
 
+class PostgresServer:
+    """A PostgreSQL server of Debian's `postgresql` package in a temporary data directory, on a
+    free port of 127.0.0.1 with trust authentication; the test can stop it hard and start it again.
+    As root it runs as the `postgres` user (the server refuses to run as root)."""
+
+    def __init__(self, bin_dir: str, root: str) -> None:
+        self.bin_dir, self.data = bin_dir, os.path.join(root, "data")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.log = os.path.join(root, "server.log")
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+        self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [os.path.join(self.bin_dir, tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
+
+    def kill(self) -> None:
+        """Stop without a shutdown checkpoint (as a crash would): clients see their connections drop."""
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+
+def require_postgres_bin_dir() -> str:
+    """The directory of Debian's PostgreSQL server binaries (group "postgresql" of tests/requirements.py)."""
+    from pathlib import Path
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    initdb = require_binary("initdb", group="postgresql", enable="apt-get install -y postgresql", search=tuple(found))
+    return os.path.dirname(initdb)
+
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -46,7 +46,7 @@ def test_the_memo_keeps_the_most_recently_used_entries():
     memo = RepeatMemo(max_entries=2)
     memo.remember("a", "key-a", "tag")
     memo.remember("b", "key-b", "tag")
-    assert memo.recall("a") == ("key-a", "tag", b"")  # a is now the most recent
+    assert memo.recall("a") == ("key-a", "tag", b"", None, (True, False))  # a is now the most recent
     memo.remember("c", "key-c", "tag")
     assert memo.recall("b") is None and memo.recall("a") is not None and len(memo) == 2
 

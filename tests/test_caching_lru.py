@@ -287,3 +287,14 @@ def test_the_observer_hears_each_change_once_with_the_size_after_it():
     clock.now += 11
     assert cache.get("b") is None and cache.sweep_expired() == 1
     assert observer.events == [("removed", "expired", 1), ("resized", 1), ("removed", "expired", 1), ("resized", 0)]
+
+
+def test_holds_looks_without_counting_or_reordering():
+    from caching.lru import TTLLRUCache
+
+    cache = TTLLRUCache(max_entries=2, ttl_seconds=60.0)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    assert cache.holds("a") and not cache.holds("zzz")
+    cache.set("c", b"3")  # "a" is still the least recently used: holds() did not move it
+    assert not cache.holds("a") and cache.stats().hits == 0 and cache.stats().misses == 0

@@ -266,3 +266,28 @@ def test_negative_digits_are_refused_naming_the_option(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["screen", "in.csv", "--family", "mechanical", "--digits", "-1"])
     assert "--digits: must be 0 (full precision) or more, got -1" in capsys.readouterr().err
+
+
+def test_the_log_command_pages_through_the_prediction_log(make_core, tmp_path, monkeypatch, capsys):
+    """`python -m client log` against an in-process app with the log on: every row once, across
+    pages, as JSON lines or CSV, with the admin token."""
+    from functools import partial
+
+    import client.__main__ as cli
+    from tests.test_api_transport_log_routes import logged_client
+
+    with logged_client(make_core, tmp_path, admin_token="s3cret") as http:
+        for formula in ("SiC", "B4C", "TiB2"):
+            http.post("/api/v1/predict/hardness", json={"formula": formula})
+        monkeypatch.setattr(cli, "ArmorClient", partial(ArmorClient, transport=http._transport, sleep=lambda s: None))
+        base = ["log", "--url", "http://testserver", "--limit", "2", "--admin-token", "s3cret"]
+        assert main(base) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert main([*base, "--format", "csv", "--max-rows", "2"]) == 0
+        table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert main(["log", "--url", "http://testserver"]) == 1  # no token: refused
+    import json
+
+    assert [json.loads(line)["family"] for line in lines] == ["hardness"] * 3
+    assert len({json.loads(line)["id"] for line in lines}) == 3
+    assert [row["id"] for row in table] == [str(json.loads(line)["id"]) for line in lines[:2]]

@@ -41,6 +41,9 @@ def served(stored_tags, hardness_tag, bentoml_home, redis_url):
             # exact hit counts need every Redis call to succeed on a busy CI machine;
             # the 50 ms default and its fallback are tested in test_redis_*.
             "REDIS_TIMEOUT_MS": "1000",
+            # the prediction log on a SQLite file both API workers write (predlog/)
+            "PREDICTION_LOG": "true",
+            "DATABASE_URL": f"sqlite:///{bentoml_home}/prediction-log-e2e.sqlite3",
         }
     )
     server.start()
@@ -259,3 +262,24 @@ def test_a_corrupt_model_stops_bentoml_serve_with_one_line_naming_the_file(
     finally:
         server.stop()
         bentoml.models.delete(tag)
+
+
+def test_the_prediction_log_records_the_answers_of_both_workers(served):
+    bodies = [material(40_000 + i) for i in range(12)]
+    answers = [httpx.post(f"{served.url}/api/v1/predict/mechanical", json=b, timeout=30).json() for b in bodies]
+    time.sleep(1.5)  # the other worker's writer (every PREDICTION_LOG_FLUSH_S, 0.5 s)
+    logged = httpx.get(f"{served.url}/api/v1/predictions", params={"limit": 1000}, timeout=30).json()["predictions"]
+    by_request = {row["request_id"]: row for row in logged}
+    assert all(a["request_id"] in by_request for a in answers)
+    row = by_request[answers[0]["request_id"]]
+    info = answers[0]["model_info"]
+    assert row["model_tag"] == f"{info['name']}:{info['version']}"
+    assert row["outputs"]["density"][0] == answers[0]["predictions"]["density"]["value"]
+    figures = settled(served.url, "/api/v1/performance")["prediction_log"]
+    assert figures["written_total"] >= len(bodies) and figures["dropped_total"] == {
+        "queue_full": 0,
+        "database": 0,
+        "forgotten": 0,
+    }
+    drift = httpx.get(f"{served.url}/api/v1/drift", timeout=30).json()
+    assert drift["families"]["mechanical"]["requests"] >= len(bodies)

@@ -78,3 +78,9 @@ def test_shutdown_and_runner_bounds_are_read_from_their_documented_names(monkeyp
     monkeypatch.setenv("READINESS_CHECK_S", "1")  # /readyz must answer within 1 s
     with pytest.raises(ValueError):
         load_settings()
+
+
+def test_the_prediction_log_database_is_sqlite_or_postgresql():
+    assert load_settings(database_url="postgresql://u@h/db").prediction_log.database_url == "postgresql://u@h/db"
+    with pytest.raises(ValidationError, match="database_url|DATABASE_URL"):
+        load_settings(database_url="mysql://u@h/db")

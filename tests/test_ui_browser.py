@@ -70,7 +70,14 @@ def served(stored_tags, hardness_tag, bentoml_home, tmp_path_factory) -> Iterato
     home = tmp_path_factory.mktemp("bentoml-home-ui")
     shutil.copytree(Path(bentoml_home) / "models", home / "models")
     server = BentoServer(
-        {"BENTOML_HOME": str(home), "API_WORKERS": "1", "PREDICTION_WORKERS": "1", "API_KEYS": API_KEY}
+        {
+            "BENTOML_HOME": str(home),
+            "API_WORKERS": "1",
+            "PREDICTION_WORKERS": "1",
+            "API_KEYS": API_KEY,
+            "PREDICTION_LOG": "true",  # the drift view reads it
+            "DATABASE_URL": f"sqlite:///{home}/prediction-log.sqlite3",
+        }
     )
     server.start()
     yield server
@@ -497,3 +504,15 @@ def test_without_the_key_the_page_says_what_is_missing(browser, served):
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors and all("status of 401" in e for e in errors), errors
     browser.get_log("performance")
+
+
+def test_the_drift_view_reports_the_logged_answers(page, api):
+    """The test models were stored with dataset_sha256 0...0: the page says the reference table
+    is not their training data, and draws no bar."""
+    api.post("/api/v1/predict/mechanical", json=preset("dense-sic"))
+    click(page, "#tab-drift")
+    note = page.find_element(By.CSS_SELECTOR, '[data-testid="drift-note"]')
+    WebDriverWait(page, WAIT_S).until(lambda d: "mechanical:" in note.text)
+    assert "not this model's training data" in note.text and "with warnings" in note.text
+    assert "No input has enough" in page.find_element(By.CSS_SELECTOR, '[data-testid="drift-chart"]').text
+    assert page.find_element(By.ID, "workbench").get_attribute("hidden") is not None

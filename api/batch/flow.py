@@ -49,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.prediction import domain, keys, responses
 from api.prediction.schemas import BatchOptions, PredictionRequest
+from api.transport.access import CALLER_KEY_ID
 from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable
 from api.transport.handlers import RUNNER_FAILURES, RUNNER_UNAVAILABLE
 from features.batch import (
@@ -63,6 +64,7 @@ from features.catalogue import BLOCKS, block_inputs
 from features.phases import validated_backings
 from features.schema import Material
 from monitoring.logs import REQUEST_ID
+from predlog.entry import Entry
 from runners.contract import ModelCard, Unpacked
 
 if TYPE_CHECKING:
@@ -462,7 +464,25 @@ class BatchRun:
         self.stages.start()
         done = ChunkOutcomes(self._items(checked, {j: i for i, j in enumerate(misses)}, answers), answers)
         self.stages.lap("answers")
+        self._log(checked, done)
         return done
+
+    def _log(self, checked: _Checked, done: ChunkOutcomes) -> None:
+        """The chunk's answered rows to the prediction log (PREDICTION_LOG_SAMPLE of them)."""
+        log, valid = self.core.prediction_log, checked.valid
+        if log is None or valid is None:
+            return
+        now, key_id = time.time(), CALLER_KEY_ID.get()
+        options = (self.options.include_uncertainty, self.options.include_feature_importance)
+        valid_rows = (p for p in range(checked.size) if p not in checked.errors)
+        for j, position in enumerate(valid_rows):
+            item = done.items[position]
+            if (not isinstance(item, int) and "error" in item) or not log.sampled():
+                continue
+            body = done.answers.outcome(item) if isinstance(item, int) and done.answers is not None else item
+            if isinstance(body, dict):
+                material, tag, cached = valid.materials[j], body["model_version"], body["cached"]
+                log.offer(Entry(now, self.family, "batch", material, tag, body, cached, None, key_id, None, options))
 
     def _items(self, checked: _Checked, missed: dict[int, int], answers: Answers | None) -> list[Outcome | int]:
         """Each position's outcome: its error, its cached body, its row in the runner's answers

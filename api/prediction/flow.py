@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -24,16 +24,32 @@ from api.prediction.families import Family, Prepared, Request
 from api.prediction.feature_extractor import PendingRows
 from api.prediction.predictor import AsyncPredictor
 from api.prediction.schemas import AnswerOptions
+from api.transport.access import CALLER_KEY_ID
 from api.transport.errors import ApiError, InvalidInput, ServiceUnavailable, UnknownModelVersion
 from api.transport.repeats import RepeatMemo
 from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
+from predlog.entry import Entry, canonical_json
+from predlog.writer import PredictionLog
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
 # the model tag that answered this request (the ``model`` label of its request counter, api/transport/handlers.py)
 ANSWERED_BY: ContextVar[str] = ContextVar("armor_answered_by", default=NO_MODEL)
+
+
+class Logged(NamedTuple):
+    """What the prediction log needs of a request beyond its answer (predlog/entry.py)."""
+
+    canonical: dict[str, Any]
+    options: tuple[bool, bool]
+    key: str  # the response key
+
+
+def _options(request: Request) -> tuple[bool, bool]:
+    """The answer options a response key holds (api/prediction/keys.py), as the log records them."""
+    return request.include_uncertainty, request.include_feature_importance
 
 
 class ModelCards:
@@ -111,14 +127,39 @@ class PredictionFlow:
         response_cache: InstrumentedLayeredCache | None,
         rings: dict[str, Ring],
         repeats: RepeatMemo | None = None,
+        log: PredictionLog | None = None,
+        on_default: Callable[[str, str], None] | None = None,
     ):
         """``repeats``: exact repeats remembered for the answer before parsing (api/transport/repeats.py);
-        only useful, and only given, with a response cache."""
-        self.predictor, self.families, self.metrics = predictor, families, metrics
+        only useful, and only given, with a response cache. ``log``: where every answer is
+        recorded (predlog/), if anywhere. ``on_default(family, tag)``: told when a family's default
+        model is learnt or changes (besides the metrics' info series)."""
+        self.predictor, self.families, self.metrics, self.log = predictor, families, metrics, log
         self.response_cache, self.rings = response_cache, rings
         self.repeats = repeats if response_cache is not None else None
-        self.cards = ModelCards(predictor, metrics.serving)
+        self.cards = ModelCards(predictor, self._default_changed)
+        self._on_default = on_default
+        self.observers: list[Callable[[str, Request, dict[str, Any]], None]] = []
         self.flight: SingleFlight[bytes] = SingleFlight()
+
+    def _default_changed(self, family: str, tag: str) -> None:
+        self.metrics.serving(family, tag)
+        if self._on_default is not None:
+            self._on_default(family, tag)
+
+    async def precompute(self, family: str, request: Request) -> bool:
+        """Put the default model's answer to ``request`` into the response cache ahead of its
+        asker (api/prediction/warmup.py); False when this worker holds it already (or keeps no
+        cache). The look-up is not counted: the cache's hit rate stays the askers'."""
+        if self.response_cache is None:
+            return False
+        prepared = self.families[family].prepare(request)
+        card = await self.cards.default(family)
+        key = keys.response_key(family, prepared.canonical, card.tag, request)
+        if self.response_cache.cache.local.holds(key):
+            return False
+        await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
+        return True
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))
@@ -183,15 +224,28 @@ class PredictionFlow:
             stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         echo = orjson.dumps(prepared.echo) if prepared.echo else b""
         if raw_key is not None and self.repeats is not None and request.model_version is None:
-            self._remember(family, raw_key, key, card.tag, echo)
-        return self._finish(family, card.tag, stored, started, request_id, cached, echo)
+            self._remember(family, raw_key, key, card.tag, echo, prepared.canonical, _options(request))
+        if request.model_version is None:
+            for observe in self.observers:  # e.g. the sweep prefetch (api/prediction/warmup.py)
+                observe(family, request, prepared.canonical)
+        logged = Logged(prepared.canonical, _options(request), key)
+        return self._finish(family, card.tag, stored, started, request_id, cached, echo, logged)
 
-    def _remember(self, family: str, raw_key: str, key: str, tag: str, echo: bytes) -> None:
+    def _remember(
+        self,
+        family: str,
+        raw_key: str,
+        key: str,
+        tag: str,
+        echo: bytes,
+        canonical: dict[str, Any],
+        options: tuple[bool, bool],
+    ) -> None:
         """Only an answer of the model still serving (one that moved meanwhile stored its answer
         under its own tag)."""
         default = self.cards.known_default(family)
         if self.repeats is not None and default is not None and default.tag == tag:
-            self.repeats.remember(raw_key, key, tag, echo)
+            self.repeats.remember(raw_key, key, tag, echo, canonical, options)
 
     def remembers(self, raw_key: str) -> bool:
         """Whether ``repeat`` may answer ``raw_key`` (it may still find its answer gone)."""
@@ -206,14 +260,15 @@ class PredictionFlow:
         remembered = self.repeats.recall(raw_key) if self.repeats is not None else None
         if remembered is None or self.response_cache is None:
             return None
-        key, tag, echo = remembered
+        key, tag, echo, canonical, options = remembered
         default = self.cards.known_default(family)
         if default is None or default.tag != tag:
             return None
         stored = await self.response_cache.get(key)
         if stored is None:
             return None
-        return self._finish(family, tag, stored, started, request_id, True, echo)
+        logged = Logged(canonical, options, key) if canonical is not None else None
+        return self._finish(family, tag, stored, started, request_id, True, echo, logged)
 
     def _finish(
         self,
@@ -224,23 +279,28 @@ class PredictionFlow:
         request_id: str | None,
         cached: bool,
         echo: bytes = b"",
+        logged: Logged | None = None,
     ) -> bytes:
         """The rendered answer of model ``tag`` with this request's own fields: its input's echo (a
         rendered object, or nothing) before the stored body's fields, the per-request ones after
-        (the stored bytes are not parsed)."""
+        (the stored bytes are not parsed). The request's time is observed here, and the answer
+        handed to the prediction log (``logged``: the request's canonical form and options)."""
         ANSWERED_BY.set(tag)
-        tail = orjson.dumps(self._per_request(family, tag, started, request_id, cached))
-        head = echo[:-1] + b"," if echo else b"{"
-        return head + rendered[1:-1] + b"," + tail[1:]
-
-    def _per_request(
-        self, family: str, tag: str, started: float, request_id: str | None, cached: bool
-    ) -> dict[str, Any]:
-        """The fields of an answer that are this request's own (not stored with the body); the
-        request's time is observed here."""
         elapsed = time.perf_counter() - started
         self._observe(family, tag, elapsed)
-        return {"request_id": request_id or uuid.uuid4().hex, "processing_time_ms": elapsed * 1e3, "cached": cached}
+        request_id = request_id or uuid.uuid4().hex
+        if self.log is not None and logged is not None:
+            material = None if self.log.knows(logged.key) else canonical_json(logged.canonical)
+            caller, options, key = CALLER_KEY_ID.get(), logged.options, logged.key
+            ms = elapsed * 1e3
+            self.log.offer(
+                Entry(
+                    time.time(), family, "single", material, tag, rendered, cached, ms, caller, request_id, options, key
+                )
+            )
+        tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": cached})
+        head = echo[:-1] + b"," if echo else b"{"
+        return head + rendered[1:-1] + b"," + tail[1:]
 
     def _observe(self, family: str, tag: str, seconds: float) -> None:
         self.metrics.tally.observe(self.metrics.request_latency(family, tag), seconds)

@@ -19,14 +19,19 @@ from __future__ import annotations
 import hmac
 import math
 import os
+from contextvars import ContextVar
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.transport.errors import ApiError, RateLimited, Unauthorized
 from api.transport.rate_limit import WINDOW_S, RateLimiter
+from predlog.entry import api_key_id
 
 PROTECTED_PREFIXES = ("/api/v1/predict/", "/api/v1/design")
+# the id of the API key of the request being answered (predlog.entry.api_key_id; never the key),
+# for the prediction log; None without API_KEYS
+CALLER_KEY_ID: ContextVar[str | None] = ContextVar("armor_caller_key_id", default=None)
 
 
 def trust_forwarded_from(proxies: tuple[str, ...]) -> None:
@@ -50,9 +55,18 @@ class AccessControl:
     def __init__(self, app: ASGIApp, api_keys: frozenset[str], limiter: RateLimiter | None):
         self.app, self.limiter = app, limiter
         self.api_keys = [key.encode() for key in api_keys]
+        self.key_ids = {key: api_key_id(key) for key in self.api_keys}
 
     def _known(self, given: bytes | None) -> bool:
         return given is not None and any(hmac.compare_digest(given, key) for key in self.api_keys)
+
+    async def _admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request goes on, its key's id known to the prediction log."""
+        token = CALLER_KEY_ID.set(self.key_ids.get(_header(scope, b"x-api-key") or b""))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CALLER_KEY_ID.reset(token)
 
     def _client(self, scope: Scope) -> str:
         key = _header(scope, b"x-api-key")
@@ -72,7 +86,7 @@ class AccessControl:
             limit = self.limiter.limit if self.limiter else 0
             error = RateLimited(f"more than {limit} prediction requests in {WINDOW_S:g} s; retry in {retry} s")
             return await _refuse(send, error, {"Retry-After": str(retry)})
-        return await self.app(scope, receive, send)
+        return await self._admitted(scope, receive, send)
 
 
 async def _refuse(send: Send, error: ApiError, headers: dict[str, str] | None = None) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,14 +28,23 @@ RepeatAnswer = Callable[[str, str], Awaitable[Response | None]]  # family, raw k
 RAW_KEY = "armor.raw_key"  # where the middleware leaves the raw key in the ASGI scope for the route
 
 
+class Remembered(NamedTuple):
+    response_key: str
+    model_tag: str
+    echo: bytes
+    canonical: dict[str, Any] | None
+    options: tuple[bool, bool]
+
+
 class RepeatMemo:
-    """Raw request -> (response key, model tag, echo) of its last 200, least recently used dropped;
-    the echo is the rendered fields of the answer that repeat the request's own input (not stored
-    with the cached body, api/prediction/flow.py), the same for every byte-equal request."""
+    """Raw request -> (response key, model tag, echo, canonical form, answer options) of its last 200, least
+    recently used dropped; the echo is the rendered fields of the answer that repeat the request's
+    own input (not stored with the cached body, api/prediction/flow.py), the same for every
+    byte-equal request; the canonical form is what the prediction log records."""
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, Remembered] = OrderedDict()
 
     @staticmethod
     def raw_key(path: str, content_type: bytes, body: bytes) -> str:
@@ -44,13 +53,21 @@ class RepeatMemo:
         digest.update(body)
         return digest.hexdigest()
 
-    def remember(self, raw: str, response_key: str, model_tag: str, echo: bytes = b"") -> None:
-        self._entries[raw] = (response_key, model_tag, echo)
+    def remember(
+        self,
+        raw: str,
+        response_key: str,
+        model_tag: str,
+        echo: bytes = b"",
+        canonical: dict[str, Any] | None = None,
+        options: tuple[bool, bool] = (True, False),
+    ) -> None:
+        self._entries[raw] = Remembered(response_key, model_tag, echo, canonical, options)
         self._entries.move_to_end(raw)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def recall(self, raw: str) -> tuple[str, str, bytes] | None:
+    def recall(self, raw: str) -> Remembered | None:
         found = self._entries.get(raw)
         if found is not None:
             self._entries.move_to_end(raw)

@@ -9,10 +9,11 @@ import * as history from "./history.js";
 import { predictionsOf, renderResult } from "./predict.js";
 import { Design, EXAMPLE as DESIGN_EXAMPLE } from "./design.js";
 import { Screening } from "./screen.js";
+import { showDrift } from "./drift.js";
 import { describe, drawSweep, hardnessSweep, materialSweep, sweepTitle } from "./sweep.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["predict", "sweep", "screen", "design", "compare"];
+const VIEWS = ["predict", "sweep", "screen", "design", "compare", "drift"];
 
 const state = { family: "mechanical", view: "predict", label: "" };
 let catalogue;
@@ -50,8 +51,9 @@ function selectView(name, focus = false) {
     tab.tabIndex = v === name ? 0 : -1;
     $(`panel-${v}`).hidden = v !== name;
   }
-  $("workbench").hidden = ["screen", "design", "compare"].includes(name);
+  $("workbench").hidden = ["screen", "design", "compare", "drift"].includes(name);
   if (name === "compare") history.render($("compare"), openKept);
+  if (name === "drift") showDrift($("drift-chart"), $("drift-note"));
   if (focus) $(`tab-${name}`).focus();
   writeUrl();
 }

@@ -1,0 +1,101 @@
+"""The log in PostgreSQL (``DATABASE_URL=postgresql://...``), shared by every instance of a
+cluster: asyncpg's connection pool (DATABASE_POOL_SIZE connections per API worker). Migrations
+run under a transaction-scoped advisory lock, so instances starting together apply each once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from predlog.entry import Row
+from predlog.store import Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 10.0
+_CONTAINS = "strpos({}, {}) > 0"
+_MIGRATION_LOCK = 0x61726D6F72  # "armor": the advisory lock's key, any constant all instances share
+
+
+class PostgreSQLStore:
+    backend = "postgresql"
+
+    def __init__(self, url: str, pool_size: int):
+        self.url, self.pool_size = url, pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await self._connect()
+
+    async def _connect(self) -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=COMMAND_TIMEOUT_S,
+        )
+        try:
+            async with pool.acquire() as conn:
+                await _migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
+    def _ready(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ConnectionError("the prediction log's PostgreSQL pool is not open")
+        return self._pool
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        async with self._ready().acquire() as conn, conn.transaction():
+            await conn.executemany(insert_sql(True), rows)
+
+    async def select(self, query: Query) -> list[tuple[Any, ...]]:
+        sql, args = select_sql(query, True, _CONTAINS)
+        return await self._fetch(sql, args)
+
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
+        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(True), [since, limit])]
+
+    async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
+        return [(m, int(w)) for m, w in await self._fetch(inputs_sql(True), [family, since, limit])]
+
+    async def delete_before(self, ts: float) -> int:
+        status = await self._ready().execute("DELETE FROM predictions WHERE ts < $1", ts)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def schema_version(self) -> int:
+        return int(await self._ready().fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(record) for record in await self._ready().fetch(sql, *args)]
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        for migration in migrations("postgresql"):
+            if migration.version > current:
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES ($1, $2, $3)", migration.version, migration.name, time.time()
+                )

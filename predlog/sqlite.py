@@ -1,0 +1,123 @@
+"""The log in a SQLite file (the default): aiosqlite (each connection's calls on a thread of its
+own), WAL so the API workers of one machine write and read the file at once, ``busy_timeout`` so
+a writer waits for another's transaction instead of failing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from predlog.entry import Row
+from predlog.store import Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+
+BUSY_TIMEOUT_MS = 5000
+# Rows per INSERT statement: 400 x 14 columns = 5,600 parameters (SQLite allows 32,766 since 3.32).
+# One statement per chunk, not executemany: executemany releases and retakes the GIL around every
+# row's sqlite3_step, and each retake waits for the event loop's thread to give the GIL up (up to
+# the 5 ms switch interval when it is busy): a 500-row batch then took seconds and forced a GIL
+# switch on the request path every few ms. A multi-row INSERT is one step per chunk.
+INSERT_CHUNK_ROWS = 400
+_CONTAINS = "instr({}, {}) > 0"
+
+
+class SQLiteStore:
+    backend = "sqlite"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._db is None:
+                self._db = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)  # transactions are explicit
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            await _migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise ConnectionError("the prediction log's SQLite file is not open")
+        return self._db
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        db = self._conn()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+                chunk = rows[start : start + INSERT_CHUNK_ROWS]
+                await db.execute(insert_sql(False, len(chunk)), [value for row in chunk for value in row])
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    async def select(self, query: Query) -> list[tuple[Any, ...]]:
+        sql, args = select_sql(query, False, _CONTAINS)
+        return await self._fetch(sql, args)
+
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
+        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(False), [since, limit])]
+
+    async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
+        return [(m, int(w)) for m, w in await self._fetch(inputs_sql(False), [family, since, limit])]
+
+    async def delete_before(self, ts: float) -> int:
+        cursor = await self._conn().execute("DELETE FROM predictions WHERE ts < ?", (ts,))
+        return cursor.rowcount
+
+    async def schema_version(self) -> int:
+        return await _version(self._conn())
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._conn().execute(sql, tuple(args)) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+
+async def _version(db: aiosqlite.Connection) -> int:
+    async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Apply the migrations newer than the file's version, each in one transaction; BEGIN
+    IMMEDIATE takes the write lock first, so two workers starting together apply each once."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at REAL NOT NULL)"
+    )
+    for migration in migrations("sqlite"):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if migration.version > await _version(db):
+                for statement in migration.statements:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, time.time())
+                )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")

@@ -1,0 +1,131 @@
+"""An API worker's side of the log: a bounded queue the request path appends to, and a background
+task that writes it in batches.
+
+- ``offer`` never waits and never fails: a full queue drops the entry (``queue_full``).
+- Every PREDICTION_LOG_FLUSH_S the task turns queued entries into rows and writes them,
+  PREDICTION_LOG_BATCH_ROWS per transaction. A failed write (database down, disk full, file
+  read-only) drops that batch (``database``; a transaction is written whole or not at all) and
+  the task waits, doubling up to ``MAX_BACKOFF_S``, then tries again, reconnecting: writing
+  resumes by itself once the database is back. Meanwhile the queue fills and drops what it
+  cannot hold, so memory stays bounded.
+- Rows older than PREDICTION_LOG_RETENTION_DAYS are deleted every ``RETENTION_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+
+from monitoring.metrics import Metrics
+from predlog.entry import Entry, RowMaker
+from predlog.store import Store, open_store, retention_cutoff
+from settings import PredictionLogSettings
+
+logger = logging.getLogger("armor.predlog")
+
+MAX_BACKOFF_S = 5.0
+RETENTION_EVERY_S = 3600.0
+
+
+class PredictionLog:
+    def __init__(self, settings: PredictionLogSettings, metrics: Metrics, store: Store | None = None):
+        self.settings, self.metrics = settings, metrics
+        self.store = store or open_store(settings.database_url, settings.pool_size)
+        self._queue: deque[Entry] = deque()
+        self._rows = RowMaker()
+        self._sampler = random.Random()
+        self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
+        self._task: asyncio.Task[None] | None = None
+        self._backoff_s = 0.0
+        self._next_retention = 0.0
+        self.last_error: str | None = None
+
+    # ---- the request path
+
+    def offer(self, entry: Entry) -> None:
+        if len(self._queue) >= self.settings.queue_rows:
+            self.metrics.log_dropped.labels("queue_full").inc()
+            return
+        self._queue.append(entry)
+
+    def knows(self, key: str) -> bool:
+        """Whether the writer knows the columns of answers under response key ``key`` (the entry
+        can then leave its material out)."""
+        return self._rows.knows(key)
+
+    def sampled(self) -> bool:
+        """Whether to record a /batch row (PREDICTION_LOG_SAMPLE of them)."""
+        sample = self.settings.sample
+        return sample >= 1.0 or self._sampler.random() < sample
+
+    # ---- the writer
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log-writer")
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the task, write what is queued (within ``timeout_s``) and disconnect."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout_s)
+        await self.store.close()
+
+    async def flush(self) -> bool:
+        """Write everything queued now; False when a write failed (its rows dropped and counted)."""
+        async with self._lock:
+            while self._queue:
+                if not await self._write_batch():
+                    return False
+            return True
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_s + self._backoff_s)
+            written = await self.flush()
+            self._backoff_s = 0.0 if written else min(MAX_BACKOFF_S, max(self.settings.flush_s, 2 * self._backoff_s))
+            if written and self.settings.retention_days > 0 and time.monotonic() >= self._next_retention:
+                await self._expire()
+
+    async def _write_batch(self) -> bool:
+        take = min(len(self._queue), self.settings.batch_rows)
+        entries = [self._queue.popleft() for _ in range(take)]
+        made = [self._rows.row(entry) for entry in entries]
+        rows = [row for row in made if row is not None]
+        if len(rows) < len(made):
+            self.metrics.log_dropped.labels("forgotten").inc(len(made) - len(rows))
+        try:
+            await self.store.open()
+            await self.store.write(rows)
+        except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
+            self.metrics.log_dropped.labels("database").inc(len(entries))
+            await self._failed(exc)
+            return False
+        self.metrics.log_written.inc(len(rows))
+        self.last_error = None
+        return True
+
+    async def _failed(self, exc: Exception) -> None:
+        self.last_error = type(exc).__name__
+        logger.warning("prediction log write failed (%s); rows dropped, retrying", self.last_error)
+        with contextlib.suppress(Exception):  # a broken connection is rebuilt by the next open()
+            await self.store.close()
+
+    async def _expire(self) -> None:
+        self._next_retention = time.monotonic() + RETENTION_EVERY_S
+        try:
+            await self.store.delete_before(retention_cutoff(self.settings.retention_days))
+        except Exception as exc:  # retention is retried at the next round
+            logger.warning("prediction log retention failed (%s)", type(exc).__name__)

@@ -1,0 +1,124 @@
+"""predlog/postgresql.py on a real PostgreSQL server the tests start (Debian's `postgresql`;
+skipped outside CI when it is absent, failed in CI): the same scenarios as SQLite, the pool, and
+a server killed under the writer (rows dropped and counted, writing resumed once it is back)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import tempfile
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from monitoring.metrics import Metrics
+from predlog.entry import Entry
+from predlog.postgresql import PostgreSQLStore
+from predlog.store import Query, migrations
+from predlog.writer import PredictionLog
+from settings import PredictionLogSettings
+from tests.support import PostgresServer, require_postgres_bin_dir
+from tests.test_predlog_sqlite import (
+    FILTERED,
+    TOP_INPUTS_RETENTION,
+    filters_and_cursor,
+    schema_once,
+    top_inputs_retention,
+    whole_batches,
+)
+
+_NAMES = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server():
+    root = tempfile.mkdtemp(prefix="armor-pg-")  # under /tmp: the postgres user must reach it
+    running = PostgresServer(require_postgres_bin_dir(), root)
+    running.start()
+    yield running
+    running.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def database(server) -> str:
+    """The URL of a fresh, empty database on the server."""
+    name = f"log_{next(_NAMES)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server.url)
+        await conn.execute(f"CREATE DATABASE {name}")
+        await conn.close()
+
+    asyncio.run(create())
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_the_schema_is_created_once_under_concurrent_starts(database):
+    assert asyncio.run(schema_once(lambda: PostgreSQLStore(database, 2))) == max(
+        m.version for m in migrations("postgresql")
+    )
+
+
+def test_a_batch_with_a_bad_row_writes_nothing(database):
+    assert asyncio.run(whole_batches(PostgreSQLStore(database, 2))) == [4.0]
+
+
+def test_filters_and_the_cursor_page_newest_first(database):
+    assert asyncio.run(filters_and_cursor(PostgreSQLStore(database, 2))) == FILTERED
+
+
+def test_top_materials_inputs_and_retention(database):
+    assert asyncio.run(top_inputs_retention(PostgreSQLStore(database, 2))) == TOP_INPUTS_RETENTION
+
+
+BODY = b'{"predictions": {"density": {"value": 3.2, "confidence_interval": [3.1, 3.3]}}, "warnings": []}'
+
+
+def test_a_killed_server_drops_counted_rows_and_writing_resumes_when_it_is_back(server, database):
+    metrics = Metrics()
+    settings = PredictionLogSettings(enabled=True, flush_s=0.02, retention_days=0)
+    store = PostgreSQLStore(database, 2)
+
+    def entry(i: int) -> Entry:
+        return Entry(float(i), "mechanical", "single", {"i": i}, "m:a", BODY, False, 1.0)
+
+    def dropped() -> float:
+        return metrics.log_dropped.labels("database")._value.get()
+
+    async def go() -> list[float]:
+        log = PredictionLog(settings, metrics, store)
+        log.start()
+        log.offer(entry(1))
+        while metrics.log_written._value.get() < 1:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(server.kill)
+        log.offer(entry(2))
+        while dropped() < 1:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(server.start)
+        log.offer(entry(3))
+        while metrics.log_written._value.get() < 2:
+            if dropped() and not log.queued:  # a write that failed while the server came up: offer again
+                log.offer(entry(3))
+            await asyncio.sleep(0.05)
+        found = await store.select(Query())
+        await log.close()
+        return sorted(r[1] for r in found)
+
+    found = asyncio.run(asyncio.wait_for(go(), 120))
+    assert found[0] == 1.0 and found[-1] == 3.0 and 2.0 not in found
+    assert dropped() >= 1
+
+
+def test_the_service_logs_to_postgresql(make_core, database):
+    core = make_core(prediction_log=True, database_url=database, database_pool_size=2)
+    with TestClient(create_app(lambda: core, 65536)) as http:
+        http.post("/api/v1/predict/hardness", json={"formula": "SiC"})
+        rows = http.get("/api/v1/predictions").json()["predictions"]
+        backend = http.get("/api/v1/performance").json()["prediction_log"]["backend"]
+        http.portal.call(core.prediction_log.close)  # the pool belongs to the app's event loop
+    assert [r["family"] for r in rows] == ["hardness"] and backend == "postgresql"

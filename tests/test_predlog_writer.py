@@ -1,0 +1,105 @@
+"""predlog/writer.py: the queue and its background writer, on real SQLite files (no mock database)."""
+
+import asyncio
+
+from monitoring.metrics import Metrics
+from predlog.entry import Entry
+from predlog.sqlite import SQLiteStore
+from predlog.store import Query
+from predlog.writer import PredictionLog
+from settings import PredictionLogSettings
+
+BODY = b'{"predictions": {"density": {"value": 3.2, "confidence_interval": [3.1, 3.3]}}, "warnings": []}'
+
+
+def entry(i: int) -> Entry:
+    return Entry(float(i), "mechanical", "single", {"i": i}, "armor_mechanical:v1", BODY, False, 1.0)
+
+
+def dropped(metrics: Metrics, reason: str) -> float:
+    return metrics.log_dropped.labels(reason)._value.get()
+
+
+def test_queued_entries_are_written_in_batches_of_batch_rows(tmp_path):
+    metrics = Metrics()
+    settings = PredictionLogSettings(enabled=True, batch_rows=3)
+    store = SQLiteStore(tmp_path / "log.sqlite3")
+
+    async def go():
+        log = PredictionLog(settings, metrics, store)
+        for i in range(7):
+            log.offer(entry(i))
+        assert await log.flush()
+        found = await store.select(Query(limit=100))
+        await log.close()
+        return found
+
+    found = asyncio.run(go())
+    assert sorted(r[1] for r in found) == [float(i) for i in range(7)]
+    assert metrics.log_written._value.get() == 7
+
+
+def test_a_full_queue_drops_and_counts_without_raising(tmp_path):
+    metrics = Metrics()
+    log = PredictionLog(PredictionLogSettings(enabled=True, queue_rows=2), metrics, SQLiteStore(tmp_path / "x.sqlite3"))
+    for i in range(5):
+        log.offer(entry(i))
+    assert (log.queued, dropped(metrics, "queue_full")) == (2, 3)
+
+
+def test_a_database_that_cannot_be_opened_drops_the_batch_and_writing_resumes_when_it_is_back(tmp_path):
+    """The log's directory is a regular file at first (the database cannot be created), then it
+    is removed: the background task writes again by itself, nothing is half written."""
+    blocker = tmp_path / "db"
+    blocker.write_text("not a directory")
+    metrics = Metrics()
+    store = SQLiteStore(blocker / "log.sqlite3")
+    settings = PredictionLogSettings(enabled=True, flush_s=0.01, retention_days=0)  # the entries date from 1970
+
+    async def go():
+        log = PredictionLog(settings, metrics, store)
+        log.start()
+        for i in range(4):
+            log.offer(entry(i))
+        while dropped(metrics, "database") < 4:
+            await asyncio.sleep(0.01)
+        failed_with = log.last_error
+        blocker.unlink()
+        for i in range(4, 6):
+            log.offer(entry(i))
+        while metrics.log_written._value.get() < 2:
+            await asyncio.sleep(0.01)
+        found = await store.select(Query())
+        await log.close()
+        return failed_with, found, log.last_error
+
+    failed_with, found, error_after = asyncio.run(asyncio.wait_for(go(), 60))
+    assert failed_with is not None and error_after is None
+    assert sorted(r[1] for r in found) == [4.0, 5.0]
+    assert dropped(metrics, "database") == 4
+
+
+def test_batch_rows_are_sampled():
+    log = PredictionLog(PredictionLogSettings(enabled=True, sample=0.0), Metrics(), SQLiteStore(None))  # type: ignore[arg-type]
+    assert not any(log.sampled() for _ in range(100))
+    log.settings = PredictionLogSettings(enabled=True, sample=0.5)
+    picked = sum(log.sampled() for _ in range(2000))
+    assert 800 < picked < 1200
+
+
+def test_retention_deletes_rows_older_than_the_setting(tmp_path):
+    import time
+
+    store = SQLiteStore(tmp_path / "log.sqlite3")
+
+    async def go():
+        log = PredictionLog(PredictionLogSettings(enabled=True, retention_days=1.0), Metrics(), store)
+        log.offer(Entry(time.time() - 2 * 86_400, "mechanical", "single", {"old": 1}, "t", BODY, False, 1.0))
+        log.offer(Entry(time.time(), "mechanical", "single", {"new": 1}, "t", BODY, False, 1.0))
+        await log.flush()
+        await log._expire()
+        found = await store.select(Query())
+        await log.close()
+        return found
+
+    assert [r[5] for r in asyncio.run(go())] == ['{"new":1}']
