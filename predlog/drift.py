@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import orjson
 from prometheus_client import Gauge
-from scipy.stats import ks_2samp
 
 from features.batch import NUMERIC_INPUTS
 from features.catalogue import BLOCKS
@@ -72,6 +71,8 @@ def logged_inputs(materials: list[str]) -> dict[str, np.ndarray]:
 def input_drift(logged: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     if len(logged) < MIN_ROWS:
         return {"rows": len(logged), "ks_statistic": None, "p_value": None}
+    from scipy.stats import ks_2samp  # with the first report: scipy.stats is ~67 MB in every process that imports it
+
     result = ks_2samp(logged, reference)
     return {
         "rows": len(logged),

@@ -269,3 +269,17 @@ def test_the_api_loads_without_optuna_until_a_search_starts():
     code = "import sys, api.app; assert 'optuna' not in sys.modules, 'optuna imported with the API'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_service_module_loads_neither_optuna_nor_scipy_stats(stored_tags, hardness_tag, bentoml_home):
+    """What every API and runner process imports at start (service.py) holds no optional heavy
+    library: optuna comes with the first design search, scipy.stats (~67 MB) with the first drift
+    report. Both together took RSS at rest from 543 to 866 MB in bench-compare."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, service; assert not {'optuna', 'scipy.stats'} & set(sys.modules), 'loaded at start'"
+    env = {**os.environ, "BENTOML_HOME": bentoml_home}  # service.py resolves the stored models
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
