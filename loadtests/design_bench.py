@@ -25,21 +25,13 @@ import orjson
 
 from api.design.routes import start
 from design.pareto import REFERENCE_MARGIN, hypervolume
+from design.spec import EXAMPLE
 from loadtests.batch_bench import in_process_core
 
 ARMOR = {"tile_thickness": 10, "backing": "aluminum_6061_t6", "backing_thickness": 6, "threat": "7.62x51_m80"}
 PROBLEMS: dict[str, dict[str, Any]] = {
     # the example: a light tile with the best conservative V50 at 10 mm on 6 mm aluminium
-    "light-tile": {
-        "fixed": {"armor": ARMOR},
-        "free": {
-            "composition": ["SiC", "B4C", "Al2O3"],
-            "processing.sintering_temperature": [1800, 2100],
-            "microstructure.porosity": [0.0, 0.05],
-        },
-        "constraints": ["density_high <= 3.3"],
-        "objectives": [{"target": "v50_velocity_low", "goal": "maximize"}, {"target": "density", "goal": "minimize"}],
-    },
+    "light-tile": {k: v for k, v in EXAMPLE.items() if k not in ("max_evaluations", "seed")},
     # mechanical only: hard and tough, strong enough, sintered below 2,000 degC
     "hard-and-tough": {
         "fixed": {"processing": {"atmosphere": "argon"}},
