@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http import auto
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -48,10 +48,14 @@ def _uninstall() -> Iterator[None]:
 
 
 @contextmanager
-def server(header_timeout_s: float, keep_alive_s: int = 5) -> Iterator[tuple[str, int]]:
-    """A uvicorn server in a thread, with the deadline installed; yields its address."""
+def uvicorn_server(
+    header_timeout_s: float, keep_alive_s: int, served: ASGIApp
+) -> Iterator[tuple[uvicorn.Server, tuple[str, int]]]:
+    """A uvicorn server in a thread, with the deadline installed, serving ``served``; yields it and its address."""
     install(header_timeout_s)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, timeout_keep_alive=keep_alive_s, server_header=False)
+    config = uvicorn.Config(
+        served, lifespan="off", log_config=None, timeout_keep_alive=keep_alive_s, server_header=False
+    )
     listening = socket.create_server(("127.0.0.1", 0))
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [listening]}, daemon=True)
@@ -60,11 +64,18 @@ def server(header_timeout_s: float, keep_alive_s: int = 5) -> Iterator[tuple[str
     while not instance.started and time.monotonic() - started < 5:
         time.sleep(0.01)
     try:
-        yield listening.getsockname()
+        yield instance, listening.getsockname()
     finally:
         instance.should_exit = True
         thread.join(5)
         listening.close()
+
+
+@contextmanager
+def server(header_timeout_s: float, keep_alive_s: int = 5) -> Iterator[tuple[str, int]]:
+    """``uvicorn_server`` of ``app``; yields its address."""
+    with uvicorn_server(header_timeout_s, keep_alive_s, app) as (_, address):
+        yield address
 
 
 def read_until_closed(conn: socket.socket) -> tuple[bytes, float]:
@@ -252,6 +263,27 @@ def test_a_responses_writes_of_one_loop_step_leave_in_one_write() -> None:
     during, after_step, final, info = asyncio.run(scenario())
     assert during == [] and after_step == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
     assert final == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"chunk"] and info == "info:peername"
+
+
+def test_a_streamed_response_that_ends_in_the_step_of_a_shutdown_is_written_whole() -> None:
+    """uvicorn's shutdown closes a connection whose response is complete at once; the response's
+    last chunk, written in that same step, must reach the client first (issue 35's drain test lost it)."""
+    servers: list[uvicorn.Server] = []
+
+    async def streamed(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # chunked
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.body", "body": b"last", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        for connection in list(servers[0].server_state.connections):
+            connection.shutdown()  # as uvicorn's Server.shutdown, in the step the response ended
+
+    with uvicorn_server(DEADLINE_S, 5, streamed) as (instance, address), socket.create_connection(address) as conn:
+        servers.append(instance)
+        conn.sendall(REQUEST)
+        data, _ = read_until_closed(conn)
+    assert data.endswith(b"5\r\nfirst\r\n4\r\nlast\r\n0\r\n\r\n"), data
 
 
 # ---- head size and field count (issue 34: a 1 MB header and 5,000 headers were accepted)

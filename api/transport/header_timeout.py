@@ -93,10 +93,11 @@ class _OneWritePerStep:
 
     def write(self, data: bytes) -> None:
         if not self._pending:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         self._pending.append(data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what is pending now (the end of the step, or before the socket closes)."""
         if not self._pending:
             return
         data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
@@ -105,7 +106,7 @@ class _OneWritePerStep:
             self._transport.write(data)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -182,6 +183,18 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self.cycle is not None:
             self.cycle.transport = _OneWritePerStep(self.transport, self.loop)  # type: ignore[assignment]
 
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown of this connection (it closes the socket at once when the
+        response is complete), after what the response wrote in this step is on the socket: a
+        streamed response whose last chunk was written in the step of the shutdown lost that chunk
+        ("incomplete chunked read" at the client, issue 35's drain test)."""
+        self._flush_response()
+        super().shutdown()
+
+    def _flush_response(self) -> None:
+        if self.cycle is not None and isinstance(self.cycle.transport, _OneWritePerStep):
+            self.cycle.transport.flush()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
         super().connection_lost(exc)
@@ -202,6 +215,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False  # as uvicorn's shutdown(): close once this response is written
             return
+        self._flush_response()
         if self._head_started:
             self.transport.write(timeout_response(self.header_timeout_s, self.server_state.default_headers))
         self.transport.close()
