@@ -11,8 +11,8 @@
 #   deploy/cluster.sh start-redis | stop-redis
 #
 # `kill-instance` SIGKILLs the serve process and every worker at once (found by parent links,
-# since BentoML puts each worker in its own session) -- what a dying container or node looks like. Each has its own BENTOML_HOME (bentoml serve wipes $BENTOML_HOME/prometheus_multiproc_dir
-# on start) whose models/ links to the real store.
+# since BentoML puts each worker in its own session) -- what a dying container or node looks like. Each has its own BENTOML_HOME whose models/ links to the real
+# store (its own BentoML state; the metrics files are private to each serve, serving/control.py).
 #
 # Env: CLUSTER_DIR (/tmp/armor-cluster: pids, logs, homes, haproxy.sock), CLUSTER_PORT (8080,
 # HAProxy), CLUSTER_STATS_PORT (8404), CLUSTER_BASE_PORT (3101: instance N on base+N-1),

@@ -13,12 +13,19 @@ called, after the service module is imported) with subclasses that bind both end
 arbiter stops: only the serving user (and root) can connect. The serve's own use of the
 endpoints (its reload plugin, circusctl given the path) works as before.
 
+The same directory holds the serve's Prometheus files (``metrics_directory``): BentoML puts every
+serve's in ``$BENTOML_HOME/prometheus_multiproc_dir`` and empties it when a serve starts, so a second
+``bentoml serve`` on the same BENTOML_HOME (another port, a test, ``bentoml build``'s checks) wiped
+the first one's counters, which then read 0 on /metrics and /api/v1/performance. Each serve's
+workers now write their own directory, removed with it when the serve stops.
+
 The same subclass drains on SIGTERM before BentoML's stop (serving/drain.py): the process manager
 is the one place that sees every worker and decides the order in which they stop.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -32,6 +39,7 @@ from serving.drain import drain, name_drain_file
 from settings import ShutdownSettings
 
 _ORIGINAL = "_armor_original"
+PROMETHEUS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's, which BentoML sets for every watcher
 
 
 def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None) -> type[Any]:
@@ -46,11 +54,21 @@ def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None)
             super().__init__(*args, **kwargs)
             self.control_directory = directory
             self.exit_stack.callback(shutil.rmtree, directory, ignore_errors=True)
+            metrics_directory(self.watchers, directory)
             workers.watch(self.watchers)
 
     arbiter = PrivateEndpointsArbiter if shutdown is None else _draining(PrivateEndpointsArbiter, shutdown)
     setattr(arbiter, _ORIGINAL, base)
     return arbiter
+
+
+def metrics_directory(watchers: list[Any], directory: str) -> str:
+    """The workers' Prometheus files in ``directory``/prometheus (see the module's docstring)."""
+    path = os.path.join(directory, "prometheus")
+    os.mkdir(path)
+    for watcher in watchers:
+        watcher.env = {**(watcher.env or {}), PROMETHEUS_VARIABLE: path}
+    return path
 
 
 def _draining(base: type[Any], shutdown: ShutdownSettings) -> type[Any]:

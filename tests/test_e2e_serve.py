@@ -264,10 +264,8 @@ def test_the_prediction_log_records_the_answers_of_both_workers(served):
     assert drift["families"]["mechanical"]["requests"] >= len(bodies)
 
 
-# Last: a second bentoml serve on the same BENTOML_HOME leaves the module's server reading its
-# Prometheus counters (armor_prediction_log_written_total) as 0 afterwards (seen 2026-12-07).
 def test_a_corrupt_model_stops_bentoml_serve_with_one_line_naming_the_file(
-    trained, stored_tags, hardness_tag, bentoml_home
+    served, trained, stored_tags, hardness_tag, bentoml_home
 ):
     # issue 14, item 2: under a direct `bentoml serve` the runner used to restart forever while
     # /livez said 200; `make serve` checks the store first (test_model_registry_store)
@@ -280,6 +278,7 @@ def test_a_corrupt_model_stops_bentoml_serve_with_one_line_naming_the_file(
     tag = store.save(trained["mechanical"], dataset_sha256="4" * 64)
     path = Path(store.resolve("mechanical", tag).path) / "forest.npz"
     path.write_bytes(path.read_bytes()[:-10] + b"corrupted!")
+    counted = settled(served.url, "/api/v1/performance")["predictions"]["mechanical"]["requests"]
     server = BentoServer({"BENTOML_HOME": bentoml_home, "MECHANICAL_MODEL_TAG": tag, "API_WORKERS": "1"})
     try:
         with pytest.raises(RuntimeError, match="exited"):
@@ -289,3 +288,7 @@ def test_a_corrupt_model_stops_bentoml_serve_with_one_line_naming_the_file(
     finally:
         server.stop()
         bentoml.models.delete(tag)
+    # the second serve on the same BENTOML_HOME left the module's server its counts (serving/control.py:
+    # each serve's Prometheus files in a directory of its own; they used to read 0 from here on)
+    assert counted > 0
+    assert settled(served.url, "/api/v1/performance")["predictions"]["mechanical"]["requests"] >= counted
