@@ -1,7 +1,7 @@
 """End-to-end, one real `bentoml serve` (2 API workers, 1 runner worker, ACCESS_LOG on) through its
 life: a request's id reaches the runner's log lines; a paused runner and a killed one give /readyz
 503 with the reason and predictions 503 with Retry-After (or an answer), the death and the restart
-are logged, and everything recovers; then SIGTERM with batches (JSON and streamed NDJSON, 1,000
+are logged, and everything recovers; a killed API worker is logged and replaced while the other serves; then SIGTERM with batches (JSON and streamed NDJSON, 1,000
 rows each), single and hardness predictions in flight: every one is answered 200 with every row,
 /readyz is 503 during the grace period while requests are still served, no process of the serve is
 left, and every line it wrote is JSON (serving/drain.py, serving/readiness.py, serving/workers.py)."""
@@ -113,6 +113,35 @@ def test_a_killed_runner_is_logged_restarted_and_all_recovers(served):
     events = [(line["level"], line.get("event"), line.get("pid")) for line in _log(served) if line.get("event")]
     assert ("ERROR", "worker_exit", runner.pid) in events
     assert any(event[:2] == ("WARNING", "worker_restart") for event in events)
+
+
+def _api_workers(server: BentoServer) -> list[psutil.Process]:
+    return [p for p in psutil.Process(server.process.pid).children() if "armor_models" not in " ".join(p.cmdline())]
+
+
+def test_a_killed_api_worker_is_logged_replaced_and_the_other_serves_meanwhile(served):
+    workers = _api_workers(served)
+    assert len(workers) == 2
+    victim, killed_at = workers[0], time.time()
+    victim.kill()
+    victim.wait(10)
+    meanwhile = [  # new connections: the listening socket is shared, the surviving worker accepts
+        httpx.post(f"{served.url}/api/v1/predict/mechanical", json=candidate_rows(1, seed=20 + i)[0], timeout=60)
+        for i in range(20)
+    ]
+    started = time.monotonic()
+    while len(_api_workers(served)) < 2 and time.monotonic() - started < 60:
+        time.sleep(0.2)
+    (replacement,) = [w for w in _api_workers(served) if w.pid not in {x.pid for x in workers}]
+    print(
+        f"\nAPI worker killed: {sum(r.status_code == 200 for r in meanwhile)}/20 answered 200 meanwhile; "
+        f"its replacement started {replacement.create_time() - killed_at:.2f} s after the kill"
+    )
+    assert [r.status_code for r in meanwhile] == [200] * 20
+    _ready_again(served)
+    events = [(line["level"], line.get("event"), line.get("pid")) for line in _log(served) if line.get("event")]
+    assert ("ERROR", "worker_exit", victim.pid) in events
+    assert ("WARNING", "worker_restart", replacement.pid) in events
 
 
 async def _answered(request) -> object:
