@@ -1,10 +1,11 @@
 """End-to-end, one real `bentoml serve` (2 API workers, 1 runner worker, ACCESS_LOG on) through its
 life: a request's id reaches the runner's log lines; a paused runner and a killed one give /readyz
 503 with the reason and predictions 503 with Retry-After (or an answer), the death and the restart
-are logged, and everything recovers; a killed API worker is logged and replaced while the other serves; then SIGTERM with batches (JSON and streamed NDJSON, 1,000
-rows each), single and hardness predictions in flight: every one is answered 200 with every row,
-/readyz is 503 during the grace period while requests are still served, no process of the serve is
-left, and every line it wrote is JSON (serving/drain.py, serving/readiness.py, serving/workers.py)."""
+are logged, and everything recovers; a killed API worker is logged and replaced while the other
+serves; then SIGTERM with batches (JSON and streamed NDJSON, 1,000 rows each), single and hardness
+predictions in flight: every one is answered 200 with every row, /readyz is 503 during the grace
+period while requests are still served, no process of the serve is left, and every line it wrote
+is JSON (serving/drain.py, serving/readiness.py, serving/workers.py)."""
 
 from __future__ import annotations
 
