@@ -61,6 +61,10 @@ class SizeEffectLaw:
     def p_star(self, x: np.ndarray) -> np.ndarray:
         return np.exp(self.log_p_star_intercept + self.log_p_star_slope * x)
 
+    def plateau_factor(self, x: np.ndarray) -> np.ndarray:
+        """(n,) H / H0 at and below ``min_load_n``, where the factor is held (x: ``class_column``)."""
+        return psr_factor(np.full(np.shape(x), self.min_load_n), self.p_star(x))
+
     def log_factor(self, X: np.ndarray) -> np.ndarray:
         """(n,) ln g at each row's load and composition."""
         load = np.maximum(X[:, self.load_column], self.min_load_n)

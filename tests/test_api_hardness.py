@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+
+from features.indentation import psr_factor
 
 ROUTE = "/api/v1/predict/hardness"
 
@@ -25,6 +28,16 @@ def test_several_loads_give_one_prediction_each_in_order_with_the_load_dependenc
     assert all(v > law["load_independent_gpa"] for v in values)
     assert values[-1] - law["load_independent_gpa"] < values[0] - values[-1]
     assert body["model_info"]["name"] == "armor_hardness" and body["cached"] is False
+
+
+def test_below_the_lowest_fitted_load_the_hardness_is_the_plateau_the_answer_reports(client):
+    body = client.post(ROUTE, json={"formula": "SiC", "load_n": [0.01, 0.1, 0.49, 9.8]}).json()
+    law, values = body["load_dependence"], [p["vickers_hardness"]["value"] for p in body["predictions"]]
+    assert law["plateau_load_n"] > 0.1
+    assert values[:2] == pytest.approx([law["plateau_gpa"]] * 2, rel=1e-9)
+    assert values[2] < law["plateau_gpa"]
+    g = psr_factor(np.array([law["plateau_load_n"]]), np.array([law["characteristic_load_n"]]))[0]
+    assert law["plateau_gpa"] == pytest.approx(law["load_independent_gpa"] * g, rel=1e-9)
 
 
 def test_one_load_is_the_default_and_has_no_load_dependence(client):

@@ -49,6 +49,11 @@ def test_below_its_data_the_law_is_held_and_the_class_column_sets_p_star():
     assert f[3] > f[2]  # a larger P* (d-electron rich): a stronger size effect at the same load
 
 
+def test_the_plateau_factor_is_the_factor_held_below_its_data():
+    X = np.array([[0.001, 0.0], [0.1, 0.0], [0.001, 4.0]])
+    assert np.allclose(law().plateau_factor(X[:, 1]), np.exp(law().log_factor(X)))
+
+
 def test_the_interval_term_vanishes_at_the_reference_load_and_grows_away_from_it():
     X = np.array([[1.4, 0.0], [5.0, 0.0], [50.0, 0.0], [0.3, 0.0]])
     w = law().half_width(X)

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -321,6 +322,50 @@ def test_hardness_prediction_and_sweep_against_load_on_a_log_axis(page, api, sho
         "the chart was drawn"
     )
     screenshot(page, shots / "sweep-hardness.png")
+
+
+def caption_number(caption: str, pattern: str) -> float:
+    found = re.search(pattern, caption)
+    assert found, (pattern, caption)
+    return float(found.group(1))
+
+
+def inside_the_frame(driver: WebDriver, chart: str) -> dict[str, float]:
+    """The y extents (px) of the chart's bands (area marks) and of its plot frame."""
+    return driver.execute_script(
+        """const svg = document.querySelector(arguments[0] + ' svg');
+        const frame = svg.querySelector('.mark-group.role-scope path.background').getBoundingClientRect();
+        const bands = [...svg.querySelectorAll('.mark-area path')].map((p) => p.getBoundingClientRect());
+        return {frame_top: frame.top, frame_bottom: frame.bottom,
+                band_top: Math.min(...bands.map((b) => b.top)),
+                band_bottom: Math.max(...bands.map((b) => b.bottom))};""",
+        f'[data-testid="{chart}"]',
+    )
+
+
+@pytest.mark.parametrize("formula", ["B4C", "SiC"])
+def test_the_hardness_sweep_states_the_served_load_law_and_fits_its_band(page, api, shots, formula):
+    """The caption names the law the values follow (Li & Bradt's PSR, docs/science.md) with the
+    API's parameters for the same loads, not a power law fitted over them; the y axis holds the band."""
+    choose_family(page, "hardness")
+    click(page, f'[data-testid="preset-{formula.lower()}"]')
+    click(page, "#tab-sweep")
+    click(page, '[data-testid="draw-sweep"]')
+    sweep_points(page)
+    catalogue = api.get("/api/v1/catalogue").json()
+    load = catalogue["formula"]["load"]
+    loads = grid(load["low"], load["high"], catalogue["limits"]["max_loads"] - 1, True) + [load["default"]]
+    law = api.post("/api/v1/predict/hardness", json={"formula": formula, "load_n": loads}).json()["load_dependence"]
+    caption = page.find_element(By.ID, "sweep-note").text
+    assert "Li & Bradt" in caption and "proportional specimen resistance" in caption, caption
+    assert "^" not in caption, caption  # no power law
+    assert caption_number(caption, r"H0 = ([\d.]+) GPa") == pytest.approx(law["load_independent_gpa"], abs=0.05)
+    assert caption_number(caption, r"P\* = ([\d.]+) N") == pytest.approx(law["characteristic_load_n"], rel=5e-3)
+    assert caption_number(caption, r"below ([\d.]+) N") == pytest.approx(law["plateau_load_n"], rel=5e-3)
+    assert caption_number(caption, r"held at ([\d.]+) GPa") == pytest.approx(law["plateau_gpa"], abs=0.05)
+    extents = inside_the_frame(page, "sweep-chart")
+    assert extents["frame_top"] < extents["band_top"] and extents["band_bottom"] < extents["frame_bottom"], extents
+    screenshot(page, shots / f"sweep-hardness-{formula}.png")
 
 
 def ndjson_rows(api: httpx.Client, screening: dict[str, Any] | None = None) -> list[dict[str, Any]]:

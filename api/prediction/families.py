@@ -201,15 +201,19 @@ def load_dependence(
     loads: np.ndarray, hardness: np.ndarray, law: SizeEffectLaw | None = None, row: np.ndarray | None = None
 ) -> dict[str, float] | None:
     """H = a * load^n fitted (least squares in log-log) over the requested loads, and with the
-    model's size-effect law the load-independent hardness H0 and the characteristic load P* of
-    this composition (``row``: the feature row of the first load); None with fewer than two
-    distinct loads."""
+    model's size-effect law (the one the values follow) this composition's parameters of it: the
+    load-independent hardness H0, the characteristic load P*, and the load below which the law is
+    held with the hardness it is held at (``row``: the feature row of the first load); None with
+    fewer than two distinct loads."""
     if len(np.unique(loads)) < 2:
         return None
     exponent, log_a = np.polyfit(np.log(loads), np.log(hardness), 1)
     out = {"exponent": float(exponent), "coefficient_gpa": float(np.exp(log_a))}
     if law is not None and row is not None:
-        factor = float(np.exp(law.log_factor(row[None, :]))[0])
-        out["load_independent_gpa"] = float(hardness[0]) / factor
-        out["characteristic_load_n"] = float(law.p_star(row[None, law.class_column])[0])
+        h0 = float(hardness[0]) / float(np.exp(law.log_factor(row[None, :]))[0])
+        x = row[None, law.class_column]
+        out["load_independent_gpa"] = h0
+        out["characteristic_load_n"] = float(law.p_star(x)[0])
+        out["plateau_load_n"] = float(law.min_load_n)
+        out["plateau_gpa"] = h0 * float(law.plateau_factor(x)[0])
     return out

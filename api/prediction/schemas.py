@@ -195,8 +195,9 @@ class HardnessResponse(BaseModel):
         None,
         description="with several loads: the local power law H = a * load^n through the requested loads "
         "(n < 0: harder at low loads, the indentation size effect), and the model's Li & Bradt law for this "
-        "composition: load_independent_gpa (H0, what the hardness levels off to at high load) and "
-        "characteristic_load_n (P*: below it the size effect is strong)",
+        "composition: load_independent_gpa (H0, what the hardness levels off to at high load), "
+        "characteristic_load_n (P*: below it the size effect is strong), plateau_load_n (the lowest load the law "
+        "was fitted at: below it the law is not extrapolated) and plateau_gpa (the hardness held below it)",
     )
     feature_importance: list[FeatureImportance] | None = None
     contribution_base: dict[str, float] | None = None

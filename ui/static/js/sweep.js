@@ -97,9 +97,23 @@ export async function hardnessSweep(formulaBody, catalogue) {
 
 const X_FORMAT = ".4~g";
 
+const Y_MARGIN = 0.06; // of the span, above and below: a band never meets the frame
+
+/** A panel's y range: every value, interval end and the reference inside it with a margin
+ * (the band is never clipped); not below 0 when nothing drawn is. */
+export function yDomain(rows, reference) {
+  const ys = rows.flatMap((r) => [r.value, r.low, r.high]).concat(reference === undefined ? [] : [reference]);
+  const finite = ys.filter(Number.isFinite);
+  const low = Math.min(...finite);
+  const high = Math.max(...finite);
+  const margin = Y_MARGIN * (high - low || Math.abs(high) || 1);
+  return [low >= 0 ? Math.max(0, low - margin) : low - margin, high + margin];
+}
+
 function panelSpec(panel, rows, xTitle, log, width, reference) {
   const x = { field: "x", type: "quantitative", title: xTitle, scale: log ? { type: "log", nice: false } : { zero: false, nice: false } };
-  const y = { field: "value", type: "quantitative", title: null, scale: { zero: false } };
+  const domain = yDomain(rows.filter((r) => r.panel === panel), reference);
+  const y = { field: "value", type: "quantitative", title: null, scale: { domain, nice: false, zero: false } };
   const layers = [
     {
       transform: [{ filter: "!datum.current" }],
@@ -180,12 +194,28 @@ export function sweepTitle(spec) {
   return withUnit(humanise(spec.doc), spec.unit);
 }
 
+function significant(value) {
+  return String(Number(value.toPrecision(3)));
+}
+
+/** The load law the values follow, with this compound's parameters as the answer gives them
+ * (load_dependence: docs/science.md, "The load dependence"). */
+export function loadLaw(law) {
+  if (law.load_independent_gpa === undefined) {
+    return `The model states no load law; a power law through these points: H = ${fmt(law.coefficient_gpa, 2)} GPa · (load / N)^${fmt(law.exponent, 3)}.`;
+  }
+  return (
+    "Load law served: Li & Bradt's proportional specimen resistance (J. Mater. Sci. 28 (1993) 917), " +
+    `H = H0 · (1 + √(1 + 4u))² / (4u), u = load / P*, with H0 = ${fmt(law.load_independent_gpa, 1)} GPa ` +
+    `and P* = ${significant(law.characteristic_load_n)} N; below ${significant(law.plateau_load_n)} N, the lowest ` +
+    `load it was fitted at, it is not extrapolated: H is held at ${fmt(law.plateau_gpa, 1)} GPa.`
+  );
+}
+
 export function describe(result, spec) {
   const parts = [];
   if (result.reference) parts.push(`Dashed line: the reference velocity of ${result.threat.replace(/_/g, " ")}, ${fmt(result.reference, 0)} m/s.`);
-  if (result.loadDependence) {
-    parts.push(`Fitted over these loads: H = ${fmt(result.loadDependence.coefficient_gpa, 2)} GPa · (load / N)^${fmt(result.loadDependence.exponent, 3)}.`);
-  }
+  if (result.loadDependence) parts.push(loadLaw(result.loadDependence));
   parts.push("Orange point: the current material; amber points carry warnings (hover to read). Shaded: 95 % interval.");
   if (spec && spec.log_scaled) parts.push("Log axis (the range spans decades).");
   return parts.join(" ");
