@@ -126,6 +126,7 @@ class PredictionLog:
     async def _expire(self) -> None:
         self._next_retention = time.monotonic() + RETENTION_EVERY_S
         try:
+            await self.store.open()  # the first round comes before any write or the warm-up opened it
             await self.store.delete_before(retention_cutoff(self.settings.retention_days))
         except Exception as exc:  # retention is retried at the next round
             logger.warning("prediction log retention failed (%s)", type(exc).__name__)

@@ -103,3 +103,26 @@ def test_retention_deletes_rows_older_than_the_setting(tmp_path):
         return found
 
     assert [r[5] for r in asyncio.run(go())] == ['{"new":1}']
+
+
+def test_retention_opens_the_database_when_nothing_has_opened_it_yet(tmp_path):
+    """A service's writer runs its first retention round on an empty queue, before the warm-up or
+    a write has opened the store: it opens it (it raised ConnectionError, and the next try was an
+    hour later)."""
+    import time
+
+    path = tmp_path / "log.sqlite3"
+
+    async def go():
+        earlier = PredictionLog(PredictionLogSettings(enabled=True), Metrics(), SQLiteStore(path))
+        earlier.offer(Entry(time.time() - 2 * 86_400, "mechanical", "single", {"old": 1}, "t", BODY, False, 1.0))
+        await earlier.flush()
+        await earlier.close()
+        store = SQLiteStore(path)
+        log = PredictionLog(PredictionLogSettings(enabled=True, retention_days=1.0), Metrics(), store)
+        await log._expire()
+        found = await store.select(Query())
+        await log.close()
+        return found
+
+    assert asyncio.run(go()) == []
