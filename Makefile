@@ -102,7 +102,7 @@ container: models
 
 # Three instances + one Redis + HAProxy on this machine, its load test (kill an instance, restart
 # Redis), and the offline checks of the Kubernetes manifests; see docs/deployment.md.
-.PHONY: cluster-up cluster-down cluster-test k8s-check
+.PHONY: cluster-up cluster-down cluster-test cluster-test-log bench-log-faults-cluster k8s-check
 cluster-up: models
 	bash deploy/cluster.sh up
 
@@ -111,6 +111,16 @@ cluster-down:
 
 cluster-test: venv
 	$(PY) -m loadtests.cluster
+
+# The prediction log behind the cluster, through HAProxy (~2 min; docs/prediction-log.md): run after
+# `PREDICTION_LOG=true DATABASE_URL=postgresql://... make cluster-up`, with the same environment.
+cluster-test-log: venv
+	$(PY) -m loadtests.cluster_log --json docs/cluster-log.json
+
+# PostgreSQL killed during 60 s of traffic through the cluster: starts and stops its own PostgreSQL
+# and cluster (in CLUSTER_DIR, which must have none running), ~2 min.
+bench-log-faults-cluster: models
+	$(PY) -m loadtests.log_faults --cluster --seconds 60 --json docs/log-faults-cluster.json
 
 k8s-check: venv tools
 	$(PY) -m pytest -q tests/test_deploy_k8s.py

@@ -34,6 +34,7 @@ import resource
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,9 +102,15 @@ class Cluster:
         return f"http://127.0.0.1:{self.env[f'INSTANCE{n}_PORT']}"
 
     def script(self, *args: str, **env: str) -> None:
-        subprocess.run(
-            ["bash", str(CLUSTER_SH), *args], check=True, env={**os.environ, "CLUSTER_DIR": str(self.directory), **env}
-        )
+        subprocess.run(["bash", str(CLUSTER_SH), *args], check=True, env=self.script_env(os.environ, **env))
+
+    def script_env(self, caller: Mapping[str, str], **env: str) -> dict[str, str]:
+        """cluster.sh's environment: the caller's, with the ports and source tree the cluster was
+        started with (cluster.env) whatever the caller's say (start-instance would otherwise put a
+        restarted instance on the default ports, serving the default tree), then ``env``."""
+        started_with = {k: v for k, v in self.env.items() if not k.startswith("INSTANCE")}
+        started_with["CLUSTER_BASE_PORT"] = self.env.get("INSTANCE1_PORT", "3101")
+        return {**caller, **started_with, "CLUSTER_DIR": str(self.directory), **env}
 
     def haproxy(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as sock:

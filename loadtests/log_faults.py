@@ -12,6 +12,14 @@ written with a time in that phase (the phases' edges: when the server was down, 
 again), and the service's own counts (written, dropped): every 200 answer is written or counted
 as dropped. Rows queued while the writer waits out its back-off are written once the server is
 back: only the batches tried while it is down are dropped.
+
+    python -m loadtests.log_faults --cluster [--seconds 60]
+
+The same behind the three-instance cluster: `deploy/cluster.sh up` with DATABASE_URL on the server
+(CLUSTER_DIR and the ports from the environment, as for `make cluster-up`; a cluster already
+running there is refused, since its instances would keep their own database), the traffic through
+HAProxy, the service's counts summed over the three instances and the answers counted per
+instance (X-Served-By); `deploy/cluster.sh down` at the end.
 """
 
 from __future__ import annotations
@@ -19,17 +27,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
+import subprocess
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
 
+from loadtests.cluster import CLUSTER_SH, Cluster
 from loadtests.materials import RequestPool, material_body
 from loadtests.redis_failover import instance_home
 from tests.support import BentoServer, PostgresServer, require_postgres_bin_dir
@@ -37,9 +48,79 @@ from tests.support import BentoServer, PostgresServer, require_postgres_bin_dir
 PHASES = ("before", "database_down", "database_back")
 
 
+class Service(Protocol):
+    """Where the traffic goes (``url``) and whose counts are read (``instance_urls``)."""
+
+    url: str
+    instance_urls: list[str]
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class OneServe:
+    """One `bentoml serve` (2 API workers) with its own BENTOML_HOME, a copy of the model store."""
+
+    def __init__(self, database_url: str):
+        self.home = instance_home(Path.home() / "bentoml")
+        self.server = BentoServer({"BENTOML_HOME": self.home, "PREDICTION_LOG": "true", "DATABASE_URL": database_url})
+        self.url = self.server.url
+        self.instance_urls = [self.url]
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class ThreeInstances:
+    """deploy/cluster.sh's cluster with the log on the given database; traffic through HAProxy."""
+
+    def __init__(self, database_url: str):
+        self.directory = Path(os.environ.get("CLUSTER_DIR", "/tmp/armor-cluster"))
+        self.env = {**os.environ, "CLUSTER_DIR": str(self.directory)}
+        self.env |= {"PREDICTION_LOG": "true", "DATABASE_URL": database_url}
+        self.url, self.instance_urls = "", []
+
+    def start(self) -> None:
+        if any(_alive(pid) for pid in self.directory.glob("*.pid")):
+            raise SystemExit(f"a cluster is running in {self.directory}: `make cluster-down` first")
+        subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True, env=self.env)
+        cluster = Cluster.load(self.directory)
+        self.url, self.instance_urls = cluster.url, [cluster.instance_url(n) for n in (1, 2, 3)]
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(CLUSTER_SH), "down"], check=False, env=self.env)
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def log_figures(urls: list[str]) -> dict[str, Any]:
+    """The service's counts (written, dropped by reason, last error), summed over the instances."""
+    figures = [httpx.get(f"{url}/api/v1/performance", timeout=30).json()["prediction_log"] for url in urls]
+    dropped: Counter[str] = Counter()
+    for f in figures:
+        dropped.update(f["dropped_total"])
+    return {
+        "written_total": sum(f["written_total"] for f in figures),
+        "dropped_total": dict(dropped),
+        "last_error": [f["last_error"] for f in figures] if len(figures) > 1 else figures[0]["last_error"],
+    }
+
+
 async def drive(url: str, seconds: float, clients: int, server: PostgresServer) -> dict[str, Any]:
     pool = RequestPool(lambda rng: material_body(rng), repeat_prob=0.7, max_size=500, seed=29)
     statuses: dict[str, Counter[int]] = {p: Counter() for p in PHASES}
+    served_by: Counter[str] = Counter()
     edges = [time.time()]  # unix times: start, server killed, server started, end
     started = time.monotonic()
 
@@ -52,7 +133,9 @@ async def drive(url: str, seconds: float, clients: int, server: PostgresServer) 
             body, _ = pool.next(rng)
             current = phase()
             try:
-                status = (await http.post(f"{url}/api/v1/predict/mechanical", json=body)).status_code
+                answer = await http.post(f"{url}/api/v1/predict/mechanical", json=body)
+                status = answer.status_code
+                served_by[answer.headers.get("x-served-by", "-")] += 1  # HAProxy's server name
             except httpx.HTTPError:
                 status = 0  # no answer at all
             statuses[current][status] += 1
@@ -68,7 +151,8 @@ async def drive(url: str, seconds: float, clients: int, server: PostgresServer) 
     async with httpx.AsyncClient(timeout=30) as http:
         await asyncio.gather(faults(), *(client(http, random.Random(i)) for i in range(clients)))
     edges.append(time.time() + 1.0)  # the last answers' rows
-    return {"statuses": statuses, "bounds": {p: (edges[i], edges[i + 1]) for i, p in enumerate(PHASES)}}
+    bounds = {p: (edges[i], edges[i + 1]) for i, p in enumerate(PHASES)}
+    return {"statuses": statuses, "served_by": served_by, "bounds": bounds}
 
 
 async def written_per_phase(database: str, bounds: dict[str, tuple[float, float]]) -> dict[str, int]:
@@ -86,34 +170,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--cluster", action="store_true", help="the three-instance cluster behind HAProxy")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="armor-log-faults-")
     database = PostgresServer(require_postgres_bin_dir(), root)
     database.start()
-    home = instance_home(Path.home() / "bentoml")
-    service = BentoServer({"BENTOML_HOME": home, "PREDICTION_LOG": "true", "DATABASE_URL": database.url})
+    service: Service = ThreeInstances(database.url) if args.cluster else OneServe(database.url)
     try:
         service.start()
         traffic = asyncio.run(drive(service.url, args.seconds, args.clients, database))
         time.sleep(3)  # the writers' next rounds (the back-off is at most 5 s)
         time.sleep(3)
-        figures = httpx.get(f"{service.url}/api/v1/performance", timeout=30).json()["prediction_log"]
+        figures = log_figures(service.instance_urls)
         written = asyncio.run(written_per_phase(database.url, traffic["bounds"]))
     finally:
         service.stop()
         database.stop()
-        shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
     answered = sum(n for counts in traffic["statuses"].values() for s, n in counts.items() if s == 200)
     dropped = sum(figures["dropped_total"].values())
     result = {
         "seconds": args.seconds,
         "clients": args.clients,
+        "target": "cluster (3 instances, HAProxy)" if args.cluster else "bentoml serve",
         "answers_by_phase": {p: dict(c) for p, c in traffic["statuses"].items()},
+        "answers_by_instance": dict(sorted(traffic["served_by"].items())) if args.cluster else None,
         "failed_requests": sum(n for c in traffic["statuses"].values() for s, n in c.items() if s != 200),
         "rows_written_by_phase": written,
-        "service": {k: figures[k] for k in ("written_total", "dropped_total", "last_error")},
+        "service": figures,
         "answered_200": answered,
         "written_plus_dropped": figures["written_total"] + dropped,
     }
