@@ -83,7 +83,7 @@ class ThreeInstances:
         self.directory = Path(os.environ.get("CLUSTER_DIR", "/tmp/armor-cluster"))
         self.env = {**os.environ, "CLUSTER_DIR": str(self.directory)}
         self.env |= {"PREDICTION_LOG": "true", "DATABASE_URL": database_url}
-        self.url, self.instance_urls = "", []
+        self.url, self.instance_urls = "", list[str]()
 
     def start(self) -> None:
         if any(_alive(pid) for pid in self.directory.glob("*.pid")):
