@@ -89,6 +89,21 @@ def test_refusals_keep_their_status(served):
             client.predict_mechanical(example() | {"composition": {"SiC": 2.0}})
 
 
+@pytest.mark.parametrize(
+    ("change", "status", "kind"),
+    [
+        ({"model_version": "armor_mechanical:doesnotexist"}, 404, "unknown_model_version"),
+        ({"composition": {"SiC": 2.0}}, 400, "validation_error"),
+    ],
+)
+def test_a_refusal_is_the_json_error_body_with_the_request_id(served, change, status, kind):
+    """As on /api/v1 (api/transport/bentoml_errors.py); the 404 is the flow's, not "no such path"."""
+    given = f"e2e-typed-{status}"
+    answer = httpx.post(f"{served.url}/predict_mechanical", json=example() | change, headers={"X-Request-ID": given})
+    assert (answer.status_code, answer.json()["error"]["type"]) == (status, kind)
+    assert answer.headers["x-request-id"] == answer.json()["request_id"] == given
+
+
 def test_docs_json_is_valid_openapi_31_with_every_route(served):
     from openapi_spec_validator import OpenAPIV31SpecValidator
 
