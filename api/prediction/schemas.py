@@ -41,7 +41,7 @@ ModelVersion = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True)] | None,
     Field(
         description="registry tag or version; default: the serving model",
-        json_schema_extra={"pattern": r"^\s*([a-z_]+:)?[a-z0-9][a-z0-9._-]{0,62}\s*$"},
+        json_schema_extra={"pattern": r"^\s*([a-z_]+:)?[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?\s*$"},
     ),
 ]
 
