@@ -113,4 +113,8 @@ def test_docs_json_is_valid_openapi_31_with_every_route(served):
     assert [str(error)[:200] for error in OpenAPIV31SpecValidator(document).iter_errors()] == []
     paths = set(document["paths"])
     assert {"/predict_mechanical", "/api/v1/predict/mechanical", "/api/v1/predict/mechanical/batch"} <= paths
+    typed = document["paths"]["/predict_mechanical"]["post"]["responses"]
+    assert {status: typed[status]["content"]["application/json"]["schema"] for status in ("400", "404", "503")} == {
+        status: {"$ref": "#/components/schemas/ErrorBody"} for status in ("400", "404", "503")
+    }
     assert "img.shields.io" not in httpx.get(f"{served.url}/docs.json", timeout=30).text

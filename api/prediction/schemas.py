@@ -228,6 +228,7 @@ class ErrorBody(BaseModel):
     """The body of every 4xx and 5xx answer."""
 
     error: ErrorInfo
+    request_id: str | None = Field(None, description="the request's id, as in the X-Request-ID header")
 
 
 def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:
