@@ -37,6 +37,7 @@ from api.transport.bentoml_api import (
     material_answer,
     typed_models,
 )
+from api.transport.bentoml_errors import TypedErrors, typed_routes
 from api.transport.deadline import ResponseDeadline
 from api.transport.errors import NotFound
 from features.families import ALL_FAMILIES
@@ -126,20 +127,6 @@ APP = create_app(
     openapi_source=lambda: _bentoml_openapi(),
     access_log=SETTINGS.serving.access_log,
 )
-traffic.install(
-    [getattr(route, "path", "") for route in APP.routes] + [f"/{name}" for name in ModelRunner.apis],  # type: ignore[attr-defined]  # a bentoml Service once decorated
-    # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
-    lambda: _current_service().tally,  # this worker's service: the API's or the runner's
-    # (with TRACING on, every request takes BentoML's path: its OpenTelemetry middleware makes the spans)
-    None
-    if SETTINGS.serving.tracing
-    else traffic.Shortcut(
-        ("/api/v1/", "/docs.json"),
-        RequestIdentity(ResponseDeadline(APP, SETTINGS.serving.request_timeout_s), SETTINGS.serving.access_log),
-    ),
-    lambda: orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
-    mounts=tuple(f"{route.path}/" for route in APP.routes if isinstance(route, Mount)),  # the web page's files
-)
 
 
 @bentoml.service(name="ceramic_armor", **bentoml_service_options(SETTINGS.serving, SETTINGS.serving.api_workers))
@@ -219,8 +206,27 @@ class ArmorService:
 
 
 # BentoML's own endpoints (/readyz, /livez, /metrics, /predict_*, /ui/...) get the request's id too;
-# the /api/v1/* shortcut has its own copy above
+# the /api/v1/* shortcut has its own copy below
 ArmorService.add_asgi_middleware(RequestIdentity, access_log=SETTINGS.serving.access_log)  # type: ignore[attr-defined]
+# inside it (the id is set): the typed endpoints' errors in /api/v1's body (api/transport/bentoml_errors.py)
+TYPED_ROUTES = typed_routes(ArmorService)
+ArmorService.add_asgi_middleware(TypedErrors, routes=TYPED_ROUTES)  # type: ignore[attr-defined]
+traffic.install(
+    [getattr(route, "path", "") for route in APP.routes]
+    + [f"/{name}" for name in ModelRunner.apis]  # type: ignore[attr-defined]  # a bentoml Service once decorated
+    + list(TYPED_ROUTES),  # their own series, and their 404 (an unknown model_version) kept
+    # /api/v1/* straight from BentoML's traffic metrics to the app, which keeps the request deadline
+    lambda: _current_service().tally,  # this worker's service: the API's or the runner's
+    # (with TRACING on, every request takes BentoML's path: its OpenTelemetry middleware makes the spans)
+    None
+    if SETTINGS.serving.tracing
+    else traffic.Shortcut(
+        ("/api/v1/", "/docs.json"),
+        RequestIdentity(ResponseDeadline(APP, SETTINGS.serving.request_timeout_s), SETTINGS.serving.access_log),
+    ),
+    lambda: orjson.dumps(NotFound("no such path; the routes are listed at /docs.json").body()),
+    mounts=tuple(f"{route.path}/" for route in APP.routes if isinstance(route, Mount)),  # the web page's files
+)
 
 
 def _bentoml_openapi() -> dict[str, Any]:

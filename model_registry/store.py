@@ -35,7 +35,10 @@ if TYPE_CHECKING:  # training (scikit-learn, crepes) stays out of serving proces
     from model_registry.train import TrainedModel
 
 FILES = ("forest.npz", "model.json")
-VERSION_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # BentoML's tag rule, checked before it parses
+# BentoML's tag rule (bentoml/_internal/tag.py: at most 63 characters, a letter or digit at both
+# ends), checked before it parses: a version it refuses raises a bare BentoMLException, which the API
+# would take for a runner failure (503)
+VERSION_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
 LIBRARIES = ("numpy", "scikit-learn", "crepes", "bentoml", "pydantic")
 
 
@@ -151,7 +154,7 @@ def resolve(family: str, tag: str | None = None) -> bentoml.Model:
     if not VERSION_PATTERN.fullmatch(full.split(":", 1)[1]):
         raise InvalidModelVersion(
             f"{tag[:80]!r} is not a model version: versions are 1-63 characters of "
-            f"a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+            f"a-z, 0-9, '.', '_' and '-', starting and ending with a letter or digit"
         )
     try:
         return bentoml.models.get(full)

@@ -3,6 +3,12 @@
 The request id is set in a context variable when a request starts (monitoring/request_id.py), so
 every log line written while serving it (cache warnings, runner failures, the access line) carries
 it, on the API's side and the runner's; the client gets it in ``X-Request-ID`` and the body.
+
+A line also carries ``trace_id``: with TRACING on, the one of the request's OpenTelemetry span
+(BentoML's middleware makes one for every request; it continues a client's traceparent, and the
+runner's span continues the API's), with ``span_id``; otherwise, that of the W3C traceparent the
+request came with; none without either. Looking the span up is a context-variable read per line
+written, nothing per request.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import json
 import logging
 import sys
 import time
+
+from opentelemetry.trace import get_current_span
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # the W3C traceparent the request came with (monitoring/request_id.py); its lines carry the trace id
@@ -33,6 +41,16 @@ def component() -> str:
     return ":".join(str(part) for part in parts if part)
 
 
+def trace_ids() -> dict[str, str]:
+    """``trace_id`` and ``span_id`` of the current OpenTelemetry span; without one (TRACING off),
+    the ``trace_id`` of the request's traceparent; else nothing."""
+    span = get_current_span().get_span_context()
+    if span.trace_id:  # 0: no span (OpenTelemetry's INVALID_SPAN)
+        return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
+    traceparent = TRACEPARENT.get()
+    return {} if traceparent is None else {"trace_id": traceparent[3:35]}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -45,8 +63,7 @@ class JsonFormatter(logging.Formatter):
             entry["component"] = served_by
         if (request_id := REQUEST_ID.get()) is not None:
             entry["request_id"] = request_id
-        if (traceparent := TRACEPARENT.get()) is not None:
-            entry["trace_id"] = traceparent[3:35]
+        entry.update(trace_ids())
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _BENTOML_FIELDS})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

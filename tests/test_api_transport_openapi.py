@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from api.transport.openapi import OPENAPI_VERSION, published_document
@@ -58,3 +60,20 @@ def test_info_is_the_services_without_third_party_links():
     document = published_document(BENTOML_LIKE, "0.1.0", "what the service does")
     assert document["info"] == {"title": "ceramic_armor", "version": "0.1.0", "description": "what the service does"}
     assert "200" in document["paths"]["/predict"]["post"]["responses"]
+
+
+def test_the_typed_endpoints_errors_are_documented_as_the_error_body_with_a_503():
+    """Their bodies are /api/v1's (api/transport/bentoml_errors.py), not BentoML's ``InvalidArgument``."""
+    bentoml_error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/InvalidArgument"}}}}
+    source = copy.deepcopy(BENTOML_LIKE)
+    source["paths"]["/predict"]["post"]["responses"][400] = {"description": "Bad Request", **bentoml_error}
+    source["components"]["schemas"] |= {
+        "InvalidArgument": {"type": "object", "properties": {"error": {"type": "string"}}},
+        "ErrorBody": {"type": "object", "properties": {"error": {"type": "object"}}},
+    }
+    responses = published_document(source, "0.1.0", "x")["paths"]["/predict"]["post"]["responses"]
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    assert responses["400"] == {"description": "Bad Request", "content": error_body}
+    assert responses["503"]["content"] == error_body and "Retry-After" in responses["503"]["headers"]
+    assert "503" not in published_document(BENTOML_LIKE, "0.1.0", "x")["paths"]["/predict"]["post"]["responses"]
+    assert list(OpenAPIV31SpecValidator(published_document(source, "0.1.0", "x")).iter_errors()) == []

@@ -89,6 +89,21 @@ def test_refusals_keep_their_status(served):
             client.predict_mechanical(example() | {"composition": {"SiC": 2.0}})
 
 
+@pytest.mark.parametrize(
+    ("change", "status", "kind"),
+    [
+        ({"model_version": "armor_mechanical:doesnotexist"}, 404, "unknown_model_version"),
+        ({"composition": {"SiC": 2.0}}, 400, "validation_error"),
+    ],
+)
+def test_a_refusal_is_the_json_error_body_with_the_request_id(served, change, status, kind):
+    """As on /api/v1 (api/transport/bentoml_errors.py); the 404 is the flow's, not "no such path"."""
+    given = f"e2e-typed-{status}"
+    answer = httpx.post(f"{served.url}/predict_mechanical", json=example() | change, headers={"X-Request-ID": given})
+    assert (answer.status_code, answer.json()["error"]["type"]) == (status, kind)
+    assert answer.headers["x-request-id"] == answer.json()["request_id"] == given
+
+
 def test_docs_json_is_valid_openapi_31_with_every_route(served):
     from openapi_spec_validator import OpenAPIV31SpecValidator
 
@@ -98,4 +113,8 @@ def test_docs_json_is_valid_openapi_31_with_every_route(served):
     assert [str(error)[:200] for error in OpenAPIV31SpecValidator(document).iter_errors()] == []
     paths = set(document["paths"])
     assert {"/predict_mechanical", "/api/v1/predict/mechanical", "/api/v1/predict/mechanical/batch"} <= paths
+    typed = document["paths"]["/predict_mechanical"]["post"]["responses"]
+    assert {status: typed[status]["content"]["application/json"]["schema"] for status in ("400", "404", "503")} == {
+        status: {"$ref": "#/components/schemas/ErrorBody"} for status in ("400", "404", "503")
+    }
     assert "img.shields.io" not in httpx.get(f"{served.url}/docs.json", timeout=30).text

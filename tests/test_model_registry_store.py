@@ -52,6 +52,13 @@ def test_unknown_version_lists_available(stored_tags):
     assert info.value.status == 404
 
 
+@pytest.mark.parametrize("version", ["cbbc9x_", "abc.", "-abc", "a" * 64, "ABC"])
+def test_a_version_bentoml_cannot_parse_is_refused_as_invalid(stored_tags, version):
+    """Not BentoML's bare exception for a tag it cannot parse (the API took it for a runner failure: 503)."""
+    with pytest.raises(store.InvalidModelVersion):
+        store.resolve("mechanical", version)
+
+
 def _copy_model(tag: str, tmp_path: Path) -> Path:
     stored = store.resolve(tag.split(":")[0].removeprefix("armor_"), tag)
     backup = tmp_path / "backup"

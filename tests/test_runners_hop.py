@@ -4,8 +4,9 @@ signal (None) whenever no runner socket answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,27 @@ def _answer(family: str, rows: np.ndarray, kind: RowKind) -> np.ndarray:
     marker = np.full((rows.shape[0], 1), FAMILIES.index(family))
     flags = np.full_like(marker, float(kind.explain) + 2.0 * kind.cache + 4.0 * kind.materials)
     return np.hstack([marker, flags, rows.sum(axis=1, keepdims=True), rows])
+
+
+@contextlib.asynccontextmanager
+async def running(*servers: HopServer) -> AsyncIterator[Callable[..., SocketHop]]:
+    """``servers`` started; inside, ``connect(**options)`` makes a SocketHop to their sockets (an API
+    worker's side). On the way out every hop, then every server, is closed (their sockets removed)."""
+    hops: list[SocketHop] = []
+
+    def connect(**options: Any) -> SocketHop:
+        hops.append(SocketHop([server.path for server in servers], FAMILIES, **options))
+        return hops[-1]
+
+    for server in servers:
+        await server.start()
+    try:
+        yield connect
+    finally:
+        for hop in hops:
+            await hop.close()
+        for server in servers:
+            await server.close()
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -75,10 +97,8 @@ def test_rows_go_over_and_each_caller_gets_its_own_answer(
 
 
 async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> None:
-    server = HopServer(short_dir / "1.sock", FAMILIES, _answer)
-    await server.start()
-    hop = SocketHop([short_dir / "1.sock"], FAMILIES)
-    try:
+    async with running(HopServer(short_dir / "1.sock", FAMILIES, _answer)) as connect:
+        hop = connect()
         rng = np.random.default_rng(1)
         calls = [
             (FAMILIES[i % 3], rng.normal(size=(1 + i % 4, 7)), RowKind(bool(i % 2), i % 3 != 0, i % 5 == 0))
@@ -89,9 +109,6 @@ async def _rows_go_over_and_each_caller_gets_its_own_answer(short_dir: Path) -> 
             assert answer is not None
             np.testing.assert_array_equal(answer, _answer(family, rows, kind))
             assert answer.flags.writeable
-    finally:
-        await hop.close()
-        await server.close()
     assert not short_dir.exists()  # the socket and its (serve's) directory are gone
 
 
@@ -102,17 +119,12 @@ def test_a_runner_failure_reaches_the_caller_with_its_message(
 
 
 async def _a_runner_failure_reaches_the_caller_with_its_message(short_dir: Path) -> None:
-    server = HopServer(short_dir / "1.sock", FAMILIES, _answer)
-    await server.start()
-    hop = SocketHop([short_dir / "1.sock"], FAMILIES)
-    try:
+    async with running(HopServer(short_dir / "1.sock", FAMILIES, _answer)) as connect:
+        hop = connect()
         with pytest.raises(HopFailed, match="ValueError: no features"):
             await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)
         ok = await hop.predict("mechanical", np.ones((1, 3)), PLAIN)  # the connection survives it
         assert ok is not None and ok[0, 2] == 3.0
-    finally:
-        await hop.close()
-        await server.close()
 
 
 def test_no_socket_means_none_and_is_retried_only_after_the_pause(
@@ -178,15 +190,9 @@ async def _calls_spread_over_runner_workers(short_dir: Path) -> None:
         return answer
 
     servers = [HopServer(p, FAMILIES, answering(p.name)) for p in socket_paths(short_dir, 2)]
-    for server in servers:
-        await server.start()
-    hop = SocketHop(socket_paths(short_dir, 2), FAMILIES)
-    try:
+    async with running(*servers) as connect:
+        hop = connect()
         await asyncio.gather(*(hop.predict("mechanical", np.ones((1, 3)), PLAIN) for _ in range(20)))
-    finally:
-        await hop.close()
-        for server in servers:
-            await server.close()
     assert set(seen) == {"1.sock", "2.sock"}
 
 
@@ -203,11 +209,8 @@ async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> Non
         model_calls.append((family, rows.shape[0]))
         return _answer(family, rows, kind)
 
-    path = short_dir / "1.sock"
-    server = HopServer(path, FAMILIES, counted)
-    await server.start()
-    workers = [SocketHop([path], FAMILIES), SocketHop([path], FAMILIES)]  # two API workers
-    try:
+    async with running(HopServer(short_dir / "1.sock", FAMILIES, counted)) as connect:
+        workers = [connect(), connect()]  # two API workers
         for hop in workers:  # connected before the calls go out
             await hop.predict("mechanical", np.ones((1, 3)), PLAIN)
         model_calls.clear()
@@ -217,10 +220,6 @@ async def _calls_that_arrive_together_are_one_model_call(short_dir: Path) -> Non
         assert len(model_calls) == 2
         for (_, family, rows), answer in zip(calls, answers, strict=True):
             np.testing.assert_array_equal(answer, _answer(family, rows, PLAIN))
-    finally:
-        for hop in workers:
-            await hop.close()
-        await server.close()
     # written in one loop step, read in the next: one model call per family, every row in it
     rows_of = {f: sum(rows.shape[0] for _, family, rows in calls if family == f) for f in ("ballistic", "mechanical")}
     assert sorted(model_calls) == sorted(rows_of.items())
@@ -238,19 +237,14 @@ async def _a_failing_merged_call_is_answered_call_by_call(short_dir: Path) -> No
             raise ValueError("a NaN feature")
         return _answer(family, rows, kind)
 
-    path = short_dir / "1.sock"
-    server = HopServer(path, FAMILIES, fails_on_nan)
-    await server.start()
-    hop = SocketHop([path], FAMILIES)
-    try:
+    server = HopServer(short_dir / "1.sock", FAMILIES, fails_on_nan)
+    async with running(server) as connect:
+        hop = connect()
         await hop.predict("mechanical", np.ones((1, 3)), PLAIN)
         good, bad = np.ones((2, 3)), np.full((1, 3), np.nan)
         answers = await asyncio.gather(
             hop.predict("mechanical", good, PLAIN), hop.predict("mechanical", bad, PLAIN), return_exceptions=True
         )
-    finally:
-        await hop.close()
-        await server.close()
     assert server.model_calls >= 3  # the merged call, then each alone
     np.testing.assert_array_equal(answers[0], _answer("mechanical", good, PLAIN))
     assert isinstance(answers[1], HopFailed) and "a NaN feature" in str(answers[1])
@@ -269,19 +263,16 @@ def test_the_request_id_crosses_the_hop_to_the_runners_log_line(
 async def _the_request_id_crosses_the_hop(short_dir: Path) -> None:
     from monitoring.logs import REQUEST_ID
 
-    server = HopServer(short_dir / "1.sock", FAMILIES, _answer)
-    await server.start()
-    hop = SocketHop([short_dir / "1.sock"], FAMILIES)
     token = REQUEST_ID.set("hop-id-7")
     try:
-        ok = await hop.predict("ballistic", np.arange(6.0).reshape(2, 3), PLAIN)  # the rows unchanged by the id
-        assert ok is not None and ok[:, 2].tolist() == [3.0, 12.0]
-        with pytest.raises(HopFailed):
-            await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)  # the runner logs the failure
+        async with running(HopServer(short_dir / "1.sock", FAMILIES, _answer)) as connect:
+            hop = connect()
+            ok = await hop.predict("ballistic", np.arange(6.0).reshape(2, 3), PLAIN)  # the rows unchanged by the id
+            assert ok is not None and ok[:, 2].tolist() == [3.0, 12.0]
+            with pytest.raises(HopFailed):
+                await hop.predict("mechanical", np.zeros((2, 0)), PLAIN)  # the runner logs the failure
     finally:
         REQUEST_ID.reset(token)
-        await hop.close()
-        await server.close()
 
 
 def test_a_silent_runner_fails_the_call_and_a_busy_one_does_not(

@@ -41,7 +41,7 @@ ModelVersion = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True)] | None,
     Field(
         description="registry tag or version; default: the serving model",
-        json_schema_extra={"pattern": r"^\s*([a-z_]+:)?[a-z0-9][a-z0-9._-]{0,62}\s*$"},
+        json_schema_extra={"pattern": r"^\s*([a-z_]+:)?[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?\s*$"},
     ),
 ]
 
@@ -229,6 +229,7 @@ class ErrorBody(BaseModel):
     """The body of every 4xx and 5xx answer."""
 
     error: ErrorInfo
+    request_id: str | None = Field(None, description="the request's id, as in the X-Request-ID header")
 
 
 def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:

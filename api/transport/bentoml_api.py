@@ -4,18 +4,21 @@
 schema (``/schema.json``).
 
 BentoML validates the body against the pydantic model and answers its own 400 when it does not
-fit; a failure of the flow (an unknown model version, a runner that is down) keeps its HTTP status
-here, carried by a BentoMLException, which BentoML turns into its error body (``[{"error": ...}]``).
+fit; a refusal of the flow (an unknown model version, a runner that is down) is the /api/v1 route's
+error answer, raised as a FlowFailure with its status (what BentoML's clients and a direct call
+see) and kept for api/transport/bentoml_errors.py, which sends it in place of BentoML's body. Both
+come out as /api/v1's JSON error body with the request's id.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from api.batch.io import JsonEncoder, json_job
 from api.batch.routes import job_stream
@@ -30,8 +33,9 @@ from api.prediction.schemas import (
     PredictionResponse,
     PropertyPrediction,
 )
-from api.transport.errors import ApiError, for_caller
-from api.transport.handlers import answer
+from api.transport.bentoml_errors import keep
+from api.transport.errors import for_caller
+from api.transport.handlers import answer, failure_response, guarded_get
 from features.catalogue import TARGETS
 
 if TYPE_CHECKING:
@@ -65,11 +69,23 @@ class HardnessAnswer(_WithoutNulls, HardnessResponse):
 async def _body(core: ServiceCore, family: str, request: PredictionRequest | HardnessRequest) -> dict[str, Any]:
     """The body ``/api/v1/predict/<family>`` gives for ``request`` (counted and logged as that route
     does); a refusal raises FlowFailure with the route's status."""
-    response = await answer(core, family, request, is_admin=lambda: _everyone_admin(core))
-    body: dict[str, Any] = orjson.loads(bytes(response.body))
+    return _accepted(await answer(core, family, request, is_admin=lambda: _everyone_admin(core)))
+
+
+def _accepted(response: Response) -> dict[str, Any]:
+    """The body of an /api/v1 answer that is a 200; any other is refused (``_refused``)."""
     if response.status_code != HTTPStatus.OK:
-        raise FlowFailure(str(body.get("error", {}).get("message", "request refused")), response.status_code)
+        _refused(response)
+    body: dict[str, Any] = orjson.loads(bytes(response.body))
     return body
+
+
+def _refused(response: Response) -> NoReturn:
+    """Raise the /api/v1 error answer ``response`` as a FlowFailure (its status and message), and
+    keep it to be sent as it is (api/transport/bentoml_errors.py)."""
+    keep(response)
+    error = orjson.loads(bytes(response.body)).get("error", {})
+    raise FlowFailure(str(error.get("message", "request refused")), response.status_code)
 
 
 async def material_answer(core: ServiceCore, family: str, request: PredictionRequest) -> PredictionAnswer:
@@ -107,10 +123,10 @@ async def batch_answer(core: ServiceCore, family: str, request: BatchRequest) ->
     try:
         job = json_job(orjson.dumps(request.model_dump(exclude_unset=True)), core.settings.batch_routes.max_rows)
         stream = await job_stream(core, family, job, JsonEncoder(TARGETS[family]))
-    except ApiError as exc:
-        told = for_caller(exc, _everyone_admin(core))
-        raise FlowFailure(str(getattr(told, "message", exc.message)), int(exc.status)) from None
-    return BatchAnswer.model_validate_json(b"".join([piece async for piece in stream]))
+        rendered = b"".join([piece async for piece in stream])
+    except Exception as exc:  # mapped as the route maps it (api/batch/routes.py)
+        _refused(failure_response(for_caller(exc, _everyone_admin(core))))
+    return BatchAnswer.model_validate_json(rendered)
 
 
 def _everyone_admin(core: ServiceCore) -> bool:
@@ -121,6 +137,5 @@ def _everyone_admin(core: ServiceCore) -> bool:
 
 async def typed_models(core: ServiceCore) -> dict[str, Any]:
     """The serving model of every family with its stored metrics (``/api/v1/models``'s summary, which
-    is what a caller without the admin token sees there)."""
-    summary: dict[str, Any] = await core.models_summary()
-    return summary
+    is what a caller without the admin token sees there); a runner that cannot answer: its 503."""
+    return _accepted(await guarded_get(core.models_summary))

@@ -9,7 +9,7 @@ A 5xx never carries a traceback or the exception text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -46,6 +46,16 @@ class ApiError(Exception):
 
 class MalformedBody(ApiError):
     kind = "malformed_body"
+
+    @classmethod
+    def invalid_json(cls, reason: str) -> MalformedBody:
+        """A body the JSON parser refused, with its reason (may be empty)."""
+        detail = f" ({reason})" if reason else ""
+        return cls(f"request body is not valid JSON{detail}; expected a JSON object like the documented example")
+
+    @classmethod
+    def not_an_object(cls) -> MalformedBody:
+        return cls("request body must be a non-empty JSON object like the documented example")
 
 
 class Unauthorized(ApiError):
@@ -84,7 +94,13 @@ class InvalidInput(ApiError):
 
     @classmethod
     def from_validation(cls, exc: ValidationError, model: type[BaseModel]) -> InvalidInput:
-        details = [{"field": _path(e["loc"]), "message": _message(e, model)} for e in exc.errors()]
+        return cls.from_errors(exc.errors(), model)
+
+    @classmethod
+    def from_errors(cls, errors: Iterable[Mapping[str, Any]], model: type[BaseModel]) -> InvalidInput:
+        """Pydantic's errors (``ValidationError.errors()`` or their JSON: ``loc``, ``msg``, ``type``)
+        of a body of ``model``, their locations relative to the body."""
+        details = [{"field": _path(e["loc"]), "message": _message(e, model)} for e in errors]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         return cls(f"invalid request: {summary}", details)
 
@@ -126,11 +142,11 @@ class ServiceUnavailable(ApiError):
     kind = "unavailable"
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _path(loc: Iterable[int | str]) -> str:
     return ".".join(str(part) for part in loc) or "(body)"
 
 
-def known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+def known_fields(model: type[BaseModel], loc: tuple[int | str, ...] | list[int | str]) -> list[str]:
     """Field names of the (nested) model that holds the field at ``loc``."""
     for part in loc[:-1]:
         annotation = model.model_fields[part].annotation if part in model.model_fields else None

@@ -46,13 +46,10 @@ def _validation_error(exc: RequestValidationError, model: type[BaseModel]) -> Ap
     errors = exc.errors()
     invalid = [e for e in errors if e["type"] == "json_invalid"]
     if invalid:
-        reason = invalid[0].get("ctx", {}).get("error", "")  # the parser's message (api/transport/strict_json.py)
-        detail = f" ({reason})" if reason else ""
-        return MalformedBody(
-            f"request body is not valid JSON{detail}; expected a JSON object like the documented example"
-        )
+        # the parser's message (api/transport/strict_json.py)
+        return MalformedBody.invalid_json(invalid[0].get("ctx", {}).get("error", ""))
     if any(e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type") for e in errors):
-        return MalformedBody("request body must be a non-empty JSON object like the documented example")
+        return MalformedBody.not_an_object()
     stripped: list[Any] = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
     return InvalidInput.from_validation(ValidationError.from_exception_data("request", stripped), model)
 
