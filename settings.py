@@ -260,6 +260,11 @@ class Environment(BaseSettings):
         "answers nobody asked for yet, and the cold benchmark's own traffic is such a walk",
     )
     drift_window_s: float = Field(86_400.0, gt=0, description="the drift report's window of logged inputs, s")
+    prediction_log_socket: str | None = Field(
+        None,
+        description="set by bentoml serve (serving/log_writer.py): the Unix socket of the instance's prediction "
+        "log writer process, to which the API workers hand their entries",
+    )
     drift_reference_csv: str = Field(
         "data/reference_materials.csv",
         description="the training table the drift report compares with (its sha256 is checked against the "
@@ -405,6 +410,9 @@ class PredictionLogSettings:
     sweep_prefetch_points: int = 0
     drift_window_s: float = 86_400.0
     drift_reference_csv: str = "data/reference_materials.csv"
+    # the writer process's socket, set by the serve (serving/log_writer.py); None: rows are written
+    # in the API worker's own process (tests, the plain baseline)
+    writer_socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -441,6 +449,7 @@ def _prediction_log(env: Environment) -> PredictionLogSettings:
         env.sweep_prefetch_points,
         env.drift_window_s,
         env.drift_reference_csv,
+        env.prediction_log_socket,
     )
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
-from collections import deque
+from collections.abc import Callable
 
 from monitoring.metrics import Metrics
-from predlog.entry import Entry, RowMaker
+from predlog.entry import RowMaker
+from predlog.queue import EntryQueue
 from predlog.store import Store, open_store, retention_cutoff
 from settings import PredictionLogSettings
 
@@ -31,36 +31,34 @@ MAX_BACKOFF_S = 5.0
 RETENTION_EVERY_S = 3600.0
 
 
-class PredictionLog:
-    def __init__(self, settings: PredictionLogSettings, metrics: Metrics, store: Store | None = None):
-        self.settings, self.metrics = settings, metrics
+class PredictionLog(EntryQueue):
+    def __init__(
+        self,
+        settings: PredictionLogSettings,
+        metrics: Metrics,
+        store: Store | None = None,
+        memo_keys: int = RowMaker.MEMO_KEYS,
+    ):
+        """``memo_keys``: response keys per generation of the RowMaker's memo (the writer process,
+        which makes the rows of every API worker, keeps more)."""
+        super().__init__(settings, metrics)
         self.store = store or open_store(settings.database_url, settings.pool_size)
-        self._queue: deque[Entry] = deque()
-        self._rows = RowMaker()
-        self._sampler = random.Random()
+        self._rows = RowMaker(memo_keys)
+        # told after every drain of the queue whether it was written whole (the writer process
+        # confirms the API workers' entries then: predlog/process.py)
+        self.on_flushed: Callable[[bool], None] | None = None
         self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
         self._task: asyncio.Task[None] | None = None
         self._backoff_s = 0.0
         self._next_retention = 0.0
         self.last_error: str | None = None
 
-    # ---- the request path
-
-    def offer(self, entry: Entry) -> None:
-        if len(self._queue) >= self.settings.queue_rows:
-            self.metrics.log_dropped.labels("queue_full").inc()
-            return
-        self._queue.append(entry)
+    # ---- the request path (offer, sampled: EntryQueue)
 
     def knows(self, key: str) -> bool:
         """Whether the writer knows the columns of answers under response key ``key`` (the entry
         can then leave its material out)."""
         return self._rows.knows(key)
-
-    def sampled(self) -> bool:
-        """Whether to record a /batch row (PREDICTION_LOG_SAMPLE of them)."""
-        sample = self.settings.sample
-        return sample >= 1.0 or self._sampler.random() < sample
 
     # ---- the writer
 
@@ -77,19 +75,20 @@ class PredictionLog:
             self._task = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout_s)
+        if self._queue:  # not written in time (or the database is down): dropped, and counted
+            self.metrics.log_dropped.labels("database").inc(len(self._queue))
+            self._queue.clear()
         await self.store.close()
 
     async def flush(self) -> bool:
         """Write everything queued now; False when a write failed (its rows dropped and counted)."""
         async with self._lock:
-            while self._queue:
-                if not await self._write_batch():
-                    return False
-            return True
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
+            written = True
+            while self._queue and written:
+                written = await self._write_batch()
+            if self.on_flushed is not None:
+                self.on_flushed(written)
+            return written
 
     async def _run(self) -> None:
         while True:
@@ -126,6 +125,7 @@ class PredictionLog:
     async def _expire(self) -> None:
         self._next_retention = time.monotonic() + RETENTION_EVERY_S
         try:
+            await self.store.open()
             await self.store.delete_before(retention_cutoff(self.settings.retention_days))
         except Exception as exc:  # retention is retried at the next round
             logger.warning("prediction log retention failed (%s)", type(exc).__name__)
