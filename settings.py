@@ -229,12 +229,22 @@ class Environment(BaseSettings):
         "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user:pass@host:port/db` "
         "(shared by every instance of a cluster)",
     )
-    database_pool_size: int = Field(4, ge=1, description="connections per API worker to PostgreSQL")
+    database_pool_size: int = Field(
+        4,
+        ge=1,
+        description="connections to PostgreSQL per process using the log: the instance's writer process (writes) "
+        "and each API worker (reads: the query routes, warm-up, drift)",
+    )
     prediction_log_queue: int = Field(
-        10_000, ge=1, description="log rows an API worker holds before writing; beyond it rows are dropped (counted)"
+        10_000,
+        ge=1,
+        description="log rows an API worker holds before handing them to the writer (the writer process holds as "
+        "many per API worker); beyond it rows are dropped (counted)",
     )
     prediction_log_batch_rows: int = Field(500, ge=1, description="most log rows written in one transaction")
-    prediction_log_flush_s: float = Field(0.5, gt=0, description="how often the queue is written, s")
+    prediction_log_flush_s: float = Field(
+        0.5, gt=0, description="how often an API worker hands its queue to the writer, and the writer writes, s"
+    )
     prediction_log_sample: float = Field(
         1.0, ge=0, le=1, description="share of a /batch request's rows recorded (single predictions: all)"
     )

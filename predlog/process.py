@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +46,10 @@ class WriterServer:
         self.left = asyncio.Event()  # set whenever a peer goes
         self._server: asyncio.AbstractServer | None = None
         self._flushes: set[asyncio.Task[bool]] = set()
-        log.on_flushed = self._flushed
+        # (peer, message, the log's entries taken in + queued when the message's were): the message is
+        # settled once the log has taken that many out of its queue (FIFO)
+        self._pending: deque[tuple[_Peer, int, int]] = deque()
+        log.on_settled = self._settled
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -57,18 +61,25 @@ class WriterServer:
 
     def received(self, peer: _Peer, message: wire.Handed) -> None:
         for entry in wire.entries_of(message):
-            self.log.offer(entry)
-        peer.received = message.seq
+            self.log.offer(entry)  # a full queue drops (and counts) at once
+        self._pending.append((peer, message.seq, self.log.settled + self.log.queued))
+        if not self.log.queued:
+            self._settled()
         if message.sync:  # a reader waits for it
             task = asyncio.get_running_loop().create_task(self.log.flush())
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
 
-    def _flushed(self, written: bool) -> None:
-        """After a drain of the queue: when it was written whole, every message received so far is
-        settled (its entries written, or dropped and counted here)."""
-        for peer in self.peers:
-            peer.tell(written, self.log.last_error)
+    def _settled(self) -> None:
+        """Tell each API worker up to which of its messages every entry is written, or dropped and
+        counted here."""
+        told: set[_Peer] = set()
+        while self._pending and self._pending[0][2] <= self.log.settled:
+            peer, seq, _ = self._pending.popleft()
+            peer.settled = seq
+            told.add(peer)
+        for peer in told:
+            peer.tell(self.log.last_error)
 
     async def stop(self, linger_s: float) -> None:
         """Stop listening, wait at most ``linger_s`` for the connected API workers to go, write
@@ -81,9 +92,8 @@ class WriterServer:
             self.left.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.left.wait(), deadline - loop.time())
-        await self.log.close()
+        await self.log.close()  # writes or counts everything: every message is settled
         for peer in list(self.peers):
-            peer.tell(True, self.log.last_error)  # close() wrote or counted everything
             peer.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -96,8 +106,7 @@ class _Peer(asyncio.Protocol):
         self.server = server
         self.frames = wire.Frames()
         self.transport: asyncio.WriteTransport | None = None
-        self.received = 0  # the last message whose entries were queued
-        self.settled = 0
+        self.settled = 0  # the last message whose entries are all written or counted
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a Unix socket's is a WriteTransport
@@ -111,9 +120,7 @@ class _Peer(asyncio.Protocol):
             logger.error("a prediction log message could not be read (%s); connection closed", type(exc).__name__)
             self.close()
 
-    def tell(self, written: bool, last_error: str | None) -> None:
-        if written:
-            self.settled = self.received
+    def tell(self, last_error: str | None) -> None:
         if self.transport is not None:
             self.transport.write(wire.frame(wire.Settled(self.settled, last_error)))
 

@@ -1,5 +1,7 @@
-"""An API worker's side of the log: a bounded queue the request path appends to, and a background
-task that writes it in batches.
+"""The log's writer: a bounded queue and a background task that writes it in batches. It runs in
+the instance's writer process under ``bentoml serve`` (predlog/process.py, fed by the API workers:
+predlog/handover.py), and in the API worker's own process outside a serve (tests, the plain
+baseline), where the request path appends to it directly.
 
 - ``offer`` never waits and never fails: a full queue drops the entry (``queue_full``).
 - Every PREDICTION_LOG_FLUSH_S the task turns queued entries into rows and writes them,
@@ -44,9 +46,10 @@ class PredictionLog(EntryQueue):
         super().__init__(settings, metrics)
         self.store = store or open_store(settings.database_url, settings.pool_size)
         self._rows = RowMaker(memo_keys)
-        # told after every drain of the queue whether it was written whole (the writer process
-        # confirms the API workers' entries then: predlog/process.py)
-        self.on_flushed: Callable[[bool], None] | None = None
+        # entries taken from the queue so far, written or dropped (and counted); the writer process
+        # confirms the API workers' messages by it (predlog/process.py), told after every batch
+        self.settled = 0
+        self.on_settled: Callable[[], None] | None = None
         self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
         self._task: asyncio.Task[None] | None = None
         self._backoff_s = 0.0
@@ -77,6 +80,7 @@ class PredictionLog(EntryQueue):
             await asyncio.wait_for(self.flush(), timeout_s)
         if self._queue:  # not written in time (or the database is down): dropped, and counted
             self.metrics.log_dropped.labels("database").inc(len(self._queue))
+            self._settle(len(self._queue))
             self._queue.clear()
         await self.store.close()
 
@@ -86,9 +90,12 @@ class PredictionLog(EntryQueue):
             written = True
             while self._queue and written:
                 written = await self._write_batch()
-            if self.on_flushed is not None:
-                self.on_flushed(written)
             return written
+
+    def _settle(self, entries: int) -> None:
+        self.settled += entries
+        if self.on_settled is not None:
+            self.on_settled()
 
     async def _run(self) -> None:
         while True:
@@ -111,9 +118,11 @@ class PredictionLog(EntryQueue):
         except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
             self.metrics.log_dropped.labels("database").inc(len(entries))
             await self._failed(exc)
+            self._settle(len(entries))
             return False
         self.metrics.log_written.inc(len(rows))
         self.last_error = None
+        self._settle(len(entries))
         return True
 
     async def _failed(self, exc: Exception) -> None:

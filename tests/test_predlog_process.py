@@ -108,3 +108,41 @@ def test_a_connection_that_sends_what_is_not_a_message_is_closed_and_others_go_o
 def test_the_writer_holds_and_remembers_for_every_api_worker():
     log = writer_log(load_settings(api_workers=3, prediction_log_queue=100))
     assert log.settings.queue_rows == 300 and log._rows.memo_keys == 3 * 4096
+
+
+def test_a_message_is_confirmed_once_its_entries_left_the_writers_queue_so_a_death_counts_each_row_once(
+    tmp_path, socket_path
+):
+    """The database is down: the first batch (message 1) is dropped and counted by the writer and
+    confirmed; message 2 is still queued when the writer dies, so the API worker counts it: every
+    entry counted once, none twice."""
+    blocker = tmp_path / "db"
+    blocker.write_text("not a directory")
+    writer_metrics, worker_metrics = Metrics(), Metrics()
+    settings = PredictionLogSettings(enabled=True, flush_s=3600, batch_rows=2, retention_days=0)
+
+    async def go():
+        server = WriterServer(PredictionLog(settings, writer_metrics, SQLiteStore(blocker / "x.sqlite3")), socket_path)
+        await server.start()
+        worker = HandOver(settings, worker_metrics, str(socket_path), SQLiteStore(tmp_path / "log.sqlite3"))
+        for message in range(2):
+            worker.offer(entry(2 * message))
+            worker.offer(entry(2 * message + 1))
+            await worker._hand_over(sync=False)
+        while server.log.queued < 4:
+            await asyncio.sleep(0.01)
+        await server.log.flush()  # the first batch fails: dropped, counted; the rest stays queued
+        link = worker._link
+        await link.settled(1, 5)
+        confirmed = (link.confirmed, dict(link.unconfirmed))
+        server._server.close()  # the writer dies with message 2 queued: nothing more is read or written
+        for peer in list(server.peers):
+            peer.close()
+        await asyncio.sleep(0.1)
+        await worker.close()
+        return confirmed
+
+    confirmed = asyncio.run(asyncio.wait_for(go(), 30))
+    assert confirmed == (1, {2: 2})
+    assert writer_metrics.log_dropped.labels("database")._value.get() == 2
+    assert worker_metrics.log_dropped.labels("writer")._value.get() == 2
