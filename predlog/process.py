@@ -46,8 +46,8 @@ class WriterServer:
         self.left = asyncio.Event()  # set whenever a peer goes
         self._server: asyncio.AbstractServer | None = None
         self._flushes: set[asyncio.Task[bool]] = set()
-        # (peer, message, the log's entries taken in + queued when the message's were): the message is
-        # settled once the log has taken that many out of its queue (FIFO)
+        # (peer, message, mark): the message is settled once the log has settled ``mark`` entries, the
+        # count up to its own last entry (settled before it + queued, its own last: the queue is FIFO)
         self._pending: deque[tuple[_Peer, int, int]] = deque()
         log.on_settled = self._settled
 
@@ -83,7 +83,7 @@ class WriterServer:
 
     async def stop(self, linger_s: float) -> None:
         """Stop listening, wait at most ``linger_s`` for the connected API workers to go, write
-        what is queued (what cannot be written is counted) and tell those still connected."""
+        what is queued (what cannot be written is counted; those still connected are told)."""
         if self._server is not None:
             self._server.close()
         loop = asyncio.get_running_loop()
