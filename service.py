@@ -54,7 +54,8 @@ from settings import bentoml_service_options, worker_settings
 
 SETTINGS = worker_settings()
 # the process manager's endpoints: private Unix sockets, not 127.0.0.1 TCP; its stop drains (serving/control.py)
-control.install(SETTINGS.shutdown)
+# with the prediction log on, a writer process of its own beside the API workers (serving/log_writer.py)
+control.install(SETTINGS.shutdown, log_writer=SETTINGS.prediction_log.enabled)
 configure_logging()  # the arbiter's own lines (the drain) as JSON too
 # uvicorn has no head deadline and httptools no head size limit (api/transport/header_timeout.py)
 header_timeout.install(

@@ -219,8 +219,9 @@ class Environment(BaseSettings):
     # prediction log (predlog/)
     prediction_log: bool = Field(
         False,
-        description="record every answered prediction in the prediction log (off by default: with SQLite it "
-        "cost 11-33 % of throughput in docs/prediction-log.md's side-by-side runs, over issue 29's 5 %)",
+        description="record every answered prediction in the prediction log (off by default: with its writer in "
+        "a process of its own, the repeat-heavy cells of docs/prediction-log.md's side-by-side runs still ran at "
+        "0.84-0.91 of log-off throughput, over issue 29's 5 %)",
     )
     database_url: str = Field(
         "sqlite:///var/prediction_log.sqlite3",
@@ -229,12 +230,22 @@ class Environment(BaseSettings):
         "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user:pass@host:port/db` "
         "(shared by every instance of a cluster)",
     )
-    database_pool_size: int = Field(4, ge=1, description="connections per API worker to PostgreSQL")
+    database_pool_size: int = Field(
+        4,
+        ge=1,
+        description="connections to PostgreSQL per process using the log: the instance's writer process (writes) "
+        "and each API worker (reads: the query routes, warm-up, drift)",
+    )
     prediction_log_queue: int = Field(
-        10_000, ge=1, description="log rows an API worker holds before writing; beyond it rows are dropped (counted)"
+        10_000,
+        ge=1,
+        description="log rows an API worker holds before handing them to the writer (the writer process holds as "
+        "many per API worker); beyond it rows are dropped (counted)",
     )
     prediction_log_batch_rows: int = Field(500, ge=1, description="most log rows written in one transaction")
-    prediction_log_flush_s: float = Field(0.5, gt=0, description="how often the queue is written, s")
+    prediction_log_flush_s: float = Field(
+        0.5, gt=0, description="how often an API worker hands its queue to the writer, and the writer writes, s"
+    )
     prediction_log_sample: float = Field(
         1.0, ge=0, le=1, description="share of a /batch request's rows recorded (single predictions: all)"
     )
@@ -260,6 +271,11 @@ class Environment(BaseSettings):
         "answers nobody asked for yet, and the cold benchmark's own traffic is such a walk",
     )
     drift_window_s: float = Field(86_400.0, gt=0, description="the drift report's window of logged inputs, s")
+    prediction_log_socket: str | None = Field(
+        None,
+        description="set by bentoml serve (serving/log_writer.py): the Unix socket of the instance's prediction "
+        "log writer process, to which the API workers hand their entries",
+    )
     drift_reference_csv: str = Field(
         "data/reference_materials.csv",
         description="the training table the drift report compares with (its sha256 is checked against the "
@@ -405,6 +421,9 @@ class PredictionLogSettings:
     sweep_prefetch_points: int = 0
     drift_window_s: float = 86_400.0
     drift_reference_csv: str = "data/reference_materials.csv"
+    # the writer process's socket, set by the serve (serving/log_writer.py); None: rows are written
+    # in the API worker's own process (tests, the plain baseline)
+    writer_socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -441,6 +460,7 @@ def _prediction_log(env: Environment) -> PredictionLogSettings:
         env.sweep_prefetch_points,
         env.drift_window_s,
         env.drift_reference_csv,
+        env.prediction_log_socket,
     )
 
 

@@ -32,8 +32,21 @@ from monitoring.metrics import Metrics
 from monitoring.tally import TallyFlusher
 from monitoring.window import Ring
 from predlog.drift import DriftReporter
+from predlog.handover import HandOver
+from predlog.queue import Log
 from predlog.writer import PredictionLog
 from settings import PredictionLogSettings, Settings
+
+
+def _prediction_log(settings: PredictionLogSettings, metrics: Metrics) -> Log | None:
+    """Under bentoml serve the rows are made and written by the instance's writer process, which
+    the API worker hands its entries to (predlog/handover.py); elsewhere (tests, the plain
+    baseline) in this process (predlog/writer.py)."""
+    if not settings.enabled:
+        return None
+    if settings.writer_socket is not None:
+        return HandOver(settings, metrics, settings.writer_socket)
+    return PredictionLog(settings, metrics)
 
 
 class ServiceCore:
@@ -69,7 +82,7 @@ class ServiceCore:
         families |= {f: FormulaFamily(f) for f in FORMULA_FAMILIES}
         repeats = RepeatMemo(settings.response_cache.entries) if self.response_cache is not None else None
         log_settings = settings.prediction_log
-        self.prediction_log = PredictionLog(log_settings, self.metrics) if log_settings.enabled else None
+        self.prediction_log = _prediction_log(log_settings, self.metrics)
         self.warmer: Warmer | None = None  # built once the flow is (it drives it)
         self.flow = PredictionFlow(
             self.predictor,

@@ -75,8 +75,9 @@ class Metrics:
         )
         self.log_dropped = Counter(
             "armor_prediction_log_dropped_total",
-            "Prediction log rows dropped: queue_full (the writer fell behind), database (a write failed) or "
-            "forgotten (a repeat's columns left the writer's memory before it was written)",
+            "Prediction log rows dropped: queue_full (a queue was full: the writer fell behind or was away), "
+            "database (a write failed), forgotten (a repeat's columns left the writer's memory before it was "
+            "written) or writer (handed to the writer process, which ended before confirming them)",
             ["reason"],
             registry=r,
         )

@@ -162,10 +162,11 @@ def performance(
 
 
 def prediction_log(samples: dict) -> dict:
-    """Log rows written and dropped, summed over the worker processes (predlog/writer.py)."""
+    """Log rows written and dropped, summed over the worker processes and the log's writer process
+    (predlog/writer.py, predlog/handover.py)."""
     dropped = {
         r: int(_value(samples, "armor_prediction_log_dropped_total", reason=r))
-        for r in ("queue_full", "database", "forgotten")
+        for r in ("queue_full", "database", "forgotten", "writer")
     }
     return {"written_total": int(_value(samples, "armor_prediction_log_written_total")), "dropped_total": dropped}
 

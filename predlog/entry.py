@@ -167,7 +167,8 @@ class RowMaker:
 
     MEMO_KEYS = 4096
 
-    def __init__(self) -> None:
+    def __init__(self, memo_keys: int = MEMO_KEYS) -> None:
+        self.memo_keys = memo_keys
         self._memo: dict[str, Answered] = {}
         self._old: dict[str, Answered] = {}
 
@@ -183,7 +184,7 @@ class RowMaker:
         if found is None:
             if entry.material is None:
                 return None
-            if len(self._memo) >= self.MEMO_KEYS:
+            if len(self._memo) >= self.memo_keys:
                 self._old, self._memo = self._memo, {}
             found = self._memo[entry.key] = answered(entry)
         return to_row(entry, found)

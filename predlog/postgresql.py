@@ -4,7 +4,6 @@ run under a transaction-scoped advisory lock, so instances starting together app
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from predlog.entry import Row
-from predlog.store import Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+from predlog.store import Connected, Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
@@ -20,39 +19,29 @@ _CONTAINS = "strpos({}, {}) > 0"
 _MIGRATION_LOCK = 0x61726D6F72  # "armor": the advisory lock's key, any constant all instances share
 
 
-class PostgreSQLStore:
+class PostgreSQLStore(Connected[asyncpg.Pool]):
     backend = "postgresql"
+    what = "PostgreSQL pool"
 
     def __init__(self, url: str, pool_size: int):
+        super().__init__()
         self.url, self.pool_size = url, pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
-
-    async def open(self) -> None:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await self._connect()
 
     async def _connect(self) -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
+        return await asyncpg.create_pool(
             self.url,
             min_size=1,
             max_size=self.pool_size,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=COMMAND_TIMEOUT_S,
         )
-        try:
-            async with pool.acquire() as conn:
-                await _migrate(conn)
-        except BaseException:
-            await pool.close()
-            raise
-        return pool
 
-    def _ready(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise ConnectionError("the prediction log's PostgreSQL pool is not open")
-        return self._pool
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            await _apply_migrations(conn)
+
+    async def _disconnect(self, pool: asyncpg.Pool) -> None:
+        await pool.close()
 
     async def write(self, rows: Sequence[Row]) -> None:
         async with self._ready().acquire() as conn, conn.transaction():
@@ -75,16 +64,11 @@ class PostgreSQLStore:
     async def schema_version(self) -> int:
         return int(await self._ready().fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
 
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         return [tuple(record) for record in await self._ready().fetch(sql, *args)]
 
 
-async def _migrate(conn: asyncpg.Connection) -> None:
+async def _apply_migrations(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute(

@@ -4,7 +4,6 @@ a writer waits for another's transaction instead of failing."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from predlog.entry import Row
-from predlog.store import Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+from predlog.store import Connected, Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
 
 BUSY_TIMEOUT_MS = 5000
 # Rows per INSERT statement: 400 x 14 columns = 5,600 parameters (SQLite allows 32,766 since 3.32).
@@ -25,39 +24,29 @@ INSERT_CHUNK_ROWS = 400
 _CONTAINS = "instr({}, {}) > 0"
 
 
-class SQLiteStore:
+class SQLiteStore(Connected[aiosqlite.Connection]):
     backend = "sqlite"
+    what = "SQLite file"
 
     def __init__(self, path: Path):
+        super().__init__()
         self.path = path
-        self._db: aiosqlite.Connection | None = None
-        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
-
-    async def open(self) -> None:
-        async with self._opening:
-            if self._db is None:
-                self._db = await self._connect()
 
     async def _connect(self) -> aiosqlite.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)  # transactions are explicit
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
-            await _migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        return db
+        return await aiosqlite.connect(self.path, isolation_level=None)  # transactions are explicit
 
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise ConnectionError("the prediction log's SQLite file is not open")
-        return self._db
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+        await _apply_migrations(db)
+
+    async def _disconnect(self, db: aiosqlite.Connection) -> None:
+        await db.close()
 
     async def write(self, rows: Sequence[Row]) -> None:
-        db = self._conn()
+        db = self._ready()
         await db.execute("BEGIN IMMEDIATE")
         try:
             for start in range(0, len(rows), INSERT_CHUNK_ROWS):
@@ -79,19 +68,14 @@ class SQLiteStore:
         return [(m, int(w)) for m, w in await self._fetch(inputs_sql(False), [family, since, limit])]
 
     async def delete_before(self, ts: float) -> int:
-        cursor = await self._conn().execute("DELETE FROM predictions WHERE ts < ?", (ts,))
+        cursor = await self._ready().execute("DELETE FROM predictions WHERE ts < ?", (ts,))
         return cursor.rowcount
 
     async def schema_version(self) -> int:
-        return await _version(self._conn())
-
-    async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        return await _version(self._ready())
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        async with self._conn().execute(sql, tuple(args)) as cursor:
+        async with self._ready().execute(sql, tuple(args)) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]
 
 
@@ -101,7 +85,7 @@ async def _version(db: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
+async def _apply_migrations(db: aiosqlite.Connection) -> None:
     """Apply the migrations newer than the file's version, each in one transaction; BEGIN
     IMMEDIATE takes the write lock first, so two workers starting together apply each once."""
     await db.execute(

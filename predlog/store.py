@@ -9,6 +9,7 @@ schema readable where it is applied, and a new version is one new file per diale
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import sqlite3
@@ -16,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -171,6 +172,51 @@ class Store(Protocol):
     async def schema_version(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+Handle = TypeVar("Handle")
+
+
+class Connected(Generic[Handle]):
+    """What both stores share: one handle on the database (SQLite's connection, PostgreSQL's
+    pool), made and migrated on the first ``open``, made again by the ``open`` after a failure
+    closed it (the writer's retry); a handle that fails its migration is closed, not kept."""
+
+    what = "database"  # in the error of a call before ``open``
+
+    def __init__(self) -> None:
+        self._handle: Handle | None = None
+        self._opening = asyncio.Lock()  # the writer and the warm-up may open it at once
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._handle is None:
+                handle = await self._connect()
+                try:
+                    await self._migrate(handle)
+                except BaseException:
+                    await self._disconnect(handle)
+                    raise
+                self._handle = handle
+
+    def _ready(self) -> Handle:
+        if self._handle is None:
+            raise ConnectionError(f"the prediction log's {self.what} is not open")
+        return self._handle
+
+    async def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            await self._disconnect(handle)
+
+    async def _connect(self) -> Handle:
+        raise NotImplementedError
+
+    async def _migrate(self, handle: Handle) -> None:
+        raise NotImplementedError
+
+    async def _disconnect(self, handle: Handle) -> None:
+        raise NotImplementedError
 
 
 def open_store(url: str, pool_size: int) -> Store:

@@ -1,5 +1,7 @@
-"""An API worker's side of the log: a bounded queue the request path appends to, and a background
-task that writes it in batches.
+"""The log's writer: a bounded queue and a background task that writes it in batches. It runs in
+the instance's writer process under ``bentoml serve`` (predlog/process.py, fed by the API workers:
+predlog/handover.py), and in the API worker's own process outside a serve (tests, the plain
+baseline), where the request path appends to it directly.
 
 - ``offer`` never waits and never fails: a full queue drops the entry (``queue_full``).
 - Every PREDICTION_LOG_FLUSH_S the task turns queued entries into rows and writes them,
@@ -16,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
-from collections import deque
+from collections.abc import Callable
 
 from monitoring.metrics import Metrics
-from predlog.entry import Entry, RowMaker
+from predlog.entry import RowMaker
+from predlog.queue import EntryQueue
 from predlog.store import Store, open_store, retention_cutoff
 from settings import PredictionLogSettings
 
@@ -31,36 +33,35 @@ MAX_BACKOFF_S = 5.0
 RETENTION_EVERY_S = 3600.0
 
 
-class PredictionLog:
-    def __init__(self, settings: PredictionLogSettings, metrics: Metrics, store: Store | None = None):
-        self.settings, self.metrics = settings, metrics
+class PredictionLog(EntryQueue):
+    def __init__(
+        self,
+        settings: PredictionLogSettings,
+        metrics: Metrics,
+        store: Store | None = None,
+        memo_keys: int = RowMaker.MEMO_KEYS,
+    ):
+        """``memo_keys``: response keys per generation of the RowMaker's memo (the writer process,
+        which makes the rows of every API worker, keeps more)."""
+        super().__init__(settings, metrics)
         self.store = store or open_store(settings.database_url, settings.pool_size)
-        self._queue: deque[Entry] = deque()
-        self._rows = RowMaker()
-        self._sampler = random.Random()
+        self._rows = RowMaker(memo_keys)
+        # entries taken from the queue so far, written or dropped (and counted); the writer process
+        # confirms the API workers' messages by it (predlog/process.py), told after every batch
+        self.settled = 0
+        self.on_settled: Callable[[], None] | None = None
         self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
         self._task: asyncio.Task[None] | None = None
         self._backoff_s = 0.0
         self._next_retention = 0.0
         self.last_error: str | None = None
 
-    # ---- the request path
-
-    def offer(self, entry: Entry) -> None:
-        if len(self._queue) >= self.settings.queue_rows:
-            self.metrics.log_dropped.labels("queue_full").inc()
-            return
-        self._queue.append(entry)
+    # ---- the request path (offer, sampled: EntryQueue)
 
     def knows(self, key: str) -> bool:
         """Whether the writer knows the columns of answers under response key ``key`` (the entry
         can then leave its material out)."""
         return self._rows.knows(key)
-
-    def sampled(self) -> bool:
-        """Whether to record a /batch row (PREDICTION_LOG_SAMPLE of them)."""
-        sample = self.settings.sample
-        return sample >= 1.0 or self._sampler.random() < sample
 
     # ---- the writer
 
@@ -77,19 +78,24 @@ class PredictionLog:
             self._task = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout_s)
+        if self._queue:  # not written in time (or the database is down): dropped, and counted
+            self.metrics.log_dropped.labels("database").inc(len(self._queue))
+            self._settle(len(self._queue))
+            self._queue.clear()
         await self.store.close()
 
     async def flush(self) -> bool:
         """Write everything queued now; False when a write failed (its rows dropped and counted)."""
         async with self._lock:
-            while self._queue:
-                if not await self._write_batch():
-                    return False
-            return True
+            written = True
+            while self._queue and written:
+                written = await self._write_batch()
+            return written
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
+    def _settle(self, entries: int) -> None:
+        self.settled += entries
+        if self.on_settled is not None:
+            self.on_settled()
 
     async def _run(self) -> None:
         while True:
@@ -112,9 +118,11 @@ class PredictionLog:
         except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
             self.metrics.log_dropped.labels("database").inc(len(entries))
             await self._failed(exc)
+            self._settle(len(entries))
             return False
         self.metrics.log_written.inc(len(rows))
         self.last_error = None
+        self._settle(len(entries))
         return True
 
     async def _failed(self, exc: Exception) -> None:

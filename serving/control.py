@@ -36,16 +36,20 @@ from tornado import gen
 
 from serving import workers
 from serving.drain import drain, name_drain_file
+from serving.log_writer import add_writer
 from settings import ShutdownSettings
 
 _ORIGINAL = "_armor_original"
 PROMETHEUS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's, which BentoML sets for every watcher
 
 
-def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None) -> type[Any]:
+def private_endpoints(
+    base: type[Any], shutdown: ShutdownSettings | None = None, log_writer: ShutdownSettings | None = None
+) -> type[Any]:
     """``base`` (an arbiter class) with its control and pub/sub endpoints in a private directory and
     its workers' exits logged (serving/workers.py); with ``shutdown``, its stop (SIGTERM, circus's
-    ``quit``) drains first (serving/drain.py)."""
+    ``quit``) drains first (serving/drain.py); with ``log_writer`` (the stop's settings), it runs the
+    prediction log's writer process beside the API workers (serving/log_writer.py)."""
 
     class PrivateEndpointsArbiter(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -55,6 +59,8 @@ def private_endpoints(base: type[Any], shutdown: ShutdownSettings | None = None)
             self.control_directory = directory
             self.exit_stack.callback(shutil.rmtree, directory, ignore_errors=True)
             metrics_directory(self.watchers, directory)
+            if log_writer is not None:
+                add_writer(self.watchers, directory, log_writer)
             workers.watch(self.watchers)
 
     arbiter = PrivateEndpointsArbiter if shutdown is None else _draining(PrivateEndpointsArbiter, shutdown)
@@ -89,10 +95,12 @@ def _draining(base: type[Any], shutdown: ShutdownSettings) -> type[Any]:
     return DrainingArbiter
 
 
-def install(shutdown: ShutdownSettings | None = None) -> None:
+def install(shutdown: ShutdownSettings | None = None, log_writer: bool = False) -> None:
     """Every arbiter BentoML creates from now on listens privately, and ``bentoml serve``'s drains on
     SIGTERM per ``shutdown`` (the threaded arbiter of ``bentoml.serve()`` in a Python process stops
-    as before); idempotent."""
+    as before); with ``log_writer`` (PREDICTION_LOG on), both run the prediction log's writer
+    process; idempotent."""
+    writer = (shutdown or ShutdownSettings()) if log_writer else None
     for name, drains in (("Arbiter", shutdown), ("ThreadedArbiter", None)):
         current = getattr(circus, name)
-        setattr(circus, name, private_endpoints(getattr(current, _ORIGINAL, current), drains))
+        setattr(circus, name, private_endpoints(getattr(current, _ORIGINAL, current), drains, writer))

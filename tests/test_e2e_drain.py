@@ -4,8 +4,9 @@ life: a request's id reaches the runner's log lines; a paused runner and a kille
 are logged, and everything recovers; a killed API worker is logged and replaced while the other
 serves; then SIGTERM with batches (JSON and streamed NDJSON, 1,000 rows each), single and hardness
 predictions in flight: every one is answered 200 with every row, /readyz is 503 during the grace
-period while requests are still served, no process of the serve is left, and every line it wrote
-is JSON (serving/drain.py, serving/readiness.py, serving/workers.py)."""
+period while requests are still served, every answered row is in the prediction log (its writer
+process stops after the API workers), no process of the serve is left, and every line it wrote is
+JSON (serving/drain.py, serving/readiness.py, serving/workers.py, serving/log_writer.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
 
@@ -39,6 +41,10 @@ def served(stored_tags, hardness_tag, bentoml_home):
             "SHUTDOWN_GRACE_S": str(GRACE_S),
             "SHUTDOWN_TIMEOUT_S": "60",
             "ACCESS_LOG": "true",
+            # the prediction log's writer process stops after the API workers: what they queued is written
+            "PREDICTION_LOG": "true",
+            "DATABASE_URL": f"sqlite:///{bentoml_home}/prediction-log-drain.sqlite3",
+            "PREDICTION_LOG_QUEUE": str(4 * BATCHES * ROWS),  # every row held: none dropped as queue_full
         }
     )
     server.start()
@@ -117,7 +123,10 @@ def test_a_killed_runner_is_logged_restarted_and_all_recovers(served):
 
 
 def _api_workers(server: BentoServer) -> list[psutil.Process]:
-    return [p for p in psutil.Process(server.process.pid).children() if "armor_models" not in " ".join(p.cmdline())]
+    """The serve's children but the runner and the prediction log's writer."""
+    others = ("armor_models", "predlog.process")
+    children = psutil.Process(server.process.pid).children()
+    return [p for p in children if not any(name in " ".join(p.cmdline()) for name in others)]
 
 
 def test_a_killed_api_worker_is_logged_replaced_and_the_other_serves_meanwhile(served):
@@ -195,9 +204,17 @@ async def _load_then_sigterm(server: BentoServer) -> tuple[list, list, list]:
         return await asyncio.gather(*batches), await asyncio.gather(*singles), during
 
 
-def test_sigterm_answers_every_request_in_flight_and_leaves_no_process(served):
+def _logged_rows(bentoml_home: str) -> int:
+    with sqlite3.connect(f"{bentoml_home}/prediction-log-drain.sqlite3") as db:
+        return int(db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+
+
+def test_sigterm_answers_every_request_in_flight_and_leaves_no_process(served, bentoml_home):
     workers = psutil.Process(served.process.pid).children(recursive=True)
-    assert len(workers) >= 3  # 2 API workers, 1 runner worker
+    assert len(workers) >= 4  # 2 API workers, 1 runner worker, the prediction log's writer
+    httpx.get(f"{served.url}/api/v1/predictions", params={"limit": 1}, timeout=30)  # this worker's rows so far
+    time.sleep(1.5)  # the other worker's (handed over every PREDICTION_LOG_FLUSH_S)
+    logged_before = _logged_rows(bentoml_home)
     batches, singles, during = asyncio.run(_load_then_sigterm(served))
     print(
         f"\nSIGTERM with {BATCHES} batches of {ROWS} rows and {SINGLES} single requests in flight: "
@@ -216,3 +233,5 @@ def test_sigterm_answers_every_request_in_flight_and_leaves_no_process(served):
     assert left == [], f"processes of the serve left running: {left}"
     drained = [line["message"] for line in _log(served) if line["logger"] == "armor.drain"]
     assert len(drained) == 3 and drained[-1] == "API workers stopped; stopping the runner"
+    # every answered row (a batch's rows, a single or hardness answer) is in the log: nothing queued was lost
+    assert _logged_rows(bentoml_home) - logged_before == BATCHES * ROWS + SINGLES

@@ -259,6 +259,7 @@ def test_the_prediction_log_records_the_answers_of_both_workers(served):
         "queue_full": 0,
         "database": 0,
         "forgotten": 0,
+        "writer": 0,
     }
     drift = httpx.get(f"{served.url}/api/v1/drift", timeout=30).json()
     assert drift["families"]["mechanical"]["requests"] >= len(bodies)

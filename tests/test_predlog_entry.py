@@ -65,8 +65,7 @@ def test_answers_under_one_response_key_are_converted_once():
 def test_a_repeat_whose_columns_were_forgotten_is_not_written_half():
     from predlog.entry import RowMaker
 
-    maker = RowMaker()
-    maker.MEMO_KEYS = 1
+    maker = RowMaker(memo_keys=1)
     maker.row(Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 1.0, key="a"))
     assert maker.knows("a")
     for key in ("b", "c"):  # two generations of new keys

@@ -32,7 +32,7 @@ from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
 from predlog.entry import Entry, canonical_json
-from predlog.writer import PredictionLog
+from predlog.queue import Log
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
 # the model tag that answered this request (the ``model`` label of its request counter, api/transport/handlers.py)
@@ -127,7 +127,7 @@ class PredictionFlow:
         response_cache: InstrumentedLayeredCache | None,
         rings: dict[str, Ring],
         repeats: RepeatMemo | None = None,
-        log: PredictionLog | None = None,
+        log: Log | None = None,
         on_default: Callable[[str, str], None] | None = None,
     ):
         """``repeats``: exact repeats remembered for the answer before parsing (api/transport/repeats.py);

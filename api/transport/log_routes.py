@@ -15,8 +15,8 @@ from api.transport.errors import ApiError, InvalidInput, NotFound, ServiceUnavai
 from api.transport.handlers import admin, failure_response, guarded_get
 from api.transport.http import ORJSONResponse
 from predlog import export
+from predlog.queue import Log
 from predlog.store import DATABASE_ERRORS
-from predlog.writer import PredictionLog
 
 if TYPE_CHECKING:
     from api.core import ServiceCore
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _LOG_OFF = "the prediction log is off (PREDICTION_LOG=false)"
 
 
-def _log_of(http: Request, core: ServiceCore) -> PredictionLog:
+def _log_of(http: Request, core: ServiceCore) -> Log:
     if not admin(http, core.settings.serving.admin_token):
         raise Unauthorized("the prediction log needs `Authorization: Bearer <ADMIN_TOKEN>`")
     if core.prediction_log is None:
