@@ -4,6 +4,8 @@ a writer waits for another's transaction instead of failing."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +17,7 @@ from predlog.entry import Row
 from predlog.store import Connected, Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
 
 BUSY_TIMEOUT_MS = 5000
+WAL_RETRY_S = 0.02
 # Rows per INSERT statement: 400 x 14 columns = 5,600 parameters (SQLite allows 32,766 since 3.32).
 # One statement per chunk, not executemany: executemany releases and retakes the GIL around every
 # row's sqlite3_step, and each retake waits for the event loop's thread to give the GIL up (up to
@@ -38,7 +41,7 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA journal_mode = WAL")
+        await _wal(db)
         await db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
         await _apply_migrations(db)
 
@@ -83,6 +86,22 @@ async def _version(db: aiosqlite.Connection) -> int:
     async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+async def _wal(db: aiosqlite.Connection) -> None:
+    """WAL mode (kept in the file). Switching a new file to it takes the file to itself, and SQLite
+    answers "database is locked" at once, without its busy handler, to a connection that asks
+    while another switches it: three processes opening a new file together (the writer process and
+    two API workers) failed 41-43 times in 300 here. So the switch is retried for BUSY_TIMEOUT_MS."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(WAL_RETRY_S)
 
 
 async def _apply_migrations(db: aiosqlite.Connection) -> None:
