@@ -1,15 +1,20 @@
 """What the request path hands the log (``Entry``: references only, nothing parsed or serialised
-there) and the row the writer makes of it (``Row``), off the request path."""
+there) and what the writer makes of it, off the request path: the answer's columns (``Answer``,
+stored once per response key and model) and the request's row that refers to it (``Row``)."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
 
-COLUMNS = (
+# the predictions table: what is per request; the answer's columns are in ``answers``, once per answer
+COLUMNS = ("ts", "family", "kind", "answer_key", "cached", "latency_ms", "api_key_id", "request_id")
+ANSWER_COLUMNS = ("answer_key", "material_key", "material", "model_tag", "outputs", "warnings", "n_warnings", "options")
+# what a reader sees of a row (the ``prediction_log`` view joins the two tables), after its id
+LOGGED_COLUMNS = (
     "ts",
     "family",
     "kind",
@@ -49,7 +54,7 @@ class Entry(NamedTuple):
     # JSON with sorted keys; None: the RowMaker knows the entry's key
     material: dict[str, Any] | bytes | None
     model_tag: str
-    body: bytes | dict[str, Any]
+    body: bytes | dict[str, Any]  # b"" with no material: only the known answer's columns are needed
     cached: bool
     latency_ms: float | None  # a /batch row: None (the request's time is not a row's)
     api_key_id: str | None = None
@@ -59,8 +64,36 @@ class Entry(NamedTuple):
 
 
 class Row(NamedTuple):
-    """One row of the ``predictions`` table (JSON columns as text, so both databases store the
-    same), in the order of ``COLUMNS`` (a tuple: the drivers take it as it is)."""
+    """One row of the ``predictions`` table, in the order of ``COLUMNS`` (a tuple: the drivers take
+    it as it is): what is per request, and the key of its answer."""
+
+    ts: float
+    family: str
+    kind: str
+    answer_key: str
+    cached: bool
+    latency_ms: float | None
+    api_key_id: str | None
+    request_id: str | None
+
+
+class Answer(NamedTuple):
+    """One row of the ``answers`` table, in the order of ``ANSWER_COLUMNS`` (JSON columns as text,
+    so both databases store the same): the columns every answer under one response key and model
+    shares, stored once and referred to by each of its rows."""
+
+    answer_key: str
+    material_key: str
+    material: str
+    model_tag: str
+    outputs: str
+    warnings: str
+    n_warnings: int
+    options: str  # JSON: include_uncertainty, include_feature_importance
+
+
+class LoggedRow(NamedTuple):
+    """A row as a reader sees it (``LOGGED_COLUMNS``): a prediction with its answer's columns."""
 
     ts: float
     family: str
@@ -75,7 +108,19 @@ class Row(NamedTuple):
     latency_ms: float | None
     api_key_id: str | None
     request_id: str | None
-    options: str = "{}"  # JSON: include_uncertainty, include_feature_importance
+    options: str = "{}"
+
+
+def split(logged: Sequence[LoggedRow]) -> tuple[list[Row], list[Answer]]:
+    """Rows as the store writes them: each answer once, keyed by a digest of its content."""
+    rows: list[Row] = []
+    answers: dict[str, Answer] = {}
+    for r in logged:
+        content = orjson.dumps([r.material_key, r.material, r.model_tag, r.outputs, r.warnings, r.options])
+        key = _digest("content", content)
+        answers.setdefault(key, Answer(key, *r[3:9], r.options))
+        rows.append(Row(r.ts, r.family, r.kind, key, r.cached, r.latency_ms, r.api_key_id, r.request_id))
+    return rows, list(answers.values())
 
 
 def material_key(family: str, material: dict[str, Any]) -> str:
@@ -107,84 +152,107 @@ def outputs(body: dict[str, Any]) -> dict[str, Interval]:
     return {target: _interval(entry) for target, entry in (predictions or {}).items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """The columns an answer gives, the same for every answer under one response key."""
-
-    material_key: str
-    material: str
-    outputs: str
-    warnings: str
-    n_warnings: int
-    options: str
-
-
 def canonical_json(material: dict[str, Any]) -> bytes:
     return orjson.dumps(material, option=orjson.OPT_SORT_KEYS)
 
 
-def answered(entry: Entry) -> Answered:
+def answer_key(model_tag: str, response_key: str) -> str:
+    """The key of the answer of a response key and model (the response key holds the model tag
+    already: the tag is hashed too, so no two models' answers ever share a row of ``answers``)."""
+    return _digest(model_tag, response_key.encode())
+
+
+def answer(entry: Entry) -> Answer:
+    """The answer's columns of ``entry`` (its body parsed, its material serialised); keyed by its
+    response key and model, or (a /batch row has no response key) by its content."""
     if entry.material is None:
         raise ValueError("an entry without its material")
     body = orjson.loads(entry.body) if isinstance(entry.body, bytes) else entry.body
     warnings = list(body.get("warnings") or [])
     material = entry.material if isinstance(entry.material, bytes) else canonical_json(entry.material)
-    return Answered(
-        _digest(entry.family, material),
+    columns = (
         material.decode(),
+        entry.model_tag,
         orjson.dumps(outputs(body)).decode(),
         orjson.dumps(warnings).decode(),
         len(warnings),
         orjson.dumps(dict(zip(OPTIONS, entry.options, strict=True))).decode(),
     )
+    key = answer_key(entry.model_tag, entry.key) if entry.key is not None else _digest("content", orjson.dumps(columns))
+    return Answer(key, _digest(entry.family, material), *columns)
 
 
-def to_row(entry: Entry, found: Answered | None = None) -> Row:
-    """``found``: the entry's columns made before for another answer of its response key."""
-    a = found or answered(entry)
+def to_row(entry: Entry, answer_key: str) -> Row:
     return Row(
         entry.ts,
         entry.family,
         entry.kind,
-        a.material_key,
-        a.material,
-        entry.model_tag,
-        a.outputs,
-        a.warnings,
-        a.n_warnings,
+        answer_key,
         entry.cached,
         entry.latency_ms,
         entry.api_key_id,
         entry.request_id,
-        a.options,
     )
+
+
+class Made(NamedTuple):
+    """A batch's rows, and the answers they refer to that the database may not hold yet."""
+
+    rows: list[Row]
+    answers: list[Answer]
+    forgotten: int  # entries without their material whose response key was forgotten: no row
 
 
 class RowMaker:
     """Rows of entries; an answer's columns are made once per response key (the key holds the
-    material, the model and the options): a repeat, most of the traffic, costs a lookup. Two
-    generations of ``MEMO_KEYS`` keys: when the new one is full it becomes the old one."""
+    material, the model and the options): a repeat, most of the traffic, costs a lookup and a row
+    of eight per-request columns. Two generations of ``MEMO_KEYS`` keys: when the new one is full
+    it becomes the old one. ``stored``: the answer keys written, so their answers are not sent
+    again; forgotten (``forget_stored``) when the database may have lost them (a failed write
+    reconnects, perhaps to a new file; retention deletes answers no row refers to)."""
 
     MEMO_KEYS = 4096
 
     def __init__(self, memo_keys: int = MEMO_KEYS) -> None:
         self.memo_keys = memo_keys
-        self._memo: dict[str, Answered] = {}
-        self._old: dict[str, Answered] = {}
+        self._memo: dict[str, Answer] = {}
+        self._old: dict[str, Answer] = {}
+        self._stored: set[str] = set()
 
     def knows(self, key: str) -> bool:
         return key in self._memo or key in self._old
 
-    def row(self, entry: Entry) -> Row | None:
+    def answer(self, entry: Entry) -> Answer | None:
         """None: an entry without its material whose key was forgotten meanwhile (two
         generations of new keys between its answer and its write)."""
         if entry.key is None:
-            return to_row(entry)
+            return answer(entry)
         found = self._memo.get(entry.key) or self._old.get(entry.key)
         if found is None:
             if entry.material is None:
                 return None
             if len(self._memo) >= self.memo_keys:
                 self._old, self._memo = self._memo, {}
-            found = self._memo[entry.key] = answered(entry)
-        return to_row(entry, found)
+            found = self._memo[entry.key] = answer(entry)
+        return found
+
+    def made(self, entries: Sequence[Entry]) -> Made:
+        rows: list[Row] = []
+        new: dict[str, Answer] = {}
+        stored = self._stored
+        for entry in entries:
+            found = self.answer(entry)
+            if found is not None:
+                rows.append(to_row(entry, found.answer_key))
+                if found.answer_key not in stored:
+                    new.setdefault(found.answer_key, found)
+        return Made(rows, list(new.values()), len(entries) - len(rows))
+
+    def stored(self, answers: Sequence[Answer]) -> None:
+        """``answers`` are in the database now (their transaction committed)."""
+        if len(self._stored) + len(answers) > 2 * self.memo_keys:
+            self._stored.clear()
+        self._stored.update(a.answer_key for a in answers)
+
+    def forget_stored(self) -> None:
+        self._stored.clear()

@@ -15,10 +15,10 @@ queue over a Unix socket (predlog/wire.py).
   are counted here as dropped (``writer``): rows are never lost without a count. A writer killed
   between a write and its confirmation counts those rows twice (written there, dropped here).
 - ``flush`` (the query routes) hands the queue over and waits for the writer to write it.
-- ``knows``: the response keys whose material this worker has handed over, so a repeat leaves its
-  material out (the writer remembers it: predlog/entry.py RowMaker); forgotten when the connection
-  breaks, as a new writer process remembers nothing (entries queued without their material before
-  that are dropped there as ``forgotten``).
+- ``knows``: the response keys whose material this worker has handed over, so a repeat is a
+  reference, its material and body left out (the writer remembers its answer: predlog/entry.py
+  RowMaker); forgotten when the connection breaks, as a new writer process remembers nothing
+  (entries queued without their material before that are dropped there as ``forgotten``).
 """
 
 from __future__ import annotations

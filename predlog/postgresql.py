@@ -10,8 +10,18 @@ from typing import Any
 
 import asyncpg
 
-from predlog.entry import Row
-from predlog.store import Connected, Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+from predlog.entry import Answer, Row
+from predlog.store import (
+    DELETE_ORPHAN_ANSWERS,
+    Connected,
+    Query,
+    inputs_sql,
+    insert_answers_sql,
+    insert_sql,
+    migrations,
+    select_sql,
+    top_sql,
+)
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
@@ -43,8 +53,10 @@ class PostgreSQLStore(Connected[asyncpg.Pool]):
     async def _disconnect(self, pool: asyncpg.Pool) -> None:
         await pool.close()
 
-    async def write(self, rows: Sequence[Row]) -> None:
+    async def write(self, rows: Sequence[Row], answers: Sequence[Answer] = ()) -> None:
         async with self._ready().acquire() as conn, conn.transaction():
+            if answers:
+                await conn.executemany(insert_answers_sql(True), answers)
             await conn.executemany(insert_sql(True), rows)
 
     async def select(self, query: Query) -> list[tuple[Any, ...]]:
@@ -58,7 +70,9 @@ class PostgreSQLStore(Connected[asyncpg.Pool]):
         return [(m, int(w)) for m, w in await self._fetch(inputs_sql(True), [family, since, limit])]
 
     async def delete_before(self, ts: float) -> int:
-        status = await self._ready().execute("DELETE FROM predictions WHERE ts < $1", ts)
+        async with self._ready().acquire() as conn, conn.transaction():
+            status = await conn.execute("DELETE FROM predictions WHERE ts < $1", ts)
+            await conn.execute(DELETE_ORPHAN_ANSWERS)
         return int(status.rsplit(" ", 1)[-1])
 
     async def schema_version(self) -> int:

@@ -7,18 +7,29 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from predlog.entry import Row
-from predlog.store import Connected, Query, inputs_sql, insert_sql, migrations, select_sql, top_sql
+from predlog.entry import Answer, Row
+from predlog.store import (
+    DELETE_ORPHAN_ANSWERS,
+    Connected,
+    Query,
+    inputs_sql,
+    insert_answers_sql,
+    insert_sql,
+    migrations,
+    select_sql,
+    top_sql,
+)
 
 BUSY_TIMEOUT_MS = 5000
 WAL_RETRY_S = 0.02
-# Rows per INSERT statement: 400 x 14 columns = 5,600 parameters (SQLite allows 32,766 since 3.32).
+# Rows per INSERT statement: 400 x 8 columns = 3,200 parameters, 400 answers x 8 the same (SQLite
+# allows 32,766 since 3.32).
 # One statement per chunk, not executemany: executemany releases and retakes the GIL around every
 # row's sqlite3_step, and each retake waits for the event loop's thread to give the GIL up (up to
 # the 5 ms switch interval when it is busy): a 500-row batch then took seconds and forced a GIL
@@ -48,13 +59,12 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
     async def _disconnect(self, db: aiosqlite.Connection) -> None:
         await db.close()
 
-    async def write(self, rows: Sequence[Row]) -> None:
+    async def write(self, rows: Sequence[Row], answers: Sequence[Answer] = ()) -> None:
         db = self._ready()
         await db.execute("BEGIN IMMEDIATE")
         try:
-            for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-                chunk = rows[start : start + INSERT_CHUNK_ROWS]
-                await db.execute(insert_sql(False, len(chunk)), [value for row in chunk for value in row])
+            await _insert_chunks(db, insert_answers_sql, answers)
+            await _insert_chunks(db, insert_sql, rows)
         except BaseException:
             await db.execute("ROLLBACK")
             raise
@@ -71,8 +81,16 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
         return [(m, int(w)) for m, w in await self._fetch(inputs_sql(False), [family, since, limit])]
 
     async def delete_before(self, ts: float) -> int:
-        cursor = await self._ready().execute("DELETE FROM predictions WHERE ts < ?", (ts,))
-        return cursor.rowcount
+        db = self._ready()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = (await db.execute("DELETE FROM predictions WHERE ts < ?", (ts,))).rowcount
+            await db.execute(DELETE_ORPHAN_ANSWERS)
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        return deleted
 
     async def schema_version(self) -> int:
         return await _version(self._ready())
@@ -80,6 +98,14 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._ready().execute(sql, tuple(args)) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]
+
+
+async def _insert_chunks(
+    db: aiosqlite.Connection, sql: Callable[[bool, int], str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        chunk = rows[start : start + INSERT_CHUNK_ROWS]
+        await db.execute(sql(False, len(chunk)), [value for row in chunk for value in row])
 
 
 async def _version(db: aiosqlite.Connection) -> int:

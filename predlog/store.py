@@ -2,8 +2,8 @@
 
 The schema is created and migrated from versioned SQL files, ``migrations/<dialect>/NNNN_name.sql``,
 applied in order, each in one transaction with its number recorded in ``schema_migrations``. Why
-not a migration tool (Alembic): the log is one table whose SQL differs by two types between the
-databases; Alembic would bring SQLAlchemy into the service for it. Plain numbered files keep the
+not a migration tool (Alembic): the log is two tables and a view whose SQL differs by a few types
+between the databases; Alembic would bring SQLAlchemy into the service for it. Plain numbered files keep the
 schema readable where it is applied, and a new version is one new file per dialect.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
-from predlog.entry import COLUMNS, Row
+from predlog.entry import ANSWER_COLUMNS, COLUMNS, LOGGED_COLUMNS, Answer, Row
 
 # What a database that is down, full, read-only or unreachable raises, through either driver.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
@@ -33,8 +33,8 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 )
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# what a query returns, in order (JSON columns as stored text)
-SELECTED = ("id", *COLUMNS)
+# what a query returns, in order (JSON columns as stored text), from the ``prediction_log`` view
+SELECTED = ("id", *LOGGED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -110,16 +110,19 @@ def select_sql(query: Query, numbered: bool, contains: str) -> tuple[str, list[A
     if query.warning is not None:
         where.add(contains.format("lower(warnings)", "lower({})"), query.warning)
     limit = where.placeholder(query.limit)
-    return f"SELECT {', '.join(SELECTED)} FROM predictions{where.sql()} ORDER BY id DESC LIMIT {limit}", where.args
+    return f"SELECT {', '.join(SELECTED)} FROM prediction_log{where.sql()} ORDER BY id DESC LIMIT {limit}", where.args
 
 
 def top_sql(numbered: bool) -> str:
     """The most requested materials since a time, with the answer options they were asked with:
-    (family, material, options, count)."""
+    (family, material, options, count). Counted per answer first, then each answer's columns read once."""
     since, limit = ("$1", "$2") if numbered else ("?", "?")
     return (
-        "SELECT family, MAX(material), options, COUNT(*) AS n FROM predictions "
-        f"WHERE ts >= {since} GROUP BY family, material_key, options ORDER BY n DESC LIMIT {limit}"
+        "SELECT p.family, MAX(a.material), a.options, SUM(p.n) AS n FROM "
+        f"(SELECT family, answer_key, COUNT(*) AS n FROM predictions WHERE ts >= {since} "
+        "GROUP BY family, answer_key) p "
+        "JOIN answers a ON a.answer_key = p.answer_key "
+        f"GROUP BY p.family, a.material_key, a.options ORDER BY n DESC LIMIT {limit}"
     )
 
 
@@ -127,7 +130,7 @@ def inputs_sql(numbered: bool) -> str:
     """A family's logged materials since a time, newest first: (material, n_warnings)."""
     family, since, limit = ("$1", "$2", "$3") if numbered else ("?", "?", "?")
     return (
-        f"SELECT material, n_warnings FROM predictions WHERE family = {family} AND ts >= {since} "
+        f"SELECT material, n_warnings FROM prediction_log WHERE family = {family} AND ts >= {since} "
         f"ORDER BY id DESC LIMIT {limit}"
     )
 
@@ -135,11 +138,31 @@ def inputs_sql(numbered: bool) -> str:
 @functools.lru_cache(maxsize=64)
 def insert_sql(numbered: bool, rows: int = 1) -> str:
     """The INSERT of ``rows`` rows in one statement (``?`` placeholders only: ``$n`` numbers one row)."""
+    return _insert("predictions", COLUMNS, numbered, rows, "")
+
+
+@functools.lru_cache(maxsize=64)
+def insert_answers_sql(numbered: bool, rows: int = 1) -> str:
+    """The INSERT of ``rows`` answers, each kept once: an answer already there (another writer's,
+    or one this writer no longer remembers storing) is left as it is."""
+    return _insert("answers", ANSWER_COLUMNS, numbered, rows, " ON CONFLICT (answer_key) DO NOTHING")
+
+
+def _insert(table: str, columns: tuple[str, ...], numbered: bool, rows: int, tail: str) -> str:
     if numbered:
-        marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
-        return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({marks})"
-    values = ", ".join([f"({', '.join(['?'] * len(COLUMNS))})"] * rows)
-    return f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {values}"
+        marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"
+    values = ", ".join([f"({', '.join(['?'] * len(columns))})"] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{tail}"
+
+
+# Answers no row refers to any more (their rows expired), deleted after the rows. A writer that
+# remembers storing an answer forgets it at its own retention round and after a failed write
+# (RowMaker.forget_stored), and wrote a row referring to it since: with retention longer than the
+# rounds (an hour), such an answer is never without a row.
+DELETE_ORPHAN_ANSWERS = (
+    "DELETE FROM answers WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.answer_key = answers.answer_key)"
+)
 
 
 def retention_cutoff(days: float, now: float | None = None) -> float:
@@ -155,7 +178,10 @@ class Store(Protocol):
         """Connect and bring the schema to the newest version (safe to call again after a failure)."""
         ...
 
-    async def write(self, rows: Sequence[Row]) -> None: ...
+    async def write(self, rows: Sequence[Row], answers: Sequence[Answer] = ()) -> None:
+        """``answers`` (those ``rows`` refer to that the database may not hold) and ``rows``, in
+        one transaction."""
+        ...
 
     async def select(self, query: Query) -> list[tuple[Any, ...]]:
         """Rows matching ``query``, newest first, as ``SELECTED``."""
@@ -166,7 +192,7 @@ class Store(Protocol):
     async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]: ...
 
     async def delete_before(self, ts: float) -> int:
-        """Delete rows older than ``ts``; how many went."""
+        """Delete rows older than ``ts``, and the answers no row refers to any more; how many rows went."""
         ...
 
     async def schema_version(self) -> int: ...

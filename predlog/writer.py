@@ -5,7 +5,8 @@ baseline), where the request path appends to it directly.
 
 - ``offer`` never waits and never fails: a full queue drops the entry (``queue_full``).
 - Every PREDICTION_LOG_FLUSH_S the task turns queued entries into rows and writes them,
-  PREDICTION_LOG_BATCH_ROWS per transaction. A failed write (database down, disk full, file
+  PREDICTION_LOG_BATCH_ROWS per transaction, with the answers they refer to that it has not
+  stored yet (each answer is stored once: predlog/entry.py RowMaker). A failed write (database down, disk full, file
   read-only) drops that batch (``database``; a transaction is written whole or not at all) and
   the task waits, doubling up to ``MAX_BACKOFF_S``, then tries again, reconnecting: writing
   resumes by itself once the database is back. Meanwhile the queue fills and drops what it
@@ -108,33 +109,36 @@ class PredictionLog(EntryQueue):
     async def _write_batch(self) -> bool:
         take = min(len(self._queue), self.settings.batch_rows)
         entries = [self._queue.popleft() for _ in range(take)]
-        made = [self._rows.row(entry) for entry in entries]
-        rows = [row for row in made if row is not None]
-        if len(rows) < len(made):
-            self.metrics.log_dropped.labels("forgotten").inc(len(made) - len(rows))
+        made = self._rows.made(entries)
+        if made.forgotten:
+            self.metrics.log_dropped.labels("forgotten").inc(made.forgotten)
         try:
             await self.store.open()
-            await self.store.write(rows)
+            await self.store.write(made.rows, made.answers)
         except Exception as exc:  # whatever the database or driver raised: the rows are dropped, counted
             self.metrics.log_dropped.labels("database").inc(len(entries))
             await self._failed(exc)
             self._settle(len(entries))
             return False
-        self.metrics.log_written.inc(len(rows))
+        self._rows.stored(made.answers)
+        self.metrics.log_written.inc(len(made.rows))
         self.last_error = None
         self._settle(len(entries))
         return True
 
     async def _failed(self, exc: Exception) -> None:
         self.last_error = type(exc).__name__
+        self._rows.forget_stored()  # the database reopened may be another (a new file) or have lost them
         logger.warning("prediction log write failed (%s); rows dropped, retrying", self.last_error)
         with contextlib.suppress(Exception):  # a broken connection is rebuilt by the next open()
             await self.store.close()
 
     async def _expire(self) -> None:
         self._next_retention = time.monotonic() + RETENTION_EVERY_S
-        try:
-            await self.store.open()  # the first round comes before any write or the warm-up opened it
-            await self.store.delete_before(retention_cutoff(self.settings.retention_days))
-        except Exception as exc:  # retention is retried at the next round
-            logger.warning("prediction log retention failed (%s)", type(exc).__name__)
+        async with self._lock:  # no batch made before the answers are forgotten is written after the delete
+            try:
+                await self.store.open()  # the first round comes before any write or the warm-up opened it
+                self._rows.forget_stored()  # this round may delete answers whose rows expired
+                await self.store.delete_before(retention_cutoff(self.settings.retention_days))
+            except Exception as exc:  # retention is retried at the next round
+                logger.warning("prediction log retention failed (%s)", type(exc).__name__)

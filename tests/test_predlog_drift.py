@@ -11,7 +11,7 @@ import orjson
 from model_registry.dataset import file_sha256, write_csv
 from monitoring.metrics import Metrics
 from predlog.drift import DriftReporter, family_report, load_reference
-from predlog.entry import Row
+from predlog.entry import LoggedRow, split
 from predlog.sqlite import SQLiteStore
 from tests.support import example
 from tests.test_api_transport_log_routes import logged_client
@@ -56,12 +56,12 @@ def test_the_reporter_reads_the_window_and_sets_a_gauge_per_input(tmp_path, smal
         import time
 
         rows = [
-            Row(
+            LoggedRow(
                 time.time(), "mechanical", "single", str(i), material(0.2), "m:a", "{}", "[]", 0, False, 1.0, None, None
             )
             for i in range(40)
         ]
-        await store.write(rows)
+        await store.write(*split(rows))
         report = await DriftReporter(store, 3600.0, tmp_path / "train.csv", metrics.drift).report(
             {"mechanical": ("m:a", sha)}
         )

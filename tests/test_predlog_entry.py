@@ -2,7 +2,7 @@
 
 import orjson
 
-from predlog.entry import Entry, api_key_id, material_key, to_row
+from predlog.entry import Entry, RowMaker, answer, api_key_id, material_key
 
 BODY = {
     "predictions": {
@@ -18,10 +18,12 @@ def test_a_rendered_answer_becomes_a_row_with_values_intervals_and_warnings():
     entry = Entry(
         1.0, "mechanical", "single", {"composition": {"SiC": 1.0}}, "armor_mechanical:v1", orjson.dumps(BODY), True, 2.5
     )
-    row = to_row(entry)
-    assert orjson.loads(row.outputs) == {"density": [3.2, 3.1, 3.3], "vickers_hardness": [25.0, None, None]}
-    assert (row.n_warnings, row.cached, row.model_tag, row.latency_ms) == (1, True, "armor_mechanical:v1", 2.5)
-    assert orjson.loads(row.material) == {"composition": {"SiC": 1.0}}
+    made = RowMaker().made([entry])
+    (row,), (found,) = made.rows, made.answers
+    assert orjson.loads(found.outputs) == {"density": [3.2, 3.1, 3.3], "vickers_hardness": [25.0, None, None]}
+    assert (found.n_warnings, found.model_tag) == (1, "armor_mechanical:v1")
+    assert (row.answer_key, row.cached, row.latency_ms) == (found.answer_key, True, 2.5)
+    assert orjson.loads(found.material) == {"composition": {"SiC": 1.0}}
 
 
 def test_hardness_answers_are_one_output_per_load():
@@ -32,8 +34,8 @@ def test_hardness_answers_are_one_output_per_load():
         ],
         "warnings": [],
     }
-    row = to_row(Entry(1.0, "hardness", "single", {"formula": "B4C"}, "t", body, False, None))
-    assert orjson.loads(row.outputs) == {
+    found = answer(Entry(1.0, "hardness", "single", {"formula": "B4C"}, "t", body, False, None))
+    assert orjson.loads(found.outputs) == {
         "vickers_hardness@0.49 N": [30.0, 28.0, 32.0],
         "vickers_hardness@9.8 N": [26.0, 24.0, 28.0],
     }
@@ -46,29 +48,47 @@ def test_the_material_key_ignores_key_order_and_the_key_id_is_not_the_key():
     assert len(key_id) == 12 and "secret" not in key_id and key_id == api_key_id(b"secret-key")
 
 
-def test_a_row_is_the_insert_statements_columns_in_order():
-    from predlog.entry import COLUMNS, Row
+def test_rows_and_answers_are_the_insert_statements_columns_in_order():
+    from predlog.entry import ANSWER_COLUMNS, COLUMNS, LOGGED_COLUMNS, Answer, LoggedRow, Row
 
-    assert Row._fields == COLUMNS
+    assert (Row._fields, Answer._fields, LoggedRow._fields) == (COLUMNS, ANSWER_COLUMNS, LOGGED_COLUMNS)
 
 
 def test_answers_under_one_response_key_are_converted_once():
-    from predlog.entry import RowMaker
-
     maker = RowMaker()
     first = Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 2.0, key="k")
-    again = Entry(2.0, "mechanical", "single", {"m": 1}, "t", b"not parsed again", True, 0.1, key="k")
-    one, two = maker.row(first), maker.row(again)
-    assert two.outputs == one.outputs and two.material == one.material and (two.ts, two.cached) == (2.0, True)
+    again = Entry(2.0, "mechanical", "single", None, "t", b"", True, 0.1, key="k")
+    made = maker.made([first, again])
+    one, two = made.rows
+    assert len(made.answers) == 1 and one.answer_key == two.answer_key == made.answers[0].answer_key
+    assert (two.ts, two.cached, two.latency_ms) == (2.0, True, 0.1)
+
+
+def test_a_stored_answer_is_not_sent_again_until_it_is_forgotten():
+    maker = RowMaker()
+    entry = Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 2.0, key="k")
+    first = maker.made([entry])
+    assert len(first.answers) == 1 and maker.made([entry]).answers == first.answers  # not stored yet: again
+    maker.stored(first.answers)
+    assert maker.made([entry]).answers == []
+    maker.forget_stored()
+    assert maker.made([entry]).answers == first.answers
+
+
+def test_an_answer_key_is_one_per_response_key_and_model_or_per_content_without_a_key():
+    def key_of(tag: str, key: str | None, body: bytes = orjson.dumps(BODY)) -> str:
+        return answer(Entry(1.0, "mechanical", "batch", {"m": 1}, tag, body, False, None, key=key)).answer_key
+
+    assert key_of("t", "k") == key_of("t", "k") != key_of("u", "k")
+    assert key_of("t", None) == key_of("t", None) != key_of("t", None, orjson.dumps({"warnings": ["x"]}))
 
 
 def test_a_repeat_whose_columns_were_forgotten_is_not_written_half():
-    from predlog.entry import RowMaker
-
     maker = RowMaker(memo_keys=1)
-    maker.row(Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 1.0, key="a"))
+    maker.made([Entry(1.0, "mechanical", "single", {"m": 1}, "t", orjson.dumps(BODY), False, 1.0, key="a")])
     assert maker.knows("a")
     for key in ("b", "c"):  # two generations of new keys
-        maker.row(Entry(1.0, "mechanical", "single", {"m": key}, "t", orjson.dumps(BODY), False, 1.0, key=key))
+        maker.made([Entry(1.0, "mechanical", "single", {"m": key}, "t", orjson.dumps(BODY), False, 1.0, key=key)])
     assert not maker.knows("a")
-    assert maker.row(Entry(2.0, "mechanical", "single", None, "t", b"", True, 1.0, key="a")) is None
+    made = maker.made([Entry(2.0, "mechanical", "single", None, "t", b"", True, 1.0, key="a")])
+    assert (made.rows, made.forgotten) == ([], 1)

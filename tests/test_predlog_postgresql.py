@@ -23,8 +23,10 @@ from settings import PredictionLogSettings
 from tests.support import PostgresServer, require_postgres_bin_dir
 from tests.test_predlog_sqlite import (
     FILTERED,
+    OLD_ROWS,
     TOP_INPUTS_RETENTION,
     filters_and_cursor,
+    migrated,
     schema_once,
     top_inputs_retention,
     whole_batches,
@@ -73,6 +75,30 @@ def test_filters_and_the_cursor_page_newest_first(database):
 
 def test_top_materials_inputs_and_retention(database):
     assert asyncio.run(top_inputs_retention(PostgreSQLStore(database, 2))) == TOP_INPUTS_RETENTION
+
+
+async def old_log(url: str) -> None:
+    """A database at migration 0002, holding ``OLD_ROWS`` (ids from its sequence, as written)."""
+    conn = await asyncpg.connect(url)
+    await conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION)"
+    )
+    for migration in migrations("postgresql")[:2]:
+        for statement in migration.statements:
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2, 0)", migration.version, migration.name)
+    marks = ", ".join(f"${i}" for i in range(1, 15))
+    columns = "ts, family, kind, material_key, material, model_tag, outputs, warnings, n_warnings, cached, "
+    columns += "latency_ms, api_key_id, request_id, options"
+    rows = [(*r[1:10], bool(r[10]), *r[11:]) for r in OLD_ROWS]
+    await conn.executemany(f"INSERT INTO predictions ({columns}) VALUES ({marks})", rows)
+    await conn.close()
+
+
+def test_migration_0003_keeps_every_old_row(database):
+    asyncio.run(old_log(database))
+    found, newest = asyncio.run(migrated(PostgreSQLStore(database, 2)))
+    assert [(*r[:10], int(r[10]), *r[11:]) for r in found] == OLD_ROWS and newest == 5
 
 
 BODY = b'{"predictions": {"density": {"value": 3.2, "confidence_interval": [3.1, 3.3]}}, "warnings": []}'

@@ -126,3 +126,57 @@ def test_retention_opens_the_database_when_nothing_has_opened_it_yet(tmp_path):
         return found
 
     assert asyncio.run(go()) == []
+
+
+def keyed(ts: float, first: bool) -> Entry:
+    """An answer under response key "k": the first carries its material, a repeat only the key."""
+    material, body = ({"k": 1}, BODY) if first else (None, b"")
+    return Entry(ts, "mechanical", "single", material, "t", body, not first, 1.0, key="k")
+
+
+def test_a_repeat_after_a_failed_write_stores_its_answer_again_in_the_new_file(tmp_path):
+    """The file is removed and its directory blocked (the write fails), then a new file is made:
+    the writer no longer counts the answer as stored, so a repeat's row still has its columns."""
+    import shutil
+
+    folder = tmp_path / "db"
+    store = SQLiteStore(folder / "log.sqlite3")
+    metrics = Metrics()
+
+    async def go():
+        log = PredictionLog(PredictionLogSettings(enabled=True, retention_days=0), metrics, store)
+        log.offer(keyed(1.0, True))
+        assert await log.flush()
+        await store.close()
+        shutil.rmtree(folder)
+        folder.write_text("not a directory")
+        log.offer(keyed(2.0, False))
+        assert not await log.flush()
+        folder.unlink()
+        log.offer(keyed(3.0, False))
+        assert await log.flush()
+        found = await store.select(Query())
+        await log.close()
+        return found
+
+    assert [(r[1], r[5]) for r in asyncio.run(go())] == [(3.0, '{"k":1}')]
+    assert dropped(metrics, "database") == 1
+
+
+def test_a_repeat_after_retention_deleted_its_answer_stores_it_again(tmp_path):
+    import time
+
+    store = SQLiteStore(tmp_path / "log.sqlite3")
+
+    async def go():
+        log = PredictionLog(PredictionLogSettings(enabled=True, retention_days=1.0), Metrics(), store)
+        log.offer(keyed(time.time() - 2 * 86_400, True))
+        await log.flush()
+        await log._expire()  # the row expires, and its answer with it
+        log.offer(keyed(time.time(), False))
+        await log.flush()
+        found = await store.select(Query())
+        await log.close()
+        return found
+
+    assert [r[5] for r in asyncio.run(go())] == ['{"k":1}']

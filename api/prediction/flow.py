@@ -290,13 +290,13 @@ class PredictionFlow:
         self._observe(family, tag, elapsed)
         request_id = request_id or uuid.uuid4().hex
         if self.log is not None and logged is not None:
-            material = None if self.log.knows(logged.key) else canonical_json(logged.canonical)
+            # a response key the writer knows: the entry is a reference (no material, no body)
+            known = self.log.knows(logged.key)
+            material, body = (None, b"") if known else (canonical_json(logged.canonical), rendered)
             caller, options, key = CALLER_KEY_ID.get(), logged.options, logged.key
             ms = elapsed * 1e3
             self.log.offer(
-                Entry(
-                    time.time(), family, "single", material, tag, rendered, cached, ms, caller, request_id, options, key
-                )
+                Entry(time.time(), family, "single", material, tag, body, cached, ms, caller, request_id, options, key)
             )
         tail = orjson.dumps({"request_id": request_id, "processing_time_ms": elapsed * 1e3, "cached": cached})
         head = echo[:-1] + b"," if echo else b"{"
