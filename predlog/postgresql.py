@@ -12,7 +12,6 @@ import asyncpg
 
 from predlog.entry import Answer, Row
 from predlog.store import (
-    DELETE_ORPHAN_ANSWERS,
     Connected,
     Query,
     inputs_sql,
@@ -26,6 +25,10 @@ from predlog.store import (
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
 _CONTAINS = "strpos({}, {}) > 0"
+# a hash anti-join (NOT IN over a large subquery is a plain subplan per answer beyond work_mem)
+DELETE_ORPHAN_ANSWERS = (
+    "DELETE FROM answers WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.answer_key = answers.answer_key)"
+)
 _MIGRATION_LOCK = 0x61726D6F72  # "armor": the advisory lock's key, any constant all instances share
 
 

@@ -15,7 +15,6 @@ import aiosqlite
 
 from predlog.entry import Answer, Row
 from predlog.store import (
-    DELETE_ORPHAN_ANSWERS,
     Connected,
     Query,
     inputs_sql,
@@ -36,6 +35,8 @@ WAL_RETRY_S = 0.02
 # switch on the request path every few ms. A multi-row INSERT is one step per chunk.
 INSERT_CHUNK_ROWS = 400
 _CONTAINS = "instr({}, {}) > 0"
+# SQLite makes the subquery's keys a temporary index once (a correlated NOT EXISTS would scan the rows per answer)
+DELETE_ORPHAN_ANSWERS = "DELETE FROM answers WHERE answer_key NOT IN (SELECT answer_key FROM predictions)"
 
 
 class SQLiteStore(Connected[aiosqlite.Connection]):

@@ -156,13 +156,12 @@ def _insert(table: str, columns: tuple[str, ...], numbered: bool, rows: int, tai
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{tail}"
 
 
-# Answers no row refers to any more (their rows expired), deleted after the rows. A writer that
-# remembers storing an answer forgets it at its own retention round and after a failed write
-# (RowMaker.forget_stored), and wrote a row referring to it since: with retention longer than the
-# rounds (an hour), such an answer is never without a row.
-DELETE_ORPHAN_ANSWERS = (
-    "DELETE FROM answers WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.answer_key = answers.answer_key)"
-)
+# Answers no row refers to any more (their rows expired) are deleted after the rows, by each
+# dialect's anti-join (``predictions.answer_key`` has no index: a row's only random-keyed index
+# write is its answer's key, once per answer). A writer that remembers storing an answer forgets
+# it at its own retention round and after a failed write (RowMaker.forget_stored), and wrote a
+# row referring to it since: with retention longer than the rounds (an hour), such an answer is
+# never without a row.
 
 
 def retention_cutoff(days: float, now: float | None = None) -> float:

@@ -12,7 +12,6 @@ CREATE TABLE answers (
     n_warnings INTEGER NOT NULL,
     options TEXT NOT NULL
 );
-CREATE INDEX answers_material ON answers (material_key);
 INSERT INTO answers
     SELECT 'm' || MIN(id), material_key, MAX(material), model_tag, outputs, warnings, MAX(n_warnings), options
     FROM predictions GROUP BY material_key, model_tag, options, outputs, warnings;
@@ -23,7 +22,6 @@ UPDATE predictions p SET answer_key = a.answer_key FROM answers a
 ALTER TABLE predictions ALTER COLUMN answer_key SET NOT NULL;
 ALTER TABLE predictions DROP COLUMN material_key, DROP COLUMN material, DROP COLUMN model_tag,
     DROP COLUMN outputs, DROP COLUMN warnings, DROP COLUMN n_warnings, DROP COLUMN options;
-CREATE INDEX predictions_answer ON predictions (answer_key);
 -- what the readers read: the rows as they were before 0003
 CREATE VIEW prediction_log AS
     SELECT p.id, p.ts, p.family, p.kind, a.material_key, a.material, a.model_tag, a.outputs, a.warnings,

@@ -13,7 +13,6 @@ CREATE TABLE answers (
     n_warnings INTEGER NOT NULL,
     options TEXT NOT NULL
 );
-CREATE INDEX answers_material ON answers (material_key);
 INSERT INTO answers
     SELECT 'm' || MIN(id), material_key, MAX(material), model_tag, outputs, warnings, MAX(n_warnings), options
     FROM predictions GROUP BY material_key, model_tag, options, outputs, warnings;
@@ -35,7 +34,6 @@ INSERT INTO predictions_0003
 DROP TABLE predictions;
 ALTER TABLE predictions_0003 RENAME TO predictions;
 CREATE INDEX predictions_ts ON predictions (ts);
-CREATE INDEX predictions_answer ON predictions (answer_key);
 -- what the readers read: the rows as they were before 0003
 CREATE VIEW prediction_log AS
     SELECT p.id, p.ts, p.family, p.kind, a.material_key, a.material, a.model_tag, a.outputs, a.warnings,
