@@ -219,9 +219,9 @@ class Environment(BaseSettings):
     # prediction log (predlog/)
     prediction_log: bool = Field(
         False,
-        description="record every answered prediction in the prediction log (off by default: with its writer in "
-        "a process of its own, the repeat-heavy cells of docs/prediction-log.md's side-by-side runs still ran at "
-        "0.84-0.91 of log-off throughput, over issue 29's 5 %)",
+        description="record every answered prediction in the prediction log (off by default: with each answer "
+        "stored once, the new-material cells of docs/prediction-log.md's side-by-side run still ran at 0.81-0.86 "
+        "of log-off throughput, over issue 29's 5 %)",
     )
     database_url: str = Field(
         "sqlite:///var/prediction_log.sqlite3",
