@@ -13,13 +13,9 @@ import asyncpg
 from predlog.entry import Answer, Row
 from predlog.store import (
     Connected,
-    Query,
-    inputs_sql,
     insert_answers_sql,
     insert_sql,
     migrations,
-    select_sql,
-    top_sql,
 )
 
 CONNECT_TIMEOUT_S = 5.0
@@ -35,6 +31,7 @@ _MIGRATION_LOCK = 0x61726D6F72  # "armor": the advisory lock's key, any constant
 class PostgreSQLStore(Connected[asyncpg.Pool]):
     backend = "postgresql"
     what = "PostgreSQL pool"
+    postgres, contains = True, _CONTAINS
 
     def __init__(self, url: str, pool_size: int):
         super().__init__()
@@ -61,16 +58,6 @@ class PostgreSQLStore(Connected[asyncpg.Pool]):
             if answers:
                 await conn.executemany(insert_answers_sql(True), answers)
             await conn.executemany(insert_sql(True), rows)
-
-    async def select(self, query: Query) -> list[tuple[Any, ...]]:
-        sql, args = select_sql(query, True, _CONTAINS)
-        return await self._fetch(sql, args)
-
-    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
-        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(True), [since, limit])]
-
-    async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
-        return [(m, int(w)) for m, w in await self._fetch(inputs_sql(True), [family, since, limit])]
 
     async def delete_before(self, ts: float) -> int:
         async with self._ready().acquire() as conn, conn.transaction():

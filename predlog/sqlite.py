@@ -16,13 +16,9 @@ import aiosqlite
 from predlog.entry import Answer, Row
 from predlog.store import (
     Connected,
-    Query,
-    inputs_sql,
     insert_answers_sql,
     insert_sql,
     migrations,
-    select_sql,
-    top_sql,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -42,6 +38,7 @@ DELETE_ORPHAN_ANSWERS = "DELETE FROM answers WHERE answer_key NOT IN (SELECT ans
 class SQLiteStore(Connected[aiosqlite.Connection]):
     backend = "sqlite"
     what = "SQLite file"
+    postgres, contains = False, _CONTAINS
 
     def __init__(self, path: Path):
         super().__init__()
@@ -70,16 +67,6 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
             await db.execute("ROLLBACK")
             raise
         await db.execute("COMMIT")
-
-    async def select(self, query: Query) -> list[tuple[Any, ...]]:
-        sql, args = select_sql(query, False, _CONTAINS)
-        return await self._fetch(sql, args)
-
-    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
-        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(False), [since, limit])]
-
-    async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
-        return [(m, int(w)) for m, w in await self._fetch(inputs_sql(False), [family, since, limit])]
 
     async def delete_before(self, ts: float) -> int:
         db = self._ready()

@@ -208,6 +208,8 @@ class Connected(Generic[Handle]):
     closed it (the writer's retry); a handle that fails its migration is closed, not kept."""
 
     what = "database"  # in the error of a call before ``open``
+    postgres = False  # the SQL dialect of the statements of this module (select_sql, top_sql, inputs_sql)
+    contains = ""  # the dialect's "column contains text" expression, with {} for both
 
     def __init__(self) -> None:
         self._handle: Handle | None = None
@@ -233,6 +235,19 @@ class Connected(Generic[Handle]):
         if self._handle is not None:
             handle, self._handle = self._handle, None
             await self._disconnect(handle)
+
+    async def select(self, query: Query) -> list[tuple[Any, ...]]:
+        sql, args = select_sql(query, self.postgres, self.contains)
+        return await self._fetch(sql, args)
+
+    async def top_materials(self, since: float, limit: int) -> list[tuple[str, str, str, int]]:
+        return [(f, m, o, int(n)) for f, m, o, n in await self._fetch(top_sql(self.postgres), [since, limit])]
+
+    async def inputs(self, family: str, since: float, limit: int) -> list[tuple[str, int]]:
+        return [(m, int(w)) for m, w in await self._fetch(inputs_sql(self.postgres), [family, since, limit])]
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
 
     async def _connect(self) -> Handle:
         raise NotImplementedError
