@@ -1,8 +1,14 @@
-"""The prediction log writer's CPU an entry, alone: ``--entries`` entries offered to a
-``PredictionLog`` on a SQLite file in a temporary directory, then one flush, user and system CPU
-of this process (the driver's thread included) around it; ``--flushes`` times in a row, so the
-file grows. ``new``: a new material each (its answer parsed and stored); ``repeat``: one response
-key, every entry after the first a reference (no material, no body).
+"""The prediction log writer's CPU a row, alone: ``--entries`` entries offered to a
+``PredictionLog`` on a SQLite file in a temporary directory (its queue as long as ``--entries``,
+so none is dropped), then one flush, user and system CPU of this process (the driver's thread
+included) around it; ``--flushes`` times in a row, so the file grows. Three kinds of entry, each
+a new material but ``repeat``:
+
+- ``computed``: an answer computed for its request, handed over as its columns (predlog/entry.py
+  ``columns``: what the service hands over for a new material);
+- ``rendered``: an answer from a cache the writer does not know yet, handed over as rendered, a
+  real answer of the service (loadtests/mechanical_answer.json, 2.9 KB) that the writer parses;
+- ``repeat``: one response key, every entry after the first a reference (no material, no body).
 
     python -m loadtests.predlog_flush [--entries 20000] [--flushes 5]
 """
@@ -20,19 +26,14 @@ from pathlib import Path
 import orjson
 
 from monitoring.metrics import Metrics
-from predlog.entry import Entry
+from predlog.entry import Columns, Entry, canonical_json, columns
 from predlog.sqlite import SQLiteStore
 from predlog.writer import PredictionLog
 from settings import PredictionLogSettings
 
-TARGETS = ("density", "vickers_hardness", "fracture_toughness", "youngs_modulus", "flexural_strength")
-BODY = orjson.dumps(
-    {
-        "predictions": {t: {"value": 3.2, "unit": "GPa", "confidence_interval": [3.1, 3.3]} for t in TARGETS},
-        "warnings": [],
-        "model_info": {"version": "armor_mechanical:v1"},
-    }
-)
+ANSWER = orjson.loads((Path(__file__).parent / "mechanical_answer.json").read_bytes())
+RENDERED = orjson.dumps(ANSWER)
+KINDS = ("computed", "rendered", "repeat")
 MATERIAL = {
     "composition": {"SiC": 0.7, "B4C": 0.3},
     "processing": {"sintering_temperature": 2100.0, "pressure": 30.0, "holding_time": 60.0},
@@ -40,12 +41,14 @@ MATERIAL = {
 }
 
 
-def entry(log: PredictionLog, n: int, new: bool) -> Entry:
+def entry(log: PredictionLog, n: int, kind: str) -> Entry:
+    """As the request path makes it (api/prediction/flow.py ``_finish``)."""
+    new = kind != "repeat"
     key = f"k{n}" if new else "k0"
     known = log.knows(key)
     material = dict(MATERIAL, microstructure=dict(MATERIAL["microstructure"], porosity=n * 1e-7))
-    canonical = None if known else orjson.dumps(material, option=orjson.OPT_SORT_KEYS)
-    body = b"" if known else BODY
+    canonical = None if known else canonical_json(material)
+    body: bytes | Columns = b"" if known else columns(ANSWER) if kind == "computed" else RENDERED
     request_id = os.urandom(16).hex()
     return Entry(time.time(), "mechanical", "single", canonical, "m:v1", body, not new, 1.2, None, request_id, key=key)
 
@@ -55,20 +58,24 @@ def cpu_s() -> tuple[float, float]:
     return used.ru_utime, used.ru_stime
 
 
-async def flushes(new: bool, entries: int, rounds: int) -> list[tuple[float, float]]:
-    """User and system CPU an entry (us) of each flush."""
+async def flushes(kind: str, entries: int, rounds: int) -> list[tuple[float, float]]:
+    """User and system CPU a row (us) of each flush."""
     folder = tempfile.mkdtemp(prefix="predlog-flush-")
-    log = PredictionLog(PredictionLogSettings(enabled=True), Metrics(), SQLiteStore(Path(folder) / "log.sqlite3"))
+    settings = PredictionLogSettings(enabled=True, queue_rows=entries)
+    metrics = Metrics()
+    log = PredictionLog(settings, metrics, SQLiteStore(Path(folder) / "log.sqlite3"))
     await log.store.open()
     found = []
     for r in range(rounds):
         for i in range(entries):
-            log.offer(entry(log, r * entries + i, new))
+            log.offer(entry(log, r * entries + i, kind))
         (user, system) = cpu_s()
         await log.flush()
         (user_after, system_after) = cpu_s()
         found.append(((user_after - user) / entries * 1e6, (system_after - system) / entries * 1e6))
     await log.close()
+    if metrics.log_written._value.get() != entries * rounds:
+        raise RuntimeError(f"{metrics.log_written._value.get():.0f} rows written of {entries * rounds}")
     return found
 
 
@@ -77,9 +84,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--flushes", type=int, default=5)
     args = parser.parse_args()
-    for name, new in (("new", True), ("repeat", False)):
-        found = asyncio.run(flushes(new, args.entries, args.flushes))
-        print(name, " ".join(f"{user:.1f} user / {system:.1f} system us" for user, system in found))
+    for kind in KINDS:
+        found = asyncio.run(flushes(kind, args.entries, args.flushes))
+        print(f"{kind:8s}", " ".join(f"{user:.1f} user / {system:.1f} system us" for user, system in found))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -65,6 +65,8 @@ class Cell:
     errors: int
     requests: int = 0
     cpu_ms_per_request: float = float("nan")  # CPU time of the target's processes (not wrk's) / requests
+    # the same per role of the target's processes (``role``: API workers, runner, log writer, the rest)
+    cpu_ms_by_role: dict[str, float] = field(default_factory=dict)
 
 
 Ratios = dict[str, dict[str, float]]  # "service / naive" -> cell name -> ratio of req/s
@@ -132,15 +134,28 @@ def serving(target: str, env: dict[str, str]) -> Iterator[tuple[int, psutil.Proc
             process.kill()
 
 
-def cpu_s(root: psutil.Process) -> float:
-    """User + system CPU seconds of the process tree so far (what the target itself spent, whatever
-    else the shared machine is doing)."""
-    total = 0.0
+def role(process: psutil.Process) -> str:
+    """What a process of a target is: ``api`` (a BentoML API worker), ``runner`` (the model
+    service's worker), ``writer`` (the prediction log's writer process) or ``main`` (the process
+    manager, or a plain server's processes)."""
+    command = " ".join(process.cmdline())
+    if "predlog.process" in command:
+        return "writer"
+    if "_bentoml_impl.worker.service" in command:
+        return "runner" if "--service-name armor_models" in command else "api"
+    return "main"
+
+
+def cpu_by_role(root: psutil.Process) -> dict[str, float]:
+    """User + system CPU seconds so far of the process tree, per ``role`` (what the target itself
+    spent, whatever else the shared machine is doing)."""
+    spent: dict[str, float] = {}
     for process in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
-            total += times.user + times.system
-    return total
+            name = role(process)
+            spent[name] = spent.get(name, 0.0) + times.user + times.system
+    return spent
 
 
 def rss_mb(root: psutil.Process) -> float:
@@ -190,9 +205,11 @@ def warmed_up(port: int, root: psutil.Process) -> float:
 
 def measure_cell(port: int, root: psutil.Process, cell: tuple[str, str, int], duration_s: int, offset: int) -> Cell:
     _, script, connections = cell
-    spent = cpu_s(root)
+    spent = cpu_by_role(root)
     measured = wrk(port, script, connections, duration_s, offset)
-    measured.cpu_ms_per_request = (cpu_s(root) - spent) * 1e3 / max(measured.requests, 1)
+    after, requests = cpu_by_role(root), max(measured.requests, 1)
+    measured.cpu_ms_by_role = {name: (after[name] - spent.get(name, 0.0)) * 1e3 / requests for name in sorted(after)}
+    measured.cpu_ms_per_request = sum(measured.cpu_ms_by_role.values())
     return measured
 
 
@@ -259,12 +276,20 @@ def print_table(
         for target, rounds in runs.items():
             top = results[target][name]
             each = " / ".join(f"{r[name].requests_per_s:.0f}" for r in rounds)
+            split = ", ".join(f"{part} {ms:.3f}" for part, ms in _median_split(rounds, name).items())
             print(
                 f"  {target:{width}s}  best {top.requests_per_s:6.0f} req/s, p50 {top.p50_ms:6.2f} ms, "
-                f"cpu {top.cpu_ms_per_request:4.2f} ms a request; rounds {each}"
+                f"cpu {top.cpu_ms_per_request:4.2f} ms a request; rounds {each}\n"
+                f"  {'':{width}s}  cpu ms a request, median of the rounds: {split}"
             )
         for ratio in ratios:
             print(f"  {ratio:{width}s}  {ratios[ratio][name]:.2f} (median of the rounds {paired[ratio][name]:.2f})")
+
+
+def _median_split(rounds: list[dict[str, Cell]], cell: str) -> dict[str, float]:
+    """Per process role, the median over the rounds of its CPU ms a request in ``cell``."""
+    names = sorted({name for r in rounds for name in r[cell].cpu_ms_by_role})
+    return {name: statistics.median(r[cell].cpu_ms_by_role.get(name, 0.0) for r in rounds) for name in names}
 
 
 def main() -> int:

@@ -42,3 +42,21 @@ def test_the_table_shows_every_round_and_both_ratios(capsys: pytest.CaptureFixtu
         line.strip().startswith("service:COALESCE_IN_FLIGHT=2 / in-process  0.80 (median of the rounds 0.83)")
         for line in lines
     )
+
+
+class _Process:
+    def __init__(self, command: str):
+        self.command = command
+
+    def cmdline(self) -> list[str]:
+        return self.command.split()
+
+
+def test_a_targets_processes_are_told_apart_by_role():
+    from loadtests.side_by_side import role
+
+    worker = "python -m _bentoml_impl.worker.service service:ArmorService"
+    assert role(_Process(f"{worker} --service-name armor_models --fd 3")) == "runner"
+    assert role(_Process(f"{worker} --fd 7 --service-name ceramic_armor --worker-id 2")) == "api"
+    assert role(_Process("python -m predlog.process")) == "writer"
+    assert role(_Process("python bentoml serve service:ArmorService")) == "main"
