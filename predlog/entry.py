@@ -4,6 +4,7 @@ stored once per response key and model) and the request's row that refers to it 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -33,6 +34,10 @@ LOGGED_COLUMNS = (
 
 OPTIONS = ("include_uncertainty", "include_feature_importance")  # the answer options a response key holds
 Interval = list[float | None]  # value, lower, upper (no interval asked for: None, None)
+# An answer's logged columns as JSON text, made where the answer was computed, from its body before
+# it was rendered (``columns``): outputs, warnings and their count. A plain tuple: the hand-over's
+# pickle writes it in C (predlog/wire.py), where a NamedTuple goes through Python.
+Columns = tuple[str, str, int]
 
 
 def api_key_id(key: bytes) -> str:
@@ -42,8 +47,9 @@ def api_key_id(key: bytes) -> str:
 
 
 class Entry(NamedTuple):
-    """One answered prediction as the request path has it. ``body``: the rendered answer (bytes,
-    single and hardness routes) or a /batch row's outcome (a dict). A tuple of plain values (the
+    """One answered prediction as the request path has it. ``body``: an answer computed for this
+    request, its ``Columns`` (the writer then parses nothing); an answer from a cache, as rendered
+    (bytes, single and hardness routes); or a /batch row's outcome (a dict). A tuple of plain values (the
     material as JSON bytes, or None when its response key's columns are known): the collector
     stops tracking it, so a queue of them costs the garbage collections nothing."""
 
@@ -54,7 +60,7 @@ class Entry(NamedTuple):
     # JSON with sorted keys; None: the RowMaker knows the entry's key
     material: dict[str, Any] | bytes | None
     model_tag: str
-    body: bytes | dict[str, Any]  # b"" with no material: only the known answer's columns are needed
+    body: bytes | dict[str, Any] | Columns  # b"" with no material: only the known answer's columns are needed
     cached: bool
     latency_ms: float | None  # a /batch row: None (the request's time is not a row's)
     api_key_id: str | None = None
@@ -152,6 +158,13 @@ def outputs(body: dict[str, Any]) -> dict[str, Interval]:
     return {target: _interval(entry) for target, entry in (predictions or {}).items()}
 
 
+def columns(body: dict[str, Any]) -> Columns:
+    """The logged columns of an answer's body (a dict; its numbers may be numpy's)."""
+    warnings = list(body.get("warnings") or [])
+    found = orjson.dumps(outputs(body), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return found, orjson.dumps(warnings).decode(), len(warnings)
+
+
 def canonical_json(material: dict[str, Any]) -> bytes:
     return orjson.dumps(material, option=orjson.OPT_SORT_KEYS)
 
@@ -163,23 +176,22 @@ def answer_key(model_tag: str, response_key: str) -> str:
 
 
 def answer(entry: Entry) -> Answer:
-    """The answer's columns of ``entry`` (its body parsed, its material serialised); keyed by its
-    response key and model, or (a /batch row has no response key) by its content."""
+    """The answer's columns of ``entry`` (its body parsed unless it came as ``Columns``, its material
+    serialised); keyed by its response key and model, or (a /batch row has no response key) by its
+    content."""
     if entry.material is None:
         raise ValueError("an entry without its material")
-    body = orjson.loads(entry.body) if isinstance(entry.body, bytes) else entry.body
-    warnings = list(body.get("warnings") or [])
+    body = entry.body
+    found = body if isinstance(body, tuple) else columns(orjson.loads(body) if isinstance(body, bytes) else body)
     material = entry.material if isinstance(entry.material, bytes) else canonical_json(entry.material)
-    columns = (
-        material.decode(),
-        entry.model_tag,
-        orjson.dumps(outputs(body)).decode(),
-        orjson.dumps(warnings).decode(),
-        len(warnings),
-        orjson.dumps(dict(zip(OPTIONS, entry.options, strict=True))).decode(),
-    )
-    key = answer_key(entry.model_tag, entry.key) if entry.key is not None else _digest("content", orjson.dumps(columns))
-    return Answer(key, _digest(entry.family, material), *columns)
+    made = (material.decode(), entry.model_tag, *found, _options_json(entry.options))
+    key = answer_key(entry.model_tag, entry.key) if entry.key is not None else _digest("content", orjson.dumps(made))
+    return Answer(key, _digest(entry.family, material), *made)
+
+
+@functools.lru_cache(maxsize=8)
+def _options_json(options: tuple[bool, bool]) -> str:
+    return orjson.dumps(dict(zip(OPTIONS, options, strict=True))).decode()
 
 
 def to_row(entry: Entry, answer_key: str) -> Row:

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import orjson
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -159,3 +160,20 @@ def test_a_cached_answer_echoes_the_askers_own_input_in_every_family(make_core):
             assert _own(body) == _own(alone), (family, first, second)
         if family == "hardness":
             assert answered[0]["formula"] == second["formula"].strip()
+
+
+def test_a_computed_answer_is_handed_to_the_log_as_its_columns_and_a_cached_one_as_rendered(make_core, tmp_path):
+    """The writer parses nothing for an answer computed here (predlog/entry.py ``columns``); an
+    answer from the cache it does not know yet comes as rendered."""
+    core = make_core(prediction_log=True, database_url=f"sqlite:///{tmp_path}/log.sqlite3")
+    offered = []
+    core.flow.log.offer = offered.append
+    computed = asyncio.run(core.flow.answer("mechanical", request()))
+    asyncio.run(core.flow.answer("mechanical", request()))  # from the response cache
+    first, repeat = offered
+    assert isinstance(first.body, tuple) and not first.cached
+    assert repeat.cached and repeat.body.startswith(b'{"predictions"')
+    outputs, warnings, n_warnings = first.body
+    body = orjson.loads(computed)
+    assert orjson.loads(outputs)["density"][0] == body["predictions"]["density"]["value"]
+    assert (orjson.loads(warnings), n_warnings) == (body["warnings"], len(body["warnings"]))

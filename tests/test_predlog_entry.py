@@ -1,8 +1,9 @@
 """predlog/entry.py: what a logged answer becomes."""
 
+import numpy as np
 import orjson
 
-from predlog.entry import Entry, RowMaker, answer, api_key_id, material_key
+from predlog.entry import Entry, RowMaker, answer, api_key_id, columns, material_key
 
 BODY = {
     "predictions": {
@@ -24,6 +25,25 @@ def test_a_rendered_answer_becomes_a_row_with_values_intervals_and_warnings():
     assert (found.n_warnings, found.model_tag) == (1, "armor_mechanical:v1")
     assert (row.answer_key, row.cached, row.latency_ms) == (found.answer_key, True, 2.5)
     assert orjson.loads(found.material) == {"composition": {"SiC": 1.0}}
+
+
+def test_an_answer_logged_as_its_columns_is_the_answer_logged_as_rendered():
+    """A computed answer's entry carries ``columns`` made from its body before rendering (numpy
+    numbers as the runner gave them); the writer then stores exactly what it would have parsed."""
+    computed = {
+        "predictions": {
+            "density": {"value": np.float64(3.2), "confidence_interval": [np.float64(3.1), np.float64(3.3)]},
+            "vickers_hardness": {"value": np.float64(25.0), "confidence_interval": None},
+        },
+        "warnings": ["porosity outside the training range"],
+        "model_info": {"version": "x"},
+    }
+    rendered = orjson.dumps(computed, option=orjson.OPT_SERIALIZE_NUMPY)
+    material = {"composition": {"SiC": 1.0}}
+    as_columns = Entry(1.0, "mechanical", "single", material, "m:v1", columns(computed), False, 2.5, key="k")
+    as_rendered = as_columns._replace(body=rendered)
+    assert answer(as_columns) == answer(as_rendered)
+    assert orjson.loads(answer(as_columns).outputs)["vickers_hardness"] == [25.0, None, None]
 
 
 def test_hardness_answers_are_one_output_per_load():

@@ -31,7 +31,7 @@ from caching import SingleFlight
 from monitoring.instrumented import InstrumentedLayeredCache
 from monitoring.metrics import NO_MODEL, Metrics
 from monitoring.window import Ring
-from predlog.entry import Entry, canonical_json
+from predlog.entry import Columns, Entry, canonical_json, columns
 from predlog.queue import Log
 from runners.contract import CardReply, ModelCard, Unpacked, unpack
 
@@ -45,6 +45,15 @@ class Logged(NamedTuple):
     canonical: dict[str, Any]
     options: tuple[bool, bool]
     key: str  # the response key
+    columns: Columns | None = None  # the answer's logged columns, when it was computed for this request
+
+
+class Computed(NamedTuple):
+    """An answer computed: rendered, and (with the prediction log on) its logged columns, made from
+    its body before rendering so the log's writer parses nothing (predlog/entry.py ``columns``)."""
+
+    rendered: bytes
+    columns: Columns | None
 
 
 def _options(request: Request) -> tuple[bool, bool]:
@@ -140,7 +149,7 @@ class PredictionFlow:
         self.cards = ModelCards(predictor, self._default_changed)
         self._on_default = on_default
         self.observers: list[Callable[[str, Request, dict[str, Any]], None]] = []
-        self.flight: SingleFlight[bytes] = SingleFlight()
+        self.flight: SingleFlight[Computed] = SingleFlight()
 
     def _default_changed(self, family: str, tag: str) -> None:
         self.metrics.serving(family, tag)
@@ -187,17 +196,18 @@ class PredictionFlow:
             out = unpack(packed, len(card.targets), width)
         return out
 
-    async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> bytes:
+    async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> Computed:
         """The rendered answer (stored as rendered: the response is rendered once)."""
         rows = await prepared.rows(request.model_version is not None)
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
         if answered.tag != card.tag:  # label and store the answer under the model that gave it
             key = keys.response_key(family, prepared.canonical, answered.tag, request)
-        rendered = orjson.dumps(prepared.respond(answered, out), option=orjson.OPT_SERIALIZE_NUMPY)
+        body = prepared.respond(answered, out)
+        rendered = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         if self.response_cache is not None:
             await self.response_cache.set(key, rendered)
-        return rendered
+        return Computed(rendered, None if self.log is None else columns(body))
 
     async def _cached(self, key: str) -> bytes | None:
         return None if self.response_cache is None else await self.response_cache.get(key)
@@ -219,16 +229,17 @@ class PredictionFlow:
         card = await self._card(family, request.model_version)
         key = keys.response_key(family, prepared.canonical, card.tag, request)
         stored = await self._cached(key)
-        cached = stored is not None
+        cached, made = stored is not None, None
         if stored is None:
-            stored = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
+            computed = await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
+            stored, made = computed.rendered, computed.columns
         echo = orjson.dumps(prepared.echo) if prepared.echo else b""
         if raw_key is not None and self.repeats is not None and request.model_version is None:
             self._remember(family, raw_key, key, card.tag, echo, prepared.canonical, _options(request))
         if request.model_version is None:
             for observe in self.observers:  # e.g. the sweep prefetch (api/prediction/warmup.py)
                 observe(family, request, prepared.canonical)
-        logged = Logged(prepared.canonical, _options(request), key)
+        logged = Logged(prepared.canonical, _options(request), key, made)
         return self._finish(family, card.tag, stored, started, request_id, cached, echo, logged)
 
     def _remember(
@@ -292,7 +303,8 @@ class PredictionFlow:
         if self.log is not None and logged is not None:
             # a response key the writer knows: the entry is a reference (no material, no body)
             known = self.log.knows(logged.key)
-            material, body = (None, b"") if known else (canonical_json(logged.canonical), rendered)
+            material = None if known else canonical_json(logged.canonical)
+            body: bytes | Columns = b"" if known else (logged.columns or rendered)
             caller, options, key = CALLER_KEY_ID.get(), logged.options, logged.key
             ms = elapsed * 1e3
             self.log.offer(
