@@ -31,6 +31,20 @@ class LayeredCache:
             self.local.set(key, value)
         return value
 
+    async def fill_local(self, key: str) -> bool:
+        """Make the local layer hold ``key`` if any layer does, counting no hit or miss in either
+        (a look ahead of a request, the warm-up's, must leave the hit rates to the askers): True
+        when the local layer held it already or the shared layer had it (copied with the local
+        default TTL; a value the local layer refuses, larger than its cap, stays where ``get``
+        finds it)."""
+        if self.local.holds(key):
+            return True
+        value = None if self.shared is None else await self.shared.peek(key)
+        if value is None:
+            return False
+        self.local.set(key, value)
+        return True
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store in both layers; the shared write is capped by its timeout."""
         self.local.set(key, value, ttl)

@@ -24,3 +24,13 @@ async def test_layered_cache_local_only() -> None:
     assert "shared" not in stats
     assert (stats["hits"], stats["misses"], stats["expirations"]) == (1, 1, 1)
     await layered.close()
+
+
+@pytest.mark.asyncio
+async def test_fill_local_without_a_shared_layer_says_whether_the_local_layer_holds_it() -> None:
+    layered = LayeredCache(make_cache(FakeClock()))
+    assert await layered.fill_local("k") is False
+    await layered.set("k", b"v")
+    assert await layered.fill_local("k") is True
+    stats = await layered.stats()
+    assert (stats["hits"], stats["misses"]) == (0, 0)

@@ -74,6 +74,37 @@ async def test_two_layered_caches_share_through_redis(
 
 
 @pytest.mark.asyncio
+async def test_peek_reads_without_counting_a_hit_or_miss_and_backs_off_like_get(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    cache = RedisCache(redis_server.url, key_prefix="t:", clock=clock)
+    await cache.set("k", b"v")
+    assert (await cache.peek("k"), await cache.peek("absent")) == (b"v", None)
+    assert (cache.hits, cache.misses) == (0, 0)
+    redis_server.stop()
+    assert (await cache.peek("k"), await cache.peek("k")) == (None, None)
+    assert (cache.errors, cache.skipped, cache.hits, cache.misses) == (1, 1, 0, 0)
+    await cache.close()
+
+
+@pytest.mark.asyncio
+async def test_fill_local_copies_a_redis_hit_into_the_local_layer_uncounted(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock()
+    writer, reader = layered(redis_server, clock), layered(redis_server, clock)
+    await writer.set("k", b"v")
+    assert await reader.fill_local("k") is True and reader.local.holds("k")
+    assert await reader.fill_local("absent") is False
+    assert await reader.get("k") == b"v"  # a local hit: Redis is not asked
+    stats = await reader.stats()
+    assert (stats["hits"], stats["misses"], stats["shared"]["hits"], stats["shared"]["misses"]) == (1, 0, 0, 0)
+    await writer.close()
+    await reader.close()
+
+
+@pytest.mark.asyncio
 async def test_redis_down_degrades_fast_and_backs_off(
     redis_server: RedisServer,
 ) -> None:

@@ -96,6 +96,31 @@ def test_two_workers_local_layers_share_through_it(tmp_path):
     assert stats["backend"] == "machine" and stats["shared"]["hits"] == 1
 
 
+def test_peek_reads_without_counting_a_hit_or_miss_or_marking_it_read(tmp_path):
+    clock = Clock()
+    layer = cache(tmp_path / "c.sqlite", clock, max_entries=2, ttl_seconds=10_000)
+    for key in ("peeked", "read", "newest"):
+        clock.now += 1
+        asyncio.run(layer.set(key, b"x"))
+    clock.now += 1
+    assert asyncio.run(layer.peek("peeked")) == b"x" and asyncio.run(layer.peek("absent")) is None
+    assert asyncio.run(layer.get("read")) == b"x"
+    assert (layer.hits, layer.misses) == (1, 0)
+    asyncio.run(layer.sweep_expired())  # the entry cap: the least recently read goes
+    assert asyncio.run(layer.peek("peeked")) is None and asyncio.run(layer.peek("read")) == b"x"
+
+
+def test_fill_local_copies_a_shared_hit_into_the_local_layer_uncounted(tmp_path):
+    db = tmp_path / "c.sqlite"
+    first, second = (LayeredCache(TTLLRUCache(), cache(db)) for _ in range(2))
+    asyncio.run(first.set("answer", b"42"))
+    first.shared.flush()
+    assert asyncio.run(second.fill_local("answer")) is True and second.local.holds("answer")
+    assert asyncio.run(second.fill_local("absent")) is False
+    stats = asyncio.run(second.stats())
+    assert (stats["hits"], stats["misses"], stats["shared"]["hits"], stats["shared"]["misses"]) == (0, 0, 0, 0)
+
+
 def test_opening_waits_for_another_worker_holding_the_file_instead_of_failing(tmp_path):
     # Two API workers start together: one holds the write lock while it switches the file to WAL.
     # The other used to die with "database is locked" after 50 ms (issue 14, item 4).

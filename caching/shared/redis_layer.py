@@ -94,6 +94,12 @@ class RedisCache:
         self.hits += 1
         return bytes(value)
 
+    async def peek(self, key: str) -> bytes | None:
+        """Like ``get`` (same time cap, failure counting and back-off), but counted as neither a
+        hit nor a miss: a look ahead of a request (the warm-up's), not a request."""
+        value = await self._call(lambda: self._client.get(self._full_key(key)))
+        return None if value is _FAILED or value is None else bytes(value)
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         """Store ``value`` (``ttl`` overrides the default); False on any failure."""
         expiry_ms = self._expiry_ms(ttl)

@@ -129,6 +129,13 @@ class MachineCache:
         self._flush_soon()
         return value
 
+    async def peek(self, key: str) -> bytes | None:
+        """Like ``get`` (a failure is counted the same way), but counted as neither a hit nor a
+        miss and not marked as read (the eviction order stays the askers'): a look ahead of a
+        request (the warm-up's), not a request."""
+        now = self._clock()
+        return self._run(lambda: self._get(key, now))
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         """Queue the entry (see the module doc); False when it is larger than the byte cap or the
         database is broken."""
