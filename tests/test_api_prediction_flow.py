@@ -6,6 +6,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.prediction.flow import Precomputed
 from api.prediction.schemas import PredictionRequest
 from tests.support import CountingRunner, example, request
 
@@ -74,6 +75,27 @@ def test_failed_runner_call_reaches_every_waiter_and_is_not_cached(make_core, ru
     results = asyncio.run(five())
     assert all(isinstance(r, RuntimeError) for r in results)
     assert asyncio.run(core.performance())["response_cache"]["cache_size"] == 0
+
+
+def test_precompute_copies_what_the_shared_layer_holds_instead_of_asking_the_model(make_core, runner_cores, tmp_path):
+    """Another worker's answer, in the machine's shared layer, is copied into this worker's local
+    layer, uncounted: the request that follows is a local hit."""
+    machine = {"machine_shared_cache": True, "machine_cache_dir": str(tmp_path)}
+    other = make_core(**machine)
+    counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
+    core = make_core(runners={"mechanical": counting}, **machine)
+
+    async def go():
+        await other.flow.predict("mechanical", request())
+        other.response_cache.cache.shared.flush()  # as the event loop does FLUSH_AFTER_S later
+        outcomes = [await core.flow.precompute("mechanical", request()) for _ in range(2)]
+        answer = await core.flow.predict("mechanical", request())
+        return outcomes, answer, await core.response_cache.stats()
+
+    outcomes, answer, stats = asyncio.run(go())
+    assert outcomes == [Precomputed.FROM_SHARED, Precomputed.HELD] and not any(outcomes)  # nothing computed
+    assert counting.calls == 0 and answer["cached"] is True
+    assert (stats["hits"], stats["misses"], stats["shared"]["hits"], stats["shared"]["misses"]) == (1, 0, 0, 0)
 
 
 def _porous(i: int) -> PredictionRequest:

@@ -10,7 +10,7 @@ import pytest
 from api.prediction import keys
 from api.prediction.schemas import HardnessRequest
 from api.prediction.warmup import next_points, request_of
-from tests.support import example, request
+from tests.support import CountingRunner, example, request
 
 LOG = {"prediction_log": True}
 
@@ -58,6 +58,40 @@ def test_after_a_restart_the_most_requested_materials_are_cached_before_they_are
     report, cached = asyncio.run(restart())
     assert (report.materials, report.computed, report.failed, report.finished) == (2, 2, 0, True)
     assert cached == [True, False]  # the top two: the popular material and one of the others
+
+
+def test_a_restarted_worker_copies_what_the_shared_layer_holds_instead_of_computing_it(
+    make_core, runner_cores, tmp_path
+):
+    """The shared layer (here the machine's SQLite file; Redis across instances) outlives the
+    worker: its answers are copied into the new worker's local layer, and no model is asked."""
+    shared = {"machine_shared_cache": True, "machine_cache_dir": str(tmp_path)}
+    url = f"sqlite:///{tmp_path}/log.sqlite3"
+    yesterday = make_core(database_url=url, **shared, **LOG)
+    popular = porosity(0.01)
+
+    async def serve_yesterday():
+        await yesterday.flow.predict("mechanical", popular)
+        await yesterday.prediction_log.close()
+        yesterday.response_cache.cache.shared.flush()  # as the event loop does FLUSH_AFTER_S later
+
+    asyncio.run(serve_yesterday())
+    counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
+    restarted = make_core(database_url=url, runners={"mechanical": counting}, **shared, **LOG)
+
+    async def restart():
+        report = await restarted.warmer.warm("test")
+        answer = await restarted.flow.predict("mechanical", popular)
+        figures = await restarted.performance()
+        await restarted.prediction_log.close()
+        return report, answer, figures
+
+    report, answer, figures = asyncio.run(restart())
+    assert (report.materials, report.from_shared, report.computed, report.already_cached) == (1, 1, 0, 0)
+    assert counting.calls == 0 and answer["cached"] is True
+    assert figures["prediction_log"]["warmup_here"]["from_shared"] == 1
+    cache = asyncio.run(restarted.response_cache.stats())
+    assert (cache["hits"], cache["shared"]["hits"], cache["shared"]["misses"]) == (1, 0, 0)  # a local hit
 
 
 def test_start_up_waits_no_longer_than_told_and_the_warm_up_goes_on(make_core, tmp_path):
@@ -117,6 +151,26 @@ def test_a_sweep_finds_its_next_points_cached(make_core):
         return prefetched, [(await core.flow.predict("mechanical", porosity(v)))["cached"] for v in (0.04, 0.05)]
 
     assert asyncio.run(go()) == (2, [True, True])
+
+
+def test_a_sweep_point_the_shared_layer_holds_is_copied_not_counted_as_prefetched(make_core, runner_cores, tmp_path):
+    shared = {"machine_shared_cache": True, "machine_cache_dir": str(tmp_path)}
+    other = make_core(**shared)
+    counting = CountingRunner(runner_cores["mechanical"], delay_s=0)
+    core = make_core(runners={"mechanical": counting}, sweep_prefetch_points=2, **shared)
+
+    async def go():
+        for value in (0.04, 0.05):
+            await other.flow.predict("mechanical", porosity(value))
+        other.response_cache.cache.shared.flush()
+        for value in (0.01, 0.02, 0.03):
+            await core.flow.predict("mechanical", porosity(value))
+        await core.sweeps._task
+        return core.sweeps.prefetched, [
+            (await core.flow.predict("mechanical", porosity(v)))["cached"] for v in (0.04, 0.05)
+        ]
+
+    assert asyncio.run(go()) == (0, [True, True]) and counting.calls == 3  # only the walk's own three
 
 
 def test_without_the_prefetch_a_sweep_finds_nothing_cached(make_core):

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from enum import Enum
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -54,6 +55,17 @@ class Computed(NamedTuple):
 
     rendered: bytes
     columns: Columns | None
+
+
+class Precomputed(Enum):
+    """Where ``PredictionFlow.precompute`` found the answer; true only when it was computed."""
+
+    HELD = "held"  # by this worker's local layer already (or the worker keeps no cache)
+    FROM_SHARED = "from_shared"  # by the shared layer: copied into the local layer
+    COMPUTED = "computed"
+
+    def __bool__(self) -> bool:
+        return self is Precomputed.COMPUTED
 
 
 def _options(request: Request) -> tuple[bool, bool]:
@@ -156,19 +168,23 @@ class PredictionFlow:
         if self._on_default is not None:
             self._on_default(family, tag)
 
-    async def precompute(self, family: str, request: Request) -> bool:
-        """Put the default model's answer to ``request`` into the response cache ahead of its
-        asker (api/prediction/warmup.py); False when this worker holds it already (or keeps no
-        cache). The look-up is not counted: the cache's hit rate stays the askers'."""
+    async def precompute(self, family: str, request: Request) -> Precomputed:
+        """Put the default model's answer to ``request`` into this worker's response cache ahead
+        of its asker (api/prediction/warmup.py): from the shared layer when it holds it (a Redis
+        GET costs far less than a model call), else computed; the outcome is false when nothing was
+        computed. The look-ups are not counted: the caches' hit rates stay the askers'."""
         if self.response_cache is None:
-            return False
+            return Precomputed.HELD
         prepared = self.families[family].prepare(request)
         card = await self.cards.default(family)
         key = keys.response_key(family, prepared.canonical, card.tag, request)
-        if self.response_cache.cache.local.holds(key):
-            return False
+        layers = self.response_cache.cache
+        if layers.local.holds(key):
+            return Precomputed.HELD
+        if await layers.fill_local(key):
+            return Precomputed.FROM_SHARED
         await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
-        return True
+        return Precomputed.COMPUTED
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
         return await (self.cards.default(family) if version is None else self.cards.version(family, version))

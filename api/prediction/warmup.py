@@ -11,7 +11,9 @@
   of that walk are computed in the background, one sweep at a time per worker (the budget).
 
 Both answer with the default model and the askers' own options (intervals, importances), so the
-cached entries are under the keys the next requests will look up.
+cached entries are under the keys the next requests will look up. An answer the shared layer
+(Redis, or the machine's SQLite file) holds already is copied into the worker's own layer, not
+computed again (PredictionFlow.precompute).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from api.prediction.families import Request
-from api.prediction.flow import PredictionFlow
+from api.prediction.flow import Precomputed, PredictionFlow
 from api.prediction.schemas import HardnessRequest, PredictionRequest
 from api.transport.access import CALLER_KEY_ID
 from api.transport.errors import ApiError
@@ -57,15 +59,23 @@ def request_of(family: str, material: dict[str, Any], options: dict[str, Any] | 
 
 @dataclass
 class WarmupReport:
-    """What the last warm-up did (``/api/v1/performance`` shows it)."""
+    """What the last warm-up did (``/api/v1/performance`` shows it): of its materials, how many
+    were computed, held by the worker's own cache layer already, copied from the shared layer
+    (Redis, or the machine's SQLite file), or failed."""
 
     reason: str = ""
     materials: int = 0
     computed: int = 0
     already_cached: int = 0
+    from_shared: int = 0
     failed: int = 0
     seconds: float = 0.0
     finished: bool = False
+
+    def count(self, outcome: Precomputed) -> None:
+        self.computed += outcome is Precomputed.COMPUTED
+        self.already_cached += outcome is Precomputed.HELD
+        self.from_shared += outcome is Precomputed.FROM_SHARED
 
 
 @dataclass
@@ -138,12 +148,11 @@ class Warmer:
         async def one(f: str, request: Request) -> None:
             async with gate:
                 try:
-                    computed = await self.flow.precompute(f, request)
+                    outcome = await self.flow.precompute(f, request)
                 except SKIPPED:
                     report.failed += 1
                     return
-            report.computed += computed
-            report.already_cached += not computed
+            report.count(outcome)
 
         await asyncio.gather(*(one(f, r) for f, r in found))
 
@@ -190,7 +199,7 @@ class SweepPrefetch:
         self.flow, self.points = flow, points
         self._walks: dict[tuple[str, str | None], _Walk] = {}
         self._task: asyncio.Task[None] | None = None
-        self.prefetched = 0
+        self.prefetched = 0  # points computed (not those found in a cache layer)
 
     def observe(self, family: str, request: Request, canonical: dict[str, Any]) -> None:
         if family not in MATERIAL_FAMILIES:
@@ -212,6 +221,7 @@ class SweepPrefetch:
         requests = [r for r in (request_of(family, m, options) for m in materials) if r is not None]
         for request in requests:  # in order: the next point first
             try:
-                self.prefetched += await self.flow.precompute(family, request)
+                outcome = await self.flow.precompute(family, request)
+                self.prefetched += outcome is Precomputed.COMPUTED
             except SKIPPED:
                 return  # out of the accepted range, or the runner is busy: the walk's askers compute it
