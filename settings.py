@@ -220,7 +220,8 @@ class Environment(BaseSettings):
     prediction_log: bool = Field(
         False,
         description="record every answered prediction in the prediction log (off by default: on a saturated "
-        "two-core machine it costs 0-7 % of throughput and its writer process 2-6 % of the CPU, docs/prediction-log.md)",
+        "two-core machine it costs 0-7 % of throughput and its writer process 2-6 % of the CPU, "
+        "docs/prediction-log.md)",
     )
     database_url: str = Field(
         "sqlite:///var/prediction_log.sqlite3",
