@@ -1,6 +1,8 @@
-"""What the request path hands the log (``Entry``: references only, nothing parsed or serialised
-there) and what the writer makes of it, off the request path: the answer's columns (``Answer``,
-stored once per response key and model) and the request's row that refers to it (``Row``)."""
+"""What the request path hands the log (``Entry``: nothing parsed there; an answer computed for
+the request comes with its logged columns, made from its body before it was rendered, an answer
+from a cache as its rendered bytes or as a reference) and what the writer makes of it, off the
+request path: the answer's columns (``Answer``, stored once per response key and model) and the
+request's row that refers to it (``Row``)."""
 
 from __future__ import annotations
 

@@ -213,7 +213,8 @@ class PredictionFlow:
         return out
 
     async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> Computed:
-        """The rendered answer (stored as rendered: the response is rendered once)."""
+        """The rendered answer (stored as rendered: the response is rendered once), and with the
+        prediction log on its logged columns."""
         rows = await prepared.rows(request.model_version is not None)
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
