@@ -11,9 +11,12 @@ queue over a Unix socket (predlog/wire.py).
   PREDICTION_LOG_QUEUE and are handed over once it is back; the same when the writer does not read
   (more than ``BACKLOG_BYTES`` waiting in the socket).
 - The writer confirms each message once its entries are written, or dropped and counted there
-  (``wire.Settled``). Messages not confirmed when the connection breaks (the writer was killed)
-  are counted here as dropped (``writer``): rows are never lost without a count. A writer killed
-  between a write and its confirmation counts those rows twice (written there, dropped here).
+  (``wire.Settled``), and after each batch that cut through a message, how many of its entries are
+  not yet. Entries not confirmed when the connection breaks (the writer was killed) are counted
+  here as dropped (``writer``): rows are never lost without a count. A writer killed between a
+  transaction's commit and the confirmation it sends right after counts that transaction's rows
+  twice (written there, dropped here): at most ``PREDICTION_LOG_BATCH_ROWS`` rows, in a window of
+  microseconds (longer only while this worker does not read the socket).
 - ``flush`` (the query routes) hands the queue over and waits for the writer to write it.
 - ``knows``: the response keys whose material this worker has handed over, so a repeat is a
   reference, its material and body left out (the writer remembers its answer: predlog/entry.py
@@ -165,7 +168,7 @@ class _Link(asyncio.Protocol):
         self.owner = owner
         self.transport: asyncio.WriteTransport | None = None
         self.frames = wire.Frames()
-        self.unconfirmed: dict[int, int] = {}  # message -> its entries, in order
+        self.unconfirmed: dict[int, int] = {}  # message -> its entries not confirmed yet, in order
         self.confirmed = 0
         self.changed = asyncio.Event()
         self.closing = False
@@ -189,11 +192,16 @@ class _Link(asyncio.Protocol):
                 self.transport.close()
             return
         for told in settled:
-            for seq in [s for s in self.unconfirmed if s <= told.seq]:
-                del self.unconfirmed[seq]
-            self.confirmed = max(self.confirmed, told.seq)
+            self.confirm(told)
             self.owner.told(told)
         self.changed.set()
+
+    def confirm(self, told: wire.Settled) -> None:
+        for seq in [s for s in self.unconfirmed if s <= told.seq]:
+            del self.unconfirmed[seq]
+        self.confirmed = max(self.confirmed, told.seq)
+        if told.partial_seq in self.unconfirmed:
+            self.unconfirmed[told.partial_seq] = told.partial_left
 
     async def settled(self, seq: int, timeout_s: float) -> bool:
         """Wait until the writer confirmed message ``seq``; False after ``timeout_s`` or a broken link."""

@@ -5,7 +5,10 @@ It listens on a Unix socket for the API workers' messages (predlog/wire.py, pred
 queues their entries in a ``PredictionLog`` (predlog/writer.py: rows made, written in batches of
 one transaction, a failing database dropping and counting rows and retried with back-off,
 retention), and after every write attempt tells each worker up to which message its entries are
-settled. Its counters (written, dropped) go to the serve's Prometheus directory, which
+settled and, of the message a batch cut through, how many are not yet: a message of many batches
+is confirmed batch by batch, so a writer killed counts twice (written here, dropped by the worker)
+only the rows of a transaction it committed and had not confirmed yet (the frame goes out right
+after the commit). Its counters (written, dropped) go to the serve's Prometheus directory, which
 /api/v1/performance and /metrics sum over every process.
 
 On SIGTERM it stops listening, waits (at most SHUTDOWN_TIMEOUT_S) until the API workers have
@@ -25,6 +28,7 @@ import signal
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from monitoring.logs import configure as configure_logging
 from monitoring.metrics import Metrics
@@ -37,6 +41,16 @@ from settings import Settings, worker_settings
 logger = logging.getLogger("armor.predlog")
 
 
+class _Pending(NamedTuple):
+    """A message not wholly settled: its queued entries are the log's ``start``-th to ``end``-th
+    (counted as ``PredictionLog.settled`` counts them; the queue is FIFO, so they follow each other)."""
+
+    peer: _Peer
+    seq: int
+    start: int
+    end: int
+
+
 class WriterServer:
     """The socket's side of a ``PredictionLog``: entries in, confirmations out."""
 
@@ -46,9 +60,7 @@ class WriterServer:
         self.left = asyncio.Event()  # set whenever a peer goes
         self._server: asyncio.AbstractServer | None = None
         self._flushes: set[asyncio.Task[bool]] = set()
-        # (peer, message, mark): the message is settled once the log has settled ``mark`` entries, the
-        # count up to its own last entry (settled before it + queued, its own last: the queue is FIFO)
-        self._pending: deque[tuple[_Peer, int, int]] = deque()
+        self._pending: deque[_Pending] = deque()  # in the order of their entries in the log's queue
         log.on_settled = self._settled
 
     async def start(self) -> None:
@@ -60,9 +72,10 @@ class WriterServer:
         self.log.start()
 
     def received(self, peer: _Peer, message: wire.Handed) -> None:
+        start = self.log.settled + self.log.queued
         for entry in wire.entries_of(message):
             self.log.offer(entry)  # a full queue drops (and counts) at once
-        self._pending.append((peer, message.seq, self.log.settled + self.log.queued))
+        self._pending.append(_Pending(peer, message.seq, start, self.log.settled + self.log.queued))
         if not self.log.queued:
             self._settled()
         if message.sync:  # a reader waits for it
@@ -72,14 +85,18 @@ class WriterServer:
 
     def _settled(self) -> None:
         """Tell each API worker up to which of its messages every entry is written, or dropped and
-        counted here."""
-        told: set[_Peer] = set()
-        while self._pending and self._pending[0][2] <= self.log.settled:
-            peer, seq, _ = self._pending.popleft()
-            peer.settled = seq
-            told.add(peer)
-        for peer in told:
-            peer.tell(self.log.last_error)
+        counted here; and the one whose message the last batch cut through, how many of that
+        message's entries are not (its entries follow each other: only one message is cut)."""
+        told: dict[_Peer, tuple[int, int]] = {}
+        while self._pending and self._pending[0].end <= self.log.settled:
+            settled = self._pending.popleft()
+            settled.peer.settled = settled.seq
+            told[settled.peer] = (0, 0)
+        if self._pending and self._pending[0].start < self.log.settled:
+            cut = self._pending[0]
+            told[cut.peer] = (cut.seq, cut.end - self.log.settled)
+        for peer, (partial_seq, partial_left) in told.items():
+            peer.tell(self.log.last_error, partial_seq, partial_left)
 
     async def stop(self, linger_s: float) -> None:
         """Stop listening, wait at most ``linger_s`` for the connected API workers to go, write
@@ -120,9 +137,11 @@ class _Peer(asyncio.Protocol):
             logger.error("a prediction log message could not be read (%s); connection closed", type(exc).__name__)
             self.close()
 
-    def tell(self, last_error: str | None) -> None:
+    def tell(self, last_error: str | None, partial_seq: int = 0, partial_left: int = 0) -> None:
+        """Confirm up to ``self.settled``; of message ``partial_seq`` (0: none), ``partial_left``
+        entries are not settled yet."""
         if self.transport is not None:
-            self.transport.write(wire.frame(wire.Settled(self.settled, last_error)))
+            self.transport.write(wire.frame(wire.Settled(self.settled, last_error, partial_seq, partial_left)))
 
     def close(self) -> None:
         if self.transport is not None:

@@ -3,8 +3,11 @@
 
     API worker -> writer:  Handed(seq, sync, entries)   the worker's queue, every PREDICTION_LOG_FLUSH_S
                            (entries: plain tuples of ``Entry``'s fields; sync: write it now, a reader waits)
-    writer -> API worker:  Settled(seq, last_error)     after each batch written or dropped: every entry
-                           of the worker's messages up to ``seq`` is written, or dropped and counted
+    writer -> API worker:  Settled(seq, last_error, partial_seq, partial_left)
+                           after each batch written or dropped: every entry of the worker's messages
+                           up to ``seq`` is written, or dropped and counted; of message
+                           ``partial_seq``, the next one, some are and ``partial_left`` are not yet
+                           (a message of many batches is confirmed batch by batch)
 
 Why pickle: the entries are tuples of str, bytes, float, bool, None and (a /batch row's outcome)
 dicts; pickle writes a list of 10,000 of them at ~0.4 us an entry in C, keeps bytes as bytes, and
@@ -36,6 +39,10 @@ class Handed(NamedTuple):
 class Settled(NamedTuple):
     seq: int  # every message up to this one is settled (0: none yet)
     last_error: str | None  # the writer's last database error, None once a write succeeded
+    # the message after ``seq`` when some of its entries are settled (0: none is), named rather than
+    # ``seq + 1``: a worker's numbers go on across connections, a new connection's first is not 1
+    partial_seq: int = 0
+    partial_left: int = 0  # its entries not settled yet
 
 
 def frame(message: Handed | Settled) -> bytes:

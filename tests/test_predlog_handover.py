@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.metrics import Metrics
+from predlog import wire
 from predlog.entry import Entry
 from predlog.handover import HandOver
 from predlog.process import WriterServer
@@ -130,6 +131,34 @@ def test_entries_a_writer_never_confirmed_are_counted_when_it_goes(socket_path, 
         connections[0].close()  # the writer is killed
         server.close()
         await asyncio.sleep(0.1)
+        await worker.close()
+        return flushed
+
+    assert asyncio.run(asyncio.wait_for(go(), 30)) is False
+    assert dropped(metrics, "writer") == 4
+
+
+def test_of_a_message_the_writer_told_partly_settled_only_what_is_left_is_counted_when_it_goes(socket_path, tmp_path):
+    """The writer wrote 6 of the 10 entries (a transaction cut through the message) and was killed:
+    the worker counts the 4 left, not the 10."""
+    metrics = Metrics()
+
+    async def go():
+        async def cut(reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+            frames, handed = wire.Frames(), []
+            while not handed:
+                handed = frames.feed(await reader.read(1 << 16))
+            seq = wire.Handed._make(handed[0]).seq
+            stream.write(wire.frame(wire.Settled(0, None, seq, 4)))  # 6 of its 10 written, 4 left
+            await stream.drain()
+            stream.close()  # then the writer is killed
+
+        server = await asyncio.start_unix_server(cut, str(socket_path))
+        worker = HandOver(SETTINGS, metrics, str(socket_path), SQLiteStore(tmp_path / "log.sqlite3"))
+        for i in range(10):
+            worker.offer(entry(i))
+        flushed = await worker.flush()
+        server.close()
         await worker.close()
         return flushed
 

@@ -11,13 +11,13 @@ ENTRY = Entry(
 
 
 def test_a_stream_cut_anywhere_gives_back_every_message_whole():
-    data = wire.handed([ENTRY, ENTRY._replace(ts=2.0)], 7, True) + wire.frame(wire.Settled(3, "OSError"))
+    data = wire.handed([ENTRY, ENTRY._replace(ts=2.0)], 7, True) + wire.frame(wire.Settled(3, "OSError", 4, 120))
     frames, found = wire.Frames(), []
     for start in range(0, len(data), 5):
         found += frames.feed(data[start : start + 5])
     handed, settled = wire.Handed._make(found[0]), wire.Settled._make(found[1])
     assert (handed.seq, handed.sync, wire.entries_of(handed)) == (7, True, [ENTRY, ENTRY._replace(ts=2.0)])
-    assert settled == wire.Settled(3, "OSError")
+    assert settled == wire.Settled(3, "OSError", 4, 120)
 
 
 def test_a_frame_longer_than_the_limit_is_refused():
