@@ -115,8 +115,11 @@ class ServiceCore:
         self._models_flight: SingleFlight[dict[str, Any]] = SingleFlight()
 
     def _predictive(self, log_settings: PredictionLogSettings) -> tuple[Warmer | None, SweepPrefetch | None]:
-        """The warm-up (it reads the log) and the sweep prefetch (api/prediction/warmup.py)."""
-        warmer = Warmer(self.flow, self.prediction_log.store, log_settings) if self.prediction_log else None
+        """The warm-up (it reads the log) and the sweep prefetch (api/prediction/warmup.py); both put
+        answers into the response cache, so neither runs without one."""
+        warmer = None
+        if self.prediction_log is not None and self.response_cache is not None:
+            warmer = Warmer(self.flow, self.prediction_log.store, log_settings)
         sweeps = None
         if log_settings.sweep_prefetch_points > 0 and self.response_cache is not None:
             sweeps = SweepPrefetch(self.flow, log_settings.sweep_prefetch_points)

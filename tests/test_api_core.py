@@ -46,3 +46,11 @@ def test_the_model_listing_is_read_from_the_store_once_per_ttl_however_many_ask(
     core._models = (core._models[0] - core.MODELS_TTL_S, core._models[1])  # the listing is now as old as the TTL
     asyncio.run(ask(2))
     assert len(reads) == 2
+
+
+def test_without_a_response_cache_there_is_no_warm_up_to_report(make_core, tmp_path):
+    """The warm-up puts answers into the response cache: without one it would compute them for
+    nothing and report every material as already cached."""
+    log = {"prediction_log": True, "database_url": f"sqlite:///{tmp_path}/log.sqlite3"}
+    assert make_core(**log).warmer is not None
+    assert make_core(enable_response_caching=False, **log).warmer is None
