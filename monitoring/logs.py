@@ -70,6 +70,40 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# BentoML logs every exception its typed endpoints raise as "Exception on <path> [<method>]" at ERROR
+# with the traceback, a refusal included (bentoml/_internal/server/http_app.py ``log_exception``)
+BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+
+
+class RefusalFilter(logging.Filter):
+    """BentoML's line for a typed endpoint's refusal, not an error of the server: a refusal of the
+    request (pydantic's ValidationError, a BentoMLException under 500) becomes an INFO line, a 5xx
+    BentoMLException (the runner unavailable) a WARNING, both without the traceback and with the
+    status and message; any other exception stays an ERROR with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        status = _refusal_status(exc)
+        if status is not None:
+            record.levelno, record.levelname = (logging.INFO, "INFO") if status < 500 else (logging.WARNING, "WARNING")
+            record.msg, record.args = f"{record.getMessage()} refused: {status} {exc}", None
+            record.exc_info, record.exc_text = None, None
+            record.status = status
+        return True
+
+
+def _refusal_status(exc: BaseException | None) -> int | None:
+    """The HTTP status of a refusal BentoML answers for ``exc``; None for anything else."""
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return 400
+    if isinstance(exc, BentoMLException):
+        return int(exc.error_code)
+    return None
+
+
 def adopt_foreign_lines() -> None:
     """The handlers BentoML configured for its own, uvicorn's and circus's loggers write this JSON
     too (same fields as the service's lines); call after BentoML's logging set-up (a worker
@@ -82,8 +116,12 @@ def adopt_foreign_lines() -> None:
 
 def configure(level: int = logging.INFO) -> None:
     """JSON lines on stderr for the service's own loggers (``armor.*``), and BentoML's, uvicorn's and
-    circus's lines in the same JSON; idempotent."""
+    circus's lines in the same JSON, a typed endpoint's refusal not as an error (``RefusalFilter``);
+    idempotent."""
     adopt_foreign_lines()
+    bentoml_http = logging.getLogger(BENTOML_HTTP_LOGGER)
+    if not any(isinstance(f, RefusalFilter) for f in bentoml_http.filters):
+        bentoml_http.addFilter(RefusalFilter())
     logger = logging.getLogger("armor")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return

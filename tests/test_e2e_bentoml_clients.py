@@ -4,11 +4,13 @@ are listed in /schema.json and give the values of /api/v1/predict/..."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import bentoml
 import httpx
 import pytest
 
+from monitoring.logs import BENTOML_HTTP_LOGGER
 from tests.support import BentoServer, example
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +104,18 @@ def test_a_refusal_is_the_json_error_body_with_the_request_id(served, change, st
     answer = httpx.post(f"{served.url}/predict_mechanical", json=example() | change, headers={"X-Request-ID": given})
     assert (answer.status_code, answer.json()["error"]["type"]) == (status, kind)
     assert answer.headers["x-request-id"] == answer.json()["request_id"] == given
+    # BentoML's own line for it is the refusal's, not an ERROR with a traceback (monitoring/logs.py)
+    lines = [json.loads(line) for line in _log_lines(served) if given in line]
+    bentoml_lines = [line for line in lines if line["logger"] == BENTOML_HTTP_LOGGER]
+    assert [(line["level"], line["status"]) for line in bentoml_lines] == [("INFO", status)]
+    assert all("exception" not in line for line in bentoml_lines)
+
+
+def _log_lines(server: BentoServer) -> list[str]:
+    """The serve's JSON lines so far."""
+    server.log.flush()
+    with open(server.log.name) as written:
+        return [line for line in written if line.startswith("{")]
 
 
 def test_docs_json_is_valid_openapi_31_with_every_route(served):

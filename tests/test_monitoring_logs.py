@@ -9,7 +9,7 @@ import logging
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from monitoring.logs import REQUEST_ID, TRACEPARENT, JsonFormatter
+from monitoring.logs import BENTOML_HTTP_LOGGER, REQUEST_ID, TRACEPARENT, JsonFormatter, RefusalFilter
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT_EXAMPLE = f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"
@@ -52,3 +52,37 @@ def test_a_span_of_a_new_trace_is_named_without_a_traceparent():
     with TracerProvider().get_tracer("test").start_as_current_span("request") as span:
         line = _line()
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x") != CLIENT_TRACE
+
+
+def _bentoml_line(exc: BaseException) -> logging.LogRecord:
+    """The record BentoML's log_exception writes for ``exc`` raised by a typed endpoint."""
+    try:
+        raise exc
+    except BaseException:
+        import sys
+
+        return logging.LogRecord(
+            BENTOML_HTTP_LOGGER, logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/x", "POST"), sys.exc_info()
+        )
+
+
+def test_a_typed_endpoints_refusal_is_an_info_line_without_a_traceback():
+    from api.transport.bentoml_api import FlowFailure
+
+    record = _bentoml_line(FlowFailure("unknown model version", 404))
+    RefusalFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["level"], line["status"]) == ("INFO", 404) and "exception" not in line
+    assert line["message"] == "Exception on /x [POST] refused: 404 unknown model version"
+
+
+def test_a_runner_unavailable_is_a_warning_and_any_other_exception_stays_an_error_with_its_traceback():
+    from bentoml.exceptions import ServiceUnavailable
+
+    unavailable = _bentoml_line(ServiceUnavailable("runner down"))
+    RefusalFilter().filter(unavailable)
+    assert (unavailable.levelname, unavailable.exc_info) == ("WARNING", None)
+    bug = _bentoml_line(KeyError("x"))
+    RefusalFilter().filter(bug)
+    line = json.loads(JsonFormatter().format(bug))
+    assert line["level"] == "ERROR" and "KeyError" in line["exception"]
