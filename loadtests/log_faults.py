@@ -1,5 +1,6 @@
-"""The prediction log's PostgreSQL killed during traffic (issue 29): no request may fail, the rows
-that could not be written are counted, and writing resumes once the server is back.
+"""The prediction log's database failing during traffic (issue 29): PostgreSQL killed, or the disk of
+the SQLite file full. No request may fail, the rows that could not be written are counted, and
+writing resumes once the database is back.
 
     python -m loadtests.log_faults [--seconds 60] [--clients 8]
 
@@ -12,6 +13,13 @@ written with a time in that phase (the phases' edges: when the server was down, 
 again), and the service's own counts (written, dropped): every 200 answer is written or counted
 as dropped. Rows queued while the writer waits out its back-off are written once the server is
 back: only the batches tried while it is down are dropped.
+
+    python -m loadtests.log_faults --sqlite-disk-full [--seconds 60]
+
+The same with the default database, a SQLite file, on a disk that fills up: the file lives on a
+tmpfs of its own (``--disk-mb``, mounted for the run: root only), filled to the last byte by a
+filler file at one third and emptied again at two thirds; the writes fail with SQLite's "database
+or disk is full" meanwhile.
 
     python -m loadtests.log_faults --cluster [--seconds 60]
 
@@ -26,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -104,6 +114,83 @@ def _alive(pid_file: Path) -> bool:
     return True
 
 
+class Fault(Protocol):
+    """The database the log writes to, and how it fails and comes back."""
+
+    url: str  # the service's DATABASE_URL
+    name: str
+
+    def fail(self) -> None: ...
+
+    def mend(self) -> None: ...
+
+    def written_per_phase(self, bounds: dict[str, tuple[float, float]]) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+class PostgresKilled:
+    """A PostgreSQL server of its own, killed (``pg_ctl -m immediate``) and started again."""
+
+    name = "PostgreSQL killed"
+
+    def __init__(self, root: str):
+        self.server = PostgresServer(require_postgres_bin_dir(), root)
+        self.server.start()
+        self.url = self.server.url
+
+    def fail(self) -> None:
+        self.server.kill()
+
+    def mend(self) -> None:
+        self.server.start()
+
+    def written_per_phase(self, bounds: dict[str, tuple[float, float]]) -> dict[str, int]:
+        return asyncio.run(written_per_phase(self.url, bounds))
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class SQLiteDiskFull:
+    """A SQLite file on a tmpfs of ``disk_mb`` of its own, filled to the last byte and emptied."""
+
+    name = "SQLite disk full"
+
+    def __init__(self, root: str, disk_mb: int):
+        self.disk = Path(root) / "disk"
+        self.disk.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", str(self.disk)], check=True)
+        self.file, self.filler = self.disk / "log.sqlite3", self.disk / "filler"
+        self.url = f"sqlite:///{self.file}"
+
+    def fail(self) -> None:
+        """Write the filler until the disk has no byte left."""
+        descriptor = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            for size in (1 << 20, 1 << 12, 1):  # unbuffered: a short write leaves less than ``size``
+                block = b"\0" * size
+                with contextlib.suppress(OSError):
+                    while os.write(descriptor, block) == size:
+                        pass
+        finally:
+            os.close(descriptor)
+
+    def mend(self) -> None:
+        self.filler.unlink()
+
+    def written_per_phase(self, bounds: dict[str, tuple[float, float]]) -> dict[str, int]:
+        with sqlite3.connect(self.file) as db:
+            return {
+                p: int(db.execute("SELECT COUNT(*) FROM predictions WHERE ts >= ? AND ts < ?", (lo, hi)).fetchone()[0])
+                for p, (lo, hi) in bounds.items()
+            }
+
+    def close(self) -> None:
+        # lazily: the serve's workers (sessions of their own) may still be closing the file
+        subprocess.run(["umount", "--lazy", str(self.disk)], check=False)
+
+
 def log_figures(urls: list[str]) -> dict[str, Any]:
     """The service's counts (written, dropped by reason, last error), summed over the instances."""
     figures = [httpx.get(f"{url}/api/v1/performance", timeout=30).json()["prediction_log"] for url in urls]
@@ -117,11 +204,11 @@ def log_figures(urls: list[str]) -> dict[str, Any]:
     }
 
 
-async def drive(url: str, seconds: float, clients: int, server: PostgresServer) -> dict[str, Any]:
+async def drive(url: str, seconds: float, clients: int, fault: Fault) -> dict[str, Any]:
     pool = RequestPool(lambda rng: material_body(rng), repeat_prob=0.7, max_size=500, seed=29)
     statuses: dict[str, Counter[int]] = {p: Counter() for p in PHASES}
     served_by: Counter[str] = Counter()
-    edges = [time.time()]  # unix times: start, server killed, server started, end
+    edges = [time.time()]  # unix times: start, database failed, database back, end
     started = time.monotonic()
 
     def phase() -> str:
@@ -142,10 +229,10 @@ async def drive(url: str, seconds: float, clients: int, server: PostgresServer) 
 
     async def faults() -> None:
         await asyncio.sleep(seconds / 3)
-        await asyncio.to_thread(server.kill)
+        await asyncio.to_thread(fault.fail)
         edges.append(time.time())
         await asyncio.sleep(seconds / 3)
-        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(fault.mend)
         edges.append(time.time())
 
     async with httpx.AsyncClient(timeout=30) as http:
@@ -171,22 +258,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--cluster", action="store_true", help="the three-instance cluster behind HAProxy")
+    parser.add_argument("--sqlite-disk-full", action="store_true", help="a SQLite file whose disk fills up")
+    parser.add_argument("--disk-mb", type=int, default=256, help="with --sqlite-disk-full: the tmpfs's size")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="armor-log-faults-")
-    database = PostgresServer(require_postgres_bin_dir(), root)
-    database.start()
-    service: Service = ThreeInstances(database.url) if args.cluster else OneServe(database.url)
+    fault: Fault = SQLiteDiskFull(root, args.disk_mb) if args.sqlite_disk_full else PostgresKilled(root)
+    service: Service = ThreeInstances(fault.url) if args.cluster else OneServe(fault.url)
     try:
         service.start()
-        traffic = asyncio.run(drive(service.url, args.seconds, args.clients, database))
+        traffic = asyncio.run(drive(service.url, args.seconds, args.clients, fault))
         time.sleep(3)  # the writers' next rounds (the back-off is at most 5 s)
         time.sleep(3)
         figures = log_figures(service.instance_urls)
-        written = asyncio.run(written_per_phase(database.url, traffic["bounds"]))
+        written = fault.written_per_phase(traffic["bounds"])
     finally:
         service.stop()
-        database.stop()
+        fault.close()
         shutil.rmtree(root, ignore_errors=True)
     answered = sum(n for counts in traffic["statuses"].values() for s, n in counts.items() if s == 200)
     dropped = sum(figures["dropped_total"].values())
@@ -194,6 +282,7 @@ def main() -> None:
         "seconds": args.seconds,
         "clients": args.clients,
         "target": "cluster (3 instances, HAProxy)" if args.cluster else "bentoml serve",
+        "fault": fault.name,
         "answers_by_phase": {p: dict(c) for p, c in traffic["statuses"].items()},
         "answers_by_instance": dict(sorted(traffic["served_by"].items())) if args.cluster else None,
         "failed_requests": sum(n for c in traffic["statuses"].values() for s, n in c.items() if s != 200),
