@@ -8,7 +8,7 @@ PORT   ?= 3000
 PIP_VERSION = 26.3
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv tools test models serve bench bench-compare bench-paths bench-warmup bench-log-faults lint typecheck build clean loadtest container science
+.PHONY: venv tools test models serve bench bench-compare bench-paths bench-warmup bench-log-faults bench-log-faults-sqlite lint typecheck build clean loadtest container science
 
 # A venv with pip in it. Debian's python3 has no ensurepip until python3-venv is installed: then the
 # venv is made without pip and deploy/bootstrap_pip.py fetches pip $(PIP_VERSION) from the package
@@ -73,6 +73,10 @@ bench-warmup: models
 # PostgreSQL killed during 60 s of traffic under bentoml serve: failed requests, rows dropped and written (~2 min).
 bench-log-faults: models
 	$(PY) -m loadtests.log_faults --seconds 60 --json docs/log-faults.json
+
+# The SQLite file's disk filled during 60 s of traffic (a tmpfs of its own: root only; ~2 min).
+bench-log-faults-sqlite: models
+	$(PY) -m loadtests.log_faults --sqlite-disk-full --seconds 60 --json docs/log-faults-sqlite.json
 
 # What each way in costs: /api/v1/predict/mechanical against BentoML's typed /predict_mechanical (~2 min).
 bench-paths: models
