@@ -4,7 +4,10 @@ transaction, in WAL mode with the writer's settings (predlog/sqlite.py), with th
 service stores it (a 24-digit hex TEXT primary key), as a 12-byte BLOB, as an 8-byte INTEGER with
 a UNIQUE index, and without any index; user and system CPU a row of each round.
 
-    python -m loadtests.predlog_keys [--answers 20000] [--rounds 8]
+    python -m loadtests.predlog_keys [--answers 20000] [--rounds 8] [--checkpoint-pages 10000]
+
+``--checkpoint-pages``: SQLite's ``wal_autocheckpoint`` (the writer's CHECKPOINT_PAGES by default;
+SQLite's own default is 1,000).
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ KEYS: dict[str, tuple[str, Callable[[int], object]]] = {
 }
 
 
-def rounds(key_column: str, key: Callable[[int], object], answers: int, count: int) -> list[tuple[float, float]]:
+def rounds(
+    key_column: str, key: Callable[[int], object], answers: int, count: int, checkpoint_pages: int = CHECKPOINT_PAGES
+) -> list[tuple[float, float]]:
     """User and system CPU a row (us) of each round of ``answers`` new answers."""
     db = sqlite3.connect(Path(tempfile.mkdtemp(prefix="predlog-keys-")) / "keys.sqlite3", isolation_level=None)
-    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", f"wal_autocheckpoint = {CHECKPOINT_PAGES}"):
+    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", f"wal_autocheckpoint = {checkpoint_pages}"):
         db.execute(f"PRAGMA {pragma}")
     db.execute(f"CREATE TABLE answers ({key_column}, {COLUMNS})")
     found, n = [], 0
@@ -75,9 +80,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--checkpoint-pages", type=int, default=CHECKPOINT_PAGES)
+    parser.add_argument(
+        "--keys", default="", help="only the key forms whose name contains one of these (comma-separated)"
+    )
     args = parser.parse_args()
+    wanted = [w for w in args.keys.split(",") if w]
     for name, (column, key) in KEYS.items():
-        found = rounds(column, key, args.answers, args.rounds)
+        if wanted and not any(w in name for w in wanted):
+            continue
+        found = rounds(column, key, args.answers, args.rounds, args.checkpoint_pages)
         print(f"{name:26s}", " ".join(f"{user:.1f}/{system:.1f}" for user, system in found), "us user/system a row")
 
 

@@ -26,8 +26,9 @@ BUSY_TIMEOUT_MS = 5000
 # 1,000, 4 MB). A new answer dirties a random page of the answers' key index; between two
 # checkpoints each page is copied back once however often it was written, so a larger WAL copies
 # fewer pages: new answers written to a growing file, 20,000 at a time (500 a transaction), took
-# 16 us a row at the fifth 20,000 with 1,000 pages and 10.5 us with 10,000 (user + system CPU,
-# sqlite3, this machine). The WAL is truncated back to JOURNAL_LIMIT_BYTES after a checkpoint.
+# 20.0-20.2 us a row at the fifth 20,000 with 1,000 pages and 13.0-14.8 us with 10,000 (user +
+# system CPU, two runs each alternating: `python -m loadtests.predlog_keys --keys served --rounds 5
+# --checkpoint-pages N`). The WAL is truncated back to JOURNAL_LIMIT_BYTES after a checkpoint.
 CHECKPOINT_PAGES = 10_000
 JOURNAL_LIMIT_BYTES = 64 << 20
 WAL_RETRY_S = 0.02
