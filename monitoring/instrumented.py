@@ -80,6 +80,12 @@ class InstrumentedLayeredCache:
         await self.cache.set(key, value)
         self._count_shared_failures()
 
+    async def fill_local(self, key: str) -> bool:
+        """``LayeredCache.fill_local`` (no hit or miss counted), its shared layer's failures counted."""
+        found = await self.cache.fill_local(key)
+        self._count_shared_failures()
+        return found
+
     def _count_shared_failures(self) -> None:
         """The shared layer never raises; its failure counters grow instead. Published as one
         service-wide counter (the layer's own counters are per process)."""

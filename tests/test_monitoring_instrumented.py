@@ -46,3 +46,31 @@ def test_the_gauges_are_written_once_a_flush_with_the_last_size() -> None:
     metrics.tally.flush()
     assert writes == [cache.cache.memory_usage_bytes]
     assert sample(metrics, "armor_cache_memory_bytes", "feature") == cache.cache.memory_usage_bytes
+
+
+def test_a_shared_layer_failure_of_the_warm_ups_look_up_is_published_at_once():
+    """``fill_local`` (the warm-up's look-up, api/prediction/flow.py) counts a failure of the shared
+    layer in the service-wide counter, as ``get`` and ``set`` do."""
+    import asyncio
+
+    from caching import LayeredCache, RedisCache, TTLLRUCache
+    from monitoring.instrumented import CacheReporter, InstrumentedLayeredCache
+    from tests.support import RedisServer, free_port, require_redis_server
+
+    server = RedisServer(require_redis_server(), free_port())
+    server.start()
+    metrics = Metrics()
+    cache = InstrumentedLayeredCache(
+        LayeredCache(TTLLRUCache(), RedisCache(server.url, key_prefix="t:")),
+        CacheReporter("response", metrics),
+        metrics,
+    )
+    server.stop()
+
+    async def look() -> bool:
+        found = await cache.fill_local("k")
+        await cache.close()
+        return found
+
+    assert asyncio.run(look()) is False
+    assert metrics.shared_cache_errors._value.get() == 1

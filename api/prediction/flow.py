@@ -178,10 +178,9 @@ class PredictionFlow:
         prepared = self.families[family].prepare(request)
         card = await self.cards.default(family)
         key = keys.response_key(family, prepared.canonical, card.tag, request)
-        layers = self.response_cache.cache
-        if layers.local.holds(key):
+        if self.response_cache.cache.local.holds(key):
             return Precomputed.HELD
-        if await layers.fill_local(key):
+        if await self.response_cache.fill_local(key):
             return Precomputed.FROM_SHARED
         await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
         return Precomputed.COMPUTED
