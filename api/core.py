@@ -196,6 +196,7 @@ class ServiceCore:
         predictive = {
             "warmup_here": asdict(self.warmer.last) if self.warmer else None,
             "sweep_prefetched_here": self.sweeps.prefetched if self.sweeps else None,
+            "sweep_copied_here": self.sweeps.copied if self.sweeps else None,
         }
         return here | report.prediction_log(samples) | predictive
 

@@ -166,11 +166,11 @@ def test_a_sweep_point_the_shared_layer_holds_is_copied_not_counted_as_prefetche
         for value in (0.01, 0.02, 0.03):
             await core.flow.predict("mechanical", porosity(value))
         await core.sweeps._task
-        return core.sweeps.prefetched, [
+        return (core.sweeps.prefetched, core.sweeps.copied), [
             (await core.flow.predict("mechanical", porosity(v)))["cached"] for v in (0.04, 0.05)
         ]
 
-    assert asyncio.run(go()) == (0, [True, True]) and counting.calls == 3  # only the walk's own three
+    assert asyncio.run(go()) == ((0, 2), [True, True]) and counting.calls == 3  # only the walk's own three
 
 
 def test_without_the_prefetch_a_sweep_finds_nothing_cached(make_core):

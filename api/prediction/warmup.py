@@ -200,6 +200,7 @@ class SweepPrefetch:
         self._walks: dict[tuple[str, str | None], _Walk] = {}
         self._task: asyncio.Task[None] | None = None
         self.prefetched = 0  # points computed (not those found in a cache layer)
+        self.copied = 0  # points copied from the shared layer into this worker's
 
     def observe(self, family: str, request: Request, canonical: dict[str, Any]) -> None:
         if family not in MATERIAL_FAMILIES:
@@ -223,5 +224,6 @@ class SweepPrefetch:
             try:
                 outcome = await self.flow.precompute(family, request)
                 self.prefetched += outcome is Precomputed.COMPUTED
+                self.copied += outcome is Precomputed.FROM_SHARED
             except SKIPPED:
                 return  # out of the accepted range, or the runner is busy: the walk's askers compute it
