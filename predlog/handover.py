@@ -3,8 +3,10 @@ instance's writer process (predlog/process.py), which makes the rows and writes 
 
 Why a process of its own: written in the API worker (its event loop making the rows, the driver's
 thread holding the GIL), the log cost 11-36 % of the service's throughput; here an API worker's
-share is one append per answer and, every PREDICTION_LOG_FLUSH_S, one pickled message of its
-queue over a Unix socket (predlog/wire.py).
+share is one append per answer (with, for an answer computed for the request, its logged columns:
+predlog/entry.py ``columns``) and, every PREDICTION_LOG_FLUSH_S, one pickled message of its queue
+over a Unix socket (predlog/wire.py): 2-3 % of an API worker's samples under py-spy
+(docs/prediction-log.md, "Cost").
 
 - ``offer`` never waits and never fails: a full queue drops the entry (``queue_full``). While the
   writer is away (starting, restarted by the process manager) entries stay queued up to
