@@ -182,7 +182,7 @@ class PredictionFlow:
             return Precomputed.HELD
         if await self.response_cache.fill_local(key):
             return Precomputed.FROM_SHARED
-        await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key))
+        await self.flight.do(key, lambda: self._compute(family, request, prepared, card, key, precompute=True))
         return Precomputed.COMPUTED
 
     async def _card(self, family: str, version: str | None) -> ModelCard:
@@ -211,9 +211,11 @@ class PredictionFlow:
             out = unpack(packed, len(card.targets), width)
         return out
 
-    async def _compute(self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str) -> Computed:
+    async def _compute(
+        self, family: str, request: Request, prepared: Prepared, card: ModelCard, key: str, precompute: bool = False
+    ) -> Computed:
         """The rendered answer (stored as rendered: the response is rendered once), and with the
-        prediction log on its logged columns."""
+        prediction log on its logged columns (``precompute``: for the warm-up, not logged)."""
         rows = await prepared.rows(request.model_version is not None)
         out = await self.runner_answer(family, rows, card, request)
         answered = await self.cards.answered(family, float(out.tag_id[0]), card)
@@ -223,7 +225,10 @@ class PredictionFlow:
         rendered = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         if self.response_cache is not None:
             await self.response_cache.set(key, rendered)
-        return Computed(rendered, None if self.log is None else columns(body))
+        # the columns only for a response key the writer does not know yet (a known one is logged
+        # as a reference; a warm-up's answer is not logged at all)
+        wanted = self.log is not None and not self.log.knows(key) and not precompute
+        return Computed(rendered, columns(body) if wanted else None)
 
     async def _cached(self, key: str) -> bytes | None:
         return None if self.response_cache is None else await self.response_cache.get(key)
