@@ -5,9 +5,10 @@ a writer waits for another's transaction instead of failing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +71,15 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
 
     async def write(self, rows: Sequence[Row], answers: Sequence[Answer] = ()) -> None:
         db = self._ready()
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with _immediate(db):
             await _insert_chunks(db, insert_answers_sql, answers)
             await _insert_chunks(db, insert_sql, rows)
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
 
     async def delete_before(self, ts: float) -> int:
         db = self._ready()
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with _immediate(db):
             deleted = (await db.execute("DELETE FROM predictions WHERE ts < ?", (ts,))).rowcount
             await db.execute(DELETE_ORPHAN_ANSWERS)
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
         return deleted
 
     async def schema_version(self) -> int:
@@ -97,6 +88,19 @@ class SQLiteStore(Connected[aiosqlite.Connection]):
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._ready().execute(sql, tuple(args)) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]
+
+
+@contextlib.asynccontextmanager
+async def _immediate(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """One transaction that takes the write lock first (``BEGIN IMMEDIATE``: a second writer waits
+    ``busy_timeout`` for it rather than failing at its first write); rolled back on any exception."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
 
 
 async def _insert_chunks(
@@ -137,15 +141,10 @@ async def _apply_migrations(db: aiosqlite.Connection) -> None:
         "applied_at REAL NOT NULL)"
     )
     for migration in migrations("sqlite"):
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with _immediate(db):
             if migration.version > await _version(db):
                 for statement in migration.statements:
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, time.time())
                 )
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
