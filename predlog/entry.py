@@ -9,32 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
-# the predictions table: what is per request; the answer's columns are in ``answers``, once per answer
-COLUMNS = ("ts", "family", "kind", "answer_key", "cached", "latency_ms", "api_key_id", "request_id")
-ANSWER_COLUMNS = ("answer_key", "material_key", "material", "model_tag", "outputs", "warnings", "n_warnings", "options")
-# what a reader sees of a row (the ``prediction_log`` view joins the two tables), after its id
-LOGGED_COLUMNS = (
-    "ts",
-    "family",
-    "kind",
-    "material_key",
-    "material",
-    "model_tag",
-    "outputs",
-    "warnings",
-    "n_warnings",
-    "cached",
-    "latency_ms",
-    "api_key_id",
-    "request_id",
-    "options",
-)
-
 OPTIONS = ("include_uncertainty", "include_feature_importance")  # the answer options a response key holds
+V = TypeVar("V")
 Interval = list[float | None]  # value, lower, upper (no interval asked for: None, None)
 # An answer's logged columns as JSON text, made where the answer was computed, from its body before
 # it was rendered (``columns``): outputs, warnings and their count. A plain tuple: the hand-over's
@@ -117,6 +97,13 @@ class LoggedRow(NamedTuple):
     api_key_id: str | None
     request_id: str | None
     options: str = "{}"
+
+
+# the predictions table: what is per request; the answer's columns are in ``answers``, once per answer
+COLUMNS = Row._fields
+ANSWER_COLUMNS = Answer._fields
+# what a reader sees of a row (the ``prediction_log`` view joins the two tables), after its id
+LOGGED_COLUMNS = LoggedRow._fields
 
 
 def split(logged: Sequence[LoggedRow]) -> tuple[list[Row], list[Answer]]:
@@ -217,6 +204,32 @@ class Made(NamedTuple):
     forgotten: int  # entries without their material whose response key was forgotten: no row
 
 
+class Generations(Generic[V]):
+    """A bounded memo: two generations of ``per_generation`` keys; when the new one is full it
+    becomes the old one (the writer's answers by response key, and an API worker's record of the
+    keys it handed over: the same bound, so the two forget alike)."""
+
+    def __init__(self, per_generation: int):
+        self.per_generation = per_generation
+        self._new: dict[str, V] = {}
+        self._old: dict[str, V] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._new or key in self._old
+
+    def get(self, key: str) -> V | None:
+        found = self._new.get(key)
+        return self._old.get(key) if found is None else found
+
+    def put(self, key: str, value: V) -> None:
+        if len(self._new) >= self.per_generation:
+            self._old, self._new = self._new, {}
+        self._new[key] = value
+
+    def clear(self) -> None:
+        self._new, self._old = {}, {}
+
+
 class RowMaker:
     """Rows of entries; an answer's columns are made once per response key (the key holds the
     material, the model and the options): a repeat, most of the traffic, costs a lookup and a row
@@ -229,25 +242,23 @@ class RowMaker:
 
     def __init__(self, memo_keys: int = MEMO_KEYS) -> None:
         self.memo_keys = memo_keys
-        self._memo: dict[str, Answer] = {}
-        self._old: dict[str, Answer] = {}
+        self._memo: Generations[Answer] = Generations(memo_keys)
         self._stored: set[str] = set()
 
     def knows(self, key: str) -> bool:
-        return key in self._memo or key in self._old
+        return key in self._memo
 
     def answer(self, entry: Entry) -> Answer | None:
         """None: an entry without its material whose key was forgotten meanwhile (two
         generations of new keys between its answer and its write)."""
         if entry.key is None:
             return answer(entry)
-        found = self._memo.get(entry.key) or self._old.get(entry.key)
+        found = self._memo.get(entry.key)
         if found is None:
             if entry.material is None:
                 return None
-            if len(self._memo) >= self.memo_keys:
-                self._old, self._memo = self._memo, {}
-            found = self._memo[entry.key] = answer(entry)
+            found = answer(entry)
+            self._memo.put(entry.key, found)
         return found
 
     def made(self, entries: Sequence[Entry]) -> Made:

@@ -34,7 +34,7 @@ import logging
 
 from monitoring.metrics import Metrics
 from predlog import wire
-from predlog.entry import RowMaker
+from predlog.entry import Generations, RowMaker
 from predlog.queue import EntryQueue
 from predlog.store import Store, open_store
 from settings import PredictionLogSettings
@@ -45,47 +45,24 @@ BACKLOG_BYTES = 32 << 20  # written to the socket and not read by the writer yet
 FLUSH_WAIT_S = 5.0  # a reader waits at most this long for the writer to write the queue
 
 
-class KnownKeys:
-    """Two generations of ``per_generation`` keys: when the new one is full it becomes the old one."""
-
-    def __init__(self, per_generation: int):
-        self.per_generation = per_generation
-        self._new: set[str] = set()
-        self._old: set[str] = set()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._new or key in self._old
-
-    def add(self, key: str) -> None:
-        if len(self._new) >= self.per_generation:
-            self._old, self._new = self._new, set()
-        self._new.add(key)
-
-    def clear(self) -> None:
-        self._new, self._old = set(), set()
-
-
 class HandOver(EntryQueue):
+    TASK = "prediction-log-handover"
+
     def __init__(self, settings: PredictionLogSettings, metrics: Metrics, socket: str, store: Store | None = None):
         """``socket``: the writer process's Unix socket; ``store``: the database, for the reads only
         (the query routes, the warm-up, the drift report)."""
         super().__init__(settings, metrics)
         self.socket = socket
         self.store = store or open_store(settings.database_url, settings.pool_size)
-        self._known = KnownKeys(RowMaker.MEMO_KEYS)
+        self._known: Generations[None] = Generations(RowMaker.MEMO_KEYS)
         self._link: _Link | None = None
         self._connecting = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
         self._seq = 0
         self.flush_wait_s = FLUSH_WAIT_S
         self.last_error: str | None = None
 
     def knows(self, key: str) -> bool:
         return key in self._known
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log-handover")
 
     async def flush(self) -> bool:
         """Hand the queue over and wait (at most ``flush_wait_s``) until the writer wrote it."""
@@ -95,11 +72,7 @@ class HandOver(EntryQueue):
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop the task, hand the queue over and wait (within ``timeout_s``) for the writer to
         take care of it; what could not be handed over is dropped and counted."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._stop_task()
         seq = await self._hand_over(sync=True)
         if seq is not None and self._link is not None:
             await self._link.settled(seq, timeout_s)
@@ -126,7 +99,7 @@ class HandOver(EntryQueue):
         self._queue.clear()
         for entry in entries:
             if entry.key is not None and entry.material is not None:
-                self._known.add(entry.key)
+                self._known.put(entry.key, None)
         self._seq += 1
         link.send(wire.handed(entries, self._seq, sync), self._seq, len(entries))
         return self._seq

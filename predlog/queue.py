@@ -4,6 +4,8 @@ queue that never waits and never fails, and the /batch rows' sampling."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections import deque
 from typing import Protocol
@@ -40,10 +42,29 @@ class Log(Protocol):
 
 
 class EntryQueue:
+    """The queue, and the background task (``_run``, named ``TASK``) that empties it."""
+
+    TASK = "prediction-log"
+
     def __init__(self, settings: PredictionLogSettings, metrics: Metrics):
         self.settings, self.metrics = settings, metrics
         self._queue: deque[Entry] = deque()
         self._sampler = random.Random()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.TASK)
+
+    async def _stop_task(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
 
     def offer(self, entry: Entry) -> None:
         """Queue ``entry``; a full queue drops it (``queue_full``: the writer fell behind or is away)."""

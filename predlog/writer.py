@@ -35,6 +35,8 @@ RETENTION_EVERY_S = 3600.0
 
 
 class PredictionLog(EntryQueue):
+    TASK = "prediction-log-writer"
+
     def __init__(
         self,
         settings: PredictionLogSettings,
@@ -52,7 +54,6 @@ class PredictionLog(EntryQueue):
         self.settled = 0
         self.on_settled: Callable[[], None] | None = None
         self._lock = asyncio.Lock()  # one drain at a time (the task's, or a reader's flush)
-        self._task: asyncio.Task[None] | None = None
         self._backoff_s = 0.0
         self._next_retention = 0.0
         self.last_error: str | None = None
@@ -66,17 +67,9 @@ class PredictionLog(EntryQueue):
 
     # ---- the writer
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-log-writer")
-
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop the task, write what is queued (within ``timeout_s``) and disconnect."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._stop_task()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout_s)
         if self._queue:  # not written in time (or the database is down): dropped, and counted

@@ -68,10 +68,31 @@ def test_the_material_key_ignores_key_order_and_the_key_id_is_not_the_key():
     assert len(key_id) == 12 and "secret" not in key_id and key_id == api_key_id(b"secret-key")
 
 
-def test_rows_and_answers_are_the_insert_statements_columns_in_order():
-    from predlog.entry import ANSWER_COLUMNS, COLUMNS, LOGGED_COLUMNS, Answer, LoggedRow, Row
+TABLES = ("predictions", "answers", "prediction_log")
 
-    assert (Row._fields, Answer._fields, LoggedRow._fields) == (COLUMNS, ANSWER_COLUMNS, LOGGED_COLUMNS)
+
+def test_rows_and_answers_are_the_migrated_tables_columns_in_order(tmp_path):
+    """The tuples the writer inserts and a reader gets are the columns of the SQLite file the
+    migrations make (after each table's id): the field lists are the one source of the SQL."""
+    import asyncio
+    import sqlite3
+
+    from predlog.entry import Answer, LoggedRow, Row
+    from predlog.sqlite import SQLiteStore
+
+    async def migrate():
+        store = SQLiteStore(tmp_path / "log.sqlite3")
+        await store.open()
+        await store.close()
+
+    asyncio.run(migrate())
+    with sqlite3.connect(tmp_path / "log.sqlite3") as db:
+        names = {
+            t: tuple(r[1] for r in db.execute(f"PRAGMA table_info({t})")) for t in ("predictions", "prediction_log")
+        }
+        answers = tuple(r[1] for r in db.execute("PRAGMA table_info(answers)"))
+    assert names["predictions"][1:] == Row._fields and answers == Answer._fields
+    assert names["prediction_log"][1:] == LoggedRow._fields
 
 
 def test_answers_under_one_response_key_are_converted_once():
