@@ -85,7 +85,7 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         """Stored value, or None on a miss or on any failure."""
-        value = await self._call(lambda: self._client.get(self._full_key(key)))
+        value = await self._fetch(key)
         if value is _FAILED:
             return None
         if value is None:
@@ -97,8 +97,12 @@ class RedisCache:
     async def peek(self, key: str) -> bytes | None:
         """Like ``get`` (same time cap, failure counting and back-off), but counted as neither a
         hit nor a miss: a look ahead of a request (the warm-up's), not a request."""
-        value = await self._call(lambda: self._client.get(self._full_key(key)))
+        value = await self._fetch(key)
         return None if value is _FAILED or value is None else bytes(value)
+
+    async def _fetch(self, key: str) -> Any:
+        """Redis's GET through ``_call``: the value, None, or _FAILED."""
+        return await self._call(lambda: self._client.get(self._full_key(key)))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         """Store ``value`` (``ttl`` overrides the default); False on any failure."""

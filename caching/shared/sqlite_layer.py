@@ -120,7 +120,7 @@ class MachineCache:
 
     async def get(self, key: str) -> bytes | None:
         now = self._clock()
-        value = self._run(lambda: self._get(key, now))
+        value = await self.peek(key, now)
         if value is None:
             self.misses += 1
             return None
@@ -129,12 +129,12 @@ class MachineCache:
         self._flush_soon()
         return value
 
-    async def peek(self, key: str) -> bytes | None:
+    async def peek(self, key: str, now: float | None = None) -> bytes | None:
         """Like ``get`` (a failure is counted the same way), but counted as neither a hit nor a
         miss and not marked as read (the eviction order stays the askers'): a look ahead of a
         request (the warm-up's), not a request."""
-        now = self._clock()
-        return self._run(lambda: self._get(key, now))
+        at = self._clock() if now is None else now
+        return self._run(lambda: self._get(key, at))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         """Queue the entry (see the module doc); False when it is larger than the byte cap or the
