@@ -20,12 +20,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from predlog.sqlite import CHECKPOINT_PAGES
+from predlog.entry import ANSWER_COLUMNS
+from predlog.sqlite import CHECKPOINT_PAGES, JOURNAL_LIMIT_BYTES
 
-COLUMNS = (
-    "material_key TEXT NOT NULL, material TEXT NOT NULL, model_tag TEXT NOT NULL, outputs TEXT NOT NULL, "
-    "warnings TEXT NOT NULL, n_warnings INTEGER NOT NULL, options TEXT NOT NULL"
-)
+# the answers table's columns after its key, typed as migrations/sqlite/0003_answers.sql types them
+COLUMNS = ", ".join(f"{name} {'INTEGER' if name == 'n_warnings' else 'TEXT'} NOT NULL" for name in ANSWER_COLUMNS[1:])
 MATERIAL = '{"composition":{"B4C":0.3,"SiC":0.7},"processing":{"sintering_temperature":2100.0,"porosity":%d}}'
 OUTPUTS = '{"density":[2.9495223953177185,2.915272772600357,2.9841743943297816]}' * 7  # ~ a real answer's
 TRANSACTION_ROWS = 500
@@ -51,7 +50,12 @@ def rounds(
 ) -> list[tuple[float, float]]:
     """User and system CPU a row (us) of each round of ``answers`` new answers."""
     db = sqlite3.connect(Path(tempfile.mkdtemp(prefix="predlog-keys-")) / "keys.sqlite3", isolation_level=None)
-    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", f"wal_autocheckpoint = {checkpoint_pages}"):
+    for pragma in (
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        f"wal_autocheckpoint = {checkpoint_pages}",
+        f"journal_size_limit = {JOURNAL_LIMIT_BYTES}",
+    ):
         db.execute(f"PRAGMA {pragma}")
     db.execute(f"CREATE TABLE answers ({key_column}, {COLUMNS})")
     found, n = [], 0
@@ -64,7 +68,7 @@ def rounds(
         for start in range(0, answers, TRANSACTION_ROWS):
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
-                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                f"INSERT INTO answers VALUES ({', '.join('?' * len(ANSWER_COLUMNS))}) ON CONFLICT DO NOTHING",
                 rows[start : start + TRANSACTION_ROWS],
             )
             db.execute("COMMIT")
